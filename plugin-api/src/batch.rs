@@ -1,0 +1,126 @@
+//! What a batch policy sees (a read-only view of the scheduler) and what it returns (a plan).
+
+use serde::{Deserialize, Serialize};
+
+/// One request as the scheduler tracks it. Plain data, updated by the host.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RequestState {
+    pub id: u64,
+    pub arrival_s: f64,
+    pub prompt_tokens: u32,
+    pub output_tokens: u32,
+    /// Prompt tokens already in the KV cache (prefill progress).
+    pub prefilled: u32,
+    /// Output tokens produced so far (the first one comes with the end of the prefill).
+    pub generated: u32,
+    /// KV blocks held.
+    pub kv_blocks: u32,
+    /// Higher runs first when a policy honours priorities (0 by default).
+    pub priority: i32,
+    pub preemptions: u32,
+}
+
+impl RequestState {
+    pub fn new(id: u64, arrival_s: f64, prompt_tokens: u32, output_tokens: u32) -> Self {
+        RequestState { id, arrival_s, prompt_tokens, output_tokens, prefilled: 0, generated: 0, kv_blocks: 0, priority: 0, preemptions: 0 }
+    }
+    /// Prompt tokens still to prefill. After a recompute preemption the tokens generated so
+    /// far are prefilled again too.
+    pub fn prefill_remaining(&self) -> u32 {
+        self.prefill_target() - self.prefilled.min(self.prefill_target())
+    }
+    /// Tokens the prefill must cover: the prompt, plus already generated tokens after a
+    /// preemption (recompute), except the last one which is fed by the next decode.
+    pub fn prefill_target(&self) -> u32 {
+        self.prompt_tokens + self.generated.saturating_sub(1)
+    }
+    pub fn is_decoding(&self) -> bool {
+        self.prefill_remaining() == 0 && self.generated > 0
+    }
+    /// Tokens in the context after this request's next step of `new_tokens`.
+    pub fn context_after(&self, new_tokens: u32) -> u32 {
+        if self.is_decoding() {
+            self.prompt_tokens + self.generated + new_tokens - 1
+        } else {
+            self.prefilled + new_tokens
+        }
+    }
+}
+
+/// KV-cache memory as the policy sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct KvView {
+    pub total_blocks: u64,
+    pub free_blocks: u64,
+    pub block_tokens: u32,
+    /// Blocks to keep free when admitting new requests.
+    pub watermark_blocks: u64,
+}
+
+impl KvView {
+    /// Blocks needed to hold `tokens` tokens.
+    pub fn blocks_for(&self, tokens: u64) -> u64 {
+        tokens.div_ceil(self.block_tokens.max(1) as u64)
+    }
+}
+
+/// Budgets a policy must respect.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Sequences per iteration.
+    pub max_batch_seqs: u32,
+    /// Tokens (prefill + decode) per iteration.
+    pub max_batch_tokens: u32,
+    /// Prefill chunk size for chunking policies (0 = whole prompts).
+    pub chunk_tokens: u32,
+}
+
+/// Read-only view of one replica's scheduler at the start of an iteration.
+#[derive(Debug, Clone, Copy)]
+pub struct SchedulerView<'a> {
+    pub now_s: f64,
+    /// Requests not yet admitted, in arrival (FCFS) order.
+    pub waiting: &'a [RequestState],
+    /// Admitted requests (holding KV): partly prefilled or decoding, in admission order.
+    pub running: &'a [RequestState],
+    pub kv: KvView,
+    pub limits: Limits,
+}
+
+/// Which queue a plan entry refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Waiting,
+    Running,
+}
+
+/// One request's share of the next iteration: `tokens` prefill tokens, or 1 decode token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanEntry {
+    pub source: Source,
+    /// Index into `waiting` or `running` of the view.
+    pub index: u32,
+    pub tokens: u32,
+}
+
+/// The next iteration's composition. Empty means "nothing to run now" (wait for an arrival).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchPlan {
+    pub entries: Vec<PlanEntry>,
+}
+
+impl BatchPlan {
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    pub fn push(&mut self, source: Source, index: usize, tokens: u32) {
+        self.entries.push(PlanEntry { source, index: index as u32, tokens });
+    }
+    pub fn tokens(&self) -> u64 {
+        self.entries.iter().map(|e| e.tokens as u64).sum()
+    }
+}

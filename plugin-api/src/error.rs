@@ -1,0 +1,24 @@
+//! The one error type plugins return.
+
+/// An error raised by a plugin. The host adds the plugin's name and origin when reporting it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PluginError {
+    /// The plugin's parameters were malformed (unknown field, wrong type, bad value).
+    #[error("invalid parameters for plugin `{plugin}`: {message}")]
+    Params { plugin: String, message: String },
+    /// The request cannot be served by this plugin (e.g. a kernel kind a backend does not cost).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The configuration is inconsistent (e.g. a parallel degree that does not divide the heads).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl PluginError {
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        PluginError::Invalid(msg.into())
+    }
+    pub fn unsupported(msg: impl Into<String>) -> Self {
+        PluginError::Unsupported(msg.into())
+    }
+}
