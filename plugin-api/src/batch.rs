@@ -15,6 +15,9 @@ pub struct RequestState {
     pub generated: u32,
     /// KV blocks held.
     pub kv_blocks: u32,
+    /// Already generated tokens that must be prefilled again after a recompute preemption
+    /// (0 otherwise): the prefill then covers `prompt_tokens + recompute_tokens`.
+    pub recompute_tokens: u32,
     /// Higher runs first when a policy honours priorities (0 by default).
     pub priority: i32,
     pub preemptions: u32,
@@ -22,17 +25,27 @@ pub struct RequestState {
 
 impl RequestState {
     pub fn new(id: u64, arrival_s: f64, prompt_tokens: u32, output_tokens: u32) -> Self {
-        RequestState { id, arrival_s, prompt_tokens, output_tokens, prefilled: 0, generated: 0, kv_blocks: 0, priority: 0, preemptions: 0 }
+        RequestState {
+            id,
+            arrival_s,
+            prompt_tokens,
+            output_tokens,
+            prefilled: 0,
+            generated: 0,
+            kv_blocks: 0,
+            recompute_tokens: 0,
+            priority: 0,
+            preemptions: 0,
+        }
     }
-    /// Prompt tokens still to prefill. After a recompute preemption the tokens generated so
-    /// far are prefilled again too.
+    /// Tokens still to prefill. After a recompute preemption the tokens generated so far
+    /// (but the last, which the next decode step feeds) are prefilled again too.
     pub fn prefill_remaining(&self) -> u32 {
         self.prefill_target() - self.prefilled.min(self.prefill_target())
     }
-    /// Tokens the prefill must cover: the prompt, plus already generated tokens after a
-    /// preemption (recompute), except the last one which is fed by the next decode.
+    /// Tokens the prefill must cover: the prompt, plus `recompute_tokens` after a preemption.
     pub fn prefill_target(&self) -> u32 {
-        self.prompt_tokens + self.generated.saturating_sub(1)
+        self.prompt_tokens + self.recompute_tokens
     }
     pub fn is_decoding(&self) -> bool {
         self.prefill_remaining() == 0 && self.generated > 0

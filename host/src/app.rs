@@ -1,0 +1,203 @@
+//! The three stages (`traces`, `kernel`, `sim`) and `all`, as the CLI runs them.
+
+use crate::config::Experiment;
+use crate::engine::{self, SimOptions, SimResult, System};
+use crate::error::{Error, Result};
+use crate::metrics::{self, Summary};
+use crate::output::{fmt_f64, write_atomic, AtomicFile};
+use crate::workload::{self, azure::Task, generate, Request};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Where a run reads and writes.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub root: PathBuf,
+}
+
+impl Workspace {
+    pub fn new(root: impl Into<PathBuf>) -> Workspace {
+        Workspace { root: root.into() }
+    }
+    pub fn traces_dir(&self) -> PathBuf {
+        self.root.join("traces")
+    }
+    pub fn kernel_lib_dir(&self) -> PathBuf {
+        self.root.join("kernel_lib")
+    }
+    /// `<root>/<method>_results/<model>/<trace>/<system>/`, or the experiment's `output_dir`.
+    pub fn results_dir(&self, exp: &Experiment, trace_name: &str) -> PathBuf {
+        if let Some(o) = &exp.output_dir {
+            return o.join(trace_name);
+        }
+        self.root.join(format!("{}_results", exp.backend.name)).join(&exp.model.label).join(trace_name).join(exp.system_name())
+    }
+}
+
+/// `traces`: generate `rr_{task}_{rate}.csv` for every task × rate. Returns the files.
+pub fn run_traces(exp: &Experiment, ws: &Workspace, tasks: &[String], rates: &[f64]) -> Result<Vec<PathBuf>> {
+    let tg = &exp.trace_gen;
+    let mut out = Vec::new();
+    for t in tasks {
+        let task = Task::parse(t).ok_or_else(|| Error::Usage(format!("unknown task `{t}`; expected code or conv")))?;
+        for &rate in rates {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(Error::Usage(format!("request rate {rate}: expected a positive number")));
+            }
+            let reqs = generate::generate(task, rate, tg.max_requests, tg.end_time_s, tg.seed)?;
+            let path = ws.traces_dir().join(generate::trace_file_name(task, rate));
+            workload::trace::write_rr(&path, &reqs, task.type_id())?;
+            log::info!("wrote {} ({} requests)", path.display(), reqs.len());
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
+/// `kernel`: write the kernel library. Returns the files.
+pub fn run_kernel(exp: &Experiment, ws: &Workspace) -> Result<Vec<PathBuf>> {
+    let mut system = System::build(exp)?;
+    crate::kernel_stage::run(exp, &mut system, &ws.kernel_lib_dir())
+}
+
+/// The trace files `sim` runs when none is given on the command line.
+pub fn default_traces(exp: &Experiment, ws: &Workspace, tasks: &[String], rates: &[f64]) -> Result<Vec<PathBuf>> {
+    if !exp.workload.traces.is_empty() && tasks.is_empty() && rates.is_empty() {
+        return Ok(exp.workload.traces.iter().map(|t| resolve_trace_path(exp, t)).collect());
+    }
+    let tasks = if tasks.is_empty() { &exp.workload.tasks } else { tasks };
+    let rates = if rates.is_empty() { &exp.workload.request_rates } else { rates };
+    let mut v = Vec::new();
+    for t in tasks {
+        let task = Task::parse(t).ok_or_else(|| Error::Usage(format!("unknown task `{t}`; expected code or conv")))?;
+        for &r in rates {
+            v.push(ws.traces_dir().join(generate::trace_file_name(task, r)));
+        }
+    }
+    Ok(v)
+}
+
+fn resolve_trace_path(exp: &Experiment, t: &str) -> PathBuf {
+    let p = Path::new(t);
+    if p.is_absolute() || p.exists() {
+        return p.to_path_buf();
+    }
+    match &exp.base_dir {
+        Some(b) if b.join(p).exists() => b.join(p),
+        _ => p.to_path_buf(),
+    }
+}
+
+/// Load a trace; a missing generated trace (`rr_{task}_{rate}.csv`) is generated first with
+/// the experiment's generation settings.
+pub fn load_trace(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
+    if !path.exists() {
+        if let Some((task, rate)) = parse_rr_name(path) {
+            log::info!("{} not found: generating it ({} at {} req/s)", path.display(), task.name(), rate);
+            let tg = &exp.trace_gen;
+            let reqs = generate::generate(task, rate, tg.max_requests, tg.end_time_s, tg.seed)?;
+            workload::trace::write_rr(path, &reqs, task.type_id())?;
+            return Ok(reqs);
+        }
+        return Err(Error::input(path.display().to_string(), "trace file not found"));
+    }
+    workload::trace::read(path)
+}
+
+fn parse_rr_name(path: &Path) -> Option<(Task, f64)> {
+    let stem = path.file_stem()?.to_str()?;
+    let rest = stem.strip_prefix("rr_")?;
+    let (task, rate) = rest.split_once('_')?;
+    let rate: f64 = rate.parse().ok()?;
+    (rate > 0.0 && rate.is_finite()).then_some(())?;
+    Some((Task::parse(task)?, rate))
+}
+
+/// The outcome of simulating one trace.
+pub struct SimRun {
+    pub trace: PathBuf,
+    pub dir: PathBuf,
+    pub summary: Summary,
+    pub result: SimResult,
+}
+
+/// `sim` over one trace: simulate and write `sim_results.csv` and `summary.json`.
+pub fn run_sim_one(exp: &Experiment, ws: &Workspace, trace: &Path) -> Result<SimRun> {
+    let mut reqs = load_trace(exp, trace)?;
+    if let Some(n) = exp.workload.end_reqs {
+        reqs.retain(|r| r.id < n);
+        if reqs.is_empty() {
+            return Err(Error::input(trace.display().to_string(), format!("no request has an id below end_reqs = {n}")));
+        }
+    }
+    let mut system = System::build(exp)?;
+    for n in &system.notes {
+        log::warn!("{n}");
+    }
+    let result = engine::simulate(&mut system, &reqs, SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed })?;
+    let summary = metrics::summarize(
+        &result,
+        system.plan.devices,
+        system.device.spec.peak_matmul_flops_for(system.info.weight_dtype),
+        system.device.spec.mem_bw_bytes_per_s,
+    );
+    let trace_name = trace.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "trace".into());
+    let dir = ws.results_dir(exp, &trace_name);
+    write_sim_results(&dir.join("sim_results.csv"), &result)?;
+    let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
+    write_atomic(&dir.join("summary.json"), format!("{json}\n").as_bytes())?;
+    Ok(SimRun { trace: trace.to_path_buf(), dir, summary, result })
+}
+
+/// The original tool's per-request result format: `request_id,arrival_time,` then the
+/// finish time of each output token (a row per request, in id order).
+pub fn write_sim_results(path: &Path, r: &SimResult) -> Result<()> {
+    let mut f = AtomicFile::create(path)?;
+    let w = f.writer();
+    let io = |e| Error::io(path, e);
+    w.write_all(b"request_id,arrival_time\n").map_err(io)?;
+    let mut line = String::new();
+    for q in &r.requests {
+        line.clear();
+        line.push_str(&q.id.to_string());
+        line.push(',');
+        line.push_str(&fmt_f64(q.arrival_s));
+        for t in &q.token_times {
+            line.push(',');
+            line.push_str(&fmt_f64(*t));
+        }
+        line.push('\n');
+        w.write_all(line.as_bytes()).map_err(io)?;
+    }
+    f.commit()
+}
+
+/// A readable summary table.
+pub fn format_summary(title: &str, s: &Summary) -> String {
+    let ms = |x: f64| format!("{:>10.2}", x * 1e3);
+    let mut out = String::new();
+    out.push_str(&format!("{title}\n"));
+    out.push_str(&format!("  requests: {} completed of {}, makespan {:.2} s\n", s.requests.completed, s.requests.total, s.makespan_s));
+    out.push_str(&format!("  {:<12}{:>10}{:>10}{:>10}{:>10}{:>10}\n", "latency (ms)", "mean", "p50", "p90", "p99", "max"));
+    for (name, st) in [("TTFT", &s.ttft_s), ("TBT", &s.tbt_s), ("TPOT", &s.tpot_s), ("E2E", &s.e2e_s), ("queueing", &s.queueing_s)] {
+        out.push_str(&format!("  {:<12}{}{}{}{}{}\n", name, ms(st.mean), ms(st.p50), ms(st.p90), ms(st.p99), ms(st.max)));
+    }
+    let t = &s.throughput;
+    out.push_str(&format!(
+        "  throughput: {:.3} req/s, {:.1} input tok/s, {:.1} output tok/s ({:.1} per device)\n",
+        t.requests_per_s, t.input_tokens_per_s, t.output_tokens_per_s, t.output_tokens_per_s_per_device
+    ));
+    let e = &s.engine;
+    out.push_str(&format!(
+        "  engine: {} iterations, mean batch {:.1} seqs / {:.1} tokens, {} preemptions, peak KV {:.1}% , MFU {:.1}%, MBU {:.1}%, comm {:.1}%\n",
+        e.iterations,
+        e.mean_batch_seqs,
+        e.mean_tokens_per_iteration,
+        e.preemptions,
+        100.0 * e.kv_peak_used_blocks as f64 / e.kv_total_blocks.max(1) as f64,
+        100.0 * e.mfu,
+        100.0 * e.mbu,
+        100.0 * e.comm_fraction
+    ));
+    out
+}

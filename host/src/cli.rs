@@ -1,0 +1,131 @@
+//! Command-line definitions (clap derive). Each flag is defined once, with its help.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// ReaLLM: trace-driven simulation of large-scale LLM inference serving on customisable
+/// hardware.
+///
+/// Three stages, each runnable alone: `kernel` (cost the kernel shapes a model produces),
+/// `traces` (generate request traces from the Azure distributions), `sim` (discrete-event
+/// simulation of the serving system). `all` runs them in order.
+///
+/// Examples:
+///   reallm all                                   # the built-in default experiment
+///   reallm -c configs/system/default_homo.yaml sim
+///   reallm sim --task code conv --rate 1 3 5
+///   reallm --set system.num_devices=4 --set system.parallelism.attention=tp4 all
+///   reallm --plugin backend=llmcompass sim --trace workspace/traces/rr_code_1.csv
+#[derive(Debug, Parser)]
+#[command(name = "reallm", version, about, long_about, verbatim_doc_comment)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Experiment config (YAML, either form). Default: the config set with `config set`, else
+    /// the built-in default.
+    #[arg(short, long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Workspace directory for traces, the kernel library and results.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// Override a config key: `--set system.num_devices=4` (value parsed as YAML). Repeatable.
+    #[arg(long = "set", global = true, value_name = "KEY.PATH=VALUE")]
+    pub overrides: Vec<String>,
+    /// Pick a plugin for this run: `--plugin backend=llmcompass`, `batching=chunked`,
+    /// `model=llama`. Repeatable.
+    #[arg(long = "plugin", global = true, value_name = "KIND=NAME")]
+    pub plugins: Vec<String>,
+    /// More log output (-v info, -vv debug). RUST_LOG also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run kernel, traces and sim in order.
+    All,
+    /// Enumerate and cost the model's kernel shapes; write the kernel library.
+    Kernel,
+    /// Generate request traces `rr_{task}_{rate}.csv`.
+    Traces(TaskRateArgs),
+    /// Simulate the serving system over traces.
+    Sim(SimArgs),
+    /// Set or show the persisted current config.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// List the registered plugins, or describe one.
+    Plugins {
+        #[command(subcommand)]
+        cmd: Option<PluginsCmd>,
+    },
+    /// Inspect a model: its dimensions and the kernels one step runs.
+    #[command(subcommand)]
+    Model(ModelCmd),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct TaskRateArgs {
+    /// Tasks (code, conv). Default: from the config.
+    #[arg(long = "task", num_args = 1.., value_name = "TASK")]
+    pub tasks: Vec<String>,
+    /// Request rates in requests/s. Default: from the config.
+    #[arg(long = "rate", num_args = 1.., value_name = "RATE")]
+    pub rates: Vec<f64>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct SimArgs {
+    /// Trace files to simulate (generated or raw Azure format). Repeatable.
+    #[arg(long = "trace", num_args = 1.., value_name = "FILE")]
+    pub traces: Vec<PathBuf>,
+    #[command(flatten)]
+    pub tasks: TaskRateArgs,
+    /// Also write the summary of the (last) run to this path.
+    #[arg(long, value_name = "PATH")]
+    pub summary_json: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Make FILE the config used when no `-c` is given.
+    Set { path: PathBuf },
+    /// Show the current config and where it comes from.
+    Current,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCmd {
+    /// Show a plugin's summary and an example of its parameters.
+    Describe { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCmd {
+    /// Print a model's dimensions and the per-device kernels of one step under the config's
+    /// device, plan and backend.
+    Show(ModelShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelShowArgs {
+    /// Model preset (e.g. llama3-70b, deepseekv3). Default: the config's model.
+    pub name: Option<String>,
+    /// Prefill chunk sizes (tokens) in the step.
+    #[arg(long, num_args = 1.., value_name = "TOKENS")]
+    pub prefill: Vec<u64>,
+    /// Decode context lengths: one decoding sequence per value.
+    #[arg(long = "decode-ctx", num_args = 1.., value_name = "TOKENS")]
+    pub decode_ctx: Vec<u64>,
+    /// Print the kernels as JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,281 @@
+//! Command dispatch: turns parsed CLI arguments into stage runs and prints results.
+
+use crate::app::{self, Workspace};
+use crate::cli::{Cli, Command, ConfigCmd, ModelCmd, ModelShowArgs, PluginsCmd, SimArgs};
+use crate::config::{self, Experiment};
+use crate::engine::System;
+use crate::error::{Error, Result};
+use crate::registry;
+use reallm_plugin_api::{BatchShape, ModelGraph, PluginKind, PrefillChunk, WorkKind};
+use std::path::{Path, PathBuf};
+
+/// Where `config set` persists the current config (relative to the working directory).
+pub const CURRENT_CONFIG_FILE: &str = ".reallm/current_config";
+
+fn init_logging(cli: &Cli) {
+    let level = if cli.global.quiet {
+        "error"
+    } else {
+        match cli.global.verbose {
+            0 => "warn",
+            1 => "info",
+            _ => "debug",
+        }
+    };
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).format_timestamp(None).try_init();
+}
+
+/// The config path in effect: `-c`, else the persisted current config, else none (default).
+fn config_path(cli: &Cli) -> Result<Option<PathBuf>> {
+    if let Some(p) = &cli.global.config {
+        return Ok(Some(p.clone()));
+    }
+    let f = Path::new(CURRENT_CONFIG_FILE);
+    if f.is_file() {
+        let text = std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?;
+        let p = PathBuf::from(text.trim());
+        if !p.is_file() {
+            return Err(Error::config(
+                CURRENT_CONFIG_FILE,
+                format!("the current config `{}` no longer exists; run `reallm config set FILE`", p.display()),
+            ));
+        }
+        return Ok(Some(p));
+    }
+    Ok(None)
+}
+
+fn load_experiment(cli: &Cli) -> Result<Experiment> {
+    let path = config_path(cli)?;
+    let mut exp = config::load(path.as_deref(), &cli.global.overrides)?;
+    for spec in &cli.global.plugins {
+        let (kind, name) =
+            spec.split_once('=').ok_or_else(|| Error::Usage(format!("--plugin `{spec}`: expected KIND=NAME, e.g. backend=llmcompass")))?;
+        let k = PluginKind::parse(kind.trim()).ok_or_else(|| {
+            Error::Usage(format!("--plugin `{spec}`: unknown kind `{kind}`; expected backend, model, parallelism or batching"))
+        })?;
+        let name = name.trim().to_string();
+        registry::find(k, &name)?;
+        match k {
+            PluginKind::Backend => exp.backend = config::PluginSel { name, params: serde_json::Value::Null },
+            PluginKind::Batching => exp.pool.batching = config::PluginSel { name, params: serde_json::Value::Null },
+            PluginKind::Model => exp.model.plugin = Some(name),
+            PluginKind::Parallelism => {
+                return Err(Error::Usage(
+                    "--plugin parallelism=NAME: parallelism plugins are chosen by the plan's degrees (tp, pp, cp, ep, dp)".into(),
+                ))
+            }
+        }
+    }
+    Ok(exp)
+}
+
+fn workspace(cli: &Cli, exp: &Experiment) -> Workspace {
+    Workspace::new(cli.global.workspace.clone().or_else(|| exp.workspace.clone()).unwrap_or_else(|| PathBuf::from("workspace")))
+}
+
+/// Run one CLI invocation.
+pub fn run(cli: Cli) -> Result<()> {
+    init_logging(&cli);
+    match &cli.command {
+        Command::Config(ConfigCmd::Set { path }) => {
+            config::load(Some(path), &[])?;
+            let abs = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+            crate::output::write_atomic(Path::new(CURRENT_CONFIG_FILE), format!("{}\n", abs.display()).as_bytes())?;
+            println!("current config: {}", abs.display());
+            Ok(())
+        }
+        Command::Config(ConfigCmd::Current) => {
+            match config_path(&cli)? {
+                Some(p) => println!("current config: {}", p.display()),
+                None => println!("current config: built-in default\n\n{}", config::DEFAULT_CONFIG),
+            }
+            Ok(())
+        }
+        Command::Plugins { cmd } => plugins(cmd.as_ref()),
+        Command::Model(ModelCmd::Show(args)) => model_show(&cli, args),
+        Command::Traces(a) => {
+            let exp = load_experiment(&cli)?;
+            let ws = workspace(&cli, &exp);
+            let tasks = if a.tasks.is_empty() { exp.trace_gen.tasks.clone() } else { a.tasks.clone() };
+            let rates = if a.rates.is_empty() { exp.trace_gen.request_rates.clone() } else { a.rates.clone() };
+            let files = app::run_traces(&exp, &ws, &tasks, &rates)?;
+            println!("traces: wrote {} files to {}", files.len(), ws.traces_dir().display());
+            Ok(())
+        }
+        Command::Kernel => {
+            let exp = load_experiment(&cli)?;
+            let ws = workspace(&cli, &exp);
+            kernel(&exp, &ws)
+        }
+        Command::Sim(a) => {
+            let exp = load_experiment(&cli)?;
+            let ws = workspace(&cli, &exp);
+            sim(&exp, &ws, a)
+        }
+        Command::All => {
+            let exp = load_experiment(&cli)?;
+            let ws = workspace(&cli, &exp);
+            kernel(&exp, &ws)?;
+            let files = app::run_traces(&exp, &ws, &exp.trace_gen.tasks, &exp.trace_gen.request_rates)?;
+            println!("traces: wrote {} files to {}", files.len(), ws.traces_dir().display());
+            sim(&exp, &ws, &SimArgs::default())
+        }
+    }
+}
+
+fn kernel(exp: &Experiment, ws: &Workspace) -> Result<()> {
+    let start = std::time::Instant::now();
+    let files = app::run_kernel(exp, ws)?;
+    println!("kernel: wrote {} files to {} in {:.2} s", files.len(), ws.kernel_lib_dir().display(), start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn sim(exp: &Experiment, ws: &Workspace, a: &SimArgs) -> Result<()> {
+    let traces = if a.traces.is_empty() { app::default_traces(exp, ws, &a.tasks.tasks, &a.tasks.rates)? } else { a.traces.clone() };
+    let mut last = None;
+    for t in &traces {
+        let start = std::time::Instant::now();
+        let run = app::run_sim_one(exp, ws, t)?;
+        let title = format!(
+            "sim: {} on {} × {} ({} / {}, {}), backend {}, trace {}",
+            exp.model.label,
+            exp.pool.num_devices,
+            exp.pool.device,
+            exp.pool.attention,
+            exp.pool.ffn,
+            exp.pool.batching.name,
+            exp.backend.name,
+            t.display()
+        );
+        print!("{}", app::format_summary(&title, &run.summary));
+        println!("  results: {} ({:.2} s wall)", run.dir.display(), start.elapsed().as_secs_f64());
+        last = Some(run.summary);
+    }
+    if let (Some(p), Some(s)) = (&a.summary_json, last) {
+        let json = serde_json::to_string_pretty(&s).map_err(|e| Error::Internal(e.to_string()))?;
+        crate::output::write_atomic(p, format!("{json}\n").as_bytes())?;
+    }
+    Ok(())
+}
+
+fn plugins(cmd: Option<&PluginsCmd>) -> Result<()> {
+    match cmd {
+        None => {
+            println!("{:<12} {:<20} {:<9} {:<9} summary", "kind", "name", "version", "origin");
+            for r in registry::all() {
+                let i = &r.info;
+                let aliases = if i.aliases.is_empty() { String::new() } else { format!(" (aliases: {})", i.aliases.join(", ")) };
+                println!("{:<12} {:<20} {:<9} {:<9} {}{}", i.kind.name(), i.name, i.version, registry::Origin::BuiltIn, i.summary, aliases);
+            }
+            Ok(())
+        }
+        Some(PluginsCmd::Describe { name }) => {
+            let r = registry::all()
+                .into_iter()
+                .find(|r| r.info.name.eq_ignore_ascii_case(name) || r.info.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
+                .ok_or_else(|| Error::Plugin {
+                    plugin: name.clone(),
+                    message: "no plugin of that name; run `reallm plugins` for the list".into(),
+                })?;
+            let i = &r.info;
+            println!("{} `{}` {} ({})", i.kind.name(), i.name, i.version, registry::Origin::BuiltIn);
+            println!("{}", i.summary);
+            if !i.aliases.is_empty() {
+                println!("aliases: {}", i.aliases.join(", "));
+            }
+            if !i.presets.is_empty() {
+                println!("presets: {}", i.presets.join(", "));
+            }
+            println!("example parameters:\n{}", i.example_params);
+            Ok(())
+        }
+    }
+}
+
+fn model_show(cli: &Cli, a: &ModelShowArgs) -> Result<()> {
+    let mut exp = load_experiment(cli)?;
+    if let Some(n) = &a.name {
+        exp.model = config::ModelSel { plugin: None, label: n.clone(), params: serde_json::json!({ "preset": n }) };
+    }
+    let mut system = System::build(&exp)?;
+    let i = system.info.clone();
+    println!(
+        "{} ({}): {} layers, hidden {}, {} heads / {} KV heads × {}, FFN {}, vocab {}",
+        i.name, i.family, i.n_layers, i.hidden, i.n_heads, i.n_kv_heads, i.head_dim, i.ffn_dim, i.vocab
+    );
+    if i.is_moe() {
+        println!(
+            "  MoE: {} routed + {} shared experts, top-{}, expert FFN {}, first {} layers dense",
+            i.n_routed_experts, i.n_shared_experts, i.experts_per_token, i.moe_ffn_dim, i.first_dense_layers
+        );
+    }
+    println!(
+        "  params {:.2} B total / {:.2} B active; weights {:.2} GiB ({}); KV {} bytes/token ({})",
+        i.params_total as f64 / 1e9,
+        i.params_active as f64 / 1e9,
+        i.weights.total() as f64 / (1u64 << 30) as f64,
+        i.weight_dtype,
+        i.kv_bytes_per_token,
+        i.kv_dtype
+    );
+    let m = &system.memory;
+    println!(
+        "  on {} × {} ({} / {}): {:.2} GiB weights per device, KV capacity {} tokens",
+        exp.pool.num_devices,
+        system.device.key,
+        exp.pool.attention,
+        exp.pool.ffn,
+        m.weight_bytes_per_device as f64 / (1u64 << 30) as f64,
+        m.kv_token_capacity
+    );
+    let prefills: Vec<u64> = if a.prefill.is_empty() && a.decode_ctx.is_empty() { vec![1024] } else { a.prefill.clone() };
+    let shape = BatchShape {
+        prefills: prefills.iter().map(|&t| PrefillChunk { tokens: t, prefix: 0, last: true }).collect(),
+        decode_seqs: a.decode_ctx.len() as u64,
+        decode_ctx_sum: a.decode_ctx.iter().sum(),
+        seed: 0,
+    };
+    let mut graph = ModelGraph::default();
+    system.device_graph(&shape, &mut graph)?;
+    println!("  step: prefill chunks {:?}, decode contexts {:?} (per device, backend {})", prefills, a.decode_ctx, exp.backend.name);
+    if !a.json {
+        println!(
+            "  {:<5} {:<8} {:<10} {:<6} {:>8} {:>12} {:>12} {:>11}  shape",
+            "stage", "layers", "phase", "shard", "count", "GFLOP", "MB", "time (µs)"
+        );
+    }
+    let mut total = 0.0;
+    for (si, stage) in graph.stages.iter().enumerate() {
+        for seg in &stage.segments {
+            for it in &seg.items {
+                let (t, flops, bytes, desc) = match &it.work {
+                    WorkKind::Kernel(k) => (system.kernel_time(k)?, k.flops(), k.bytes(), serde_json::to_string(k).unwrap_or_default()),
+                    WorkKind::Comm(c) => (system.collective_time(c)?, 0.0, c.bytes as f64, serde_json::to_string(c).unwrap_or_default()),
+                };
+                let n = it.count as f64 * seg.n_layers as f64;
+                total += t * n;
+                if a.json {
+                    println!("{{\"stage\":{si},\"first_layer\":{},\"n_layers\":{},\"phase\":\"{}\",\"count\":{},\"time_s\":{t},\"work\":{desc}}}", seg.first_layer, seg.n_layers, it.phase.name(), it.count);
+                } else {
+                    println!(
+                        "  {:<5} {:<8} {:<10} {:<6} {:>8} {:>12.3} {:>12.3} {:>11.2}  {}",
+                        si,
+                        format!("{}+{}", seg.first_layer, seg.n_layers),
+                        it.phase.name(),
+                        format!("{:?}", it.shard).to_lowercase(),
+                        it.count,
+                        flops / 1e9,
+                        bytes / 1e6,
+                        t * 1e6,
+                        desc
+                    );
+                }
+            }
+        }
+    }
+    if !a.json {
+        println!("  total step time: {:.3} ms (each row's time is per launch; multiply by layers × count)", total * 1e3);
+    }
+    Ok(())
+}

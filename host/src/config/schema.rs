@@ -1,0 +1,345 @@
+//! The two config file forms as serde types. Both reject unknown keys.
+//!
+//! * [`ProductFile`]: ReaLLM's own form, which names a plugin for each slot.
+//! * [`OriginalFile`]: the original Python ReaLLM's layout (`configs/system/default_homo.yaml`),
+//!   accepted unchanged.
+
+use serde::Deserialize;
+
+/// A plugin chosen by name, with parameters: either `NAME` or `{name: NAME, params: {...}}`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum PluginRef {
+    Name(String),
+    Full(PluginRefFull),
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PluginRefFull {
+    pub name: String,
+    #[serde(default)]
+    pub params: serde_json::Value,
+}
+
+impl PluginRef {
+    pub fn name(&self) -> &str {
+        match self {
+            PluginRef::Name(n) => n,
+            PluginRef::Full(f) => &f.name,
+        }
+    }
+    pub fn params(&self) -> serde_json::Value {
+        match self {
+            PluginRef::Name(_) => serde_json::Value::Null,
+            PluginRef::Full(f) => f.params.clone(),
+        }
+    }
+}
+
+/// A model: a preset name (`llama3-70b`, `llama70b`, `deepseekv3`, ...) or
+/// `{plugin: llama, params: {preset | hf_config | config, ...}}`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ModelRef {
+    Name(String),
+    Full(ModelRefFull),
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRefFull {
+    pub plugin: String,
+    /// Label used in output paths (defaults to the preset or the plugin name).
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub params: serde_json::Value,
+}
+
+/// A parallel degree plan: the original string (`tp4_dp8`) or a map (`{tp: 4, dp: 8}`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum PlanRef {
+    Text(String),
+    Map(reallm_plugin_api::Degrees),
+}
+
+/// One or several paths.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- product form
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductFile {
+    /// Experiment name (used for the system directory of results).
+    #[serde(default)]
+    pub name: Option<String>,
+    pub model: ModelRef,
+    #[serde(default)]
+    pub backend: Option<PluginRef>,
+    pub system: ProductSystem,
+    #[serde(default)]
+    pub workload: ProductWorkload,
+    #[serde(default)]
+    pub kernel: ProductKernel,
+    #[serde(default)]
+    pub sim: ProductSim,
+    /// Workspace directory (traces, kernel library, results); the CLI's `--workspace` wins.
+    #[serde(default)]
+    pub workspace: Option<String>,
+    /// Extra plugin directories, relative to this file.
+    #[serde(default)]
+    pub plugin_dirs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductSystem {
+    pub device: String,
+    pub num_devices: u32,
+    #[serde(default)]
+    pub parallelism: ProductParallelism,
+    #[serde(default)]
+    pub batching: ProductBatching,
+    #[serde(default)]
+    pub memory: MemoryConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProductParallelism {
+    /// Attention plan; defaults to TP over all devices.
+    #[serde(default)]
+    pub attention: Option<PlanRef>,
+    /// FFN / MoE plan; defaults to the attention plan.
+    #[serde(default)]
+    pub ffn: Option<PlanRef>,
+    #[serde(default)]
+    pub sequence_parallel: bool,
+    /// Collective algorithm: auto, ring, ring2d, multishot.
+    #[serde(default)]
+    pub io_algo: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProductBatching {
+    pub policy: String,
+    pub params: serde_json::Value,
+    pub max_batch_seqs: u32,
+    pub max_batch_tokens: u32,
+    pub chunk_tokens: u32,
+}
+
+impl Default for ProductBatching {
+    fn default() -> Self {
+        ProductBatching {
+            policy: "continuous".into(),
+            params: serde_json::Value::Null,
+            max_batch_seqs: 256,
+            max_batch_tokens: 16384,
+            chunk_tokens: 0,
+        }
+    }
+}
+
+/// KV-cache memory settings of a pool.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryConfig {
+    /// Fraction of device memory the engine may use (weights + activations + KV).
+    pub usable_fraction: f64,
+    /// Tokens per KV block.
+    pub block_tokens: u32,
+    /// Fraction of KV blocks kept free when admitting new requests.
+    pub watermark_fraction: f64,
+    /// Activation workspace reserved per device, GiB.
+    pub activation_reserve_gib: f64,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig { usable_fraction: 0.9, block_tokens: 16, watermark_fraction: 0.01, activation_reserve_gib: 2.0 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProductWorkload {
+    /// Trace files to simulate (rr format or raw Azure format). If empty, the generated
+    /// traces for `tasks` × `request_rates` are used.
+    pub traces: Vec<String>,
+    pub tasks: Vec<String>,
+    pub request_rates: Vec<f64>,
+    pub max_requests: u64,
+    pub end_time_s: f64,
+    pub seed: u64,
+    /// Simulate only requests with id below this.
+    pub end_reqs: Option<u64>,
+}
+
+impl Default for ProductWorkload {
+    fn default() -> Self {
+        ProductWorkload {
+            traces: vec![],
+            tasks: vec!["code".into()],
+            request_rates: vec![1.0],
+            max_requests: 200,
+            end_time_s: 500.0,
+            seed: 0,
+            end_reqs: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProductKernel {
+    pub prefill_blocks: Vec<u64>,
+    pub decode_ctx: Vec<u64>,
+    /// Decode batch sizes to enumerate (1 = the original tool's per-request shapes).
+    pub decode_batches: Vec<u64>,
+    pub kernel_types: Vec<String>,
+}
+
+impl Default for ProductKernel {
+    fn default() -> Self {
+        ProductKernel {
+            prefill_blocks: vec![512, 1024, 2048],
+            decode_ctx: vec![128, 256, 512, 1024, 2048],
+            decode_batches: vec![1],
+            kernel_types: vec!["softmax".into(), "layernorm".into(), "mul".into(), "silu".into(), "matmul".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProductSim {
+    /// Stop at this simulated time (seconds); requests unfinished then are reported as such.
+    pub end_time_s: Option<f64>,
+    /// Fixed host/launch overhead per iteration, seconds.
+    pub iteration_overhead_s: f64,
+    /// Seed of the simulation's own sampling (expert routing).
+    pub seed: u64,
+}
+
+// ---------------------------------------------------------------- original form
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginalFile {
+    pub model: String,
+    #[serde(default)]
+    pub kernel_sim: Option<OriginalKernelSim>,
+    #[serde(default)]
+    pub heterogeneous: bool,
+    #[serde(default)]
+    pub system: Option<OriginalSystem>,
+    #[serde(default)]
+    pub system_sim: Option<OriginalSystemSim>,
+    #[serde(default)]
+    pub trace_gen: Option<OriginalTraceGen>,
+    // Heterogeneous (disaggregated) layout.
+    #[serde(default)]
+    pub trace: Option<String>,
+    #[serde(default)]
+    pub prefill_system: Option<OriginalPool>,
+    #[serde(default)]
+    pub decode_system: Option<OriginalPool>,
+    #[serde(default)]
+    pub output_dir: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginalKernelSim {
+    #[serde(default)]
+    pub compile_mode: Option<String>,
+    #[serde(default)]
+    pub kernel_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub prefill_blocks: Option<Vec<u64>>,
+    #[serde(default)]
+    pub decode_ctxt: Option<Vec<u64>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginalSystem {
+    #[serde(default)]
+    pub device: Option<String>,
+    pub num_devices: u32,
+    #[serde(default)]
+    pub io_algo: Option<String>,
+    #[serde(default)]
+    pub attention_parallelism: Option<String>,
+    #[serde(default)]
+    pub ffn_parallelism: Option<String>,
+    #[serde(default)]
+    pub batching_algo: Option<String>,
+    #[serde(default)]
+    pub prefill_chunk: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginalSystemSim {
+    #[serde(default)]
+    pub sim_method: Option<String>,
+    #[serde(default)]
+    pub traces: Option<OneOrMany>,
+    #[serde(default)]
+    pub end_reqs: Option<u64>,
+    #[serde(default)]
+    pub tasks: Option<Vec<String>>,
+    #[serde(default)]
+    pub request_rates: Option<Vec<f64>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginalTraceGen {
+    #[serde(default)]
+    pub random_seed: Option<u64>,
+    #[serde(default)]
+    pub tasks: Option<Vec<String>>,
+    #[serde(default)]
+    pub request_rates: Option<Vec<f64>>,
+    #[serde(default)]
+    pub max_requests: Option<u64>,
+    #[serde(default)]
+    pub end_time: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginalPool {
+    #[serde(default)]
+    pub device: Option<String>,
+    pub num_devices: u32,
+    #[serde(default)]
+    pub attention_parallelism: Option<String>,
+    #[serde(default)]
+    pub ffn_parallelism: Option<String>,
+    #[serde(default)]
+    pub batching: Option<String>,
+    #[serde(default)]
+    pub io_algo: Option<String>,
+}

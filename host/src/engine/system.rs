@@ -1,0 +1,286 @@
+//! A built serving system (one pool): model, parallel plan, kernel backend, and the cost of
+//! one iteration, with a cost cache keyed by kernel shape.
+
+use crate::config::{Experiment, PoolConfig};
+use crate::devices::Device;
+use crate::error::{Error, Result};
+use crate::registry;
+use reallm_plugin_api::{
+    BatchPolicy, BatchShape, Collective, Kernel, KernelBackend, ModelArch, ModelGraph, ModelInfo, ParallelPlan, Parallelism, Phase,
+    WorkKind,
+};
+use rustc_hash::FxHashMap;
+
+/// The parallelism passes in the order they are applied, with the test that enables each.
+pub const PASS_ORDER: [&str; 5] = ["dp", "cp", "tp", "ep", "pp"];
+
+/// Cost of one iteration, broken down.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepCost {
+    /// Wall time of the iteration (all stages in sequence), seconds.
+    pub total_s: f64,
+    /// Kernel time, seconds.
+    pub compute_s: f64,
+    /// Collective time, seconds.
+    pub comm_s: f64,
+    /// FLOPs executed per device (summed over stages).
+    pub flops: f64,
+    /// DRAM bytes moved per device (summed over stages).
+    pub bytes: f64,
+}
+
+/// Memory footprint of the model on this pool.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MemoryPlan {
+    pub capacity_bytes_per_device: u64,
+    pub weight_bytes_per_device: u64,
+    pub activation_reserve_bytes: u64,
+    pub kv_bytes_per_device: u64,
+    /// KV bytes one token occupies on one device.
+    pub kv_bytes_per_token_per_device: u64,
+    /// Tokens of KV the replica holds.
+    pub kv_token_capacity: u64,
+}
+
+/// One pool, ready to cost iterations.
+pub struct System {
+    pub device: Device,
+    pub model: Box<dyn ModelArch>,
+    pub info: ModelInfo,
+    pub plan: ParallelPlan,
+    pub passes: Vec<(String, Box<dyn Parallelism>)>,
+    pub backend: Box<dyn KernelBackend>,
+    pub backend_name: String,
+    pub policy: Box<dyn BatchPolicy>,
+    pub pool: PoolConfig,
+    pub notes: Vec<String>,
+    pub memory: MemoryPlan,
+    pub iteration_overhead_s: f64,
+    kernel_cache: FxHashMap<Kernel, f64>,
+    comm_cache: FxHashMap<Collective, f64>,
+    graph: ModelGraph,
+}
+
+/// Build the model plugin an experiment names.
+pub fn build_model(exp: &Experiment) -> Result<Box<dyn ModelArch>> {
+    let plugin = match &exp.model.plugin {
+        Some(p) => p.clone(),
+        None => registry::find_model_preset(&exp.model.label)?.info.name.to_string(),
+    };
+    registry::model(&plugin, &exp.model.params)
+}
+
+impl System {
+    pub fn build(exp: &Experiment) -> Result<System> {
+        let pool = exp.pool.clone();
+        let device = crate::devices::resolve(&pool.device, exp.base_dir.as_deref())?;
+        let model = build_model(exp)?;
+        let info = model.info().clone();
+        let plan = ParallelPlan {
+            devices: pool.num_devices,
+            attention: pool.attention,
+            ffn: pool.ffn,
+            sequence_parallel: pool.sequence_parallel,
+            comm_algo: pool.comm_algo,
+            devices_per_node: device.spec.interconnect.devices_per_node,
+        };
+        let mut passes = Vec::new();
+        let mut notes = Vec::new();
+        for name in PASS_ORDER {
+            let (a, f) = (&plan.attention, &plan.ffn);
+            let on = match name {
+                "dp" => a.dp > 1 || f.dp > 1,
+                "cp" => a.cp > 1 || f.cp > 1,
+                "tp" => a.tp > 1 || f.tp > 1,
+                "ep" => f.ep > 1 || a.ep > 1,
+                _ => a.pp > 1 || f.pp > 1,
+            };
+            if !on {
+                continue;
+            }
+            let p = registry::parallelism(name, &serde_json::Value::Null)?;
+            let n = p.validate(&info, &plan).map_err(|e| {
+                Error::config(
+                    &exp.origin,
+                    format!("parallel plan attention `{}` / ffn `{}` for {}: {e}", plan.attention, plan.ffn, info.name),
+                )
+            })?;
+            notes.extend(n);
+            passes.push((name.to_string(), p));
+        }
+        let backend = registry::backend(&exp.backend.name, &exp.backend.params, &device.spec)?;
+        let policy = registry::batching(&pool.batching.name, &pool.batching.params)?;
+        let memory = memory_plan(&info, &plan, &pool, &device)?;
+        Ok(System {
+            device,
+            model,
+            info,
+            plan,
+            passes,
+            backend,
+            backend_name: exp.backend.name.clone(),
+            policy,
+            pool,
+            notes,
+            memory,
+            iteration_overhead_s: exp.sim.iteration_overhead_s,
+            kernel_cache: FxHashMap::default(),
+            comm_cache: FxHashMap::default(),
+            graph: ModelGraph::default(),
+        })
+    }
+
+    /// The per-device work of one step (model graph after every parallelism pass).
+    pub fn device_graph(&self, shape: &BatchShape, graph: &mut ModelGraph) -> Result<()> {
+        graph.clear();
+        self.model.build_step(shape, graph).map_err(|e| Error::plugin(&self.info.family, e))?;
+        for (name, p) in &self.passes {
+            p.apply(&self.info, &self.plan, graph).map_err(|e| Error::plugin(name, e))?;
+        }
+        Ok(())
+    }
+
+    /// Seconds of one kernel (cached).
+    pub fn kernel_time(&mut self, k: &Kernel) -> Result<f64> {
+        if let Some(t) = self.kernel_cache.get(k) {
+            return Ok(*t);
+        }
+        let t = self.backend.kernel_time(k).map_err(|e| Error::plugin(&self.backend_name, e))?;
+        if !(t.is_finite() && t >= 0.0) {
+            return Err(Error::plugin(
+                &self.backend_name,
+                format!("returned time {t} for {k:?}; expected a finite, non-negative number of seconds"),
+            ));
+        }
+        self.kernel_cache.insert(*k, t);
+        Ok(t)
+    }
+
+    /// Seconds of one collective (cached).
+    pub fn collective_time(&mut self, c: &Collective) -> Result<f64> {
+        if let Some(t) = self.comm_cache.get(c) {
+            return Ok(*t);
+        }
+        let t = self.backend.collective_time(c).map_err(|e| Error::plugin(&self.backend_name, e))?;
+        if !(t.is_finite() && t >= 0.0) {
+            return Err(Error::plugin(
+                &self.backend_name,
+                format!("returned time {t} for {c:?}; expected a finite, non-negative number of seconds"),
+            ));
+        }
+        self.comm_cache.insert(*c, t);
+        Ok(t)
+    }
+
+    /// Cost of one iteration over `shape`.
+    pub fn step_cost(&mut self, shape: &BatchShape) -> Result<StepCost> {
+        let mut graph = std::mem::take(&mut self.graph);
+        let r = self.device_graph(shape, &mut graph).and_then(|_| self.cost_graph(&graph));
+        self.graph = graph;
+        let mut c = r?;
+        c.total_s += self.iteration_overhead_s;
+        Ok(c)
+    }
+
+    /// Sum the costs of a per-device graph (stages run one after another).
+    pub fn cost_graph(&mut self, graph: &ModelGraph) -> Result<StepCost> {
+        let mut c = StepCost::default();
+        for stage in &graph.stages {
+            for seg in &stage.segments {
+                let layers = seg.n_layers as f64;
+                for item in &seg.items {
+                    let n = item.count as f64 * layers;
+                    match &item.work {
+                        WorkKind::Kernel(k) => {
+                            let t = self.kernel_time(k)?;
+                            c.compute_s += t * n;
+                            c.flops += k.flops() * n;
+                            c.bytes += k.bytes() * n;
+                        }
+                        WorkKind::Comm(col) => {
+                            let t = self.collective_time(col)?;
+                            c.comm_s += t * n;
+                        }
+                    }
+                }
+            }
+        }
+        c.total_s = c.compute_s + c.comm_s;
+        Ok(c)
+    }
+
+    /// Per-phase time of one iteration (for `model show` and reports).
+    pub fn phase_times(&mut self, shape: &BatchShape) -> Result<Vec<(Phase, f64)>> {
+        let mut graph = ModelGraph::default();
+        self.device_graph(shape, &mut graph)?;
+        let mut out: Vec<(Phase, f64)> = Vec::new();
+        for stage in &graph.stages {
+            for seg in &stage.segments {
+                for item in &seg.items {
+                    let t = match &item.work {
+                        WorkKind::Kernel(k) => self.kernel_time(k)?,
+                        WorkKind::Comm(c) => self.collective_time(c)?,
+                    } * item.count as f64
+                        * seg.n_layers as f64;
+                    match out.iter_mut().find(|(p, _)| *p == item.phase) {
+                        Some(e) => e.1 += t,
+                        None => out.push((item.phase, t)),
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn cache_len(&self) -> usize {
+        self.kernel_cache.len() + self.comm_cache.len()
+    }
+}
+
+/// Weights, reserve and KV capacity per device under the plan.
+pub fn memory_plan(info: &ModelInfo, plan: &ParallelPlan, pool: &PoolConfig, device: &Device) -> Result<MemoryPlan> {
+    let w = &info.weights;
+    let (a, f) = (plan.attention, plan.ffn);
+    let pp = a.pp.max(1) as u64;
+    // Attention weights split over attention TP (replicated over DP/CP); FFN over FFN TP;
+    // routed experts over EP·TP; embedding and LM head vocab-parallel over TP. Layers over PP.
+    let per_dev = w.attention / a.tp as u64
+        + (w.dense_ffn + w.shared_experts) / f.tp as u64
+        + w.routed_experts / (f.ep as u64 * f.tp as u64)
+        + w.router
+        + w.norms;
+    let per_dev = per_dev / pp + w.embedding / a.tp as u64 + w.lm_head / f.tp as u64;
+    let capacity = device.spec.mem_capacity_bytes;
+    let usable = (capacity as f64 * pool.memory.usable_fraction) as u64;
+    let reserve = (pool.memory.activation_reserve_gib * (1u64 << 30) as f64) as u64;
+    let shown = |b: u64| format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64);
+    if per_dev + reserve >= usable {
+        return Err(Error::Infeasible(format!(
+            "{} does not fit: weights need {} per device under attention `{}` / ffn `{}` on {} devices, plus an activation reserve of {}, but each {} offers {} usable ({} × {})",
+            info.name,
+            shown(per_dev),
+            a,
+            f,
+            plan.devices,
+            shown(reserve),
+            device.key,
+            shown(usable),
+            shown(capacity),
+            pool.memory.usable_fraction
+        )));
+    }
+    let kv_bytes = usable - per_dev - reserve;
+    // KV heads are split over attention TP up to the number of KV heads (beyond that they are
+    // replicated); MLA's latent cache (one shared head) is replicated across TP.
+    let kv_split = (a.tp as u64).min(info.n_kv_heads.max(1)) * pp * a.cp as u64;
+    let per_tok = info.kv_bytes_per_token.div_ceil(kv_split).max(1);
+    let tokens = kv_bytes / per_tok * a.dp as u64;
+    Ok(MemoryPlan {
+        capacity_bytes_per_device: capacity,
+        weight_bytes_per_device: per_dev,
+        activation_reserve_bytes: reserve,
+        kv_bytes_per_device: kv_bytes,
+        kv_bytes_per_token_per_device: per_tok,
+        kv_token_capacity: tokens,
+    })
+}

@@ -1,0 +1,96 @@
+//! The `kernel` stage: enumerate the kernel shapes a model produces under the configured
+//! parallel plan for the configured prefill blocks and decode contexts, cost each with the
+//! backend, and write the kernel library (`{kind}_sizes.txt`, `{device}_{kind}_latency.csv`).
+
+use crate::config::Experiment;
+use crate::engine::System;
+use crate::error::Result;
+use crate::output::{fmt_f64, write_atomic};
+use reallm_plugin_api::{BatchShape, Kernel, ModelGraph, PrefillChunk, WorkKind};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Library file kind and the shape columns of a kernel.
+pub fn kernel_row(k: &Kernel) -> (&'static str, &'static str, Vec<u64>) {
+    match *k {
+        Kernel::Gemm { b, m, k, n, .. } => ("matmul", "B,M,K,N", vec![b, m, k, n]),
+        Kernel::GroupedGemm { groups, rows, max_rows, k, n, .. } => {
+            ("grouped_matmul", "G,ROWS,MAX_ROWS,K,N", vec![groups, rows, max_rows, k, n])
+        }
+        Kernel::Attention { seqs, q_len, kv_len, q_heads, kv_heads, d_qk, d_v, causal, .. } => {
+            ("flash_attention", "S,Q,KV,HQ,HKV,DQK,DV,CAUSAL", vec![seqs, q_len, kv_len, q_heads, kv_heads, d_qk, d_v, causal as u64])
+        }
+        Kernel::DecodeAttention { seqs, kv_total, q_heads, kv_heads, d_qk, d_v, .. } => {
+            ("decode_attention", "S,KV_TOTAL,HQ,HKV,DQK,DV", vec![seqs, kv_total, q_heads, kv_heads, d_qk, d_v])
+        }
+        Kernel::Softmax { m, n, .. } => ("softmax", "M,N", vec![m, n]),
+        Kernel::LayerNorm { m, n, .. } => ("layernorm", "M,N", vec![m, n]),
+        Kernel::Silu { m, n, .. } => ("silu", "M,N", vec![m, n]),
+        Kernel::Gelu { m, n, .. } => ("gelu", "M,N", vec![m, n]),
+        Kernel::Mul { m, n, .. } => ("mul", "M,N", vec![m, n]),
+        Kernel::Add { m, n, .. } => ("add", "M,N", vec![m, n]),
+        Kernel::Rope { m, n, .. } => ("rope", "M,N", vec![m, n]),
+        Kernel::Embedding { tokens, hidden, .. } => ("embedding", "M,N", vec![tokens, hidden]),
+        Kernel::TopK { m, n, k, .. } => ("topk", "M,N,K", vec![m, n, k]),
+    }
+}
+
+/// The batch shapes the library covers: one prefill of each block size, and decode batches
+/// of each size at each context length.
+pub fn shapes(exp: &Experiment) -> Vec<BatchShape> {
+    let mut v = Vec::new();
+    for &p in &exp.kernel.prefill_blocks {
+        v.push(BatchShape { prefills: vec![PrefillChunk { tokens: p, prefix: 0, last: true }], ..Default::default() });
+    }
+    for &b in &exp.kernel.decode_batches {
+        for &c in &exp.kernel.decode_ctx {
+            v.push(BatchShape { decode_seqs: b, decode_ctx_sum: b * c, ..Default::default() });
+        }
+    }
+    v
+}
+
+/// Run the stage; returns the files written.
+pub fn run(exp: &Experiment, system: &mut System, dir: &Path) -> Result<Vec<PathBuf>> {
+    // kind -> (columns, shape row -> latency); BTreeMap keeps the output order stable.
+    let mut lib: BTreeMap<&'static str, (&'static str, BTreeMap<Vec<u64>, f64>)> = BTreeMap::new();
+    let mut graph = ModelGraph::default();
+    let wanted = |kind: &str| exp.kernel.kernel_types.iter().any(|t| t == kind || (t == "matmul" && kind == "grouped_matmul"));
+    for shape in shapes(exp) {
+        system.device_graph(&shape, &mut graph)?;
+        let kernels: Vec<Kernel> = graph
+            .items()
+            .filter_map(|(_, it, _)| match it.work {
+                WorkKind::Kernel(k) => Some(k),
+                WorkKind::Comm(_) => None,
+            })
+            .collect();
+        for k in kernels {
+            let (kind, cols, row) = kernel_row(&k);
+            if !wanted(kind) {
+                continue;
+            }
+            let t = system.kernel_time(&k)?;
+            lib.entry(kind).or_insert_with(|| (cols, BTreeMap::new())).1.insert(row, t);
+        }
+    }
+    let mut written = Vec::new();
+    let dev = &system.device.key;
+    for (kind, (cols, rows)) in &lib {
+        let mut sizes = String::new();
+        let mut lat = format!("{cols},latency\n");
+        for (row, t) in rows {
+            let r = row.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",");
+            sizes.push_str(&r);
+            sizes.push('\n');
+            lat.push_str(&format!("{r},{}\n", fmt_f64(*t)));
+        }
+        let sp = dir.join(format!("{kind}_sizes.txt"));
+        let lp = dir.join(format!("{dev}_{kind}_latency.csv"));
+        write_atomic(&sp, sizes.as_bytes())?;
+        write_atomic(&lp, lat.as_bytes())?;
+        written.push(sp);
+        written.push(lp);
+    }
+    Ok(written)
+}

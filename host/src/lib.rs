@@ -1,0 +1,20 @@
+//! ReaLLM's host: configuration, the plugin registry, workloads, the discrete-event engine,
+//! metrics and outputs. The `reallm` binary (`main.rs`) is a thin shell over [`run`].
+//!
+//! Architecture: `docs/ARCHITECTURE.md`.
+
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod devices;
+pub mod engine;
+pub mod error;
+pub mod kernel_stage;
+pub mod metrics;
+pub mod output;
+pub mod registry;
+pub mod workload;
+
+pub use commands::run;
+pub use error::{Error, Result};

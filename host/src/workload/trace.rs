@@ -1,0 +1,171 @@
+//! Trace files: the original tool's generated format (read and written) and the raw Azure
+//! format (read, replayed with its real arrival times).
+
+use crate::error::{Error, Result};
+use crate::output::AtomicFile;
+use std::io::Write;
+use std::path::Path;
+
+/// The original tool's trace header.
+pub const RR_HEADER: &str = "request_id,request_type,application_id,arrival_timestamp,batch_size,prompt_size,token_size";
+
+/// Upper bound on one request's prompt or output length, to catch corrupt files.
+pub const MAX_TOKENS: u32 = 10_000_000;
+
+/// One inference request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Request {
+    pub id: u64,
+    pub arrival_s: f64,
+    pub prompt_tokens: u32,
+    pub output_tokens: u32,
+}
+
+/// Read a trace file in either format (detected from the header).
+pub fn read(path: &Path) -> Result<Vec<Request>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Parse trace text in either format; `origin` names the source in errors.
+pub fn parse(text: &str, origin: &str) -> Result<Vec<Request>> {
+    let header = text.lines().next().map(str::trim).unwrap_or("");
+    if header.is_empty() {
+        return Err(Error::input(origin, "empty trace file: expected a header line"));
+    }
+    if header.starts_with("TIMESTAMP") {
+        let rows = super::azure::parse_raw(text, origin)?;
+        let reqs: Vec<Request> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Request {
+                id: i as u64,
+                arrival_s: r.arrival_s,
+                prompt_tokens: r.context_tokens,
+                output_tokens: r.generated_tokens,
+            })
+            .collect();
+        check(&reqs, origin, 2)?;
+        return Ok(reqs);
+    }
+    parse_rr(text, origin)
+}
+
+fn parse_rr(text: &str, origin: &str) -> Result<Vec<Request>> {
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(text.as_bytes());
+    let headers = rdr.headers().map_err(|e| Error::input(origin, format!("line 1: {e}")))?.clone();
+    let col = |name: &str| -> Result<usize> {
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            Error::input(
+                origin,
+                format!("line 1: missing column `{name}`; expected header `{RR_HEADER}` or `TIMESTAMP,ContextTokens,GeneratedTokens`"),
+            )
+        })
+    };
+    let (ci, ca, cp, ct) = (col("request_id")?, col("arrival_timestamp")?, col("prompt_size")?, col("token_size")?);
+    let mut out = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.map_err(|e| Error::input(origin, format!("line {line}: {e}")))?;
+        let get = |c: usize, name: &str| -> Result<&str> {
+            rec.get(c).ok_or_else(|| Error::input(origin, format!("line {line}: missing field `{name}`")))
+        };
+        let id_s = get(ci, "request_id")?;
+        let id: u64 =
+            id_s.parse().map_err(|_| Error::input(origin, format!("line {line}: request_id `{id_s}` is not a non-negative integer")))?;
+        let a_s = get(ca, "arrival_timestamp")?;
+        let arrival: f64 =
+            a_s.parse().map_err(|_| Error::input(origin, format!("line {line}: arrival_timestamp `{a_s}` is not a number of seconds")))?;
+        let tok = |c: usize, name: &str| -> Result<u32> {
+            let s = get(c, name)?;
+            let v: u64 =
+                s.parse().map_err(|_| Error::input(origin, format!("line {line}: {name} `{s}` is not a whole number of tokens")))?;
+            if v == 0 || v > MAX_TOKENS as u64 {
+                return Err(Error::input(origin, format!("line {line}: {name} = {v}: expected 1 to {MAX_TOKENS} tokens")));
+            }
+            Ok(v as u32)
+        };
+        let p = tok(cp, "prompt_size")?;
+        let t = tok(ct, "token_size")?;
+        out.push(Request { id, arrival_s: arrival, prompt_tokens: p, output_tokens: t });
+    }
+    check(&out, origin, 2)?;
+    Ok(out)
+}
+
+/// Arrivals finite, non-negative and non-decreasing; ids unique; lengths in range.
+fn check(reqs: &[Request], origin: &str, first_line: usize) -> Result<()> {
+    if reqs.is_empty() {
+        return Err(Error::input(origin, "the trace has a header but no requests"));
+    }
+    let mut ids = rustc_hash::FxHashSet::default();
+    let mut prev = 0.0f64;
+    for (i, r) in reqs.iter().enumerate() {
+        let line = i + first_line;
+        if !(r.arrival_s.is_finite() && r.arrival_s >= 0.0) {
+            return Err(Error::input(
+                origin,
+                format!("line {line}: arrival time {} must be a non-negative number of seconds", r.arrival_s),
+            ));
+        }
+        if r.arrival_s < prev {
+            return Err(Error::input(
+                origin,
+                format!("line {line}: arrival time {} is before the previous row's {prev}; traces must be sorted by arrival", r.arrival_s),
+            ));
+        }
+        prev = r.arrival_s;
+        if r.prompt_tokens == 0 || r.output_tokens == 0 || r.prompt_tokens > MAX_TOKENS || r.output_tokens > MAX_TOKENS {
+            return Err(Error::input(
+                origin,
+                format!("line {line}: prompt {} / output {} tokens: expected 1 to {MAX_TOKENS}", r.prompt_tokens, r.output_tokens),
+            ));
+        }
+        if !ids.insert(r.id) {
+            return Err(Error::input(origin, format!("line {line}: duplicate request_id {}", r.id)));
+        }
+    }
+    Ok(())
+}
+
+/// Write requests in the original tool's format, atomically.
+pub fn write_rr(path: &Path, reqs: &[Request], request_type: u32) -> Result<()> {
+    let mut f = AtomicFile::create(path)?;
+    let w = f.writer();
+    let mut buf = String::with_capacity(64 * (reqs.len() + 1));
+    buf.push_str(RR_HEADER);
+    buf.push('\n');
+    for r in reqs {
+        use std::fmt::Write as _;
+        let _ =
+            writeln!(buf, "{},{},0,{},1,{},{}", r.id, request_type, crate::output::fmt_f64(r.arrival_s), r.prompt_tokens, r.output_tokens);
+    }
+    w.write_all(buf.as_bytes()).map_err(|e| Error::io(path, e))?;
+    f.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rr_roundtrip_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        let reqs = vec![
+            Request { id: 0, arrival_s: 0.25, prompt_tokens: 10, output_tokens: 3 },
+            Request { id: 1, arrival_s: 1.0 / 3.0, prompt_tokens: 7, output_tokens: 1 },
+        ];
+        write_rr(&p, &reqs, 0).unwrap();
+        assert_eq!(read(&p).unwrap(), reqs);
+        let bad = |text: &str| parse(text, "x.csv").unwrap_err().to_string();
+        assert!(bad("").contains("empty"));
+        assert!(bad("request_id,arrival_timestamp,prompt_size\n").contains("missing column `token_size`"));
+        assert!(bad(&format!("{RR_HEADER}\n0,0,0,1.0,1,5,5\n1,0,0,0.5,1,5,5\n")).contains("line 3"));
+        assert!(bad(&format!("{RR_HEADER}\n0,0,0,1.0,1,5,5\n0,0,0,2.0,1,5,5\n")).contains("duplicate request_id 0"));
+        assert!(bad(&format!("{RR_HEADER}\n0,0,0,-1,1,5,5\n")).contains("non-negative"));
+        assert!(bad(&format!("{RR_HEADER}\n0,0,0,abc,1,5,5\n")).contains("`abc`"));
+        assert!(bad(&format!("{RR_HEADER}\n0,0,0,1,1,0,5\n")).contains("prompt_size = 0"));
+        assert!(bad(&format!("{RR_HEADER}\n")).contains("no requests"));
+    }
+}

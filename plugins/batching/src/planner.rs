@@ -1,0 +1,268 @@
+//! The bookkeeping every policy shares: budgets, KV accounting and the size of one request's
+//! step. Policies only decide *which* requests to offer and in what order; whether an offer fits
+//! is decided here, once, so that every policy obeys the same rules (see the crate docs).
+
+use crate::order::WaitingOrder;
+use reallm_plugin_api::{BatchPlan, KvView, RequestState, SchedulerView, Source};
+
+/// Prompt (and, after a recompute preemption, generated) tokens still to prefill.
+///
+/// Same rule as [`RequestState::prefill_remaining`], computed in `u64` so that hostile values
+/// cannot overflow: the prefill covers the prompt plus every generated token but the last,
+/// which the next decode step feeds.
+pub(crate) fn prefill_remaining(r: &RequestState) -> u64 {
+    let target = r.prompt_tokens as u64 + r.generated.saturating_sub(1) as u64;
+    target - (r.prefilled as u64).min(target)
+}
+
+/// KV blocks request `r` must hold once a step of `tokens` has run.
+///
+/// * Decode step (nothing left to prefill): the context including the token fed now,
+///   `prompt + generated` (= [`RequestState::context_after`]`(1)`); a degenerate request with
+///   nothing generated yet counts one token.
+/// * Prefill step of `tokens` ≤ remaining: the tokens already cached plus the new ones. A step
+///   that completes the prefill also reserves the slot of the first decode token, so a whole
+///   fresh prompt needs `blocks_for(prompt_tokens + 1)` and the iteration after it never has to
+///   grow the allocation (nor preempt) for that token. A chunk that does not complete the
+///   prefill needs blocks for the cached prefix plus the chunk only.
+pub(crate) fn blocks_after(r: &RequestState, tokens: u64, kv: &KvView) -> u64 {
+    let remaining = prefill_remaining(r);
+    let held_tokens = if remaining == 0 {
+        r.prompt_tokens as u64 + r.generated.max(1) as u64
+    } else {
+        // remaining > 0 implies prefilled < prefill target: every prefilled token is cached.
+        r.prefilled as u64 + tokens + u64::from(tokens >= remaining)
+    };
+    kv.blocks_for(held_tokens)
+}
+
+/// How a prefill is offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prefill {
+    /// The whole remaining prefill in one step.
+    Whole,
+    /// As much of the remaining prefill as the token budget still allows (Sarathi-Serve chunk).
+    Chunk,
+}
+
+/// Which requests an offer pass looks at (the others are passed over, not stopped at).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Want {
+    /// Requests with nothing left to prefill (one decode token each).
+    Decodes,
+    /// Requests with prefill tokens remaining (fresh prompts, partial chunks, or recompute
+    /// after a preemption).
+    Prefills,
+    /// Both.
+    Any,
+}
+
+impl Want {
+    fn accepts(self, r: &RequestState) -> bool {
+        match self {
+            Want::Decodes => prefill_remaining(r) == 0,
+            Want::Prefills => prefill_remaining(r) > 0,
+            Want::Any => true,
+        }
+    }
+}
+
+/// Why an offer was not planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fit {
+    Planned,
+    /// No sequence slot left.
+    Seqs,
+    /// Not enough token budget left.
+    Tokens,
+    /// Not enough admissible KV blocks left now.
+    Kv,
+    /// Can never be admitted, even on an empty replica (its blocks exceed total − watermark).
+    Never,
+}
+
+/// Fills one plan while tracking budgets and KV.
+pub(crate) struct Planner<'a, 'v> {
+    view: &'a SchedulerView<'v>,
+    plan: &'a mut BatchPlan,
+    max_seqs: u64,
+    token_budget: u64,
+    /// Whether a single whole prefill longer than the token budget may run alone.
+    oversize_alone: bool,
+    tokens: u64,
+    /// KV blocks the entries planned so far take: growth of running requests plus the whole
+    /// allocation of admitted waiting ones.
+    kv_taken: u64,
+}
+
+impl<'a, 'v> Planner<'a, 'v> {
+    /// A planner over `view` with `token_budget` tokens and at most `max_seqs` sequences (both
+    /// also capped by the view's limits).
+    pub(crate) fn new(
+        view: &'a SchedulerView<'v>,
+        plan: &'a mut BatchPlan,
+        token_budget: u64,
+        max_seqs: u64,
+        oversize_alone: bool,
+    ) -> Self {
+        let max_seqs = max_seqs.min(view.limits.max_batch_seqs as u64);
+        let token_budget = token_budget.min(view.limits.max_batch_tokens as u64);
+        // The caller clears the plan; clearing again keeps a stale plan from leaking through.
+        plan.clear();
+        Planner { view, plan, max_seqs, token_budget, oversize_alone, tokens: 0, kv_taken: 0 }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.plan.is_empty()
+    }
+
+    fn token_room(&self) -> u64 {
+        self.token_budget.saturating_sub(self.tokens)
+    }
+
+    /// Blocks a waiting request may still take: free − watermark − what earlier entries took.
+    fn admit_room(&self) -> u64 {
+        self.view.kv.free_blocks.saturating_sub(self.view.kv.watermark_blocks).saturating_sub(self.kv_taken)
+    }
+
+    /// Size the next step of `r` against the sequence and token budgets.
+    fn step_tokens(&self, r: &RequestState, mode: Prefill) -> Result<u64, Fit> {
+        if self.plan.entries.len() as u64 >= self.max_seqs {
+            return Err(Fit::Seqs);
+        }
+        let remaining = prefill_remaining(r);
+        let room = self.token_room();
+        let tokens = match (remaining, mode) {
+            (0, _) => 1,
+            (rem, Prefill::Chunk) => rem.min(room).min(u32::MAX as u64),
+            // A whole prompt longer than the budget may run alone (it could never run otherwise).
+            (rem, Prefill::Whole) if rem > self.token_budget && self.oversize_alone && self.plan.is_empty() => {
+                return Ok(rem.min(u32::MAX as u64));
+            }
+            (rem, Prefill::Whole) => rem,
+        };
+        if tokens == 0 || tokens > room {
+            return Err(Fit::Tokens);
+        }
+        Ok(tokens)
+    }
+
+    /// Offer the running request `index` its next step. Running requests already hold KV and
+    /// are never held back for memory: their growth is counted first (so that admissions
+    /// behind them cannot take it) and the host preempts if growth exceeds the free blocks.
+    pub(crate) fn offer_running(&mut self, index: usize, mode: Prefill) -> Fit {
+        let r = &self.view.running[index];
+        let tokens = match self.step_tokens(r, mode) {
+            Ok(t) => t,
+            Err(f) => return f,
+        };
+        let growth = blocks_after(r, tokens, &self.view.kv).saturating_sub(r.kv_blocks as u64);
+        self.kv_taken = self.kv_taken.saturating_add(growth);
+        self.push(Source::Running, index, tokens);
+        Fit::Planned
+    }
+
+    /// Offer the waiting request `index` for admission. A waiting request holds no KV here (its
+    /// `kv_blocks` is ignored), so it needs its whole [`blocks_after`] within
+    /// `free − watermark − taken`.
+    pub(crate) fn offer_waiting(&mut self, index: usize, mode: Prefill) -> Fit {
+        let r = &self.view.waiting[index];
+        let tokens = match self.step_tokens(r, mode) {
+            Ok(t) => t,
+            Err(f) => return f,
+        };
+        let need = blocks_after(r, tokens, &self.view.kv);
+        if need > self.view.kv.total_blocks.saturating_sub(self.view.kv.watermark_blocks) {
+            return Fit::Never;
+        }
+        if need > self.admit_room() {
+            return Fit::Kv;
+        }
+        self.kv_taken += need;
+        self.push(Source::Waiting, index, tokens);
+        Fit::Planned
+    }
+
+    fn push(&mut self, source: Source, index: usize, tokens: u64) {
+        self.tokens += tokens;
+        // `tokens` ≤ u32::MAX by construction (budgets are u32, oversize steps are clamped).
+        self.plan.push(source, index, tokens.min(u32::MAX as u64) as u32);
+    }
+
+    /// Offer every running request `want` accepts, in admission order, stopping at the first
+    /// that does not fit. Returns false if it stopped early.
+    pub(crate) fn fill_running(&mut self, want: Want, mode: Prefill) -> bool {
+        for (i, r) in self.view.running.iter().enumerate() {
+            if !want.accepts(r) {
+                continue;
+            }
+            if self.offer_running(i, mode) != Fit::Planned {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Offer the waiting requests `want` accepts in `order`, stopping at the first that does not
+    /// fit (strict FCFS, so a large prompt at the head is not starved by smaller ones behind it);
+    /// requests that can never fit are skipped so that they do not stall the queue. Returns false
+    /// if it stopped early.
+    pub(crate) fn fill_waiting(&mut self, order: WaitingOrder<'_>, want: Want, mode: Prefill) -> bool {
+        for i in order {
+            if !want.accepts(&self.view.waiting[i]) {
+                continue;
+            }
+            match self.offer_waiting(i, mode) {
+                Fit::Planned | Fit::Never => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv16() -> KvView {
+        KvView { total_blocks: 100, free_blocks: 100, block_tokens: 16, watermark_blocks: 0 }
+    }
+
+    #[test]
+    fn remaining_covers_recompute() {
+        let mut r = RequestState::new(0, 0.0, 100, 10);
+        assert_eq!(prefill_remaining(&r), 100);
+        r.prefilled = 40;
+        assert_eq!(prefill_remaining(&r), 60);
+        // Preempted after 5 generated tokens: re-prefill 100 + 5 − 1 = 104 tokens.
+        r.prefilled = 0;
+        r.generated = 5;
+        assert_eq!(prefill_remaining(&r), 104);
+        // Hostile values do not overflow.
+        let huge = RequestState { prompt_tokens: u32::MAX, generated: u32::MAX, ..r };
+        assert_eq!(prefill_remaining(&huge), 2 * u32::MAX as u64 - 1);
+    }
+
+    #[test]
+    fn blocks_rules() {
+        let kv = kv16();
+        let mut r = RequestState::new(0, 0.0, 32, 10);
+        // Whole 32-token prompt + 1 reserved slot = 33 tokens → ⌈33/16⌉ = 3 blocks.
+        assert_eq!(blocks_after(&r, 32, &kv), 3);
+        // A 16-token chunk that does not complete the prompt: 16 tokens → 1 block.
+        assert_eq!(blocks_after(&r, 16, &kv), 1);
+        // Second chunk of 16 after 16 cached completes it: 16 + 16 + 1 = 33 → 3 blocks.
+        r.prefilled = 16;
+        assert_eq!(blocks_after(&r, 16, &kv), 3);
+        // Decoding (cached = prompt + generated − 1, as the API's `prefill_target` implies) with
+        // 32 prompt + 1 generated: context 33 → 3 blocks; after 16 generated, 48 → 3; 17: 49 → 4.
+        for (generated, blocks) in [(1, 3), (16, 3), (17, 4)] {
+            r.generated = generated;
+            r.prefilled = 32 + generated - 1;
+            assert!(r.is_decoding());
+            assert_eq!(blocks_after(&r, 1, &kv), blocks);
+        }
+        assert_eq!(r.context_after(1) as u64, 49);
+    }
+}

@@ -1,0 +1,157 @@
+//! The six built-in policies. Each only decides which requests to offer, in which order and
+//! in which mode; [`Planner`] applies the budgets and KV rules shared by all of them.
+
+use crate::order::{Order, WaitingOrder};
+use crate::planner::{prefill_remaining, Planner, Prefill, Want};
+use reallm_plugin_api::{BatchPlan, BatchPolicy, SchedulerView};
+
+/// No policy-specific sequence cap (the view's `max_batch_seqs` still applies).
+const ANY_SEQS: u64 = u64::MAX;
+
+fn any_running_prefill(view: &SchedulerView<'_>) -> bool {
+    view.running.iter().any(|r| prefill_remaining(r) > 0)
+}
+
+/// `continuous`: iteration-level scheduling that never mixes prefill and decode (Orca-style,
+/// vLLM v0's default scheduler, prefill first).
+///
+/// If a request needs prefill, the iteration carries whole prefills only: running requests
+/// with prefill left (recompute after preemption, in admission order), then waiting requests in
+/// [`Order`], as many as the sequence, token and KV budgets allow. If none of them fits (or
+/// none needs prefill) the iteration decodes every decoding running request, in admission order,
+/// up to `max_batch_seqs` (and `max_batch_tokens`, one token each); waiting requests that arrive
+/// already prefilled (disaggregated decode pool) join such a decode iteration, within KV.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Continuous {
+    pub order: Order,
+}
+
+impl BatchPolicy for Continuous {
+    fn schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) {
+        let mut p = Planner::new(view, plan, u64::MAX, ANY_SEQS, true);
+        if p.fill_running(Want::Prefills, Prefill::Whole) {
+            p.fill_waiting(WaitingOrder::new(view.waiting, self.order), Want::Prefills, Prefill::Whole);
+        }
+        if p.is_empty() && p.fill_running(Want::Decodes, Prefill::Whole) {
+            // Requests that arrive already prefilled (a decode pool) join a decode iteration.
+            p.fill_waiting(WaitingOrder::new(view.waiting, self.order), Want::Decodes, Prefill::Whole);
+        }
+    }
+}
+
+/// `mixed` (mixed continuous batching): every decoding running request (one token each), then
+/// running requests with prefill left (whole), then whole waiting prompts in [`Order`] while the
+/// remaining budgets and KV allow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mixed {
+    pub order: Order,
+}
+
+impl BatchPolicy for Mixed {
+    fn schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) {
+        decodes_then_whole_prompts(view, plan, self.order);
+    }
+}
+
+/// Shared by [`Mixed`] and [`UptoMemoryLimit`].
+fn decodes_then_whole_prompts(view: &SchedulerView<'_>, plan: &mut BatchPlan, order: Order) {
+    let mut p = Planner::new(view, plan, u64::MAX, ANY_SEQS, true);
+    let _ = p.fill_running(Want::Decodes, Prefill::Whole)
+        && p.fill_running(Want::Prefills, Prefill::Whole)
+        && p.fill_waiting(WaitingOrder::new(view.waiting, order), Want::Any, Prefill::Whole);
+}
+
+/// `chunked` (Sarathi-Serve, Agrawal et al., OSDI 2024, §4: stall-free batching with chunked
+/// prefills): an iteration's token budget is `chunk_tokens` (capped by `max_batch_tokens`), or
+/// `max_batch_tokens` when `chunk_tokens` is 0. Decodes go first, one token each, in admission
+/// order; then prefill chunks fill what is left: running partial prefills first (continued, in
+/// admission order), then waiting requests in [`Order`]. A prompt longer than the room left is
+/// split: this iteration takes `min(remaining, room)` tokens and later iterations continue
+/// (the host tracks `prefilled`). The plan never exceeds the budget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Chunked {
+    pub order: Order,
+}
+
+impl Chunked {
+    /// Tokens one iteration may carry under `limits`.
+    pub fn budget_tokens(limits: &reallm_plugin_api::Limits) -> u64 {
+        if limits.chunk_tokens > 0 {
+            limits.chunk_tokens.min(limits.max_batch_tokens) as u64
+        } else {
+            limits.max_batch_tokens as u64
+        }
+    }
+}
+
+impl BatchPolicy for Chunked {
+    fn schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) {
+        let mut p = Planner::new(view, plan, Chunked::budget_tokens(&view.limits), ANY_SEQS, false);
+        let _ = p.fill_running(Want::Decodes, Prefill::Chunk)
+            && p.fill_running(Want::Prefills, Prefill::Chunk)
+            && p.fill_waiting(WaitingOrder::new(view.waiting, self.order), Want::Any, Prefill::Chunk);
+    }
+}
+
+/// `baseline`: the original tool's request-level static batching. While anything is running,
+/// the batch runs on and nothing is admitted: running requests with prefill left are prefilled
+/// (whole; after a preemption), otherwise every running request decodes. When nothing runs, up to
+/// `max_batch_seqs` waiting requests (in [`Order`], within the token and KV budgets) are admitted
+/// and prefilled together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Baseline {
+    pub order: Order,
+}
+
+impl BatchPolicy for Baseline {
+    fn schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) {
+        let mut p = Planner::new(view, plan, u64::MAX, ANY_SEQS, true);
+        if view.running.is_empty() {
+            p.fill_waiting(WaitingOrder::new(view.waiting, self.order), Want::Any, Prefill::Whole);
+        } else if any_running_prefill(view) {
+            p.fill_running(Want::Prefills, Prefill::Whole);
+        } else {
+            p.fill_running(Want::Decodes, Prefill::Whole);
+        }
+    }
+}
+
+/// `no_batching`: one request per iteration (for a disaggregated prefill pool, where requests
+/// leave once prefilled). Prefill comes first: the oldest running request with prefill left
+/// continues it (whole), else the first waiting request in [`Order`] is admitted (prefilled whole,
+/// or decoded if it arrived prefilled). Only when no prefill can run does the oldest decoding running request decode one
+/// token. In a colocated setup this is [`Continuous`] with a batch of one: requests complete
+/// in admission order, and new arrivals are prefilled before older requests decode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoBatching {
+    pub order: Order,
+}
+
+impl BatchPolicy for NoBatching {
+    fn schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) {
+        let mut p = Planner::new(view, plan, u64::MAX, 1, true);
+        if p.fill_running(Want::Prefills, Prefill::Whole) {
+            p.fill_waiting(WaitingOrder::new(view.waiting, self.order), Want::Any, Prefill::Whole);
+        }
+        if p.is_empty() {
+            p.fill_running(Want::Decodes, Prefill::Whole);
+        }
+    }
+}
+
+/// `upto_memory_limit`: the decode pool's policy. Every decoding running request decodes, and
+/// waiting requests are admitted in [`Order`] while KV (and `max_batch_seqs`) allow. A waiting
+/// request that arrives prefilled (`prefilled == prompt_tokens`, `generated ≥ 1`) needs blocks
+/// for its context `prompt + generated` and decodes at once (1 token); one that arrives
+/// unprefilled is prefilled whole. On the views the plugin API offers this is the same schedule
+/// as [`Mixed`]; the name is kept for the original tool's disaggregated configs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UptoMemoryLimit {
+    pub order: Order,
+}
+
+impl BatchPolicy for UptoMemoryLimit {
+    fn schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) {
+        decodes_then_whole_prompts(view, plan, self.order);
+    }
+}

@@ -1,0 +1,292 @@
+//! Architecture of DeepSeek-V2/V3: multi-head latent attention (MLA) and a fine-grained MoE
+//! with shared experts, with the catalogue presets and the Hugging Face `config.json` reader.
+//!
+//! Sources: the published `config.json` of deepseek-ai/DeepSeek-V2 and DeepSeek-V3 and the
+//! native inference configs `config_236B.json` / `config_671B.json`, as collected in the
+//! project's `shared/reference/models.md` §6.2; the tensor layout follows DeepSeek-V3's
+//! `inference/model.py` (`MLA`: `wq_a`, `q_norm`, `wq_b`, `wkv_a`, `kv_norm`, `wkv_b`, `wo`;
+//! `MoE`: `gate` (+ `bias` for V3), `experts`, `shared_experts`).
+
+use reallm_llama::common::{params_error, HfConfig, ParamCounts};
+use reallm_plugin_api::{DType, PluginError};
+use serde::{Deserialize, Serialize};
+
+/// A DeepSeek-V2/V3 architecture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeepSeekConfig {
+    pub name: String,
+    pub hidden: u64,
+    /// Decoder layers, excluding multi-token-prediction (MTP) layers.
+    pub n_layers: u32,
+    pub n_heads: u64,
+    /// Query compression rank (`q_lora_rank`); 0 = queries projected directly (V2-Lite).
+    pub q_lora_rank: u64,
+    /// KV compression rank (`kv_lora_rank`): the cached latent width.
+    pub kv_lora_rank: u64,
+    pub qk_nope_head_dim: u64,
+    pub qk_rope_head_dim: u64,
+    pub v_head_dim: u64,
+    /// Dense FFN intermediate size of the first layers (`intermediate_size`).
+    pub ffn_dim: u64,
+    /// Intermediate size of one routed or shared expert (`moe_intermediate_size`).
+    pub moe_ffn_dim: u64,
+    pub n_routed_experts: u64,
+    pub n_shared_experts: u64,
+    pub experts_per_token: u64,
+    /// Leading layers with a dense FFN (`first_k_dense_replace`).
+    pub first_k_dense_replace: u32,
+    /// Layer `i ≥ first_k_dense_replace` is MoE when `i % moe_layer_freq == 0`.
+    pub moe_layer_freq: u32,
+    pub vocab: u64,
+    pub max_context: u64,
+    pub tie_word_embeddings: bool,
+    /// Router carries a per-expert score-correction bias (V3 `topk_method: noaux_tc`).
+    pub router_bias: bool,
+    /// MTP layers shipped with the checkpoint (`num_nextn_predict_layers`); not simulated and
+    /// not counted in the parameters.
+    pub mtp_layers: u32,
+    /// Weights as shipped.
+    pub weight_dtype: DType,
+}
+
+impl DeepSeekConfig {
+    /// Query/key head dimension `nope + rope`.
+    pub fn qk_head_dim(&self) -> u64 {
+        self.qk_nope_head_dim + self.qk_rope_head_dim
+    }
+
+    /// Whether layer `i` has an MoE FFN (DeepSeek `DeepseekV2DecoderLayer`).
+    pub fn is_moe_layer(&self, i: u32) -> bool {
+        self.n_routed_experts > 0 && i >= self.first_k_dense_replace && i % self.moe_layer_freq.max(1) == 0
+    }
+
+    /// Per layer, whether it is an MoE layer.
+    pub fn moe_layers(&self) -> Vec<bool> {
+        (0..self.n_layers).map(|i| self.is_moe_layer(i)).collect()
+    }
+
+    /// Check that the dimensions are usable.
+    pub fn validate(&self, plugin: &str) -> Result<(), PluginError> {
+        let err = |m: String| params_error(plugin, format!("model `{}`: {m}", self.name));
+        for (field, v) in [
+            ("hidden_size", self.hidden),
+            ("num_hidden_layers", self.n_layers as u64),
+            ("num_attention_heads", self.n_heads),
+            ("kv_lora_rank", self.kv_lora_rank),
+            ("qk_nope_head_dim", self.qk_nope_head_dim),
+            ("qk_rope_head_dim", self.qk_rope_head_dim),
+            ("v_head_dim", self.v_head_dim),
+            ("vocab_size", self.vocab),
+        ] {
+            if v == 0 {
+                return Err(err(format!("`{field}` must be positive")));
+            }
+        }
+        let moe = self.moe_layers();
+        if moe.iter().any(|m| !m) && self.ffn_dim == 0 {
+            return Err(err("dense FFN layers need `intermediate_size` > 0".into()));
+        }
+        if moe.iter().any(|&m| m)
+            && (self.experts_per_token == 0 || self.experts_per_token > self.n_routed_experts || self.moe_ffn_dim == 0)
+        {
+            return Err(err(format!(
+                "MoE needs 1 ≤ num_experts_per_tok ≤ n_routed_experts and moe_intermediate_size > 0 (got top-{} of {}, size {})",
+                self.experts_per_token, self.n_routed_experts, self.moe_ffn_dim
+            )));
+        }
+        Ok(())
+    }
+
+    /// Parameter counts, excluding MTP layers.
+    ///
+    /// Per layer, attention (MLA): `wq_a` hidden·q_lora, `wq_b` q_lora·H·(nope+rope) (or `wq`
+    /// hidden·H·(nope+rope) without q_lora), `wkv_a` hidden·(kv_lora+rope), `wkv_b`
+    /// kv_lora·H·(nope+v), `wo` H·v·hidden; norms: attention and FFN norms 2·hidden, `q_norm`
+    /// q_lora, `kv_norm` kv_lora. Dense FFN 3·hidden·I; MoE: routed E·3·hidden·I_e, shared
+    /// S·3·hidden·I_e, router E·hidden (+ E bias). Plus embedding, final norm, LM head.
+    /// Active: `top_k` of the `E` routed experts.
+    pub fn param_counts(&self) -> ParamCounts {
+        let (h, nh) = (self.hidden, self.n_heads);
+        let q = if self.q_lora_rank > 0 {
+            h * self.q_lora_rank + self.q_lora_rank * nh * self.qk_head_dim()
+        } else {
+            h * nh * self.qk_head_dim()
+        };
+        let attn = q
+            + h * (self.kv_lora_rank + self.qk_rope_head_dim)
+            + self.kv_lora_rank * nh * (self.qk_nope_head_dim + self.v_head_dim)
+            + nh * self.v_head_dim * h;
+        let norms_per_layer = 2 * h + self.q_lora_rank + self.kv_lora_rank;
+        let n_moe = self.moe_layers().iter().filter(|&&m| m).count() as u64;
+        let l = self.n_layers as u64;
+        let expert = 3 * h * self.moe_ffn_dim;
+        let mut c = ParamCounts {
+            embedding: self.vocab * h,
+            attention: l * attn,
+            dense_ffn: (l - n_moe) * 3 * h * self.ffn_dim,
+            shared_experts: n_moe * self.n_shared_experts * expert,
+            routed_experts: n_moe * self.n_routed_experts * expert,
+            router: n_moe * (h * self.n_routed_experts + if self.router_bias { self.n_routed_experts } else { 0 }),
+            norms: l * norms_per_layer + h,
+            lm_head: if self.tie_word_embeddings { 0 } else { h * self.vocab },
+            active: 0,
+        };
+        c.active = c.total() - c.routed_experts + n_moe * self.experts_per_token * expert;
+        c
+    }
+
+    /// Read a DeepSeek-V2/V3 (or R1) `config.json` object.
+    pub fn from_hf(json: &serde_json::Value, origin: &str, fallback_name: &str, plugin: &str) -> Result<Self, PluginError> {
+        let c = HfConfig::new(json, origin, plugin)?;
+        if !c.has("kv_lora_rank") {
+            let t = c.str("model_type").unwrap_or("unknown");
+            return Err(
+                c.error(format!("model type `{t}` has no `kv_lora_rank` (not multi-head latent attention): use the `llama` model plugin"))
+            );
+        }
+        let cfg = DeepSeekConfig {
+            name: c.name_or(fallback_name),
+            hidden: c.u64("hidden_size")?,
+            n_layers: c.u32_or("num_hidden_layers", 0)?,
+            n_heads: c.u64("num_attention_heads")?,
+            q_lora_rank: c.u64_or("q_lora_rank", 0)?,
+            kv_lora_rank: c.u64("kv_lora_rank")?,
+            qk_nope_head_dim: c.u64("qk_nope_head_dim")?,
+            qk_rope_head_dim: c.u64("qk_rope_head_dim")?,
+            v_head_dim: c.u64("v_head_dim")?,
+            ffn_dim: c.u64_or("intermediate_size", 0)?,
+            moe_ffn_dim: c.u64_or("moe_intermediate_size", 0)?,
+            n_routed_experts: c.u64_or("n_routed_experts", 0)?,
+            n_shared_experts: c.u64_or("n_shared_experts", 0)?,
+            experts_per_token: c.u64_or("num_experts_per_tok", 0)?,
+            first_k_dense_replace: c.u32_or("first_k_dense_replace", 0)?,
+            moe_layer_freq: c.u32_or("moe_layer_freq", 1)?,
+            vocab: c.u64("vocab_size")?,
+            max_context: c.u64_or("max_position_embeddings", 0)?,
+            tie_word_embeddings: c.bool_or("tie_word_embeddings", false)?,
+            router_bias: c.str("topk_method") == Some("noaux_tc"),
+            mtp_layers: c.u32_or("num_nextn_predict_layers", 0)?,
+            weight_dtype: c.weight_dtype(),
+        };
+        cfg.validate(plugin)?;
+        Ok(cfg)
+    }
+}
+
+/// Catalogue: `(canonical name, aliases)`.
+pub const PRESETS: &[(&str, &[&str])] =
+    &[("deepseek-v2", &["deepseekv2", "deepseek-v2-236b"]), ("deepseek-v3", &["deepseekv3", "deepseek-r1", "deepseekr1"])];
+
+/// Every preset name and alias, for [`PluginInfo::presets`](reallm_plugin_api::PluginInfo).
+pub const PRESET_NAMES: &[&str] =
+    &["deepseek-v2", "deepseekv2", "deepseek-v2-236b", "deepseek-v3", "deepseekv3", "deepseek-r1", "deepseekr1"];
+
+/// The canonical name of a preset or alias (case-insensitive), if known.
+pub fn canonical_preset(name: &str) -> Option<&'static str> {
+    let n = name.trim().to_ascii_lowercase();
+    PRESETS.iter().find(|(c, aliases)| *c == n || aliases.contains(&n.as_str())).map(|(c, _)| *c)
+}
+
+/// The configuration of a preset (by name or alias).
+pub fn preset(name: &str) -> Option<DeepSeekConfig> {
+    let canonical = canonical_preset(name)?;
+    // shared/reference/models.md §6.2.
+    let v2 = DeepSeekConfig {
+        name: canonical.into(),
+        hidden: 5120,
+        n_layers: 60,
+        n_heads: 128,
+        q_lora_rank: 1536,
+        kv_lora_rank: 512,
+        qk_nope_head_dim: 128,
+        qk_rope_head_dim: 64,
+        v_head_dim: 128,
+        ffn_dim: 12288,
+        moe_ffn_dim: 1536,
+        n_routed_experts: 160,
+        n_shared_experts: 2,
+        experts_per_token: 6,
+        first_k_dense_replace: 1,
+        moe_layer_freq: 1,
+        vocab: 102_400,
+        max_context: 163_840,
+        tie_word_embeddings: false,
+        router_bias: false,
+        mtp_layers: 0,
+        weight_dtype: DType::Bf16,
+    };
+    Some(match canonical {
+        "deepseek-v2" => v2,
+        "deepseek-v3" => DeepSeekConfig {
+            hidden: 7168,
+            n_layers: 61,
+            ffn_dim: 18432,
+            moe_ffn_dim: 2048,
+            n_routed_experts: 256,
+            n_shared_experts: 1,
+            experts_per_token: 8,
+            first_k_dense_replace: 3,
+            vocab: 129_280,
+            router_bias: true,
+            mtp_layers: 1,
+            weight_dtype: DType::F8,
+            ..v2
+        },
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v3_params() {
+        // Attention per layer: wq_a 7168·1536 = 11,010,048; wq_b 1536·128·192 = 37,748,736;
+        //   wkv_a 7168·576 = 4,128,768; wkv_b 512·128·256 = 16,777,216; wo 128·128·7168 = 117,440,512
+        //   → 187,105,280; ×61 = 11,413,422,080.
+        // Norms per layer 2·7168 + 1536 + 512 = 16,384; ×61 + 7168 = 1,006,592.
+        // Dense FFN 3·7168·18432 = 396,361,728; ×3 = 1,189,085,184.
+        // Expert 3·7168·2048 = 44,040,192; routed 256× ×58 = 653,908,770,816; shared ×58 = 2,554,331,136.
+        // Router (7168·256 + 256 bias) ×58 = 106,445,312. Embedding = head = 129280·7168 = 926,679,040.
+        // Total 671,026,419,200; active = total − 248·44,040,192·58 = 37,552,297,472.
+        let c = preset("deepseek-v3").unwrap().param_counts();
+        assert_eq!(c.attention, 11_413_422_080);
+        assert_eq!(c.norms, 1_006_592);
+        assert_eq!(c.routed_experts, 653_908_770_816);
+        assert_eq!(c.router, 106_445_312);
+        assert_eq!(c.total(), 671_026_419_200);
+        assert_eq!(c.active, 37_552_297_472);
+        assert_eq!(format!("{:.1} / {:.1}", c.total() as f64 / 1e9, c.active as f64 / 1e9), "671.0 / 37.6");
+    }
+
+    #[test]
+    fn v2_params() {
+        // Attention per layer: 5120·1536 + 1536·24576 + 5120·576 + 512·32768 + 16384·5120 = 149,225,472; ×60.
+        // Norms per layer 2·5120 + 1536 + 512 = 12,288; ×60 + 5120.
+        // Dense FFN (1 layer) 3·5120·12288 = 188,743,680. Expert 3·5120·1536 = 23,592,960;
+        // MoE layer = 160 + 2 experts + router 819,200 = 3,822,878,720; ×59 = 225,549,844,480.
+        // Embedding + head 2·102400·5120 = 1,048,576,000.
+        // Total 8,953,528,320 + 737,280 + 5120 + 188,743,680 + 225,549,844,480 + 1,048,576,000 = 235,741,434,880
+        // Active: MoE layer 8·23,592,960 + 819,200 = 189,562,880 → 21,375,800,320.
+        let c = preset("deepseekv2").unwrap().param_counts();
+        assert_eq!((c.total(), c.active), (235_741_434_880, 21_375_800_320));
+        assert_eq!(format!("{:.1} / {:.1}", c.total() as f64 / 1e9, c.active as f64 / 1e9), "235.7 / 21.4");
+    }
+
+    #[test]
+    fn layer_kinds() {
+        let v3 = preset("deepseek-v3").unwrap();
+        let m = v3.moe_layers();
+        assert_eq!((m.iter().filter(|&&x| !x).count(), m[2], m[3]), (3, false, true));
+    }
+
+    #[test]
+    fn presets_listed() {
+        for (name, aliases) in PRESETS {
+            assert!(preset(name).is_some() && PRESET_NAMES.contains(name));
+            assert!(aliases.iter().all(|a| canonical_preset(a) == Some(*name) && PRESET_NAMES.contains(a)));
+        }
+        assert_eq!(PRESET_NAMES.len(), PRESETS.iter().map(|(_, a)| 1 + a.len()).sum::<usize>());
+    }
+}

@@ -1,0 +1,685 @@
+//! The `llama` model plugin: the logical kernels of one forward step of a Llama-family model.
+//!
+//! Layer structure (HF `LlamaDecoderLayer`; Mixtral / Qwen3-MoE replace the MLP by a sparse
+//! MoE block): `x += o_proj(attn(rope(qkv_proj(rmsnorm(x)))))`, then
+//! `x += down(silu(gate(rmsnorm(x))) ⊙ up(rmsnorm(x)))`.
+
+use crate::common::{
+    check_batch, layer_runs, params_error, prefill_groups, push_routed_experts, push_router, push_swiglu, push_unfused_attention,
+    AttentionForm, ChunkGroup, ConfigSource, Dtypes, ModelParams, MoeShape, ParamCounts,
+};
+use crate::config::{preset, LlamaConfig, PRESETS};
+use crate::routing::ExpertRouter;
+use reallm_plugin_api::{
+    BatchShape, Kernel, ModelArch, ModelGraph, ModelInfo, Phase, PluginError, Segment, SegmentKind, Shard, Stage, WorkItem,
+};
+
+const PLUGIN: &str = "llama";
+
+/// A Llama-family model instance (architecture plus simulation options).
+#[derive(Debug, Clone)]
+pub struct LlamaModel {
+    cfg: LlamaConfig,
+    info: ModelInfo,
+    counts: ParamCounts,
+    dt: Dtypes,
+    attention: AttentionForm,
+    include_embedding_and_head: bool,
+    fuse_gate_up: bool,
+    /// `(first_layer, n_layers, is_moe)` runs.
+    runs: Vec<(u32, u32, bool)>,
+    router: Option<ExpertRouter>,
+}
+
+impl LlamaModel {
+    /// Build from plugin parameters (`{preset: NAME}`, `{hf_config: PATH}` or `{config: {...}}`
+    /// plus options; see [`ModelParams`]).
+    pub fn from_params(params: &serde_json::Value) -> Result<Self, PluginError> {
+        let p: ModelParams = reallm_plugin_api::parse_params(PLUGIN, params)?;
+        let cfg = match p.source(PLUGIN)? {
+            ConfigSource::Preset(name) => preset(&name).ok_or_else(|| {
+                let known: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+                params_error(PLUGIN, format!("unknown preset `{name}`; known: {}", known.join(", ")))
+            })?,
+            ConfigSource::Hf { json, origin, stem } => LlamaConfig::from_hf(&json, &origin, &stem, PLUGIN)?,
+        };
+        Self::with_params(cfg, &p)
+    }
+
+    /// A preset with default options.
+    pub fn preset(name: &str) -> Result<Self, PluginError> {
+        Self::from_params(&serde_json::json!({ "preset": name }))
+    }
+
+    /// Build from an architecture and options (the source fields of `p` are ignored; `p.name`
+    /// renames the model).
+    pub fn with_params(mut cfg: LlamaConfig, p: &ModelParams) -> Result<Self, PluginError> {
+        if let Some(n) = &p.name {
+            cfg.name = n.clone();
+        }
+        cfg.validate(PLUGIN)?;
+        let dt = p.dtypes(PLUGIN, cfg.weight_dtype)?;
+        let counts = cfg.param_counts();
+        let moe_layers = cfg.moe_layers();
+        let router = match &cfg.moe {
+            Some(m) if moe_layers.iter().any(|&x| x) => Some(
+                ExpertRouter::new(&p.routing, m.n_experts, m.top_k, p.exact_routing_max_tokens)
+                    .map_err(|e| params_error(PLUGIN, e.to_string()))?,
+            ),
+            _ => None,
+        };
+        let first_dense = moe_layers.iter().take_while(|&&m| !m).count() as u32;
+        let has_dense = moe_layers.iter().any(|&m| !m);
+        let (n_routed, n_shared, top_k, moe_ffn) = match &cfg.moe {
+            Some(m) => (m.n_experts, m.n_shared_experts, m.top_k, m.expert_ffn_dim),
+            None => (0, 0, 0, 0),
+        };
+        let info = ModelInfo {
+            name: cfg.name.clone(),
+            family: PLUGIN.into(),
+            n_layers: cfg.n_layers,
+            hidden: cfg.hidden,
+            n_heads: cfg.n_heads,
+            n_kv_heads: cfg.n_kv_heads,
+            head_dim: cfg.head_dim,
+            ffn_dim: if has_dense { cfg.ffn_dim } else { 0 },
+            vocab: cfg.vocab,
+            n_routed_experts: n_routed,
+            n_shared_experts: n_shared,
+            experts_per_token: top_k,
+            moe_ffn_dim: moe_ffn,
+            first_dense_layers: first_dense,
+            weight_dtype: dt.weight,
+            act_dtype: dt.act,
+            kv_dtype: dt.kv,
+            params_total: counts.total(),
+            params_active: counts.active,
+            weights: counts.weight_bytes(&dt),
+            // K and V of every KV head, every layer: 2·L·KV·d elements.
+            kv_bytes_per_token: dt.kv.bytes_for(2 * cfg.n_layers as u64 * cfg.n_kv_heads * cfg.head_dim),
+            max_context: cfg.max_context,
+        };
+        Ok(LlamaModel {
+            runs: layer_runs(&moe_layers),
+            cfg,
+            info,
+            counts,
+            dt,
+            attention: p.attention,
+            include_embedding_and_head: p.include_embedding_and_head,
+            fuse_gate_up: p.fuse_gate_up,
+            router,
+        })
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &LlamaConfig {
+        &self.cfg
+    }
+
+    /// Parameter counts by part.
+    pub fn param_counts(&self) -> &ParamCounts {
+        &self.counts
+    }
+
+    /// The data types in use.
+    pub fn dtypes(&self) -> Dtypes {
+        self.dt
+    }
+
+    /// The expert router (MoE models only).
+    pub fn router(&self) -> Option<&ExpertRouter> {
+        self.router.as_ref()
+    }
+
+    /// Attention of the step over `Shard::Heads`.
+    ///
+    /// * flash: one `Attention` kernel per group of identical prefill chunks (causal), one
+    ///   `DecodeAttention` over all decoding sequences.
+    /// * unfused (the original ReaLLM): per chunk group `QKᵀ` = Gemm{b: seqs·H, m: q_len,
+    ///   k: d, n: kv_len}, Softmax{m: seqs·H·q_len, n: kv_len}, `SV` = Gemm{b: seqs·H, m: q_len,
+    ///   k: kv_len, n: d}; the full (non-causal) score matrix is computed, as there. `b` counts
+    ///   query heads, so tensor parallelism divides `b` by its degree for Heads-sharded GEMMs.
+    ///   K and V are counted per query head (GQA sharing is not exploited in this form).
+    ///   Decode uses the same three kernels with `q_len` 1 and `kv_len` = ⌈decode_ctx_sum /
+    ///   decode_seqs⌉: the mean context (exact in FLOPs up to the rounding, as they are linear
+    ///   in `kv_len`).
+    fn push_attention(&self, items: &mut Vec<WorkItem>, groups: &[ChunkGroup], batch: &BatchShape) {
+        let (h, kvh, d) = (self.cfg.n_heads, self.cfg.n_kv_heads, self.cfg.head_dim);
+        let (act, kv) = (self.dt.act, self.dt.kv);
+        let heads = |k: Kernel| WorkItem::kernel(k, Shard::Heads, Phase::Attention);
+        match self.attention {
+            AttentionForm::Flash => {
+                for g in groups {
+                    items.push(heads(Kernel::Attention {
+                        seqs: g.seqs,
+                        q_len: g.tokens,
+                        kv_len: g.kv_len(),
+                        q_heads: h,
+                        kv_heads: kvh,
+                        d_qk: d,
+                        d_v: d,
+                        causal: true,
+                        kv_shared: false,
+                        act,
+                        kv,
+                    }));
+                }
+                if batch.decode_seqs > 0 {
+                    items.push(heads(Kernel::DecodeAttention {
+                        seqs: batch.decode_seqs,
+                        kv_total: batch.decode_ctx_sum,
+                        q_heads: h,
+                        kv_heads: kvh,
+                        d_qk: d,
+                        d_v: d,
+                        kv_shared: false,
+                        act,
+                        kv,
+                    }));
+                }
+            }
+            AttentionForm::Unfused => {
+                for g in groups {
+                    push_unfused_attention(items, g.seqs, g.tokens, g.kv_len(), h, d, d, act, kv);
+                }
+                if batch.decode_seqs > 0 {
+                    let mean_ctx = batch.decode_ctx_sum.div_ceil(batch.decode_seqs);
+                    push_unfused_attention(items, batch.decode_seqs, 1, mean_ctx, h, d, d, act, kv);
+                }
+            }
+        }
+    }
+}
+
+impl ModelArch for LlamaModel {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn build_step(&self, batch: &BatchShape, graph: &mut ModelGraph) -> Result<(), PluginError> {
+        check_batch(batch)?;
+        let t = batch.tokens();
+        let mut stage = Stage { segments: Vec::with_capacity(self.runs.len() + 2) };
+        if t == 0 {
+            graph.stages.push(stage);
+            return Ok(());
+        }
+        let (cfg, dt) = (&self.cfg, &self.dt);
+        let (hidden, h, kvh, d) = (cfg.hidden, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim);
+        let groups = prefill_groups(batch);
+
+        if self.include_embedding_and_head {
+            let emb = Kernel::Embedding { tokens: t, hidden, dtype: dt.act };
+            stage.segments.push(Segment {
+                kind: SegmentKind::Pre,
+                first_layer: 0,
+                n_layers: 1,
+                items: vec![WorkItem::kernel(emb, Shard::Replicated, Phase::Embed)],
+            });
+        }
+
+        // Attention block, identical in every layer.
+        let mut attn = Vec::with_capacity(12);
+        let at = |k: Kernel, s: Shard| WorkItem::kernel(k, s, Phase::Attention);
+        attn.push(at(Kernel::LayerNorm { m: t, n: hidden, dtype: dt.act }, Shard::Replicated));
+        attn.push(at(dt.linear(t, hidden, (h + 2 * kvh) * d), Shard::Column));
+        if cfg.qk_norm {
+            // Qwen3 per-head RMSNorm of q and k: [T·(H+KV), d] rows, written as [T, (H+KV)·d]
+            // so that tensor parallelism divides it like RoPE (same FLOPs; gain bytes counted
+            // as (H+KV)·d rather than d).
+            attn.push(at(Kernel::LayerNorm { m: t, n: (h + kvh) * d, dtype: dt.act }, Shard::Split));
+        }
+        attn.push(at(Kernel::Rope { m: t, n: (h + kvh) * d, dtype: dt.act }, Shard::Split));
+        self.push_attention(&mut attn, &groups, batch);
+        attn.push(at(dt.linear(t, h * d, hidden), Shard::Row));
+        attn.push(at(Kernel::Add { m: t, n: hidden, dtype: dt.act }, Shard::Replicated));
+
+        let ffn_norm = WorkItem::kernel(Kernel::LayerNorm { m: t, n: hidden, dtype: dt.act }, Shard::Replicated, Phase::Ffn);
+        let residual = WorkItem::kernel(Kernel::Add { m: t, n: hidden, dtype: dt.act }, Shard::Replicated, Phase::Ffn);
+
+        // Routing is sampled once per step and shared by every MoE layer (the graph carries a
+        // single expert-count vector).
+        let moe_shape = match (&self.router, &cfg.moe) {
+            (Some(r), Some(m)) => {
+                r.sample(t, batch.seed, &mut graph.expert_tokens);
+                let max_rows = graph.expert_tokens.iter().copied().max().unwrap_or(0) as u64;
+                Some(MoeShape { tokens: t, hidden, n_experts: m.n_experts, top_k: m.top_k, expert_inter: m.expert_ffn_dim, max_rows })
+            }
+            _ => None,
+        };
+
+        for &(first_layer, n_layers, is_moe) in &self.runs {
+            let mut items = Vec::with_capacity(attn.len() + 12);
+            items.extend_from_slice(&attn);
+            items.push(ffn_norm);
+            match (is_moe, &moe_shape, &cfg.moe) {
+                (true, Some(s), Some(m)) => {
+                    push_router(&mut items, s, dt);
+                    if m.n_shared_experts > 0 {
+                        push_swiglu(&mut items, t, hidden, m.n_shared_experts * m.expert_ffn_dim, self.fuse_gate_up, dt, Phase::Ffn);
+                    }
+                    push_routed_experts(&mut items, s, self.fuse_gate_up, dt);
+                    if m.n_shared_experts > 0 {
+                        // Routed + shared outputs.
+                        items.push(WorkItem::kernel(Kernel::Add { m: t, n: hidden, dtype: dt.act }, Shard::Replicated, Phase::Moe));
+                    }
+                }
+                _ => push_swiglu(&mut items, t, hidden, cfg.ffn_dim, self.fuse_gate_up, dt, Phase::Ffn),
+            }
+            items.push(residual);
+            stage.segments.push(Segment { kind: SegmentKind::Layers, first_layer, n_layers, items });
+        }
+
+        if self.include_embedding_and_head {
+            let mut items = vec![WorkItem::kernel(Kernel::LayerNorm { m: t, n: hidden, dtype: dt.act }, Shard::Replicated, Phase::Head)];
+            let logits = batch.logit_tokens();
+            if logits > 0 {
+                items.push(WorkItem::kernel(dt.hp_linear(logits, hidden, cfg.vocab), Shard::Vocab, Phase::Head));
+            }
+            stage.segments.push(Segment { kind: SegmentKind::Post, first_layer: cfg.n_layers.saturating_sub(1), n_layers: 1, items });
+        }
+        graph.stages.push(stage);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reallm_plugin_api::{DType, PrefillChunk, WorkKind};
+    use serde_json::json;
+
+    fn prefill(tokens: u64, prefix: u64) -> PrefillChunk {
+        PrefillChunk { tokens, prefix, last: true }
+    }
+
+    fn step(m: &LlamaModel, batch: &BatchShape) -> ModelGraph {
+        let mut g = ModelGraph::default();
+        m.build_step(batch, &mut g).unwrap();
+        g
+    }
+
+    /// `(kind_name, shard, phase, flops)` of one segment's items.
+    fn listing(seg: &Segment) -> Vec<(&'static str, Shard, Phase, f64)> {
+        seg.items
+            .iter()
+            .map(|it| match it.work {
+                WorkKind::Kernel(k) => (k.kind_name(), it.shard, it.phase, k.flops()),
+                WorkKind::Comm(_) => ("comm", it.shard, it.phase, 0.0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn info_of_the_dense_presets() {
+        let m = LlamaModel::preset("llama70b").unwrap();
+        let i = m.info();
+        assert_eq!((i.name.as_str(), i.family.as_str()), ("llama3-70b", "llama"));
+        assert_eq!(i.params_total, 70_553_706_496);
+        assert_eq!(i.params_active, 70_553_706_496);
+        // 2 (K,V) · 80 layers · 8 KV heads · 128 · 2 bytes = 327,680
+        assert_eq!(i.kv_bytes_per_token, 327_680);
+        assert_eq!(i.kv_bytes_per_token_per_layer(), 4096);
+        // bf16: two bytes per parameter.
+        assert_eq!(i.weights.total(), 2 * 70_553_706_496);
+        assert_eq!(i.weights.embedding, 2 * 1_050_673_152);
+        assert_eq!((i.weight_dtype, i.act_dtype, i.kv_dtype), (DType::Bf16, DType::Bf16, DType::Bf16));
+        assert!(!i.is_moe());
+        assert_eq!(i.first_dense_layers, 80);
+        // 405B: 2·126·8·128·2 = 516,096; 8B: 2·32·8·128·2 = 131,072.
+        let big = LlamaModel::preset("llama405b").unwrap();
+        assert_eq!((big.info().params_total, big.info().kv_bytes_per_token), (405_853_388_800, 516_096));
+        let small = LlamaModel::preset("llama3-8b").unwrap();
+        assert_eq!((small.info().params_total, small.info().kv_bytes_per_token), (8_030_261_248, 131_072));
+        assert_eq!(LlamaModel::preset("llama3.1-8b").unwrap().info().max_context, 131_072);
+    }
+
+    #[test]
+    fn dtype_overrides_change_bytes() {
+        let m = LlamaModel::from_params(&json!({"preset": "llama3-8b", "weight_dtype": "fp8", "kv_dtype": "fp8"})).unwrap();
+        let i = m.info();
+        // Linear layers at 1 byte; embedding, head and norms stay bf16.
+        let c = m.param_counts();
+        assert_eq!(i.weights.attention + i.weights.dense_ffn, c.attention + c.dense_ffn);
+        assert_eq!(i.weights.embedding, 2 * c.embedding);
+        // 2·32·8·128·1 = 65,536
+        assert_eq!(i.kv_bytes_per_token, 65_536);
+    }
+
+    #[test]
+    fn prefill_step_kernels_by_hand() {
+        // Llama-3-8B, one 1024-token prompt (no prefix, completes the prompt).
+        let m = LlamaModel::preset("llama3-8b").unwrap();
+        let g = step(&m, &BatchShape { prefills: vec![prefill(1024, 0)], ..Default::default() });
+        assert_eq!(g.stages.len(), 1);
+        let segs = &g.stages[0].segments;
+        assert_eq!(
+            segs.iter().map(|s| (s.kind, s.first_layer, s.n_layers)).collect::<Vec<_>>(),
+            vec![(SegmentKind::Pre, 0, 1), (SegmentKind::Layers, 0, 32), (SegmentKind::Post, 31, 1)]
+        );
+        assert_eq!(listing(&segs[0]), vec![("embedding", Shard::Replicated, Phase::Embed, 0.0)]);
+        use Phase::{Attention as A, Ffn as F};
+        let expected = vec![
+            ("layernorm", Shard::Replicated, A, 16_777_216.0),     // 4·1024·4096
+            ("matmul", Shard::Column, A, 51_539_607_552.0),        // QKV: 2·1024·4096·(32+16)·128
+            ("rope", Shard::Split, A, 15_728_640.0),               // 3·1024·(32+8)·128
+            ("flash_attention", Shard::Heads, A, 8_598_323_200.0), // 2·(1024·1025/2)·32·(128+128)
+            ("matmul", Shard::Row, A, 34_359_738_368.0),           // O: 2·1024·4096·4096
+            ("add", Shard::Replicated, A, 4_194_304.0),            // 1024·4096
+            ("layernorm", Shard::Replicated, F, 16_777_216.0),
+            ("matmul", Shard::Column, F, 240_518_168_576.0), // gate+up: 2·1024·4096·28672
+            ("silu", Shard::Split, F, 73_400_320.0),         // 5·1024·14336
+            ("mul", Shard::Split, F, 14_680_064.0),          // 1024·14336
+            ("matmul", Shard::Row, F, 120_259_084_288.0),    // down: 2·1024·14336·4096
+            ("add", Shard::Replicated, F, 4_194_304.0),
+        ];
+        assert_eq!(listing(&segs[1]), expected);
+        assert_eq!(
+            listing(&segs[2]),
+            vec![
+                ("layernorm", Shard::Replicated, Phase::Head, 16_777_216.0),
+                ("matmul", Shard::Vocab, Phase::Head, 1_050_673_152.0), // 2·1·4096·128256
+            ]
+        );
+        match segs[1].items[3].work {
+            WorkKind::Kernel(Kernel::Attention { seqs, q_len, kv_len, q_heads, kv_heads, causal, .. }) => {
+                assert_eq!((seqs, q_len, kv_len, q_heads, kv_heads, causal), (1, 1024, 1024, 32, 8, true))
+            }
+            ref other => panic!("{other:?}"),
+        }
+        assert!(g.expert_tokens.is_empty());
+    }
+
+    #[test]
+    fn decode_step_kernels_by_hand() {
+        // Llama-3-8B, 4 decoding sequences with contexts 500+900+1100+1500 = 4000.
+        let batch = BatchShape { decode_seqs: 4, decode_ctx_sum: 4000, ..Default::default() };
+        let m = LlamaModel::preset("llama3-8b").unwrap();
+        let g = step(&m, &batch);
+        let layer = &g.stages[0].segments[1];
+        let att = layer.items.iter().find(|it| it.shard == Shard::Heads).unwrap();
+        let k = match att.work {
+            WorkKind::Kernel(k) => k,
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            k,
+            Kernel::DecodeAttention {
+                seqs: 4,
+                kv_total: 4000,
+                q_heads: 32,
+                kv_heads: 8,
+                d_qk: 128,
+                d_v: 128,
+                kv_shared: false,
+                act: DType::Bf16,
+                kv: DType::Bf16
+            }
+        );
+        // FLOPs 2·4000·32·256 = 65,536,000; bytes q 4·32·128·2 + o same + KV 4000·8·256·2 = 16,449,536.
+        assert_eq!((k.flops(), k.bytes()), (65_536_000.0, 16_449_536.0));
+        // QKV over 4 rows: 2·4·4096·6144 = 201,326,592.
+        assert_eq!(listing(layer)[1].3, 201_326_592.0);
+        // LM head for the 4 logit tokens: 2·4·4096·128256 = 4,202,692,608.
+        assert_eq!(listing(&g.stages[0].segments[2])[1].3, 4_202_692_608.0);
+
+        // Unfused: mean context ⌈4000/4⌉ = 1000, b = 4·32 = 128.
+        let u = LlamaModel::from_params(&json!({"preset": "llama3-8b", "attention": "unfused"})).unwrap();
+        let g = step(&u, &batch);
+        let heads: Vec<Kernel> = g.stages[0].segments[1]
+            .items
+            .iter()
+            .filter(|it| it.shard == Shard::Heads)
+            .map(|it| match it.work {
+                WorkKind::Kernel(k) => k,
+                _ => unreachable!(),
+            })
+            .collect();
+        let bf = DType::Bf16;
+        assert_eq!(
+            heads,
+            vec![
+                Kernel::Gemm { b: 128, m: 1, k: 128, n: 1000, a: bf, w: bf, out: bf },
+                Kernel::Softmax { m: 128, n: 1000, dtype: bf },
+                Kernel::Gemm { b: 128, m: 1, k: 1000, n: 128, a: bf, w: bf, out: bf },
+            ]
+        );
+        // 2·128·128·1000 = 32,768,000 each GEMM; softmax 5·128·1000 = 640,000.
+        assert_eq!(heads.iter().map(|k| k.flops()).collect::<Vec<_>>(), vec![32_768_000.0, 640_000.0, 32_768_000.0]);
+    }
+
+    #[test]
+    fn prefill_total_flops_is_two_active_params_per_token_plus_attention() {
+        // Llama-3-70B, P = 2048 tokens, one prompt, flash attention.
+        let m = LlamaModel::preset("llama3-70b").unwrap();
+        let (p, l, h, hid, d, inter, vocab) = (2048.0, 80.0, 64.0, 8192.0, 128.0, 28672.0, 128_256.0);
+        let g = step(&m, &BatchShape { prefills: vec![prefill(2048, 0)], ..Default::default() });
+        let c = m.param_counts();
+        // GEMMs: every decoder parameter except the norm gains is used once per token (2 FLOPs
+        // per multiply-add); the embedding lookup has none; the LM head runs for 1 logit token.
+        let linear = (c.active - c.embedding - c.lm_head - c.norms) as f64;
+        let gemm = 2.0 * linear * p + 2.0 * hid * vocab;
+        // Causal attention: P(P+1)/2 pairs · 2 · H · (d_qk + d_v) per layer.
+        let attention = l * 2.0 * (p * (p + 1.0) / 2.0) * h * 2.0 * d;
+        // Per layer: 2 norms 4·P·hid, 2 adds P·hid, RoPE 3·P·(H+KV)·d, SiLU 5·P·I, mul P·I; final norm.
+        let elementwise = l * (2.0 * 4.0 * p * hid + 2.0 * p * hid + 3.0 * p * 72.0 * d + 6.0 * p * inter) + 4.0 * p * hid;
+        let total = gemm + attention + elementwise;
+        assert!((g.kernel_flops() - total).abs() / total < 1e-12, "{} vs {total}", g.kernel_flops());
+        // The linear part is the familiar 2·N·P with N = 70.55 B minus embedding/head/norms.
+        assert_eq!(linear, 68_452_352_000.0 - 80.0 * 16384.0);
+    }
+
+    #[test]
+    fn chunks_are_grouped_and_mixed_with_decodes() {
+        let m = LlamaModel::preset("llama3-8b").unwrap();
+        let batch = BatchShape {
+            prefills: vec![prefill(512, 0), PrefillChunk { tokens: 512, prefix: 0, last: false }, prefill(256, 1024)],
+            decode_seqs: 3,
+            decode_ctx_sum: 300,
+            seed: 0,
+        };
+        let g = step(&m, &batch);
+        let layer = &g.stages[0].segments[1];
+        let att: Vec<Kernel> = layer
+            .items
+            .iter()
+            .filter(|it| it.shard == Shard::Heads)
+            .map(|it| match it.work {
+                WorkKind::Kernel(k) => k,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(att.len(), 3);
+        assert!(matches!(att[0], Kernel::Attention { seqs: 1, q_len: 256, kv_len: 1280, .. }));
+        assert!(matches!(att[1], Kernel::Attention { seqs: 2, q_len: 512, kv_len: 512, .. }));
+        assert!(matches!(att[2], Kernel::DecodeAttention { seqs: 3, kv_total: 300, .. }));
+        // T = 512+512+256+3 = 1283 rows in every token-wise GEMM; logits = 3 decodes + 2 last chunks.
+        assert!(matches!(layer.items[1].work, WorkKind::Kernel(Kernel::Gemm { m: 1283, .. })));
+        assert!(matches!(g.stages[0].segments[2].items[1].work, WorkKind::Kernel(Kernel::Gemm { m: 5, .. })));
+    }
+
+    #[test]
+    fn unfused_prefill_matches_the_original_form() {
+        // Two 128-token chunks after a 64-token prefix: b = 2·32, q_len 128, kv_len 192.
+        let m =
+            LlamaModel::from_params(&json!({"preset": "llama3-8b", "attention": "unfused", "include_embedding_and_head": false})).unwrap();
+        let g = step(&m, &BatchShape { prefills: vec![prefill(128, 64), prefill(128, 64)], ..Default::default() });
+        assert_eq!(g.stages[0].segments.len(), 1, "no pre/post segments");
+        let layer = &g.stages[0].segments[0];
+        let bf = DType::Bf16;
+        let heads: Vec<(Kernel, f64)> = layer
+            .items
+            .iter()
+            .filter(|it| it.shard == Shard::Heads)
+            .map(|it| match it.work {
+                WorkKind::Kernel(k) => (k, k.flops()),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            heads,
+            vec![
+                // 2·64·128·128·192 = 402,653,184
+                (Kernel::Gemm { b: 64, m: 128, k: 128, n: 192, a: bf, w: bf, out: bf }, 402_653_184.0),
+                // 5·(64·128)·192 = 7,864,320
+                (Kernel::Softmax { m: 8192, n: 192, dtype: bf }, 7_864_320.0),
+                (Kernel::Gemm { b: 64, m: 128, k: 192, n: 128, a: bf, w: bf, out: bf }, 402_653_184.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn separate_gate_and_up() {
+        let m = LlamaModel::from_params(&json!({"preset": "llama3-8b", "fuse_gate_up": false})).unwrap();
+        let g = step(&m, &BatchShape { decode_seqs: 1, decode_ctx_sum: 10, ..Default::default() });
+        let cols: Vec<_> = g.stages[0].segments[1].items.iter().filter(|it| it.phase == Phase::Ffn && it.shard == Shard::Column).collect();
+        assert_eq!(cols.len(), 2);
+        assert!(cols.iter().all(|it| matches!(it.work, WorkKind::Kernel(Kernel::Gemm { n: 14336, .. }))));
+    }
+
+    #[test]
+    fn moe_step_routes_tokens() {
+        // Mixtral-8x7B, 100 prompt tokens + 28 decodes: T = 128, top-2 → 256 routed rows.
+        let m = LlamaModel::preset("mixtral-8x7b").unwrap();
+        let batch = BatchShape { prefills: vec![prefill(100, 0)], decode_seqs: 28, decode_ctx_sum: 2800, seed: 5 };
+        let g = step(&m, &batch);
+        assert_eq!(g.expert_tokens.len(), 8);
+        assert_eq!(g.expert_tokens.iter().sum::<u32>(), 256);
+        let max = *g.expert_tokens.iter().max().unwrap() as u64;
+        let layer = &g.stages[0].segments[1];
+        assert_eq!(layer.n_layers, 32);
+        let moe: Vec<_> = listing(layer).into_iter().filter(|x| x.2 == Phase::Moe).collect();
+        assert_eq!(
+            moe.iter().map(|x| (x.0, x.1)).collect::<Vec<_>>(),
+            vec![
+                ("matmul", Shard::Replicated),
+                ("topk", Shard::Replicated),
+                ("grouped_matmul", Shard::Experts),
+                ("silu", Shard::Experts),
+                ("mul", Shard::Experts),
+                ("grouped_matmul", Shard::Experts),
+            ]
+        );
+        // Router 2·128·4096·8 = 8,388,608; gate+up 2·256·4096·28672 = 60,129,542,144.
+        assert_eq!((moe[0].3, moe[2].3), (8_388_608.0, 60_129_542_144.0));
+        assert!(matches!(layer.items.iter().find(|it| it.shard == Shard::Experts).unwrap().work,
+            WorkKind::Kernel(Kernel::GroupedGemm { groups: 8, rows: 256, max_rows, k: 4096, n: 28672, .. }) if max_rows == max));
+        // Same seed, same routing; the info reports no dense FFN.
+        assert_eq!(step(&m, &batch).expert_tokens, g.expert_tokens);
+        assert_eq!((m.info().ffn_dim, m.info().moe_ffn_dim, m.info().first_dense_layers), (0, 14336, 0));
+    }
+
+    #[test]
+    fn qwen3_has_qk_norm_and_explicit_head_dim() {
+        let m = LlamaModel::preset("qwen3-235b-a22b").unwrap();
+        assert_eq!((m.info().head_dim, m.info().params_total, m.info().params_active), (128, 235_093_634_560, 22_190_763_520));
+        // 94 layers · 2 · 4 KV heads · 128 · 2 bytes = 192,512
+        assert_eq!(m.info().kv_bytes_per_token, 192_512);
+        let g = step(&m, &BatchShape { decode_seqs: 2, decode_ctx_sum: 20, ..Default::default() });
+        let l = listing(&g.stages[0].segments[1]);
+        // norm, qkv (n = (64+8)·128), q/k norm, rope.
+        assert_eq!(l[2], ("layernorm", Shard::Split, Phase::Attention, 4.0 * 2.0 * 68.0 * 128.0));
+    }
+
+    fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    }
+
+    #[test]
+    fn hf_configs_equal_presets() {
+        let dir = tempfile::tempdir().unwrap();
+        // Published config.json files (meta-llama/Meta-Llama-3-70B, Meta-Llama-3.1-405B,
+        // mistralai/Mixtral-8x7B-v0.1, Qwen/Qwen3-235B-A22B).
+        let cases = [
+            (
+                "llama3-70b",
+                r#"{"architectures":["LlamaForCausalLM"],"attention_bias":false,"attention_dropout":0.0,"bos_token_id":128000,
+              "eos_token_id":128001,"hidden_act":"silu","hidden_size":8192,"initializer_range":0.02,"intermediate_size":28672,
+              "max_position_embeddings":8192,"model_type":"llama","num_attention_heads":64,"num_hidden_layers":80,"num_key_value_heads":8,
+              "pretraining_tp":1,"rms_norm_eps":1e-05,"rope_scaling":null,"rope_theta":500000.0,"tie_word_embeddings":false,
+              "torch_dtype":"bfloat16","transformers_version":"4.40.0.dev0","use_cache":true,"vocab_size":128256}"#,
+            ),
+            (
+                "llama3.1-405b",
+                r#"{"architectures":["LlamaForCausalLM"],"attention_bias":false,"attention_dropout":0.0,"bos_token_id":128000,
+              "eos_token_id":128001,"hidden_act":"silu","hidden_size":16384,"initializer_range":0.02,"intermediate_size":53248,
+              "max_position_embeddings":131072,"mlp_bias":false,"model_type":"llama","num_attention_heads":128,"num_hidden_layers":126,
+              "num_key_value_heads":8,"pretraining_tp":1,"rms_norm_eps":1e-05,"rope_scaling":{"factor":8.0,"low_freq_factor":1.0,
+              "high_freq_factor":4.0,"original_max_position_embeddings":8192,"rope_type":"llama3"},"rope_theta":500000.0,
+              "tie_word_embeddings":false,"torch_dtype":"bfloat16","vocab_size":128256}"#,
+            ),
+            (
+                "mixtral-8x7b",
+                r#"{"architectures":["MixtralForCausalLM"],"attention_dropout":0.0,"bos_token_id":1,"eos_token_id":2,
+              "hidden_act":"silu","hidden_size":4096,"initializer_range":0.02,"intermediate_size":14336,"max_position_embeddings":32768,
+              "model_type":"mixtral","num_attention_heads":32,"num_experts_per_tok":2,"num_hidden_layers":32,"num_key_value_heads":8,
+              "num_local_experts":8,"output_router_logits":false,"rms_norm_eps":1e-05,"rope_theta":1000000.0,"router_aux_loss_coef":0.02,
+              "sliding_window":null,"tie_word_embeddings":false,"torch_dtype":"bfloat16","use_cache":true,"vocab_size":32000}"#,
+            ),
+            (
+                "qwen3-235b-a22b",
+                r#"{"architectures":["Qwen3MoeForCausalLM"],"attention_bias":false,"attention_dropout":0.0,
+              "bos_token_id":151643,"decoder_sparse_step":1,"eos_token_id":151645,"head_dim":128,"hidden_act":"silu","hidden_size":4096,
+              "initializer_range":0.02,"intermediate_size":12288,"max_position_embeddings":40960,"max_window_layers":94,"mlp_only_layers":[],
+              "model_type":"qwen3_moe","moe_intermediate_size":1536,"norm_topk_prob":true,"num_attention_heads":64,"num_experts":128,
+              "num_experts_per_tok":8,"num_hidden_layers":94,"num_key_value_heads":4,"output_router_logits":false,"rms_norm_eps":1e-06,
+              "rope_scaling":null,"rope_theta":1000000.0,"router_aux_loss_coef":0.001,"sliding_window":null,"tie_word_embeddings":false,
+              "torch_dtype":"bfloat16","use_cache":true,"use_sliding_window":false,"vocab_size":151936}"#,
+            ),
+        ];
+        for (name, text) in cases {
+            let path = write(&dir, &format!("{name}.json"), text);
+            let from_file = LlamaModel::from_params(&json!({"hf_config": path, "name": name})).unwrap();
+            let from_preset = LlamaModel::preset(name).unwrap();
+            assert_eq!(from_file.info(), from_preset.info(), "{name}");
+            assert_eq!(from_file.config(), from_preset.config(), "{name}");
+            // The same object inline.
+            let inline: serde_json::Value = serde_json::from_str(text).unwrap();
+            let from_inline = LlamaModel::from_params(&json!({"config": inline, "name": name})).unwrap();
+            assert_eq!(from_inline.info(), from_preset.info(), "{name}");
+        }
+        // Without `name`, the file stem names the model.
+        let p = write(&dir, "my-llama.json", cases[0].1);
+        assert_eq!(LlamaModel::from_params(&json!({ "hf_config": p })).unwrap().info().name, "my-llama");
+    }
+
+    #[test]
+    fn bad_parameters_are_errors() {
+        let err = |v: serde_json::Value| LlamaModel::from_params(&v).unwrap_err().to_string();
+        assert!(err(json!({"preset": "llama3-70b", "bogus": 1})).contains("bogus"));
+        assert!(err(json!({"preset": "gpt5"})).contains("unknown preset"));
+        assert!(err(json!({"hf_config": "/nonexistent/config.json"})).contains("cannot read"));
+        assert!(err(json!({"config": {"model_type": "deepseek_v3", "hidden_size": 7168}})).contains("deepseek"));
+        assert!(err(json!({"config": {"hidden_size": 4096, "num_attention_heads": 32, "num_hidden_layers": 2}})).contains("vocab_size"));
+        assert!(err(json!({"config": {"hidden_size": 4096, "num_attention_heads": 32, "num_key_value_heads": 5, "num_hidden_layers": 2,
+            "intermediate_size": 10, "vocab_size": 10}}))
+        .contains("multiple"));
+        assert!(err(json!({"preset": "mixtral", "routing": {"kind": "explicit", "probabilities": [1.0, 2.0]}})).contains("2 probabilities"));
+        assert!(err(json!({"preset": "llama3-8b", "attention": "paged"})).contains("paged"));
+        // Inconsistent decode batch.
+        let m = LlamaModel::preset("llama3-8b").unwrap();
+        let mut g = ModelGraph::default();
+        assert!(m.build_step(&BatchShape { decode_seqs: 4, decode_ctx_sum: 2, ..Default::default() }, &mut g).is_err());
+    }
+
+    #[test]
+    fn empty_batch_gives_an_empty_stage() {
+        let m = LlamaModel::preset("llama3-8b").unwrap();
+        let g = step(&m, &BatchShape::default());
+        assert_eq!(g.stages, vec![Stage::default()]);
+        assert_eq!(g.kernel_flops(), 0.0);
+    }
+
+    #[test]
+    fn registered_with_presets() {
+        let reg = reallm_plugin_api::registrations().find(|r| r.info.name == "llama").expect("llama registered");
+        assert_eq!(reg.info.kind, reallm_plugin_api::PluginKind::Model);
+        assert!(reg.info.presets.contains(&"llama70b") && reg.info.presets.contains(&"mixtral-8x7b"));
+        let reallm_plugin_api::Constructor::Model(ctor) = reg.ctor else { panic!("not a model constructor") };
+        assert_eq!(ctor(&json!({"preset": "llama405b"})).unwrap().info().n_layers, 126);
+        println!("{}", crate::describe::format_info(ctor(&json!({"preset": "llama405b"})).unwrap().info()));
+    }
+}

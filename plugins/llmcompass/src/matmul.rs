@@ -1,0 +1,800 @@
+//! LLMCompass's matmul model (`software_model/matmul.py`), ported exactly and made fast.
+//!
+//! Reference: `shared/reference/llmcompass-model.md` §2.1 (GEMV shortcut, `heuristic-GPU`
+//! mapping search, two-level tile pipeline, systolic-array cycles) and §2.1.4 (BatchedMatmul).
+//!
+//! # How the port stays exact while being fast
+//!
+//! LLMCompass simulates every candidate mapping tile by tile. Three observations make the same
+//! numbers cheap, without changing a single result:
+//!
+//! * **L2 level.** Each step of the DRAM ↔ L2 pipeline depends only on the classes (full or
+//!   remainder in each dimension, at most 8) of the previous and current L2 tile and on the kind
+//!   of index change. [`l2_pipeline_cycles`] therefore sums whole runs of identical steps with a
+//!   multiplication: O(K tiles) work instead of O(all tiles).
+//! * **L1 level.** The wave schedule (which operand tiles each wave of `C` L1 tiles reads from
+//!   L2 and writes back) does not depend on the L0 split. [`WaveSummary`] records it once per
+//!   distinct (L2 tile shape, L1 tile shape) as a histogram of `(read cycles, set of compute
+//!   classes of the previous wave)`, and every L0 split is then priced from the histogram.
+//! * **Pruning.** Every step of the L2 pipeline is non-decreasing in the tiles' compute cycles,
+//!   so the pipeline with zero compute is a lower bound on any mapping with those L2 tiles.
+//!   An L2 candidate whose bound is not below the best cycle count found so far (in
+//!   enumeration order) cannot replace it (ties keep the first), and is skipped.
+//!
+//! The straightforward tile-by-tile simulation is kept in the tests as the reference the fast
+//! path is checked against.
+
+use crate::hardware::Hardware;
+use crate::systolic::{find_permutations, l1_tile_cycles, L0Split};
+use reallm_plugin_api::PluginError;
+use std::collections::HashMap;
+use std::fmt;
+
+/// Element widths and MAC rate of one GEMM.
+///
+/// LLMCompass has a single operator word size for DRAM/L2 traffic and the systolic array's
+/// input/output word size for L2 ↔ L1 traffic. Here each operand has its own width, in bits
+/// (so fp4 works and a bf16 × fp8 GEMM reads fp8 weights); with equal widths every formula
+/// reduces exactly to LLMCompass's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GemmPrecision {
+    /// Left operand `[M, K]`, bits per element (DRAM and L2).
+    pub a_bits: u64,
+    /// Right operand `[K, N]` (the weight), bits per element.
+    pub w_bits: u64,
+    /// Result `[M, N]` and partial sums, bits per element.
+    pub out_bits: u64,
+    /// L2 → L1 width of the left operand (LLMCompass: the systolic array's input word).
+    pub l1_a_bits: u64,
+    /// L2 → L1 width of the right operand (LLMCompass: the systolic array's input word).
+    pub l1_w_bits: u64,
+    /// L1 ↔ L2 width of results and partial sums (LLMCompass: the array's output word).
+    pub l1_out_bits: u64,
+    /// MACs per PE per cycle (the device's `mac_per_cycle`, scaled for narrow types).
+    pub mac_per_cycle: f64,
+    /// Keep quirk 3 (the 2 % speed-up of under-utilised arrays, §7).
+    pub underuse_speedup: bool,
+}
+
+impl GemmPrecision {
+    /// One word size throughout, the systolic array's word at L1 and its native MAC rate: the
+    /// exact LLMCompass configuration for an operator of `word_bytes`-byte elements.
+    pub fn llmcompass(hw: &Hardware, word_bytes: u64) -> GemmPrecision {
+        let bits = word_bytes * 8;
+        GemmPrecision {
+            a_bits: bits,
+            w_bits: bits,
+            out_bits: bits,
+            l1_a_bits: hw.sa_word_bits,
+            l1_w_bits: hw.sa_word_bits,
+            l1_out_bits: hw.sa_word_bits,
+            mac_per_cycle: hw.mac_per_cycle,
+            underuse_speedup: true,
+        }
+    }
+
+    fn key(&self) -> (u64, u64, u64, u64, u64, u64, u64, bool) {
+        (self.a_bits, self.w_bits, self.out_bits, self.l1_a_bits, self.l1_w_bits, self.l1_out_bits, self.mac_per_cycle.to_bits(), self.underuse_speedup)
+    }
+}
+
+/// One `heuristic-GPU` mapping of a matmul (§2.1, "Mapping search"). Loop orders are always
+/// `knm` at both levels and the dataflow is always output-stationary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Mapping {
+    /// L2 (global-buffer) tile, elements.
+    pub l2_tile_m: u64,
+    pub l2_tile_n: u64,
+    pub l2_tile_k: u64,
+    /// Whether the L2 tile is double-buffered (the working set fits half of L2).
+    pub l2_double_buffered: bool,
+    /// L1 (per-core local buffer) tile, elements. The L1 is always treated as double-buffered.
+    pub l1_tile_m: u64,
+    pub l1_tile_n: u64,
+    pub l1_tile_k: u64,
+    /// L0 split of the L1 tile over the systolic arrays of a core.
+    pub l0_m: u64,
+    pub l0_n: u64,
+    pub l0_k: u64,
+}
+
+impl fmt::Display for Mapping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "L2 {}×{}×{}{}, L1 {}×{}×{}, L0 ({},{},{}), loops knm/knm, dataflow os",
+            self.l2_tile_m,
+            self.l2_tile_n,
+            self.l2_tile_k,
+            if self.l2_double_buffered { " double-buffered" } else { "" },
+            self.l1_tile_m,
+            self.l1_tile_n,
+            self.l1_tile_k,
+            self.l0_m,
+            self.l0_n,
+            self.l0_k
+        )
+    }
+}
+
+/// How LLMCompass costed a matmul.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MatmulMethod {
+    /// `M == 1` or `N == 1`: the vector-unit GEMV shortcut (no mapping).
+    Gemv,
+    /// The tiled simulation with its best mapping and cycle count.
+    Tiled { cycles: u64, mapping: Mapping },
+}
+
+/// The result of costing one matmul.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MatmulEstimate {
+    pub seconds: f64,
+    pub method: MatmulMethod,
+}
+
+fn check_dims(m: u64, k: u64, n: u64) -> Result<(), PluginError> {
+    if m == 0 || k == 0 || n == 0 {
+        return Err(PluginError::invalid(format!("matmul dimensions must be positive, got M={m}, K={k}, N={n}")));
+    }
+    // Keeps every element count of the simulation (at most M·N, K·N, M·K times 32 bits) far
+    // inside u64 and every product exactly representable where LLMCompass relies on floats.
+    const LIMIT: u64 = 1 << 40;
+    if m.checked_mul(k).is_none_or(|x| x > LIMIT) || k.checked_mul(n).is_none_or(|x| x > LIMIT) || m.checked_mul(n).is_none_or(|x| x > LIMIT)
+    {
+        return Err(PluginError::invalid(format!("matmul M={m}, K={k}, N={n} is too large for the llmcompass model (an operand exceeds 2^40 elements)")));
+    }
+    Ok(())
+}
+
+/// LLMCompass's matmul roofline (`Matmul.roofline_model`, §2.1(a)):
+/// `max(2MNK / peak_SA_flops, (MK + KN + MN) / min(io_bw, l2_bw))`.
+///
+/// With `count_elements` (quirk 1 of §7) the memory term divides an *element* count by a byte
+/// bandwidth, as LLMCompass does (2× optimistic for fp16); otherwise it is multiplied by
+/// `word_bytes`.
+pub fn matmul_roofline_s(hw: &Hardware, m: u64, k: u64, n: u64, word_bytes: f64, count_elements: bool) -> f64 {
+    let flops = 2.0 * m as f64 * n as f64 * k as f64;
+    let elements = (m * k + k * n + m * n) as f64;
+    let traffic = if count_elements { elements } else { elements * word_bytes };
+    let bw = hw.dram_bytes_per_s.min(hw.l2_bytes_per_cycle * hw.freq_hz);
+    (flops / hw.matmul_flops_per_s(hw.mac_per_cycle)).max(traffic / bw)
+}
+
+/// The GEMV shortcut (§2.1(b)1): `max((MK + KN + MN)·word / io_bw, 2MNK / (Vc·C·f))`, seconds.
+/// Weights stream at full DRAM bandwidth; the multiply-adds run on the vector units.
+pub fn gemv_s(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecision) -> f64 {
+    let bits = (m * k) as f64 * prec.a_bits as f64 + (k * n) as f64 * prec.w_bits as f64 + (m * n) as f64 * prec.out_bits as f64;
+    let io = bits / 8.0 / hw.dram_bytes_per_s;
+    let compute = 2.0 * m as f64 * n as f64 * k as f64 / (hw.vc() * hw.cores as f64 * hw.freq_hz);
+    io.max(compute)
+}
+
+/// `Matmul.compile_and_simulate(device, "heuristic-GPU")`: the GEMV shortcut when `M == 1` or
+/// `N == 1`, the tiled search otherwise.
+pub fn matmul(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecision) -> Result<MatmulEstimate, PluginError> {
+    check_dims(m, k, n)?;
+    if m == 1 || n == 1 {
+        return Ok(MatmulEstimate { seconds: gemv_s(hw, m, k, n, prec), method: MatmulMethod::Gemv });
+    }
+    let (cycles, mapping) = search(hw, m, k, n, prec)?;
+    Ok(MatmulEstimate { seconds: hw.seconds(cycles as f64), method: MatmulMethod::Tiled { cycles, mapping } })
+}
+
+/// `BatchedMatmul.compile_and_simulate` (§2.1.4): `bs` products `[M, K] × [K, N]`, costed as
+/// `min(bs × Matmul(M, K, N), Matmul(M, K·bs, N) + (bs − 1)·M·N·word / io_bw)`. `matmul_s`
+/// costs one matmul (so callers can cache it).
+pub fn batched_matmul_s(
+    hw: &Hardware,
+    bs: u64,
+    m: u64,
+    k: u64,
+    n: u64,
+    prec: &GemmPrecision,
+    mut matmul_s: impl FnMut(u64, u64, u64) -> Result<f64, PluginError>,
+) -> Result<f64, PluginError> {
+    if bs == 0 {
+        return Ok(0.0);
+    }
+    let separate = bs as f64 * matmul_s(m, k, n)?;
+    if bs == 1 {
+        return Ok(separate);
+    }
+    let long_k = k.checked_mul(bs).ok_or_else(|| PluginError::invalid("batched matmul K·batch overflows"))?;
+    let extra_writes = (bs - 1) as f64 * (m * n) as f64 * prec.out_bits as f64 / 8.0 / hw.dram_bytes_per_s;
+    let concatenated = matmul_s(m, long_k, n)? + extra_writes;
+    Ok(separate.min(concatenated))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tile grids
+// ---------------------------------------------------------------------------------------------
+
+/// One dimension cut into tiles of `tile`: `count` tiles, the last one of size `last`
+/// (`rem` when `last < tile`, i.e. a remainder tile). Tiles are not clipped to the matrix: a
+/// tile larger than the dimension leaves one remainder tile of the real size (§2.1).
+#[derive(Debug, Clone, Copy)]
+struct Dim {
+    tile: u64,
+    count: u64,
+    last: u64,
+    rem: bool,
+}
+
+impl Dim {
+    fn new(total: u64, tile: u64) -> Dim {
+        let r = total % tile;
+        Dim { tile, count: total / tile + u64::from(r > 0), last: if r > 0 { r } else { tile }, rem: r > 0 }
+    }
+    /// 1 if index `i` is the remainder tile.
+    fn class(&self, i: u64) -> usize {
+        usize::from(self.rem && i + 1 == self.count)
+    }
+    fn size(&self, class: usize) -> u64 {
+        if class == 1 {
+            self.last
+        } else {
+            self.tile
+        }
+    }
+    fn size_at(&self, i: u64) -> u64 {
+        self.size(self.class(i))
+    }
+}
+
+/// Tile class: bit 0 = remainder in M, bit 1 = remainder in N, bit 2 = remainder in K.
+fn class(mc: usize, nc: usize, kc: usize) -> usize {
+    mc | nc << 1 | kc << 2
+}
+
+/// Per-class L2-tile costs of the DRAM ↔ L2 pipeline, cycles (`L2TileSimulator`, §2.1).
+#[derive(Debug, Clone, Copy, Default)]
+struct L2Costs {
+    mk_io: [u64; 8],
+    kn_io: [u64; 8],
+    mn_io: [u64; 8],
+    /// Partial-sum accumulation: `ceil(m·n / Vd) + 2·ceil(m·n·word / l2bw)`.
+    red: [u64; 8],
+}
+
+impl L2Costs {
+    fn new(hw: &Hardware, dm: &Dim, dn: &Dim, dk: &Dim, prec: &GemmPrecision) -> L2Costs {
+        let bpc = hw.dram_bytes_per_cycle();
+        // `ceil(rows·cols·word / bpc)`; bits/8 is exact, so this is LLMCompass's float expression.
+        let io = |elements: u64, bits: u64| ((elements * bits) as f64 / 8.0 / bpc).ceil() as u64;
+        let vd = hw.vd() as f64;
+        let mut c = L2Costs::default();
+        for idx in 0..8 {
+            let (m, n, k) = (dm.size(idx & 1), dn.size(idx >> 1 & 1), dk.size(idx >> 2 & 1));
+            c.mk_io[idx] = io(m * k, prec.a_bits);
+            c.kn_io[idx] = io(k * n, prec.w_bits);
+            c.mn_io[idx] = io(m * n, prec.out_bits);
+            c.red[idx] = ((m * n) as f64 / vd).ceil() as u64
+                + 2 * ((m * n * prec.out_bits) as f64 / 8.0 / hw.l2_bytes_per_cycle).ceil() as u64;
+        }
+        c
+    }
+}
+
+/// Cycles of the DRAM ↔ L2 tile pipeline (`Matmul.simulate`, L2 level, loop order `knm`),
+/// given each L2 tile class's compute cycles. Exact, in O(K tiles): steps inside an `m` run,
+/// between `n` runs and between `k` runs are summed per (previous class, current class).
+fn l2_pipeline_cycles(dm: &Dim, dn: &Dim, dk: &Dim, io: &L2Costs, comp: &[u64; 8], double_buffered: bool) -> u64 {
+    let step = |read: u64, compute: u64, write: u64| if double_buffered { read.max(compute) + write } else { read + compute + write };
+    let (mt, nt, kt) = (dm.count, dn.count, dk.count);
+    let m_first = dm.class(0);
+    let m_last = dm.class(mt - 1);
+    let n_first = dn.class(0);
+    let n_last = dn.class(nt - 1);
+    let mn_changes_with_k = mt > 1 || nt > 1;
+
+    let mut total = io.mk_io[class(m_first, n_first, dk.class(0))] + io.kn_io[class(m_first, n_first, dk.class(0))];
+    for k in 0..kt {
+        let kc = dk.class(k);
+        let kpos = k > 0;
+        // Steps inside the m run of one (n, k): m → m+1 reuses the K×N tile and reads M×K.
+        let m_step = |pc: usize, cc: usize| {
+            let read = io.mk_io[cc] + if kpos { io.mn_io[cc] } else { 0 };
+            let compute = comp[pc] + if kpos { io.red[pc] } else { 0 };
+            step(read, compute, io.mn_io[pc])
+        };
+        let m_run = |nc: usize| -> u64 {
+            let full = class(0, nc, kc);
+            if mt < 2 {
+                0
+            } else if dm.rem {
+                (mt - 2) * m_step(full, full) + m_step(full, class(1, nc, kc))
+            } else {
+                (mt - 1) * m_step(full, full)
+            }
+        };
+        let n_full_count = nt - u64::from(dn.rem);
+        total += n_full_count * m_run(0) + if dn.rem { m_run(1) } else { 0 };
+        // Steps from the end of one n run to the start of the next (same k).
+        let n_step = |pnc: usize, cnc: usize| {
+            let (pc, cc) = (class(m_last, pnc, kc), class(m_first, cnc, kc));
+            let read = if mt == 1 { io.kn_io[cc] } else { io.mk_io[cc] + io.kn_io[cc] } + if kpos { io.mn_io[cc] } else { 0 };
+            let compute = comp[pc] + if kpos { io.red[pc] } else { 0 };
+            step(read, compute, io.mn_io[pc])
+        };
+        if nt >= 2 {
+            total += if dn.rem { (nt - 2) * n_step(0, 0) + n_step(0, 1) } else { (nt - 1) * n_step(0, 0) };
+        }
+        // Step from the last tile of k−1 to the first tile of k.
+        if kpos {
+            let (pc, cc) = (class(m_last, n_last, dk.class(k - 1)), class(m_first, n_first, kc));
+            let read = io.mk_io[cc] + io.kn_io[cc] + if mn_changes_with_k { io.mn_io[cc] } else { 0 };
+            let compute = comp[pc] + io.red[pc];
+            total += step(read, compute, if mn_changes_with_k { io.mn_io[pc] } else { 0 });
+        }
+    }
+    let last = class(m_last, n_last, dk.class(kt - 1));
+    total += io.mn_io[last] + comp[last];
+    if kt > 1 {
+        total += io.red[last];
+    }
+    total
+}
+
+// ---------------------------------------------------------------------------------------------
+// L1 level: waves of C tiles
+// ---------------------------------------------------------------------------------------------
+
+/// Compute class of an L1 tile: its tile class (bits 0–2) plus bit 3 for `k > 0` (the tile
+/// adds a partial sum on the core's vector unit).
+fn compute_class(mc: usize, nc: usize, kc: usize, kpos: bool) -> usize {
+    class(mc, nc, kc) | usize::from(kpos) << 3
+}
+
+/// The L0-independent part of the L2-tile compute simulation
+/// (`L2TileSimulator.simulate_l2_tile_compute_cycle_count`, §2.1 "L1 level") for one L2 tile
+/// shape and one L1 tile shape. With `comp(mask)` = the largest compute among the classes in
+/// `mask`, the L2 tile takes
+/// `first_read + Σ count·max(read, comp(prev_mask)) + write_cycles + comp(last_mask)` cycles.
+#[derive(Debug, Clone, Default)]
+struct WaveSummary {
+    /// Read cycles of the first wave (nothing to overlap with).
+    first_read: u64,
+    /// `(read cycles of wave w, compute classes of wave w−1, number of such waves)`.
+    steps: Vec<(u64, u16, u64)>,
+    /// Every previous-wave write-back plus the final write of the last wave.
+    write_cycles: u64,
+    last_mask: u16,
+}
+
+impl WaveSummary {
+    fn cycles(&self, class_cycles: &[u64; 16]) -> u64 {
+        let comp = |mask: u16| -> u64 {
+            let mut best = 0;
+            let mut bits = mask;
+            while bits != 0 {
+                let i = bits.trailing_zeros() as usize;
+                best = best.max(class_cycles[i]);
+                bits &= bits - 1;
+            }
+            best
+        };
+        let mut total = self.first_read + self.write_cycles + comp(self.last_mask);
+        for &(read, mask, count) in &self.steps {
+            total += count * read.max(comp(mask));
+        }
+        total
+    }
+}
+
+/// Reusable scratch buffers for [`wave_summary`].
+#[derive(Default)]
+struct WaveScratch {
+    mk_stamp: Vec<u32>,
+    kn_stamp: Vec<u32>,
+    mn_stamp: Vec<u32>,
+    mn_was_prev: Vec<bool>,
+    mn_read: Vec<bool>,
+    cur: Vec<u32>,
+    prev: Vec<u32>,
+    steps: Vec<(u64, u16)>,
+}
+
+/// Walk the L1 tiles of an `m2 × n2 × k2` L2 tile in `knm` order, in waves of `C` tiles, and
+/// record each wave's L2 ↔ L1 traffic (§2.1 "L1 level"): operand tiles not held by the previous
+/// wave are read; partial sums are read when the wave's last tile of that output has `k > 0`
+/// and the previous wave neither read nor wrote it; the previous wave's outputs are written
+/// back unless this wave keeps accumulating them.
+///
+/// Set membership uses wave stamps (a tile of wave `w` is stamped `w + 2`; "in the previous
+/// wave" is stamp `w + 1`), so each tile costs O(1).
+#[allow(clippy::too_many_arguments)]
+fn wave_summary(hw: &Hardware, prec: &GemmPrecision, m2: u64, n2: u64, k2: u64, l1m: u64, l1n: u64, l1k: u64, s: &mut WaveScratch) -> WaveSummary {
+    let (dm, dn, dk) = (Dim::new(m2, l1m), Dim::new(n2, l1n), Dim::new(k2, l1k));
+    let (mt, nt, kt) = (dm.count as usize, dn.count as usize, dk.count as usize);
+    let cores = hw.cores as usize;
+    let l2bw = hw.l2_bytes_per_cycle;
+    let cycles = |elements_bits: u64| (elements_bits as f64 / 8.0 / l2bw).ceil() as u64;
+
+    let reset = |v: &mut Vec<u32>, len: usize| {
+        v.clear();
+        v.resize(len, 0);
+    };
+    reset(&mut s.mk_stamp, mt * kt);
+    reset(&mut s.kn_stamp, kt * nt);
+    reset(&mut s.mn_stamp, mt * nt);
+    s.mn_was_prev.clear();
+    s.mn_was_prev.resize(mt * nt, false);
+    s.mn_read.clear();
+    s.mn_read.resize(mt * nt, false);
+    s.cur.clear();
+    s.prev.clear();
+    s.steps.clear();
+
+    let msz: Vec<u64> = (0..mt as u64).map(|i| dm.size_at(i)).collect();
+    let nsz: Vec<u64> = (0..nt as u64).map(|i| dn.size_at(i)).collect();
+    let mn_size = |p: u32| msz[p as usize % mt] * nsz[p as usize / mt];
+
+    let mut out = WaveSummary::default();
+    let total_tiles = mt * nt * kt;
+    let mut wave: u32 = 0;
+    let mut in_wave = 0usize;
+    let mut seen = 0usize;
+    let mut mask: u16 = 0;
+    let mut prev_mask: u16 = 0;
+    let (mut mk_elems, mut kn_elems) = (0u64, 0u64);
+
+    for k in 0..kt {
+        let ksz = dk.size_at(k as u64);
+        let kc = dk.class(k as u64);
+        let kpos = k > 0;
+        for n in 0..nt {
+            let nc = dn.class(n as u64);
+            let kn = k * nt + n;
+            for m in 0..mt {
+                let cur_stamp = wave + 2;
+                mask |= 1 << compute_class(dm.class(m as u64), nc, kc, kpos);
+                let mk = k * mt + m;
+                if s.mk_stamp[mk] != cur_stamp {
+                    if s.mk_stamp[mk] != cur_stamp - 1 {
+                        mk_elems += msz[m] * ksz;
+                    }
+                    s.mk_stamp[mk] = cur_stamp;
+                }
+                if s.kn_stamp[kn] != cur_stamp {
+                    if s.kn_stamp[kn] != cur_stamp - 1 {
+                        kn_elems += ksz * nsz[n];
+                    }
+                    s.kn_stamp[kn] = cur_stamp;
+                }
+                let p = n * mt + m;
+                if s.mn_stamp[p] != cur_stamp {
+                    s.mn_was_prev[p] = s.mn_stamp[p] == cur_stamp - 1;
+                    s.mn_stamp[p] = cur_stamp;
+                    s.cur.push(p as u32);
+                }
+                s.mn_read[p] = kpos;
+                in_wave += 1;
+                seen += 1;
+                if in_wave == cores || seen == total_tiles {
+                    // Close the wave.
+                    let mut mn_read_elems = 0;
+                    for &p in &s.cur {
+                        if s.mn_read[p as usize] && !s.mn_was_prev[p as usize] {
+                            mn_read_elems += mn_size(p);
+                        }
+                    }
+                    let mut write_elems = 0;
+                    for &p in &s.prev {
+                        if !(s.mn_stamp[p as usize] == cur_stamp && s.mn_read[p as usize]) {
+                            write_elems += mn_size(p);
+                        }
+                    }
+                    let read = cycles(mk_elems * prec.l1_a_bits + kn_elems * prec.l1_w_bits + mn_read_elems * prec.l1_out_bits);
+                    if wave == 0 {
+                        out.first_read = read;
+                    } else {
+                        s.steps.push((read, prev_mask));
+                        out.write_cycles += cycles(write_elems * prec.l1_out_bits);
+                    }
+                    prev_mask = mask;
+                    mask = 0;
+                    mk_elems = 0;
+                    kn_elems = 0;
+                    in_wave = 0;
+                    wave += 1;
+                    std::mem::swap(&mut s.cur, &mut s.prev);
+                    s.cur.clear();
+                }
+            }
+        }
+    }
+    // The last wave's compute and write-back (with the operator's output word).
+    let last_write: u64 = s.prev.iter().map(|&p| mn_size(p)).sum();
+    out.write_cycles += cycles(last_write * prec.out_bits);
+    out.last_mask = prev_mask;
+    s.steps.sort_unstable();
+    for &(read, mask) in &s.steps {
+        match out.steps.last_mut() {
+            Some((r, m, c)) if *r == read && *m == mask => *c += 1,
+            _ => out.steps.push((read, mask, 1)),
+        }
+    }
+    out
+}
+
+/// Compute cycles of each L1 compute class (see [`compute_class`]) for one L0 split.
+fn l1_class_cycles(hw: &Hardware, prec: &GemmPrecision, dm: &Dim, dn: &Dim, dk: &Dim, split: L0Split) -> [u64; 16] {
+    let mut out = [0; 16];
+    let vc = hw.vc();
+    for (idx, slot) in out.iter_mut().enumerate() {
+        let (m, n, k) = (dm.size(idx & 1), dn.size(idx >> 1 & 1), dk.size(idx >> 2 & 1));
+        let mut c = l1_tile_cycles(m, n, k, split, hw.sa_height, hw.sa_width, prec.mac_per_cycle, vc, prec.underuse_speedup);
+        if idx & 8 != 0 {
+            // Partial-sum add on the core's vector unit: ceil(m·n / Vc).
+            c += ((m * n) as f64 / vc).ceil() as u64;
+        }
+        *slot = c;
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The heuristic-GPU search
+// ---------------------------------------------------------------------------------------------
+
+/// Candidate L2 `M` tiles of `heuristic-GPU` (§2.1): 64 … 2048.
+const L2_TILE_M: [u64; 6] = [64, 128, 256, 512, 1024, 2048];
+/// Candidate square L1 tiles (`l1M = l1N`), kept only when `≤ min(l2M, l2N)`.
+const L1_TILE_MN: [u64; 4] = [32, 64, 128, 256];
+/// L1 K split factors: `l1K = ceil(l2K / g)`.
+const L1_K_FACTORS: [u64; 6] = [1, 2, 4, 8, 16, 32];
+
+/// Largest power of two `≤ x` (`2 ** floor(log2(x))`), for `x ≥ 1`.
+fn pow2_floor(x: u64) -> u64 {
+    1 << (63 - x.leading_zeros())
+}
+
+/// The `heuristic-GPU` mapping search of `Matmul.compile_and_simulate` (§2.1(b)2): returns the
+/// minimum cycle count of the tiled simulation and the first mapping (in LLMCompass's
+/// enumeration order l2M → l2N → K factor → l1M → l1K factor → L0 split) that reaches it.
+///
+/// The GEMV shortcut is *not* applied here (see [`matmul`]).
+pub fn search(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecision) -> Result<(u64, Mapping), PluginError> {
+    check_dims(m, k, n)?;
+    let splits = find_permutations(hw.sublanes);
+    let l2_bits = hw.l2_bytes.saturating_mul(8);
+    let sram_bits = hw.sram_bytes.saturating_mul(8);
+    let k_factors: [u64; 4] = if k <= 12288 { [1, 2, 4, 8] } else { [k / 1024, k / 2048, k / 4096, k / 8192] };
+
+    let mut best: Option<(u64, Mapping)> = None;
+    let mut memo: HashMap<(u64, u64, u64, u64, u64), WaveSummary> = HashMap::new();
+    let mut scratch = WaveScratch::default();
+
+    for l2m in L2_TILE_M {
+        for l2n in [l2m / 2, l2m, l2m * 2] {
+            for f in k_factors {
+                let l2k = pow2_floor(k.div_ceil(f));
+                // L2 working set (§2.1): skip when it exceeds L2, double-buffer when it fits half.
+                let ws_bits = l2n * l2k * prec.w_bits + l2m * l2k * prec.a_bits + l2m * l2n * prec.out_bits;
+                if ws_bits > l2_bits {
+                    continue;
+                }
+                let double_buffered = 2 * ws_bits <= l2_bits;
+                let (dm, dn, dk) = (Dim::new(m, l2m), Dim::new(n, l2n), Dim::new(k, l2k));
+                let io = L2Costs::new(hw, &dm, &dn, &dk, prec);
+                if let Some((best_cycles, _)) = best {
+                    if l2_pipeline_cycles(&dm, &dn, &dk, &io, &[0; 8], double_buffered) >= best_cycles {
+                        continue;
+                    }
+                }
+                for l1mn in L1_TILE_MN {
+                    if l1mn > l2m.min(l2n) {
+                        continue;
+                    }
+                    for g in L1_K_FACTORS {
+                        let l1k = l2k.div_ceil(g);
+                        let l1_bits = l1mn * l1mn * prec.out_bits + l1mn * l1k * prec.w_bits + l1mn * l1k * prec.a_bits;
+                        if 2 * l1_bits > sram_bits {
+                            continue;
+                        }
+                        // Wave schedules of the distinct L2 tile shapes (at most 8).
+                        let mut shapes: [Option<(Dim, Dim, Dim, (u64, u64, u64, u64, u64))>; 8] = [None; 8];
+                        for mc in 0..usize::from(dm.rem) + 1 {
+                            for nc in 0..usize::from(dn.rem) + 1 {
+                                for kc in 0..usize::from(dk.rem) + 1 {
+                                    let idx = class(mc, nc, kc);
+                                    // The classes present: index 0 of a dimension is full unless
+                                    // the dimension is a single remainder tile.
+                                    let present = (mc == 1 || dm.count > 1 || !dm.rem)
+                                        && (nc == 1 || dn.count > 1 || !dn.rem)
+                                        && (kc == 1 || dk.count > 1 || !dk.rem);
+                                    if !present {
+                                        continue;
+                                    }
+                                    let (sm, sn, sk) = (dm.size(mc), dn.size(nc), dk.size(kc));
+                                    let key = (sm, sn, sk, l1mn, l1k);
+                                    memo.entry(key).or_insert_with(|| wave_summary(hw, prec, sm, sn, sk, l1mn, l1mn, l1k, &mut scratch));
+                                    shapes[idx] = Some((Dim::new(sm, l1mn), Dim::new(sn, l1mn), Dim::new(sk, l1k), key));
+                                }
+                            }
+                        }
+                        for &split in &splits {
+                            let mut comp = [0u64; 8];
+                            for (idx, shape) in shapes.iter().enumerate() {
+                                if let Some((sdm, sdn, sdk, key)) = shape {
+                                    let class_cycles = l1_class_cycles(hw, prec, sdm, sdn, sdk, split);
+                                    comp[idx] = memo[key].cycles(&class_cycles);
+                                }
+                            }
+                            let total = l2_pipeline_cycles(&dm, &dn, &dk, &io, &comp, double_buffered);
+                            if best.is_none_or(|(b, _)| total < b) {
+                                best = Some((
+                                    total,
+                                    Mapping {
+                                        l2_tile_m: l2m,
+                                        l2_tile_n: l2n,
+                                        l2_tile_k: l2k,
+                                        l2_double_buffered: double_buffered,
+                                        l1_tile_m: l1mn,
+                                        l1_tile_n: l1mn,
+                                        l1_tile_k: l1k,
+                                        l0_m: split.m,
+                                        l0_n: split.n,
+                                        l0_k: split.k,
+                                    },
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    best.ok_or_else(|| {
+        PluginError::invalid(format!(
+            "no heuristic-GPU mapping of matmul M={m}, K={k}, N={n} fits the device's L2 ({} B) and local buffer ({} B)",
+            hw.l2_bytes, hw.sram_bytes
+        ))
+    })
+}
+
+/// Cycles of the tiled simulation of one given mapping (`Matmul.simulate`), via the fast path.
+pub fn simulate_mapping(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecision, mapping: &Mapping) -> Result<u64, PluginError> {
+    check_dims(m, k, n)?;
+    let split = L0Split { m: mapping.l0_m, n: mapping.l0_n, k: mapping.l0_k };
+    if [mapping.l2_tile_m, mapping.l2_tile_n, mapping.l2_tile_k, mapping.l1_tile_m, mapping.l1_tile_n, mapping.l1_tile_k].contains(&0)
+        || split.m * split.n * split.k != hw.sublanes
+    {
+        return Err(PluginError::invalid(format!("invalid mapping {mapping} for a device with {} systolic arrays per core", hw.sublanes)));
+    }
+    let (dm, dn, dk) = (Dim::new(m, mapping.l2_tile_m), Dim::new(n, mapping.l2_tile_n), Dim::new(k, mapping.l2_tile_k));
+    let io = L2Costs::new(hw, &dm, &dn, &dk, prec);
+    let mut scratch = WaveScratch::default();
+    let mut comp = [0u64; 8];
+    for (idx, c) in comp.iter_mut().enumerate() {
+        let (sm, sn, sk) = (dm.size(idx & 1), dn.size(idx >> 1 & 1), dk.size(idx >> 2 & 1));
+        let summary = wave_summary(hw, prec, sm, sn, sk, mapping.l1_tile_m, mapping.l1_tile_n, mapping.l1_tile_k, &mut scratch);
+        let (sdm, sdn, sdk) = (Dim::new(sm, mapping.l1_tile_m), Dim::new(sn, mapping.l1_tile_n), Dim::new(sk, mapping.l1_tile_k));
+        *c = summary.cycles(&l1_class_cycles(hw, prec, &sdm, &sdn, &sdk, split));
+    }
+    Ok(l2_pipeline_cycles(&dm, &dn, &dk, &io, &comp, mapping.l2_double_buffered))
+}
+
+#[cfg(test)]
+pub(crate) mod reference {
+    //! The tile-by-tile simulation, a direct transcription of LLMCompass's `Matmul.simulate`,
+    //! `L2TileSimulator` and `L1TileSimulator` (§2.1), used to check the fast path.
+
+    use super::*;
+    use std::collections::HashSet;
+
+    fn l1_tile(hw: &Hardware, prec: &GemmPrecision, m: u64, n: u64, k: u64, split: L0Split) -> u64 {
+        l1_tile_cycles(m, n, k, split, hw.sa_height, hw.sa_width, prec.mac_per_cycle, hw.vc(), prec.underuse_speedup)
+    }
+
+    fn l2_tile_compute(hw: &Hardware, prec: &GemmPrecision, m2: u64, n2: u64, k2: u64, map: &Mapping) -> u64 {
+        let split = L0Split { m: map.l0_m, n: map.l0_n, k: map.l0_k };
+        let (dm, dn, dk) = (Dim::new(m2, map.l1_tile_m), Dim::new(n2, map.l1_tile_n), Dim::new(k2, map.l1_tile_k));
+        let l2bw = hw.l2_bytes_per_cycle;
+        let mut tiles = Vec::new();
+        for k in 0..dk.count {
+            for n in 0..dn.count {
+                for m in 0..dm.count {
+                    tiles.push((m, n, k));
+                }
+            }
+        }
+        let mut total = 0u64;
+        let mut prev_mk: HashSet<(u64, u64)> = HashSet::new();
+        let mut prev_kn: HashSet<(u64, u64)> = HashSet::new();
+        let mut prev_rmn: HashMap<(u64, u64), bool> = HashMap::new();
+        let mut prev_wmn: HashSet<(u64, u64)> = HashSet::new();
+        let mut prev_compute = 0u64;
+        for wave in tiles.chunks(hw.cores as usize) {
+            let mut mk = HashSet::new();
+            let mut kn = HashSet::new();
+            let mut rmn: HashMap<(u64, u64), bool> = HashMap::new();
+            let mut wmn = HashSet::new();
+            let mut compute = 0u64;
+            for &(m, n, k) in wave {
+                mk.insert((m, k));
+                kn.insert((k, n));
+                rmn.insert((m, n), k > 0);
+                wmn.insert((m, n));
+                let (tm, tn, tk) = (dm.size_at(m), dn.size_at(n), dk.size_at(k));
+                let mut c = l1_tile(hw, prec, tm, tn, tk, split);
+                if k > 0 {
+                    c += ((tm * tn) as f64 / hw.vc()).ceil() as u64;
+                }
+                compute = compute.max(c);
+            }
+            let mut read_bits = 0;
+            for &(m, k) in mk.difference(&prev_mk) {
+                read_bits += dm.size_at(m) * dk.size_at(k) * prec.l1_a_bits;
+            }
+            for &(k, n) in kn.difference(&prev_kn) {
+                read_bits += dk.size_at(k) * dn.size_at(n) * prec.l1_w_bits;
+            }
+            for (&(m, n), &r) in &rmn {
+                if r && !prev_rmn.get(&(m, n)).copied().unwrap_or(false) && !prev_wmn.contains(&(m, n)) {
+                    read_bits += dm.size_at(m) * dn.size_at(n) * prec.l1_out_bits;
+                }
+            }
+            let mut write_bits = 0;
+            for &(m, n) in &prev_wmn {
+                if !rmn.get(&(m, n)).copied().unwrap_or(false) {
+                    write_bits += dm.size_at(m) * dn.size_at(n) * prec.l1_out_bits;
+                }
+            }
+            let read = (read_bits as f64 / 8.0 / l2bw).ceil() as u64;
+            let write = (write_bits as f64 / 8.0 / l2bw).ceil() as u64;
+            total += read.max(prev_compute) + write;
+            prev_compute = compute;
+            prev_mk = mk;
+            prev_kn = kn;
+            prev_rmn = rmn;
+            prev_wmn = wmn;
+        }
+        let last_bits: u64 = prev_wmn.iter().map(|&(m, n)| dm.size_at(m) * dn.size_at(n) * prec.out_bits).sum();
+        total + prev_compute + (last_bits as f64 / 8.0 / l2bw).ceil() as u64
+    }
+
+    /// `Matmul.simulate(mapping)`, tile by tile.
+    pub fn simulate(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecision, map: &Mapping) -> u64 {
+        let (dm, dn, dk) = (Dim::new(m, map.l2_tile_m), Dim::new(n, map.l2_tile_n), Dim::new(k, map.l2_tile_k));
+        let io = L2Costs::new(hw, &dm, &dn, &dk, prec);
+        let mut comp = [0u64; 8];
+        for (idx, c) in comp.iter_mut().enumerate() {
+            *c = l2_tile_compute(hw, prec, dm.size(idx & 1), dn.size(idx >> 1 & 1), dk.size(idx >> 2 & 1), map);
+        }
+        let cls = |m: u64, n: u64, k: u64| class(dm.class(m), dn.class(n), dk.class(k));
+        let mut total = io.mk_io[cls(0, 0, 0)] + io.kn_io[cls(0, 0, 0)];
+        let (mut pm, mut pn, mut pk) = (0, 0, 0);
+        for kk in 0..dk.count {
+            for nn in 0..dn.count {
+                for mm in 0..dm.count {
+                    if (mm, nn, kk) == (0, 0, 0) {
+                        continue;
+                    }
+                    let (cur, prev) = (cls(mm, nn, kk), cls(pm, pn, pk));
+                    let mut read = if mm == pm && kk == pk {
+                        io.kn_io[cur]
+                    } else if nn == pn && kk == pk {
+                        io.mk_io[cur]
+                    } else {
+                        io.mk_io[cur] + io.kn_io[cur]
+                    };
+                    if kk > 0 && (mm, nn) != (pm, pn) {
+                        read += io.mn_io[cur];
+                    }
+                    let compute = comp[prev] + if kk > 0 { io.red[prev] } else { 0 };
+                    let write = if (mm, nn) == (pm, pn) { 0 } else { io.mn_io[prev] };
+                    total += if map.l2_double_buffered { read.max(compute) + write } else { read + compute + write };
+                    (pm, pn, pk) = (mm, nn, kk);
+                }
+            }
+        }
+        let last = cls(dm.count - 1, dn.count - 1, dk.count - 1);
+        total += io.mn_io[last] + comp[last];
+        if pk > 0 {
+            total += io.red[last];
+        }
+        total
+    }
+}
