@@ -1,0 +1,9 @@
+//! ReaLLM's integration tests: one test binary, one module per area.
+
+mod cli;
+mod compat;
+mod determinism;
+mod engine;
+mod errors;
+mod registry;
+mod support;

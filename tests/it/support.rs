@@ -1,0 +1,51 @@
+//! Helpers shared by the integration tests.
+
+use std::path::Path;
+use std::process::Output;
+
+/// A `reallm` command running in `dir`.
+pub fn reallm(dir: &Path) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::new(env!("CARGO_BIN_EXE_reallm"));
+    c.current_dir(dir).env_remove("RUST_LOG");
+    c
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// The repository root (for shipped configs).
+pub fn repo() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// Write a trace in the original tool's format.
+pub fn write_trace(path: &Path, rows: &[(f64, u32, u32)]) {
+    let mut s = String::from("request_id,request_type,application_id,arrival_timestamp,batch_size,prompt_size,token_size\n");
+    for (i, (t, p, o)) in rows.iter().enumerate() {
+        s.push_str(&format!("{i},0,0,{t},1,{p},{o}\n"));
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+/// Find the single file named `name` under `root`.
+pub fn find(root: &Path, name: &str) -> std::path::PathBuf {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().unwrap() == name {
+                found.push(p);
+            }
+        }
+    }
+    assert_eq!(found.len(), 1, "expected one {name} under {}, found {found:?}", root.display());
+    found.pop().unwrap()
+}
