@@ -63,7 +63,7 @@ pub fn run_kernel(exp: &Experiment, ws: &Workspace) -> Result<Vec<PathBuf>> {
 /// The trace files `sim` runs when none is given on the command line.
 pub fn default_traces(exp: &Experiment, ws: &Workspace, tasks: &[String], rates: &[f64]) -> Result<Vec<PathBuf>> {
     if !exp.workload.traces.is_empty() && tasks.is_empty() && rates.is_empty() {
-        return Ok(exp.workload.traces.iter().map(|t| resolve_trace_path(exp, t)).collect());
+        return Ok(exp.workload.traces.iter().map(|t| resolve_trace_path(exp, ws, t)).collect());
     }
     let tasks = if tasks.is_empty() { &exp.workload.tasks } else { tasks };
     let rates = if rates.is_empty() { &exp.workload.request_rates } else { rates };
@@ -77,15 +77,23 @@ pub fn default_traces(exp: &Experiment, ws: &Workspace, tasks: &[String], rates:
     Ok(v)
 }
 
-fn resolve_trace_path(exp: &Experiment, t: &str) -> PathBuf {
+/// A configured trace path: as given if it exists; else relative to the config's folder;
+/// a bare file name (the original heterogeneous layout's `trace: rr_code_1.csv`) lives in
+/// the workspace's `traces/`.
+fn resolve_trace_path(exp: &Experiment, ws: &Workspace, t: &str) -> PathBuf {
     let p = Path::new(t);
     if p.is_absolute() || p.exists() {
         return p.to_path_buf();
     }
-    match &exp.base_dir {
-        Some(b) if b.join(p).exists() => b.join(p),
-        _ => p.to_path_buf(),
+    if let Some(b) = &exp.base_dir {
+        if b.join(p).exists() {
+            return b.join(p);
+        }
     }
+    if p.parent().map(|d| d.as_os_str().is_empty()).unwrap_or(true) {
+        return ws.traces_dir().join(p);
+    }
+    p.to_path_buf()
 }
 
 /// Load a trace; a missing generated trace (`rr_{task}_{rate}.csv`) is generated first with
@@ -147,6 +155,19 @@ pub fn run_sim_one(exp: &Experiment, ws: &Workspace, trace: &Path) -> Result<Sim
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(&dir.join("summary.json"), format!("{json}\n").as_bytes())?;
     Ok(SimRun { trace: trace.to_path_buf(), dir, summary, result })
+}
+
+/// Build every pool of an experiment, logging the plan notes.
+pub fn build_systems(exp: &Experiment) -> Result<Vec<System>> {
+    let mut v = Vec::new();
+    for p in exp.pools() {
+        let s = System::build_pool(exp, p)?;
+        for n in &s.notes {
+            log::info!("{} pool: {n}", p.role.name());
+        }
+        v.push(s);
+    }
+    Ok(v)
 }
 
 /// The original tool's per-request result format: `request_id,arrival_time,` then the

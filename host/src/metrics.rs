@@ -193,6 +193,9 @@ mod tests {
             first_scheduled_s: Some(arrival + 0.5),
             token_times: times.to_vec(),
             preemptions: 0,
+            replica: 0,
+            decode_replica: None,
+            transfer_s: 0.0,
         }
     }
 
@@ -212,6 +215,7 @@ mod tests {
         let r = SimResult {
             requests: vec![rec(0, 0.0, &[1.0, 2.0, 4.0]), rec(1, 1.0, &[3.0, 3.5]), rec(2, 2.0, &[5.0])],
             iterations: vec![],
+            replicas: vec![],
             preemptions: 0,
             kv_total_blocks: 10,
             kv_peak_used_blocks: 3,

@@ -38,7 +38,7 @@ fn device_file_missing() {
 fn tp_not_dividing_heads() {
     let dir = tempfile::tempdir().unwrap();
     // 64 attention heads are not divisible by 3.
-    fails(dir.path(), &["--set", "system.num_devices=3", "--set", "system.parallelism.attention=tp3", "--set", "system.parallelism.ffn=tp3", "kernel"], 3, &["3", "64"]);
+    fails(dir.path(), &["--set", "system.num_devices=3", "--set", "system.parallelism.attention=tp3", "kernel"], 3, &["3", "64"]);
 }
 
 #[test]
@@ -61,5 +61,5 @@ fn bad_trace_file() {
 fn model_that_does_not_fit() {
     let dir = tempfile::tempdir().unwrap();
     // Llama-3.1-405B in bf16 (~756 GiB) on one 80 GiB device.
-    fails(dir.path(), &["--set", "model=llama405b", "--set", "system.num_devices=1", "--set", "system.parallelism.attention=tp1", "--set", "system.parallelism.ffn=tp1", "sim"], 6, &["does not fit", "GiB"]);
+    fails(dir.path(), &["--set", "model=llama405b", "--set", "system.num_devices=1", "--set", "system.parallelism.attention=tp1", "sim"], 6, &["does not fit", "GiB"]);
 }

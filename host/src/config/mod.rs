@@ -43,9 +43,73 @@ pub struct ModelSel {
     pub params: Value,
 }
 
-/// One pool of devices running one model replica.
+/// What a pool's replicas do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Prefill and decode on the same replicas.
+    Colocated,
+    /// Prefill only; finished prefills move their KV to the decode pool.
+    Prefill,
+    /// Decode only, for requests whose KV arrives from the prefill pool.
+    Decode,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Colocated => "colocated",
+            Role::Prefill => "prefill",
+            Role::Decode => "decode",
+        }
+    }
+}
+
+/// How a pool places requests on its replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Router {
+    RoundRobin,
+    /// Fewest requests assigned and not finished.
+    LeastOutstanding,
+    /// Most free KV blocks.
+    LeastKv,
+    /// Uniformly at random (seeded).
+    Random,
+}
+
+impl Router {
+    pub fn parse(s: &str) -> Option<Router> {
+        Some(match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "round_robin" | "rr" => Router::RoundRobin,
+            "least_outstanding" | "least_outstanding_requests" | "lor" => Router::LeastOutstanding,
+            "least_kv" | "least_kv_load" => Router::LeastKv,
+            "random" => Router::Random,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Router::RoundRobin => "round_robin",
+            Router::LeastOutstanding => "least_outstanding",
+            Router::LeastKv => "least_kv",
+            Router::Random => "random",
+        }
+    }
+}
+
+/// The KV transfer link between a prefill and a decode pool.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct KvTransferConfig {
+    pub bandwidth_bytes_per_s: Option<f64>,
+    pub latency_s: Option<f64>,
+    pub layerwise_overlap: bool,
+}
+
+/// One pool of devices: `replicas` copies of a model replica of `num_devices` devices.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolConfig {
+    pub role: Role,
+    pub replicas: u32,
+    pub router: Router,
     pub device: String,
     pub num_devices: u32,
     pub attention: Degrees,
@@ -103,7 +167,11 @@ pub struct Experiment {
     pub name: Option<String>,
     pub model: ModelSel,
     pub backend: PluginSel,
+    /// The colocated pool, or the prefill pool of a disaggregated system.
     pub pool: PoolConfig,
+    /// The decode pool of a disaggregated system.
+    pub decode_pool: Option<PoolConfig>,
+    pub kv_transfer: KvTransferConfig,
     pub trace_gen: TraceGenConfig,
     pub workload: SimWorkload,
     pub kernel: KernelConfig,
@@ -120,8 +188,19 @@ impl Experiment {
         if let Some(n) = &self.name {
             return n.clone();
         }
-        let p = &self.pool;
-        format!("{}_x{}_{}_{}_{}", p.device.replace(['/', '\\', '.'], "_"), p.num_devices, p.attention, p.ffn, p.batching.name)
+        let one = |p: &PoolConfig| {
+            let reps = if p.replicas > 1 { format!("{}x", p.replicas) } else { String::new() };
+            format!("{}{}_x{}_{}_{}_{}", reps, p.device.replace(['/', '\\', '.'], "_"), p.num_devices, p.attention, p.ffn, p.batching.name)
+        };
+        match &self.decode_pool {
+            None => one(&self.pool),
+            Some(d) => format!("P-{}__D-{}", one(&self.pool), one(d)),
+        }
+    }
+
+    /// Every pool, colocated/prefill first.
+    pub fn pools(&self) -> impl Iterator<Item = &PoolConfig> {
+        std::iter::once(&self.pool).chain(self.decode_pool.as_ref())
     }
 }
 
@@ -241,18 +320,53 @@ fn model_from_ref(m: ModelRef) -> ModelSel {
     }
 }
 
-fn from_product(f: ProductFile, origin: &str, base_dir: Option<PathBuf>) -> Result<Experiment> {
-    let n = f.system.num_devices;
-    let attention = match &f.system.parallelism.attention {
-        Some(p) => parse_plan(p, "system.parallelism.attention", origin)?,
+fn pool_from_product(sys: ProductSystem, role: Role, key: &str, origin: &str) -> Result<PoolConfig> {
+    let n = sys.num_devices;
+    let attention = match &sys.parallelism.attention {
+        Some(p) => parse_plan(p, &format!("{key}.parallelism.attention"), origin)?,
         None => Degrees { tp: n.max(1), ..Degrees::default() },
     };
-    let ffn = match &f.system.parallelism.ffn {
-        Some(p) => parse_plan(p, "system.parallelism.ffn", origin)?,
+    let ffn = match &sys.parallelism.ffn {
+        Some(p) => parse_plan(p, &format!("{key}.parallelism.ffn"), origin)?,
         None => attention,
     };
-    let comm_algo = parse_algo(f.system.parallelism.io_algo.as_deref(), "system.parallelism.io_algo", origin)?;
-    let b = &f.system.batching;
+    let comm_algo = parse_algo(sys.parallelism.io_algo.as_deref(), &format!("{key}.parallelism.io_algo"), origin)?;
+    let router = parse_router(sys.router.as_deref(), &format!("{key}.router"), origin)?;
+    let b = &sys.batching;
+    Ok(PoolConfig {
+        role,
+        replicas: sys.replicas,
+        router,
+        device: sys.device,
+        num_devices: n,
+        attention,
+        ffn,
+        sequence_parallel: sys.parallelism.sequence_parallel,
+        comm_algo,
+        batching: PluginSel { name: b.policy.clone(), params: b.params.clone() },
+        limits: Limits { max_batch_seqs: b.max_batch_seqs, max_batch_tokens: b.max_batch_tokens, chunk_tokens: b.chunk_tokens },
+        memory: sys.memory,
+    })
+}
+
+fn parse_router(s: Option<&str>, key: &str, origin: &str) -> Result<Router> {
+    match s {
+        None => Ok(Router::RoundRobin),
+        Some(t) => Router::parse(t)
+            .ok_or_else(|| Error::config(origin, format!("key `{key}`: unknown router `{t}`; expected round_robin, least_outstanding, least_kv or random"))),
+    }
+}
+
+fn from_product(f: ProductFile, origin: &str, base_dir: Option<PathBuf>) -> Result<Experiment> {
+    let (pool, decode_pool, kv_transfer) = match (f.system, f.disaggregated) {
+        (Some(sys), None) => (pool_from_product(sys, Role::Colocated, "system", origin)?, None, KvTransferConfig::default()),
+        (None, Some(d)) => {
+            let kt = KvTransferConfig { bandwidth_bytes_per_s: d.kv_transfer.bandwidth_bytes_per_s, latency_s: d.kv_transfer.latency_s, layerwise_overlap: d.kv_transfer.layerwise_overlap };
+            (pool_from_product(d.prefill, Role::Prefill, "disaggregated.prefill", origin)?, Some(pool_from_product(d.decode, Role::Decode, "disaggregated.decode", origin)?), kt)
+        }
+        (Some(_), Some(_)) => return Err(Error::config(origin, "both `system` and `disaggregated` given; use `system` for a colocated system or `disaggregated` for separate prefill and decode pools")),
+        (None, None) => return Err(Error::config(origin, "missing key `system` (or `disaggregated` with `prefill` and `decode` pools)")),
+    };
     let backend = f.backend.unwrap_or(PluginRef::Name("roofline".into()));
     let wl = f.workload;
     let rel = |p: &str| base_dir.as_ref().map(|b| b.join(p)).unwrap_or_else(|| PathBuf::from(p));
@@ -263,17 +377,9 @@ fn from_product(f: ProductFile, origin: &str, base_dir: Option<PathBuf>) -> Resu
         name: f.name,
         model: model_from_ref(f.model),
         backend: PluginSel { name: backend.name().to_string(), params: backend.params() },
-        pool: PoolConfig {
-            device: f.system.device,
-            num_devices: n,
-            attention,
-            ffn,
-            sequence_parallel: f.system.parallelism.sequence_parallel,
-            comm_algo,
-            batching: PluginSel { name: b.policy.clone(), params: b.params.clone() },
-            limits: Limits { max_batch_seqs: b.max_batch_seqs, max_batch_tokens: b.max_batch_tokens, chunk_tokens: b.chunk_tokens },
-            memory: f.system.memory,
-        },
+        pool,
+        decode_pool,
+        kv_transfer,
         trace_gen: TraceGenConfig {
             tasks: wl.tasks.clone(),
             request_rates: wl.request_rates.clone(),
@@ -304,41 +410,70 @@ fn original_policy(name: &str) -> String {
     }
 }
 
-fn from_original(f: OriginalFile, origin: &str, base_dir: Option<PathBuf>) -> Result<Experiment> {
-    if f.heterogeneous || f.prefill_system.is_some() || f.decode_system.is_some() {
-        return Err(Error::config(
-            origin,
-            "`heterogeneous: true` (disaggregated prefill/decode pools) is not built yet in this version of ReaLLM; \
-             run each pool as a homogeneous `system` for now",
-        ));
-    }
-    let sys = f.system.ok_or_else(|| Error::config(origin, "missing key `system` (device, num_devices, parallelism, batching_algo)"))?;
-    let n = sys.num_devices;
-    let attention = match &sys.attention_parallelism {
-        Some(s) => Degrees::parse(s).map_err(|m| Error::config(origin, format!("key `system.attention_parallelism`: {m}")))?,
+/// Default device for the original layout when `system.device` is missing.
+pub const ORIGINAL_DEFAULT_DEVICE: &str = "GA100";
+/// Default device for the original heterogeneous layout, which names none (DeepSeek-V3's fp8
+/// weights need a part with fp8 tensor cores).
+pub const ORIGINAL_HETERO_DEFAULT_DEVICE: &str = "H100-SXM";
+
+fn original_pool(p: &OriginalPool, role: Role, key: &str, origin: &str) -> Result<PoolConfig> {
+    let n = p.num_devices;
+    let attention = match &p.attention_parallelism {
+        Some(s) => Degrees::parse(s).map_err(|m| Error::config(origin, format!("key `{key}.attention_parallelism`: {m}")))?,
         None => Degrees { tp: n.max(1), ..Degrees::default() },
     };
-    let ffn = match &sys.ffn_parallelism {
-        Some(s) => Degrees::parse(s).map_err(|m| Error::config(origin, format!("key `system.ffn_parallelism`: {m}")))?,
+    let ffn = match &p.ffn_parallelism {
+        Some(s) => Degrees::parse(s).map_err(|m| Error::config(origin, format!("key `{key}.ffn_parallelism`: {m}")))?,
         None => attention,
     };
-    let comm_algo = parse_algo(sys.io_algo.as_deref(), "system.io_algo", origin)?;
-    let chunk = sys.prefill_chunk.unwrap_or(0);
-    let policy = original_policy(sys.batching_algo.as_deref().unwrap_or("continuous"));
-    let sim =
-        f.system_sim.unwrap_or(OriginalSystemSim { sim_method: None, traces: None, end_reqs: None, tasks: None, request_rates: None });
+    let default_policy = if role == Role::Prefill { "no_batching" } else { "upto_memory_limit" };
+    Ok(PoolConfig {
+        role,
+        replicas: 1,
+        router: Router::RoundRobin,
+        device: p.device.clone().unwrap_or_else(|| ORIGINAL_HETERO_DEFAULT_DEVICE.into()),
+        num_devices: n,
+        attention,
+        ffn,
+        sequence_parallel: false,
+        comm_algo: parse_algo(p.io_algo.as_deref(), &format!("{key}.io_algo"), origin)?,
+        batching: PluginSel { name: original_policy(p.batching.as_deref().unwrap_or(default_policy)), params: Value::Null },
+        limits: Limits { max_batch_seqs: 1024, max_batch_tokens: 16384, chunk_tokens: 0 },
+        memory: MemoryConfig::default(),
+    })
+}
+
+fn from_original(f: OriginalFile, origin: &str, base_dir: Option<PathBuf>) -> Result<Experiment> {
+    let hetero = f.heterogeneous || f.prefill_system.is_some() || f.decode_system.is_some();
+    let (pool, decode_pool) = if hetero {
+        if f.system.is_some() {
+            return Err(Error::config(origin, "`heterogeneous: true` takes `prefill_system` and `decode_system`, not `system`"));
+        }
+        let p = f.prefill_system.as_ref().ok_or_else(|| Error::config(origin, "`heterogeneous: true` needs `prefill_system`"))?;
+        let d = f.decode_system.as_ref().ok_or_else(|| Error::config(origin, "`heterogeneous: true` needs `decode_system`"))?;
+        (original_pool(p, Role::Prefill, "prefill_system", origin)?, Some(original_pool(d, Role::Decode, "decode_system", origin)?))
+    } else {
+        let sys = f.system.as_ref().ok_or_else(|| Error::config(origin, "missing key `system` (device, num_devices, parallelism, batching_algo)"))?;
+        let op = OriginalPool {
+            device: Some(sys.device.clone().unwrap_or_else(|| ORIGINAL_DEFAULT_DEVICE.into())),
+            num_devices: sys.num_devices,
+            attention_parallelism: sys.attention_parallelism.clone(),
+            ffn_parallelism: sys.ffn_parallelism.clone(),
+            batching: Some(sys.batching_algo.clone().unwrap_or_else(|| "continuous".into())),
+            io_algo: sys.io_algo.clone(),
+        };
+        let mut pool = original_pool(&op, Role::Colocated, "system", origin)?;
+        let chunk = sys.prefill_chunk.unwrap_or(0);
+        pool.limits = Limits { max_batch_seqs: 256, max_batch_tokens: if chunk > 0 { chunk } else { 16384 }, chunk_tokens: chunk };
+        (pool, None)
+    };
+    let sim = f.system_sim.unwrap_or(OriginalSystemSim { sim_method: None, traces: None, end_reqs: None, tasks: None, request_rates: None });
     let method = sim.sim_method.clone().unwrap_or_else(|| "roofline".into());
     let backend = match method.as_str() {
         "roofline" | "llmcompass" => PluginSel { name: method.clone(), params: Value::Null },
-        other => {
-            return Err(Error::config(
-                origin,
-                format!("key `system_sim.sim_method`: unknown method `{other}`; expected roofline or llmcompass"),
-            ))
-        }
+        other => return Err(Error::config(origin, format!("key `system_sim.sim_method`: unknown method `{other}`; expected roofline or llmcompass"))),
     };
-    let tg =
-        f.trace_gen.unwrap_or(OriginalTraceGen { random_seed: None, tasks: None, request_rates: None, max_requests: None, end_time: None });
+    let tg = f.trace_gen.unwrap_or(OriginalTraceGen { random_seed: None, tasks: None, request_rates: None, max_requests: None, end_time: None });
     let gen_tasks = tg.tasks.unwrap_or_else(|| vec!["code".into(), "conv".into()]);
     let gen_rates = tg.request_rates.unwrap_or_else(|| vec![1.0]);
     let ks = f.kernel_sim;
@@ -349,29 +484,23 @@ fn from_original(f: OriginalFile, origin: &str, base_dir: Option<PathBuf>) -> Re
         decode_batches: vec![1],
         kernel_types: ks.as_ref().and_then(|k| k.kernel_types.clone()).unwrap_or(defaults.kernel_types),
     };
-    let traces = sim.traces.map(|t| t.into_vec()).unwrap_or_default();
+    let mut traces = sim.traces.map(|t| t.into_vec()).unwrap_or_default();
+    if let Some(t) = f.trace {
+        traces.push(t);
+    }
+    // The original tool ran the unfused attention kernels and left out the embedding and the
+    // LM head; keep its view of the model for its own configs.
+    let model_params = serde_json::json!({ "preset": f.model, "include_embedding_and_head": false, "attention": "unfused" });
     Ok(Experiment {
         origin: origin.to_string(),
         form: Form::Original,
         base_dir,
         name: None,
-        model: ModelSel {
-            plugin: None,
-            label: f.model.clone(),
-            params: serde_json::json!({ "preset": f.model, "include_embedding_and_head": false }),
-        },
+        model: ModelSel { plugin: None, label: f.model.clone(), params: model_params },
         backend,
-        pool: PoolConfig {
-            device: sys.device.unwrap_or_else(|| "GA100".into()),
-            num_devices: n,
-            attention,
-            ffn,
-            sequence_parallel: false,
-            comm_algo,
-            batching: PluginSel { name: policy, params: Value::Null },
-            limits: Limits { max_batch_seqs: 256, max_batch_tokens: if chunk > 0 { chunk } else { 16384 }, chunk_tokens: chunk },
-            memory: MemoryConfig::default(),
-        },
+        pool,
+        decode_pool,
+        kv_transfer: KvTransferConfig::default(),
         trace_gen: TraceGenConfig {
             tasks: gen_tasks.clone(),
             request_rates: gen_rates.clone(),
@@ -395,53 +524,61 @@ fn from_original(f: OriginalFile, origin: &str, base_dir: Option<PathBuf>) -> Re
 
 /// Checks shared by both forms. Plugin-specific checks (heads divisible by TP, ...) happen
 /// when the plugins are built.
-pub fn validate(e: &Experiment) -> Result<()> {
-    let o = &e.origin;
-    let p = &e.pool;
+fn validate_pool(p: &PoolConfig, o: &str) -> Result<()> {
+    let role = p.role.name();
     if p.num_devices == 0 {
-        return Err(Error::config(o, "key `num_devices`: 0 devices; expected at least 1"));
+        return Err(Error::config(o, format!("{role} pool: num_devices is 0; expected at least 1")));
     }
     if p.num_devices > 1_000_000 {
-        return Err(Error::config(
-            o,
-            format!("key `num_devices`: {} devices is beyond what one pool can model (limit 1,000,000)", p.num_devices),
-        ));
+        return Err(Error::config(o, format!("{role} pool: {} devices is beyond what one replica can model (limit 1,000,000)", p.num_devices)));
+    }
+    if p.replicas == 0 || p.replicas > 100_000 {
+        return Err(Error::config(o, format!("{role} pool: replicas = {}; expected 1 to 100,000", p.replicas)));
     }
     for (what, d) in [("attention", p.attention), ("ffn", p.ffn)] {
         if d.product() != p.num_devices as u64 {
             return Err(Error::config(
                 o,
-                format!("{what} parallelism `{d}` spans {} devices but the system has num_devices = {}; the degrees must multiply to the device count", d.product(), p.num_devices),
+                format!("{role} pool: {what} parallelism `{d}` spans {} devices but the system has num_devices = {}; the degrees must multiply to the device count", d.product(), p.num_devices),
             ));
         }
     }
     if p.attention.pp != p.ffn.pp {
-        return Err(Error::config(
-            o,
-            format!("pipeline degree differs between attention (pp{}) and ffn (pp{}); stages hold whole layers", p.attention.pp, p.ffn.pp),
-        ));
+        return Err(Error::config(o, format!("{role} pool: pipeline degree differs between attention (pp{}) and ffn (pp{}); stages hold whole layers", p.attention.pp, p.ffn.pp)));
     }
     if p.limits.max_batch_seqs == 0 || p.limits.max_batch_tokens == 0 {
-        return Err(Error::config(o, "batching: max_batch_seqs and max_batch_tokens must be at least 1"));
+        return Err(Error::config(o, format!("{role} pool: batching max_batch_seqs and max_batch_tokens must be at least 1")));
     }
     let m = &p.memory;
     if !(m.usable_fraction > 0.0 && m.usable_fraction <= 1.0) {
-        return Err(Error::config(
-            o,
-            format!("key `system.memory.usable_fraction` = {}: expected a fraction in (0, 1]", m.usable_fraction),
-        ));
+        return Err(Error::config(o, format!("key `memory.usable_fraction` = {}: expected a fraction in (0, 1]", m.usable_fraction)));
     }
     if !(0.0..1.0).contains(&m.watermark_fraction) {
-        return Err(Error::config(
-            o,
-            format!("key `system.memory.watermark_fraction` = {}: expected a fraction in [0, 1)", m.watermark_fraction),
-        ));
+        return Err(Error::config(o, format!("key `memory.watermark_fraction` = {}: expected a fraction in [0, 1)", m.watermark_fraction)));
     }
     if m.block_tokens == 0 {
-        return Err(Error::config(o, "key `system.memory.block_tokens`: expected at least 1 token per block"));
+        return Err(Error::config(o, "key `memory.block_tokens`: expected at least 1 token per block"));
     }
     if !(m.activation_reserve_gib >= 0.0 && m.activation_reserve_gib.is_finite()) {
-        return Err(Error::config(o, "key `system.memory.activation_reserve_gib`: expected a non-negative number"));
+        return Err(Error::config(o, "key `memory.activation_reserve_gib`: expected a non-negative number"));
+    }
+    Ok(())
+}
+
+pub fn validate(e: &Experiment) -> Result<()> {
+    let o = &e.origin;
+    for p in e.pools() {
+        validate_pool(p, o)?;
+    }
+    if let Some(b) = e.kv_transfer.bandwidth_bytes_per_s {
+        if !(b.is_finite() && b > 0.0) {
+            return Err(Error::config(o, format!("kv_transfer.bandwidth_bytes_per_s = {b}: expected a positive number of bytes per second")));
+        }
+    }
+    if let Some(l) = e.kv_transfer.latency_s {
+        if !(l.is_finite() && l >= 0.0) {
+            return Err(Error::config(o, format!("kv_transfer.latency_s = {l}: expected a non-negative number of seconds")));
+        }
     }
     for r in e.trace_gen.request_rates.iter().chain(&e.workload.request_rates) {
         if !(r.is_finite() && *r > 0.0) {
@@ -513,9 +650,18 @@ mod tests {
     }
 
     #[test]
-    fn hetero_says_not_built() {
+    fn hetero_loads_with_documented_defaults() {
         let text = include_str!("../../../configs/system/default_hetero.yaml");
-        let err = load_str(text, "default_hetero.yaml", None, &[]).unwrap_err().to_string();
-        assert!(err.contains("not built yet"), "{err}");
+        let e = load_str(text, "default_hetero.yaml", None, &[]).unwrap();
+        assert_eq!(e.pool.role, Role::Prefill);
+        assert_eq!(e.pool.num_devices, 32);
+        assert_eq!((e.pool.attention.tp, e.pool.attention.dp, e.pool.ffn.ep), (4, 8, 32));
+        assert_eq!(e.pool.batching.name, "no_batching");
+        let d = e.decode_pool.as_ref().unwrap();
+        assert_eq!((d.num_devices, d.attention.dp, d.ffn.ep), (320, 80, 320));
+        assert_eq!(d.batching.name, "upto_memory_limit");
+        assert_eq!(d.device, ORIGINAL_HETERO_DEFAULT_DEVICE);
+        assert_eq!(e.workload.traces, vec!["rr_code_1.csv".to_string()]);
+        assert_eq!(e.output_dir.as_deref(), Some(std::path::Path::new("workspace/deepseekv3_hetero")));
     }
 }

@@ -93,7 +93,12 @@ pub struct ProductFile {
     pub model: ModelRef,
     #[serde(default)]
     pub backend: Option<PluginRef>,
-    pub system: ProductSystem,
+    /// A colocated system (prefill and decode on the same replicas)...
+    #[serde(default)]
+    pub system: Option<ProductSystem>,
+    /// ...or a disaggregated one: separate prefill and decode pools with KV transfer.
+    #[serde(default)]
+    pub disaggregated: Option<ProductDisaggregated>,
     #[serde(default)]
     pub workload: ProductWorkload,
     #[serde(default)]
@@ -119,6 +124,38 @@ pub struct ProductSystem {
     pub batching: ProductBatching,
     #[serde(default)]
     pub memory: MemoryConfig,
+    /// Data-parallel replicas of this system, each with `num_devices` devices.
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// How requests are placed on replicas: round_robin, least_outstanding, least_kv, random.
+    #[serde(default)]
+    pub router: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductDisaggregated {
+    pub prefill: ProductSystem,
+    pub decode: ProductSystem,
+    #[serde(default)]
+    pub kv_transfer: KvTransferFile,
+}
+
+/// The link that carries KV caches from prefill to decode replicas.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KvTransferFile {
+    /// Bytes/s of one transfer. Default: the prefill device's scale-out bandwidth times the
+    /// devices that hold KV shards (each shard moves over its own NIC).
+    pub bandwidth_bytes_per_s: Option<f64>,
+    /// Seconds. Default: the prefill device's scale-out latency.
+    pub latency_s: Option<f64>,
+    /// Send each layer's KV while later layers are still being prefilled.
+    pub layerwise_overlap: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -71,8 +71,14 @@ pub fn build_model(exp: &Experiment) -> Result<Box<dyn ModelArch>> {
 }
 
 impl System {
+    /// Build the experiment's first pool (colocated, or the prefill pool).
     pub fn build(exp: &Experiment) -> Result<System> {
-        let pool = exp.pool.clone();
+        Self::build_pool(exp, &exp.pool)
+    }
+
+    /// Build one pool of an experiment.
+    pub fn build_pool(exp: &Experiment, pool: &PoolConfig) -> Result<System> {
+        let pool = pool.clone();
         let device = crate::devices::resolve(&pool.device, exp.base_dir.as_deref())?;
         let model = build_model(exp)?;
         let info = model.info().clone();
@@ -182,10 +188,32 @@ impl System {
         Ok(c)
     }
 
+    /// Cost of one iteration, with the time of each pipeline stage in `stage_s` (cleared
+    /// first). The iteration overhead is charged to the first stage.
+    pub fn step_cost_stages(&mut self, shape: &BatchShape, stage_s: &mut Vec<f64>) -> Result<StepCost> {
+        let mut graph = std::mem::take(&mut self.graph);
+        let r = self.device_graph(shape, &mut graph).and_then(|_| self.cost_graph_stages(&graph, stage_s));
+        self.graph = graph;
+        let mut c = r?;
+        c.total_s += self.iteration_overhead_s;
+        if let Some(s0) = stage_s.first_mut() {
+            *s0 += self.iteration_overhead_s;
+        }
+        Ok(c)
+    }
+
     /// Sum the costs of a per-device graph (stages run one after another).
     pub fn cost_graph(&mut self, graph: &ModelGraph) -> Result<StepCost> {
+        let mut scratch = Vec::new();
+        self.cost_graph_stages(graph, &mut scratch)
+    }
+
+    /// Like [`System::cost_graph`], also filling the time of each stage.
+    pub fn cost_graph_stages(&mut self, graph: &ModelGraph, stage_s: &mut Vec<f64>) -> Result<StepCost> {
+        stage_s.clear();
         let mut c = StepCost::default();
         for stage in &graph.stages {
+            let before = c.compute_s + c.comm_s;
             for seg in &stage.segments {
                 let layers = seg.n_layers as f64;
                 for item in &seg.items {
@@ -204,6 +232,7 @@ impl System {
                     }
                 }
             }
+            stage_s.push(c.compute_s + c.comm_s - before);
         }
         c.total_s = c.compute_s + c.comm_s;
         Ok(c)

@@ -94,7 +94,9 @@ fn scale_up_topology_s(link: &Interconnect, topology: Topology, kind: Collective
         (CollectiveKind::AllReduce, _) => all_reduce_s(link, topology, bytes, p),
         (CollectiveKind::ReduceScatter, Topology::FullyConnected) => (pf - 1.0) * (lat + chunk / e2),
         (CollectiveKind::AllGather, Topology::FullyConnected) | (CollectiveKind::AllToAll, Topology::FullyConnected) => lat + chunk / e1,
-        (CollectiveKind::ReduceScatter, Topology::Ring) | (CollectiveKind::AllGather, Topology::Ring) => (pf - 1.0) * (lat + chunk / ring_e),
+        (CollectiveKind::ReduceScatter, Topology::Ring) | (CollectiveKind::AllGather, Topology::Ring) => {
+            (pf - 1.0) * (lat + chunk / ring_e)
+        }
         (CollectiveKind::AllToAll, Topology::Ring) => (pf - 1.0) * lat + pf * (pf - 1.0) / 2.0 * chunk / ring_e,
         (CollectiveKind::SendRecv, Topology::FullyConnected) => lat + with_headers(link, bytes) / e1,
         (CollectiveKind::SendRecv, Topology::Ring) => lat + with_headers(link, bytes) / ring_e,
@@ -114,7 +116,10 @@ fn ring_2d_s(link: &Interconnect, c: &Collective) -> f64 {
     match c.kind {
         // Point-to-point and all-to-all have no two-dimensional form here: plain ring.
         CollectiveKind::SendRecv | CollectiveKind::AllToAll => scale_up_topology_s(link, Topology::Ring, c.kind, bytes, p),
-        kind => scale_up_topology_s(&half, Topology::Ring, kind, bytes, p1) + scale_up_topology_s(&half, Topology::Ring, kind, bytes / p1 as f64, p2),
+        kind => {
+            scale_up_topology_s(&half, Topology::Ring, kind, bytes, p1)
+                + scale_up_topology_s(&half, Topology::Ring, kind, bytes / p1 as f64, p2)
+        }
     }
 }
 
@@ -143,7 +148,10 @@ pub fn scale_out_s(net: &ScaleOut, c: &Collective) -> Result<f64, PluginError> {
 pub fn collective_s(link: &Interconnect, net: &ScaleOut, c: &Collective) -> Result<f64, PluginError> {
     match c.scope {
         LinkScope::ScaleUp => {
-            if c.ranks > 1 && (link.link_count == 0 || link.link_bw_per_direction_bytes_per_s <= 0.0 || link.link_bw_both_directions_bytes_per_s <= 0.0)
+            if c.ranks > 1
+                && (link.link_count == 0
+                    || link.link_bw_per_direction_bytes_per_s <= 0.0
+                    || link.link_bw_both_directions_bytes_per_s <= 0.0)
             {
                 return Err(PluginError::invalid("scale-up collective on a device without scale-up links (link_count or bandwidth is 0)"));
             }

@@ -96,8 +96,7 @@ pub fn attention_cycles(hw: &Hardware, s: &AttentionShape, prec: &GemmPrecision,
         let unit = blocks as f64 * t;
         unit_sum += unit;
         longest = longest.max(unit);
-        l2_bytes_per_head +=
-            (rows * (s.d_qk + s.d_v)) as f64 * act_bytes + (blocks * bkv * (s.d_qk + v_dim)) as f64 * kv_bytes;
+        l2_bytes_per_head += (rows * (s.d_qk + s.d_v)) as f64 * act_bytes + (blocks * bkv * (s.d_qk + v_dim)) as f64 * kv_bytes;
         start += rows;
     }
     let heads = (s.seqs * s.q_heads) as f64;

@@ -48,7 +48,8 @@ impl Hardware {
     /// Derive the model's quantities from a device description, rejecting values the model
     /// cannot use (zero cores, zero bandwidth, ...).
     pub fn from_spec(device: &DeviceSpec) -> Result<Hardware, PluginError> {
-        let bad = |what: &str| PluginError::invalid(format!("device `{}`: {what} must be positive for the llmcompass backend", device.name));
+        let bad =
+            |what: &str| PluginError::invalid(format!("device `{}`: {what} must be positive for the llmcompass backend", device.name));
         if !(device.frequency_hz.is_finite() && device.frequency_hz > 0.0) {
             return Err(bad("frequency_hz"));
         }

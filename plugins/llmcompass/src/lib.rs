@@ -62,7 +62,8 @@ pub use hardware::Hardware;
 pub use matmul::{matmul_roofline_s, GemmPrecision, Mapping, MatmulEstimate, MatmulMethod};
 
 use reallm_plugin_api::{
-    register_plugin, Collective, Constructor, DType, DeviceSpec, Kernel, KernelBackend, PluginError, PluginInfo, PluginKind, PluginRegistration,
+    register_plugin, Collective, Constructor, DType, DeviceSpec, Kernel, KernelBackend, PluginError, PluginInfo, PluginKind,
+    PluginRegistration,
 };
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -117,7 +118,7 @@ impl Params {
 }
 
 /// Matmul costs already computed, keyed by shape and precision.
-type MatmulCache = HashMap<(u64, u64, u64, (u64, u64, u64, u64, u64, u64, u64, bool)), f64>;
+type MatmulCache = HashMap<(u64, u64, u64, matmul::PrecisionKey), f64>;
 
 /// The LLMCompass kernel backend, bound to one device.
 #[derive(Debug)]
@@ -166,7 +167,7 @@ impl LlmCompass {
 
     /// Seconds of one `[m, k] × [k, n]` matmul (GEMV shortcut or tiled search), cached.
     pub fn matmul_seconds(&self, m: u64, k: u64, n: u64, prec: &GemmPrecision) -> Result<f64, PluginError> {
-        let key = (m, k, n, (prec.a_bits, prec.w_bits, prec.out_bits, prec.l1_a_bits, prec.l1_w_bits, prec.l1_out_bits, prec.mac_per_cycle.to_bits(), prec.underuse_speedup));
+        let key = (m, k, n, prec.key());
         if let Some(&s) = self.matmuls.lock().map_err(|_| PluginError::invalid("llmcompass matmul cache poisoned"))?.get(&key) {
             return Ok(s);
         }

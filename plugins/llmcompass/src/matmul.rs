@@ -56,6 +56,9 @@ pub struct GemmPrecision {
     pub underuse_speedup: bool,
 }
 
+/// Hashable identity of a [`GemmPrecision`].
+pub type PrecisionKey = (u64, u64, u64, u64, u64, u64, u64, bool);
+
 impl GemmPrecision {
     /// One word size throughout, the systolic array's word at L1 and its native MAC rate: the
     /// exact LLMCompass configuration for an operator of `word_bytes`-byte elements.
@@ -73,8 +76,18 @@ impl GemmPrecision {
         }
     }
 
-    fn key(&self) -> (u64, u64, u64, u64, u64, u64, u64, bool) {
-        (self.a_bits, self.w_bits, self.out_bits, self.l1_a_bits, self.l1_w_bits, self.l1_out_bits, self.mac_per_cycle.to_bits(), self.underuse_speedup)
+    /// A hashable identity of the precision (for caches).
+    pub fn key(&self) -> PrecisionKey {
+        (
+            self.a_bits,
+            self.w_bits,
+            self.out_bits,
+            self.l1_a_bits,
+            self.l1_w_bits,
+            self.l1_out_bits,
+            self.mac_per_cycle.to_bits(),
+            self.underuse_speedup,
+        )
     }
 }
 
@@ -140,9 +153,13 @@ fn check_dims(m: u64, k: u64, n: u64) -> Result<(), PluginError> {
     // Keeps every element count of the simulation (at most M·N, K·N, M·K times 32 bits) far
     // inside u64 and every product exactly representable where LLMCompass relies on floats.
     const LIMIT: u64 = 1 << 40;
-    if m.checked_mul(k).is_none_or(|x| x > LIMIT) || k.checked_mul(n).is_none_or(|x| x > LIMIT) || m.checked_mul(n).is_none_or(|x| x > LIMIT)
+    if m.checked_mul(k).map_or(true, |x| x > LIMIT)
+        || k.checked_mul(n).map_or(true, |x| x > LIMIT)
+        || m.checked_mul(n).map_or(true, |x| x > LIMIT)
     {
-        return Err(PluginError::invalid(format!("matmul M={m}, K={k}, N={n} is too large for the llmcompass model (an operand exceeds 2^40 elements)")));
+        return Err(PluginError::invalid(format!(
+            "matmul M={m}, K={k}, N={n} is too large for the llmcompass model (an operand exceeds 2^40 elements)"
+        )));
     }
     Ok(())
 }
@@ -242,6 +259,13 @@ impl Dim {
     }
 }
 
+/// Whether some tile of the grid has class `idx`: index 0 of a dimension is a full tile unless
+/// the dimension is one remainder tile, and a remainder class needs a remainder.
+fn present(dm: &Dim, dn: &Dim, dk: &Dim, idx: usize) -> bool {
+    let ok = |d: &Dim, c: usize| if c == 1 { d.rem } else { d.count > 1 || !d.rem };
+    ok(dm, idx & 1) && ok(dn, idx >> 1 & 1) && ok(dk, idx >> 2 & 1)
+}
+
 /// Tile class: bit 0 = remainder in M, bit 1 = remainder in N, bit 2 = remainder in K.
 fn class(mc: usize, nc: usize, kc: usize) -> usize {
     mc | nc << 1 | kc << 2
@@ -269,8 +293,8 @@ impl L2Costs {
             c.mk_io[idx] = io(m * k, prec.a_bits);
             c.kn_io[idx] = io(k * n, prec.w_bits);
             c.mn_io[idx] = io(m * n, prec.out_bits);
-            c.red[idx] = ((m * n) as f64 / vd).ceil() as u64
-                + 2 * ((m * n * prec.out_bits) as f64 / 8.0 / hw.l2_bytes_per_cycle).ceil() as u64;
+            c.red[idx] =
+                ((m * n) as f64 / vd).ceil() as u64 + 2 * ((m * n * prec.out_bits) as f64 / 8.0 / hw.l2_bytes_per_cycle).ceil() as u64;
         }
         c
     }
@@ -403,8 +427,18 @@ struct WaveScratch {
 ///
 /// Set membership uses wave stamps (a tile of wave `w` is stamped `w + 2`; "in the previous
 /// wave" is stamp `w + 1`), so each tile costs O(1).
-#[allow(clippy::too_many_arguments)]
-fn wave_summary(hw: &Hardware, prec: &GemmPrecision, m2: u64, n2: u64, k2: u64, l1m: u64, l1n: u64, l1k: u64, s: &mut WaveScratch) -> WaveSummary {
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+fn wave_summary(
+    hw: &Hardware,
+    prec: &GemmPrecision,
+    m2: u64,
+    n2: u64,
+    k2: u64,
+    l1m: u64,
+    l1n: u64,
+    l1k: u64,
+    s: &mut WaveScratch,
+) -> WaveSummary {
     let (dm, dn, dk) = (Dim::new(m2, l1m), Dim::new(n2, l1n), Dim::new(k2, l1k));
     let (mt, nt, kt) = (dm.count as usize, dn.count as usize, dk.count as usize);
     let cores = hw.cores as usize;
@@ -538,6 +572,10 @@ fn l1_class_cycles(hw: &Hardware, prec: &GemmPrecision, dm: &Dim, dn: &Dim, dk: 
 // The heuristic-GPU search
 // ---------------------------------------------------------------------------------------------
 
+/// One distinct L2 tile shape of a candidate: its L1 grid and its wave-summary memo key
+/// `(M, N, K, l1M/N, l1K)`.
+type L2TileShape = (Dim, Dim, Dim, (u64, u64, u64, u64, u64));
+
 /// Candidate L2 `M` tiles of `heuristic-GPU` (§2.1): 64 … 2048.
 const L2_TILE_M: [u64; 6] = [64, 128, 256, 512, 1024, 2048];
 /// Candidate square L1 tiles (`l1M = l1N`), kept only when `≤ min(l2M, l2N)`.
@@ -556,6 +594,11 @@ fn pow2_floor(x: u64) -> u64 {
 ///
 /// The GEMV shortcut is *not* applied here (see [`matmul`]).
 pub fn search(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecision) -> Result<(u64, Mapping), PluginError> {
+    search_with(hw, m, k, n, prec, true)
+}
+
+/// [`search`] with the lower-bound pruning switchable (the tests check it changes nothing).
+pub(crate) fn search_with(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecision, prune: bool) -> Result<(u64, Mapping), PluginError> {
     check_dims(m, k, n)?;
     let splits = find_permutations(hw.sublanes);
     let l2_bits = hw.l2_bytes.saturating_mul(8);
@@ -578,7 +621,7 @@ pub fn search(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecision) -> Re
                 let double_buffered = 2 * ws_bits <= l2_bits;
                 let (dm, dn, dk) = (Dim::new(m, l2m), Dim::new(n, l2n), Dim::new(k, l2k));
                 let io = L2Costs::new(hw, &dm, &dn, &dk, prec);
-                if let Some((best_cycles, _)) = best {
+                if let Some((best_cycles, _)) = best.filter(|_| prune) {
                     if l2_pipeline_cycles(&dm, &dn, &dk, &io, &[0; 8], double_buffered) >= best_cycles {
                         continue;
                     }
@@ -594,25 +637,15 @@ pub fn search(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecision) -> Re
                             continue;
                         }
                         // Wave schedules of the distinct L2 tile shapes (at most 8).
-                        let mut shapes: [Option<(Dim, Dim, Dim, (u64, u64, u64, u64, u64))>; 8] = [None; 8];
-                        for mc in 0..usize::from(dm.rem) + 1 {
-                            for nc in 0..usize::from(dn.rem) + 1 {
-                                for kc in 0..usize::from(dk.rem) + 1 {
-                                    let idx = class(mc, nc, kc);
-                                    // The classes present: index 0 of a dimension is full unless
-                                    // the dimension is a single remainder tile.
-                                    let present = (mc == 1 || dm.count > 1 || !dm.rem)
-                                        && (nc == 1 || dn.count > 1 || !dn.rem)
-                                        && (kc == 1 || dk.count > 1 || !dk.rem);
-                                    if !present {
-                                        continue;
-                                    }
-                                    let (sm, sn, sk) = (dm.size(mc), dn.size(nc), dk.size(kc));
-                                    let key = (sm, sn, sk, l1mn, l1k);
-                                    memo.entry(key).or_insert_with(|| wave_summary(hw, prec, sm, sn, sk, l1mn, l1mn, l1k, &mut scratch));
-                                    shapes[idx] = Some((Dim::new(sm, l1mn), Dim::new(sn, l1mn), Dim::new(sk, l1k), key));
-                                }
+                        let mut shapes: [Option<L2TileShape>; 8] = [None; 8];
+                        for (idx, shape) in shapes.iter_mut().enumerate() {
+                            if !present(&dm, &dn, &dk, idx) {
+                                continue;
                             }
+                            let (sm, sn, sk) = (dm.size(idx & 1), dn.size(idx >> 1 & 1), dk.size(idx >> 2 & 1));
+                            let key = (sm, sn, sk, l1mn, l1k);
+                            memo.entry(key).or_insert_with(|| wave_summary(hw, prec, sm, sn, sk, l1mn, l1mn, l1k, &mut scratch));
+                            *shape = Some((Dim::new(sm, l1mn), Dim::new(sn, l1mn), Dim::new(sk, l1k), key));
                         }
                         for &split in &splits {
                             let mut comp = [0u64; 8];
@@ -623,7 +656,7 @@ pub fn search(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecision) -> Re
                                 }
                             }
                             let total = l2_pipeline_cycles(&dm, &dn, &dk, &io, &comp, double_buffered);
-                            if best.is_none_or(|(b, _)| total < b) {
+                            if best.map_or(true, |(b, _)| total < b) {
                                 best = Some((
                                     total,
                                     Mapping {
@@ -668,6 +701,9 @@ pub fn simulate_mapping(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecis
     let mut scratch = WaveScratch::default();
     let mut comp = [0u64; 8];
     for (idx, c) in comp.iter_mut().enumerate() {
+        if !present(&dm, &dn, &dk, idx) {
+            continue;
+        }
         let (sm, sn, sk) = (dm.size(idx & 1), dn.size(idx >> 1 & 1), dk.size(idx >> 2 & 1));
         let summary = wave_summary(hw, prec, sm, sn, sk, mapping.l1_tile_m, mapping.l1_tile_n, mapping.l1_tile_k, &mut scratch);
         let (sdm, sdn, sdk) = (Dim::new(sm, mapping.l1_tile_m), Dim::new(sn, mapping.l1_tile_n), Dim::new(sk, mapping.l1_tile_k));
@@ -760,7 +796,7 @@ pub(crate) mod reference {
         let (dm, dn, dk) = (Dim::new(m, map.l2_tile_m), Dim::new(n, map.l2_tile_n), Dim::new(k, map.l2_tile_k));
         let io = L2Costs::new(hw, &dm, &dn, &dk, prec);
         let mut comp = [0u64; 8];
-        for (idx, c) in comp.iter_mut().enumerate() {
+        for (idx, c) in comp.iter_mut().enumerate().filter(|(idx, _)| present(&dm, &dn, &dk, *idx)) {
             *c = l2_tile_compute(hw, prec, dm.size(idx & 1), dn.size(idx >> 1 & 1), dk.size(idx >> 2 & 1), map);
         }
         let cls = |m: u64, n: u64, k: u64| class(dm.class(m), dn.class(n), dk.class(k));
