@@ -138,22 +138,17 @@ pub fn run_sim_one(exp: &Experiment, ws: &Workspace, trace: &Path) -> Result<Sim
             return Err(Error::input(trace.display().to_string(), format!("no request has an id below end_reqs = {n}")));
         }
     }
-    let mut system = System::build(exp)?;
-    for n in &system.notes {
-        log::warn!("{n}");
-    }
-    let result = engine::simulate(&mut system, &reqs, SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed })?;
-    let summary = metrics::summarize(
-        &result,
-        system.plan.devices,
-        system.device.spec.peak_matmul_flops_for(system.info.weight_dtype),
-        system.device.spec.mem_bw_bytes_per_s,
-    );
+    let mut systems = build_systems(exp)?;
+    let result = engine::simulate_pools(&mut systems, exp.kv_transfer, &reqs, SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed })?;
     let trace_name = trace.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "trace".into());
+    let run = metrics::RunInfo::from_systems(&trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, &systems);
+    // TODO(lead): pass the config's `slo:` here once the key exists.
+    let summary = metrics::summarize_run(&result, run, &metrics::Slo::default());
     let dir = ws.results_dir(exp, &trace_name);
     write_sim_results(&dir.join("sim_results.csv"), &result)?;
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(&dir.join("summary.json"), format!("{json}\n").as_bytes())?;
+    crate::report::write_run_files(&dir, &result, &summary)?;
     Ok(SimRun { trace: trace.to_path_buf(), dir, summary, result })
 }
 
@@ -177,20 +172,26 @@ pub fn write_sim_results(path: &Path, r: &SimResult) -> Result<()> {
     let w = f.writer();
     let io = |e| Error::io(path, e);
     w.write_all(b"request_id,arrival_time\n").map_err(io)?;
-    let mut line = String::new();
+    let mut line: Vec<u8> = Vec::with_capacity(4096);
+    let mut fb = ryu::Buffer::new();
+    let mut ib = itoa_buf();
     for q in &r.requests {
         line.clear();
-        line.push_str(&q.id.to_string());
-        line.push(',');
-        line.push_str(&fmt_f64(q.arrival_s));
+        line.extend_from_slice(ib.format(q.id).as_bytes());
+        line.push(b',');
+        line.extend_from_slice(crate::output::fmt_f64_into(&mut fb, q.arrival_s).as_bytes());
         for t in &q.token_times {
-            line.push(',');
-            line.push_str(&fmt_f64(*t));
+            line.push(b',');
+            line.extend_from_slice(crate::output::fmt_f64_into(&mut fb, *t).as_bytes());
         }
-        line.push('\n');
-        w.write_all(line.as_bytes()).map_err(io)?;
+        line.push(b'\n');
+        w.write_all(&line).map_err(io)?;
     }
     f.commit()
+}
+
+fn itoa_buf() -> itoa::Buffer {
+    itoa::Buffer::new()
 }
 
 /// A readable summary table.

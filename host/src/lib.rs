@@ -14,6 +14,7 @@ pub mod kernel_stage;
 pub mod metrics;
 pub mod output;
 pub mod registry;
+pub mod report;
 pub mod workload;
 
 pub use commands::run;

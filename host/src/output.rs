@@ -57,9 +57,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     f.commit()
 }
 
-/// Shortest round-trip decimal form of a float (Rust's `Display`): stable across platforms.
+/// Shortest round-trip decimal form of a float (Ryū): stable across platforms. Whole numbers
+/// print without a fraction (`3`, not `3.0`); non-finite values as `nan` / `inf` / `-inf`.
 pub fn fmt_f64(v: f64) -> String {
-    format!("{v}")
+    let mut b = ryu::Buffer::new();
+    fmt_f64_into(&mut b, v).to_string()
+}
+
+/// [`fmt_f64`] into a reusable buffer (no allocation).
+pub fn fmt_f64_into(b: &mut ryu::Buffer, v: f64) -> &str {
+    if !v.is_finite() {
+        return if v.is_nan() {
+            "nan"
+        } else if v > 0.0 {
+            "inf"
+        } else {
+            "-inf"
+        };
+    }
+    let s = b.format_finite(v);
+    s.strip_suffix(".0").unwrap_or(s)
 }
 
 /// A request rate as it appears in file names: `1`, `2.5`.

@@ -20,6 +20,7 @@ pub mod batch;
 pub mod device;
 pub mod dtype;
 pub mod error;
+pub mod ffi;
 pub mod kernel;
 pub mod model;
 pub mod parallel;

@@ -16,6 +16,12 @@ pub trait KernelBackend: Send + Sync {
     /// Seconds one collective takes on the device's interconnect.
     fn collective_time(&self, collective: &Collective) -> Result<f64, PluginError>;
 
+    /// Whether the host should cache this backend's answers by shape (default true). A
+    /// backend whose formula is cheaper than a hash-map lookup (the roofline) returns false.
+    fn wants_cache(&self) -> bool {
+        true
+    }
+
     /// Batched form, one call per iteration: `out[i]` = time of `kernels[i]`.
     fn kernel_times(&self, kernels: &[Kernel], out: &mut [f64]) -> Result<(), PluginError> {
         for (k, o) in kernels.iter().zip(out.iter_mut()) {

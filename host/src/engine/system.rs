@@ -56,6 +56,8 @@ pub struct System {
     pub notes: Vec<String>,
     pub memory: MemoryPlan,
     pub iteration_overhead_s: f64,
+    /// Cache kernel costs by shape (unless the backend says its formula is cheaper).
+    pub use_cache: bool,
     kernel_cache: FxHashMap<Kernel, f64>,
     comm_cache: FxHashMap<Collective, f64>,
     graph: ModelGraph,
@@ -117,7 +119,9 @@ impl System {
         let backend = registry::backend(&exp.backend.name, &exp.backend.params, &device.spec)?;
         let policy = registry::batching(&pool.batching.name, &pool.batching.params)?;
         let memory = memory_plan(&info, &plan, &pool, &device)?;
+        let use_cache = backend.wants_cache();
         Ok(System {
+            use_cache,
             device,
             model,
             info,

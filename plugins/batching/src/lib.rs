@@ -28,19 +28,23 @@
 //!   *Exception:* in every whole-prompt policy (all but `chunked`) a single whole prefill longer
 //!   than `max_batch_tokens` may run when it is the first entry of the plan; it then runs alone,
 //!   since no budget is left for anything else. Without this such a prompt could never run.
-//! * **KV blocks.** After a step of `t` tokens a request holds `blocks_for` of: `prompt +
-//!   generated` tokens when decoding (the context including the token fed now); `prefilled + t`
-//!   for a chunk that leaves prefill to do; `prefilled + t + 1` for a step that completes the
-//!   prefill (the extra slot is the first decode token's, so a whole fresh prompt needs
-//!   `blocks_for(prompt_tokens + 1)`, and a chunk admission needs blocks for the chunk only).
+//! * **KV blocks.** After a step of `t` tokens a request holds `blocks_for(context_after(t))`
+//!   ([`RequestState::context_after`](reallm_plugin_api::RequestState::context_after)), exactly
+//!   what the host allocates: `prompt + generated` when decoding (the context including the token
+//!   fed now), `prefilled + t` for a prefill step. `prefilled` counts only tokens written by
+//!   prefill steps (the prompt, plus `recompute_tokens` after a recompute preemption); decode
+//!   steps advance `generated` only. A step that completes the prefill reserves nothing for the
+//!   first output token: the next step, which feeds it, grows the allocation like any decode.
 //!   - A *running* entry takes its growth over the blocks it holds. Running requests are never
 //!     held back for memory: the host preempts if growth exceeds the free blocks. Policies offer
 //!     running requests before waiting ones, so the growth is counted before any admission.
 //!   - A *waiting* entry holds nothing yet (its `kv_blocks` is ignored) and is planned only if its
 //!     blocks fit in `free_blocks − watermark_blocks − (blocks taken by the entries before it)`.
-//!     A waiting request whose blocks exceed `total_blocks − watermark_blocks` can never be
-//!     admitted; it is passed over so that it does not stall the queue (the host should reject
-//!     such requests on arrival).
+//!     The watermark only protects the growth of running requests, so, like the host, the planner
+//!     waives it for an admission that would run alone (nothing running, nothing planned before
+//!     it). A waiting request whose blocks exceed `total_blocks` can never be admitted; it is
+//!     passed over so that it does not stall the queue (the host should reject such requests on
+//!     arrival).
 //! * **Order.** Running requests are offered in admission order, waiting requests in [`Order`].
 //!   Offering stops at the first request that does not fit a budget (strict FCFS: a large
 //!   prompt at the head of the queue is not overtaken by smaller ones behind it).

@@ -5,35 +5,41 @@
 use crate::order::WaitingOrder;
 use reallm_plugin_api::{BatchPlan, KvView, RequestState, SchedulerView, Source};
 
-/// Prompt (and, after a recompute preemption, generated) tokens still to prefill.
+/// Tokens still to prefill: the prompt, plus the `recompute_tokens` generated tokens that a
+/// recompute preemption discarded, less what prefill steps have cached (`prefilled`).
 ///
 /// Same rule as [`RequestState::prefill_remaining`], computed in `u64` so that hostile values
-/// cannot overflow: the prefill covers the prompt plus every generated token but the last,
-/// which the next decode step feeds.
+/// cannot overflow. Decode steps never change `prefilled` (they only advance `generated`), so a
+/// decoding request has `prefilled == prefill_target()` and nothing remaining.
 pub(crate) fn prefill_remaining(r: &RequestState) -> u64 {
-    let target = r.prompt_tokens as u64 + r.generated.saturating_sub(1) as u64;
+    let target = r.prompt_tokens as u64 + r.recompute_tokens as u64;
     target - (r.prefilled as u64).min(target)
 }
 
-/// KV blocks request `r` must hold once a step of `tokens` has run.
+/// Tokens in the context of `r` once a step of `tokens` has run: [`RequestState::context_after`],
+/// computed in `u64` so that hostile values cannot overflow.
 ///
-/// * Decode step (nothing left to prefill): the context including the token fed now,
-///   `prompt + generated` (= [`RequestState::context_after`]`(1)`); a degenerate request with
-///   nothing generated yet counts one token.
-/// * Prefill step of `tokens` ≤ remaining: the tokens already cached plus the new ones. A step
-///   that completes the prefill also reserves the slot of the first decode token, so a whole
-///   fresh prompt needs `blocks_for(prompt_tokens + 1)` and the iteration after it never has to
-///   grow the allocation (nor preempt) for that token. A chunk that does not complete the
-///   prefill needs blocks for the cached prefix plus the chunk only.
-pub(crate) fn blocks_after(r: &RequestState, tokens: u64, kv: &KvView) -> u64 {
-    let remaining = prefill_remaining(r);
-    let held_tokens = if remaining == 0 {
-        r.prompt_tokens as u64 + r.generated.max(1) as u64
+/// * Decoding (nothing left to prefill, `generated > 0`): the prompt, the generated tokens
+///   before the one fed now, and the one fed now: `prompt + generated + tokens − 1`
+///   (`prompt + generated` for the single decode token).
+/// * Otherwise (a prefill step, or a degenerate request with nothing prefilled left and nothing
+///   generated): the tokens prefill steps cached so far plus the new ones, `prefilled + tokens`.
+///   The first output token, produced by the step that completes the prefill, is not cached
+///   until the next (decode) step feeds it, so it takes no slot here.
+pub(crate) fn context_after(r: &RequestState, tokens: u64) -> u64 {
+    if prefill_remaining(r) == 0 && r.generated > 0 {
+        (r.prompt_tokens as u64 + r.generated as u64 + tokens).saturating_sub(1)
     } else {
-        // remaining > 0 implies prefilled < prefill target: every prefilled token is cached.
-        r.prefilled as u64 + tokens + u64::from(tokens >= remaining)
-    };
-    kv.blocks_for(held_tokens)
+        r.prefilled as u64 + tokens
+    }
+}
+
+/// KV blocks request `r` holds once a step of `tokens` has run: `blocks_for(context_after(tokens))`,
+/// exactly the allocation the host makes (host engine, steps 2 and 3). A step that completes the
+/// prefill reserves nothing for the first decode token; the iteration that feeds it grows the
+/// allocation (or preempts) like any other decode step.
+pub(crate) fn blocks_after(r: &RequestState, tokens: u64, kv: &KvView) -> u64 {
+    kv.blocks_for(context_after(r, tokens))
 }
 
 /// How a prefill is offered.
@@ -77,7 +83,7 @@ pub(crate) enum Fit {
     Tokens,
     /// Not enough admissible KV blocks left now.
     Kv,
-    /// Can never be admitted, even on an empty replica (its blocks exceed total − watermark).
+    /// Can never be admitted, even alone on an empty replica (its blocks exceed `total_blocks`).
     Never,
 }
 
@@ -120,9 +126,24 @@ impl<'a, 'v> Planner<'a, 'v> {
         self.token_budget.saturating_sub(self.tokens)
     }
 
+    /// Whether the next admission would run alone: nothing is running and nothing is planned
+    /// yet. The watermark then does not apply (see [`Planner::admit_room`]).
+    fn admits_alone(&self) -> bool {
+        self.view.running.is_empty() && self.plan.is_empty()
+    }
+
     /// Blocks a waiting request may still take: free − watermark − what earlier entries took.
+    ///
+    /// The watermark keeps room for the growth of running requests, so that an admission does
+    /// not force their immediate preemption. With nothing running there is nothing to protect,
+    /// and the host admits a request alone whenever its blocks fit the free blocks (host engine,
+    /// step 2: `alone && need <= free_blocks`); the planner waives the watermark in the same case,
+    /// so that a prompt the host would admit alone is never passed over. (The host's test also
+    /// asks that no micro-batch be in flight, which the view does not show; if one is, the host
+    /// drops the admission and the policy is asked again when the micro-batch completes.)
     fn admit_room(&self) -> u64 {
-        self.view.kv.free_blocks.saturating_sub(self.view.kv.watermark_blocks).saturating_sub(self.kv_taken)
+        let watermark = if self.admits_alone() { 0 } else { self.view.kv.watermark_blocks };
+        self.view.kv.free_blocks.saturating_sub(watermark).saturating_sub(self.kv_taken)
     }
 
     /// Size the next step of `r` against the sequence and token budgets.
@@ -164,7 +185,8 @@ impl<'a, 'v> Planner<'a, 'v> {
 
     /// Offer the waiting request `index` for admission. A waiting request holds no KV here (its
     /// `kv_blocks` is ignored), so it needs its whole [`blocks_after`] within
-    /// `free − watermark − taken`.
+    /// `free − watermark − taken` (the watermark waived when it would run alone, see
+    /// [`Planner::admit_room`]). Blocks beyond `total_blocks` can never be admitted.
     pub(crate) fn offer_waiting(&mut self, index: usize, mode: Prefill) -> Fit {
         let r = &self.view.waiting[index];
         let tokens = match self.step_tokens(r, mode) {
@@ -172,7 +194,7 @@ impl<'a, 'v> Planner<'a, 'v> {
             Err(f) => return f,
         };
         let need = blocks_after(r, tokens, &self.view.kv);
-        if need > self.view.kv.total_blocks.saturating_sub(self.view.kv.watermark_blocks) {
+        if need > self.view.kv.total_blocks {
             return Fit::Never;
         }
         if need > self.admit_room() {
@@ -235,34 +257,55 @@ mod tests {
         assert_eq!(prefill_remaining(&r), 100);
         r.prefilled = 40;
         assert_eq!(prefill_remaining(&r), 60);
-        // Preempted after 5 generated tokens: re-prefill 100 + 5 − 1 = 104 tokens.
-        r.prefilled = 0;
+        // Prefill done, first token out: decodes leave `prefilled` at 100.
+        r.prefilled = 100;
         r.generated = 5;
+        assert_eq!(prefill_remaining(&r), 0);
+        // Preempted after 5 generated tokens (host: prefilled = 0, recompute = 5 − 1 = 4):
+        // re-prefill 100 + 4 = 104 tokens, the 5th is fed by the next decode.
+        r.prefilled = 0;
+        r.recompute_tokens = 4;
         assert_eq!(prefill_remaining(&r), 104);
+        assert_eq!(prefill_remaining(&r), r.prefill_remaining() as u64);
         // Hostile values do not overflow.
-        let huge = RequestState { prompt_tokens: u32::MAX, generated: u32::MAX, ..r };
-        assert_eq!(prefill_remaining(&huge), 2 * u32::MAX as u64 - 1);
+        let huge = RequestState { prompt_tokens: u32::MAX, recompute_tokens: u32::MAX, generated: u32::MAX, ..r };
+        assert_eq!(prefill_remaining(&huge), 2 * u32::MAX as u64);
+        assert_eq!(context_after(&huge, 7), 7);
+        let huge_decoding = RequestState { prefilled: u32::MAX, recompute_tokens: 0, ..huge };
+        assert_eq!(context_after(&huge_decoding, 1), 2 * u32::MAX as u64);
     }
 
     #[test]
     fn blocks_rules() {
         let kv = kv16();
         let mut r = RequestState::new(0, 0.0, 32, 10);
-        // Whole 32-token prompt + 1 reserved slot = 33 tokens → ⌈33/16⌉ = 3 blocks.
-        assert_eq!(blocks_after(&r, 32, &kv), 3);
-        // A 16-token chunk that does not complete the prompt: 16 tokens → 1 block.
+        // Whole 32-token prompt: context 32 → ⌈32/16⌉ = 2 blocks (no slot reserved for the
+        // first token, which the next step feeds).
+        assert_eq!(blocks_after(&r, 32, &kv), 2);
+        // A 16-token chunk: 16 tokens → 1 block; a 17-token one → 2.
         assert_eq!(blocks_after(&r, 16, &kv), 1);
-        // Second chunk of 16 after 16 cached completes it: 16 + 16 + 1 = 33 → 3 blocks.
+        assert_eq!(blocks_after(&r, 17, &kv), 2);
+        // Second chunk of 16 after 16 cached completes it: 16 + 16 = 32 → 2 blocks.
         r.prefilled = 16;
-        assert_eq!(blocks_after(&r, 16, &kv), 3);
-        // Decoding (cached = prompt + generated − 1, as the API's `prefill_target` implies) with
-        // 32 prompt + 1 generated: context 33 → 3 blocks; after 16 generated, 48 → 3; 17: 49 → 4.
+        assert_eq!(blocks_after(&r, 16, &kv), 2);
+        // Decoding (prefilled stays 32) with g generated: the step feeds token g, so the context
+        // is 32 + g: g = 1 → 33 → 3 blocks; g = 16 → 48 → 3; g = 17 → 49 → 4.
+        r.prefilled = 32;
         for (generated, blocks) in [(1, 3), (16, 3), (17, 4)] {
             r.generated = generated;
-            r.prefilled = 32 + generated - 1;
             assert!(r.is_decoding());
             assert_eq!(blocks_after(&r, 1, &kv), blocks);
+            assert_eq!(context_after(&r, 1), r.context_after(1) as u64);
         }
-        assert_eq!(r.context_after(1) as u64, 49);
+        // Preempted at g = 17: recompute 16, target 48; re-prefilling the 48 → 3 blocks, then the
+        // next decode feeds token 17 at context 49 → 4, as before the preemption.
+        r.prefilled = 0;
+        r.recompute_tokens = 16;
+        assert!(!r.is_decoding());
+        assert_eq!(blocks_after(&r, 48, &kv), 3);
+        assert_eq!(context_after(&r, 48), r.context_after(48) as u64);
+        r.prefilled = 48;
+        assert!(r.is_decoding());
+        assert_eq!(blocks_after(&r, 1, &kv), 4);
     }
 }

@@ -62,12 +62,21 @@ fn fresh(id: u64, prompt: u32) -> RequestState {
     RequestState::new(id, id as f64, prompt, 1000)
 }
 
-/// A running request decoding: `generated` tokens produced, its cached context `prompt +
-/// generated − 1` (the API's `prefilled` counts every cached token, so decodes advance it too,
-/// see `RequestState::prefill_target`), holding the blocks of that context (16-token blocks).
+/// A running request decoding (`generated` ≥ 1): its prompt prefilled (`prefilled` counts
+/// prefill-step tokens only; decodes advance `generated` alone), holding the blocks its last step
+/// left: the cached context `prompt + generated − 1` (the newest token is fed by the next step),
+/// in 16-token blocks.
 fn decoding(id: u64, prompt: u32, generated: u32) -> RequestState {
     let cached = prompt + generated - 1;
-    RequestState { prefilled: cached, generated, kv_blocks: cached.div_ceil(16), ..fresh(id, prompt) }
+    let r = RequestState { prefilled: prompt, generated, kv_blocks: cached.div_ceil(16), ..fresh(id, prompt) };
+    assert!(r.is_decoding() && r.context_after(1) == cached + 1);
+    r
+}
+
+/// A request preempted by recompute after `generated` tokens (≥ 1), as the host leaves it: no
+/// KV, nothing prefilled, and the generated tokens but the last to prefill again.
+fn preempted(id: u64, prompt: u32, generated: u32) -> RequestState {
+    RequestState { prefilled: 0, generated, kv_blocks: 0, recompute_tokens: generated - 1, preemptions: 1, ..fresh(id, prompt) }
 }
 
 /// `free` blocks of 16 tokens free out of a large total (so nothing is "never admissible").
@@ -92,15 +101,10 @@ fn schedule(p: &Pol, waiting: &[RequestState], running: &[RequestState], kv: KvV
     plan.entries.iter().map(|e| (if e.source == Source::Waiting { 'W' } else { 'R' }, e.index, e.tokens)).collect()
 }
 
-/// Blocks `r` holds after a step of `tokens`, from the crate docs' rule, written with the
-/// plugin API's own accessors.
+/// Blocks `r` holds after a step of `tokens`: the host's rule, `blocks_for(context_after(tokens))`,
+/// written with the plugin API's own accessors.
 fn blocks_after(r: &RequestState, tokens: u32, kv: &KvView) -> u64 {
-    let held = if r.prefill_remaining() == 0 {
-        r.prompt_tokens as u64 + r.generated.max(1) as u64
-    } else {
-        r.prefilled as u64 + tokens as u64 + u64::from(tokens == r.prefill_remaining())
-    };
-    kv.blocks_for(held)
+    kv.blocks_for(r.context_after(tokens) as u64)
 }
 
 /// The invariants every policy promises (crate docs, "Rules every policy obeys").
@@ -111,7 +115,6 @@ fn check_plan(p: &Pol, view: &SchedulerView<'_>, plan: &BatchPlan) -> Result<(),
     }
     let mut seen = std::collections::HashSet::new();
     let mut taken = 0u64;
-    let admit = view.kv.free_blocks.saturating_sub(view.kv.watermark_blocks);
     let mut whole_only = true;
     for (k, x) in e.iter().enumerate() {
         if !seen.insert((x.source == Source::Waiting, x.index)) {
@@ -134,6 +137,9 @@ fn check_plan(p: &Pol, view: &SchedulerView<'_>, plan: &BatchPlan) -> Result<(),
         match x.source {
             Source::Running => taken += need.saturating_sub(r.kv_blocks as u64),
             Source::Waiting => {
+                // The watermark is waived for an admission that runs alone (as the host does).
+                let alone = view.running.is_empty() && k == 0;
+                let admit = view.kv.free_blocks.saturating_sub(if alone { 0 } else { view.kv.watermark_blocks });
                 if taken + need > admit {
                     return Err(format!("entry {k} {x:?} needs {need} blocks, {taken} taken of {admit} admissible"));
                 }
@@ -165,7 +171,8 @@ fn check_plan(p: &Pol, view: &SchedulerView<'_>, plan: &BatchPlan) -> Result<(),
 }
 
 // ---------------------------------------------------------------------------------------------
-// A tiny host: applies plans to request copies, with recompute preemption.
+// A tiny host: applies plans to request copies, with recompute preemption, following the real
+// host's rules (host/src/engine/mod.rs, `try_schedule` steps 2–3 and `batch_done`).
 
 #[derive(Debug, Clone)]
 struct Host {
@@ -237,7 +244,9 @@ impl Host {
             let r = self.reqs[id as usize];
             let need = blocks_after(&r, tokens, &self.kv);
             if let Some(pos) = self.waiting.iter().position(|&w| w == id) {
-                if need > self.kv.free_blocks.saturating_sub(self.kv.watermark_blocks) {
+                // The host waives the watermark for a request admitted alone.
+                let watermark = if self.running.is_empty() { 0 } else { self.kv.watermark_blocks };
+                if need > self.kv.free_blocks.saturating_sub(watermark) {
                     return Err(format!("admission of {id} needs {need} blocks, {} free", self.kv.free_blocks));
                 }
                 self.waiting.remove(pos);
@@ -249,6 +258,7 @@ impl Host {
                 self.free(victim);
                 let v = &mut self.reqs[victim as usize];
                 v.prefilled = 0;
+                v.recompute_tokens = v.generated.saturating_sub(1);
                 v.preemptions += 1;
                 self.running.retain(|&x| x != victim);
                 self.waiting.insert(0, victim);
@@ -261,9 +271,10 @@ impl Host {
             self.kv.free_blocks -= growth;
             self.reqs[id as usize].kv_blocks += growth as u32;
         }
-        // Phase 2: progress. Every step caches its tokens (`prefilled += tokens`, decodes
-        // included). A completed fresh prefill yields the first token; a completed recompute
-        // yields nothing new (its last token is fed by the next decode).
+        // Phase 2: progress. A decode step produces one token (`generated += 1`, `prefilled`
+        // unchanged); a prefill step caches its tokens (`prefilled += tokens`), and the one that
+        // completes a fresh prefill yields the first token. A completed recompute yields nothing
+        // new (its last token is fed by the next decode).
         let mut logged = vec![];
         for &(id, tokens, live) in &work {
             if !live {
@@ -271,14 +282,26 @@ impl Host {
             }
             logged.push((id, tokens));
             let r = &mut self.reqs[id as usize];
-            let decode = r.prefill_remaining() == 0;
-            r.prefilled += tokens;
-            if decode {
+            if r.is_decoding() {
+                if tokens != 1 {
+                    return Err(format!("decode of request {id} with {tokens} tokens"));
+                }
                 r.generated += 1;
-            } else if r.prefill_remaining() == 0 {
-                r.generated = r.generated.max(1);
+            } else {
+                if tokens > r.prefill_remaining() {
+                    return Err(format!("prefill of {tokens} tokens for request {id} with {} remaining", r.prefill_remaining()));
+                }
+                r.prefilled += tokens;
+                if r.prefill_remaining() == 0 && r.generated == 0 {
+                    r.generated = 1;
+                }
             }
-            if r.generated >= r.output_tokens && r.prefill_remaining() == 0 {
+            // What a step caches never exceeds what it was allocated.
+            let cached = if r.is_decoding() { r.prompt_tokens + r.generated - 1 } else { r.prefilled };
+            if cached as u64 > r.kv_blocks as u64 * self.kv.block_tokens as u64 {
+                return Err(format!("request {id} caches {cached} tokens in {} blocks", r.kv_blocks));
+            }
+            if r.generated >= r.output_tokens {
                 self.free(id);
                 self.running.retain(|&x| x != id);
                 self.done.push(id);
@@ -363,7 +386,7 @@ fn continuous_prefills_first_and_never_mixes() {
     let waiting = [fresh(1, 100), fresh(2, 200), fresh(3, 50)];
     let running = [decoding(0, 32, 3)];
     assert_eq!(schedule(&p, &waiting, &running, kv(100, 0), l), vec![('W', 0, 100)]);
-    // Next: 200 + 50 = 250 ≤ 256; blocks ⌈201/16⌉ = 13 and ⌈51/16⌉ = 4.
+    // Next: 200 + 50 = 250 ≤ 256; blocks ⌈200/16⌉ = 13 and ⌈50/16⌉ = 4.
     assert_eq!(schedule(&p, &waiting[1..], &running, kv(100, 0), l), vec![('W', 0, 200), ('W', 1, 50)]);
     // Nothing waiting: decode all running, up to max_batch_seqs = 2.
     let running = [decoding(0, 32, 3), decoding(1, 100, 1), decoding(2, 200, 1)];
@@ -373,18 +396,53 @@ fn continuous_prefills_first_and_never_mixes() {
 #[test]
 fn continuous_falls_back_to_decode_when_no_prefill_fits_kv() {
     let p = policy("continuous");
-    // free 10, watermark 2 → 8 admissible blocks; a 200-token prompt needs ⌈201/16⌉ = 13.
+    // free 10, watermark 2 → 8 admissible blocks; a 200-token prompt needs ⌈200/16⌉ = 13.
     let waiting = [fresh(1, 200)];
     let running = [decoding(0, 32, 3)];
     assert_eq!(schedule(&p, &waiting, &running, kv(10, 2), limits(8, 256, 0)), vec![('R', 0, 1)]);
-    // A 120-token prompt needs ⌈121/16⌉ = 8 ≤ 8: admitted.
-    let waiting = [fresh(1, 120)];
-    assert_eq!(schedule(&p, &waiting, &running, kv(10, 2), limits(8, 256, 0)), vec![('W', 0, 120)]);
-    // A prompt that can never fit (total 20 − watermark 2 = 18 < ⌈401/16⌉ = 26) is passed over;
-    // the 30-token one behind it (⌈31/16⌉ = 2 blocks) is admitted.
+    // A 128-token prompt needs exactly ⌈128/16⌉ = 8 ≤ 8: admitted (no slot is reserved for the
+    // first output token, as the host reserves none); 129 tokens need ⌈129/16⌉ = 9 > 8.
+    let waiting = [fresh(1, 128)];
+    assert_eq!(schedule(&p, &waiting, &running, kv(10, 2), limits(8, 256, 0)), vec![('W', 0, 128)]);
+    let waiting = [fresh(1, 129)];
+    assert_eq!(schedule(&p, &waiting, &running, kv(10, 2), limits(8, 256, 0)), vec![('R', 0, 1)]);
+    // A prompt that can never fit (⌈401/16⌉ = 26 > total 20) is passed over; the 30-token one
+    // behind it (⌈30/16⌉ = 2 blocks) is admitted.
     let small = KvView { total_blocks: 20, free_blocks: 20, block_tokens: 16, watermark_blocks: 2 };
-    let waiting = [fresh(1, 400), fresh(2, 30)];
+    let waiting = [fresh(1, 401), fresh(2, 30)];
     assert_eq!(schedule(&p, &waiting, &[], small, limits(8, 1024, 0)), vec![('W', 1, 30)]);
+}
+
+#[test]
+fn every_policy_admits_alone_what_the_host_admits_alone() {
+    // The host admits a request alone (nothing running) whenever its blocks fit the free blocks,
+    // watermark or not. Total 20 blocks of 16, watermark 2: a 320-token prompt needs
+    // ⌈320/16⌉ = 20 ≤ 20 free, more than the 18 admissible with the watermark.
+    let small = KvView { total_blocks: 20, free_blocks: 20, block_tokens: 16, watermark_blocks: 2 };
+    let waiting = [fresh(1, 320), fresh(2, 10)];
+    for name in NAMES {
+        let p = policy(name);
+        // Alone: admitted; the watermark is not waived for the 10 behind it (20 − 2 − 20 = 0
+        // blocks left for it), and chunked's budget (max_batch_tokens 1024) takes the prompt whole.
+        assert_eq!(schedule(&p, &waiting, &[], small, limits(8, 1024, 0)), vec![('W', 0, 320)], "{name}");
+        // Not alone (an 8-token prompt decoding its first token, holding ⌈8/16⌉ = 1 block and
+        // needing ⌈9/16⌉ = 1): 19 free − 2 = 17 < 20, so the head waits, strict FCFS holds the
+        // 10 behind it, and only the decode runs.
+        let busy = KvView { free_blocks: 19, ..small };
+        assert_eq!(schedule(&p, &waiting, &[decoding(0, 8, 1)], busy, limits(8, 1024, 0)), vec![('R', 0, 1)], "{name}");
+    }
+    // On the simulated host: the 10-token request (3 output tokens, 1 block throughout: contexts
+    // 10, 11, 12) is admitted first, the 320 waits behind it until it completes, then runs alone
+    // with all 20 blocks and completes with its prefill (1 output token). Before the watermark
+    // waiver the planner passed it over as never admissible (20 > 20 − 2) and the run stalled.
+    for name in NAMES {
+        let reqs = vec![RequestState::new(0, 0.0, 10, 3), RequestState::new(1, 0.0, 320, 1)];
+        let mut host = Host::new(reqs, vec![0, 0], small, limits(8, 1024, 0));
+        host.run(&policy(name), 100).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(host.done, vec![0, 1], "{name}");
+        assert_eq!(host.steps_of(1), vec![320], "{name}");
+        assert_eq!(host.kv.free_blocks, 20, "{name}");
+    }
 }
 
 #[test]
@@ -394,10 +452,11 @@ fn continuous_runs_an_oversize_prompt_alone() {
     let waiting = [fresh(1, 100), fresh(2, 10)];
     assert_eq!(schedule(&p, &waiting, &[], kv(100, 0), limits(8, 64, 0)), vec![('W', 0, 100)]);
     // A running request with 10 tokens left to re-prefill (preempted after 3 tokens of a
-    // 32-token prompt: target 32 + 2 = 34, 24 cached) goes first; then 10 + 100 > 64 stops.
-    let preempted = RequestState { prefilled: 24, generated: 3, kv_blocks: 2, ..fresh(0, 32) };
-    assert_eq!(preempted.prefill_remaining(), 10);
-    assert_eq!(schedule(&p, &waiting, &[preempted], kv(100, 0), limits(8, 64, 0)), vec![('R', 0, 10)]);
+    // 32-token prompt: recompute 3 − 1 = 2, target 32 + 2 = 34, 24 cached in ⌈24/16⌉ = 2 blocks)
+    // goes first; then 10 + 100 > 64 stops.
+    let partial = RequestState { prefilled: 24, kv_blocks: 2, ..preempted(0, 32, 3) };
+    assert_eq!(partial.prefill_remaining(), 10);
+    assert_eq!(schedule(&p, &waiting, &[partial], kv(100, 0), limits(8, 64, 0)), vec![('R', 0, 10)]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -412,13 +471,13 @@ fn mixed_adds_whole_prompts_to_all_decodes() {
     assert_eq!(schedule(&p, &waiting, &running, kv(100, 0), limits(8, 256, 0)), vec![('R', 0, 1), ('R', 1, 1), ('W', 0, 100)]);
     // KV: request 0 (context 16 + 1 = 17 → 2 blocks, holds ⌈16/16⌉ = 1) grows by 1; request 1
     // (37 → 3 blocks, holds ⌈36/16⌉ = 3) by 0. Free 10, watermark 1: 10 − 1 − 1 = 8 admissible.
-    // 100 tokens need ⌈101/16⌉ = 7 ≤ 8.
+    // 100 tokens need ⌈100/16⌉ = 7 ≤ 8.
     assert_eq!(schedule(&p, &waiting, &running, kv(10, 1), limits(8, 256, 0)), vec![('R', 0, 1), ('R', 1, 1), ('W', 0, 100)]);
-    // 120 tokens need ⌈121/16⌉ = 8 ≤ 8; 128 tokens need ⌈129/16⌉ = 9 > 8.
-    let w120 = [fresh(2, 120)];
-    assert_eq!(schedule(&p, &w120, &running, kv(10, 1), limits(8, 256, 0)).len(), 3);
+    // 128 tokens need ⌈128/16⌉ = 8 ≤ 8; 129 tokens need ⌈129/16⌉ = 9 > 8.
     let w128 = [fresh(2, 128)];
-    assert_eq!(schedule(&p, &w128, &running, kv(10, 1), limits(8, 256, 0)), vec![('R', 0, 1), ('R', 1, 1)]);
+    assert_eq!(schedule(&p, &w128, &running, kv(10, 1), limits(8, 256, 0)), vec![('R', 0, 1), ('R', 1, 1), ('W', 0, 128)]);
+    let w129 = [fresh(2, 129)];
+    assert_eq!(schedule(&p, &w129, &running, kv(10, 1), limits(8, 256, 0)), vec![('R', 0, 1), ('R', 1, 1)]);
     // An oversize prompt waits while decodes run, and runs alone once they are gone.
     let big = [fresh(2, 300)];
     assert_eq!(schedule(&p, &big, &running, kv(100, 0), limits(8, 256, 0)), vec![('R', 0, 1), ('R', 1, 1)]);
@@ -479,8 +538,8 @@ fn chunked_splits_prompts_across_iterations() {
     assert_eq!(host.steps_of(4), vec![22, 8, 1]);
     let totals: Vec<u32> = host.log.iter().map(|it| it.iter().map(|(_, t)| t).sum()).collect();
     assert_eq!(totals, vec![64, 64, 12, 5]);
-    // KV: the 61-token chunk took ⌈61/16⌉ = 4 blocks; after 100 + 1 reserved, ⌈101/16⌉ = 7.
-    // After it: ⌈(61 + 39 + 1)/16⌉ = 7; decodes at contexts 101 and 102 need no more.
+    // KV: the 61-token chunk took ⌈61/16⌉ = 4 blocks; the 39 completing it, ⌈100/16⌉ = 7; the
+    // decode feeding its first token at context 101 needs ⌈101/16⌉ = 7: no more.
     assert_eq!(host.reqs[3].kv_blocks, 7);
 }
 
@@ -490,7 +549,7 @@ fn chunked_admits_chunks_within_kv_and_continues_partials_first() {
     // A partial prefill (40 of 100 cached, holding 3 blocks) continues before the queue.
     let partial = RequestState { prefilled: 40, kv_blocks: 3, ..fresh(0, 100) };
     let waiting = [fresh(1, 500)];
-    // Budget 64: 60 to finish the partial (growth ⌈101/16⌉ − 3 = 4 blocks), 4 of the 500.
+    // Budget 64: 60 to finish the partial (growth ⌈100/16⌉ − 3 = 4 blocks), 4 of the 500 (1).
     assert_eq!(schedule(&p, &waiting, &[partial], kv(100, 0), limits(8, 512, 64)), vec![('R', 0, 60), ('W', 0, 4)]);
     // Free 5, watermark 1: the partial's growth of 4 leaves 0 admissible; the chunk of 4 needs 1.
     assert_eq!(schedule(&p, &waiting, &[partial], kv(5, 1), limits(8, 512, 64)), vec![('R', 0, 60)]);
@@ -514,10 +573,11 @@ fn baseline_is_static() {
     let running = [decoding(0, 10, 1), decoding(1, 20, 1), decoding(2, 30, 1)];
     assert_eq!(schedule(&p, &waiting[3..], &running, kv(100, 0), limits(3, 256, 0)), vec![('R', 0, 1), ('R', 1, 1), ('R', 2, 1)]);
     // A running request with prefill left (recompute): prefill it alone, the others wait.
-    let re = RequestState { prefilled: 0, generated: 2, kv_blocks: 0, ..fresh(1, 20) };
+    // (Preempted after 2 tokens of its 20-token prompt: re-prefill 20 + 1 = 21.)
+    let re = preempted(1, 20, 2);
     let running = [decoding(0, 10, 1), re, decoding(2, 30, 1)];
     assert_eq!(schedule(&p, &waiting[3..], &running, kv(100, 0), limits(3, 256, 0)), vec![('R', 1, 21)]);
-    // KV caps the admitted batch: free 6 → 10 (⌈11/16⌉ = 1), 20 (2), 30 (2) = 5; 40 (3) would be 8.
+    // KV caps the admitted batch: free 6 → 10 (⌈10/16⌉ = 1), 20 (2), 30 (2) = 5; 40 (3) would be 8.
     assert_eq!(schedule(&p, &waiting, &[], kv(6, 0), limits(8, 256, 0)), vec![('W', 0, 10), ('W', 1, 20), ('W', 2, 30)]);
 }
 
@@ -535,7 +595,7 @@ fn no_batching_runs_one_request() {
     // A running partial prefill continues (whole: 40 left) before anything is admitted.
     let partial = RequestState { prefilled: 10, kv_blocks: 1, ..fresh(2, 50) };
     assert_eq!(schedule(&p, &waiting, &[decoding(1, 100, 1), partial], kv(100, 0), limits(8, 64, 0)), vec![('R', 1, 40)]);
-    // The head cannot be admitted (⌈101/16⌉ = 7 > 5 free): decode instead.
+    // The head cannot be admitted (⌈100/16⌉ = 7 > 5 free): decode instead.
     assert_eq!(schedule(&p, &waiting, &running, kv(5, 0), limits(8, 64, 0)), vec![('R', 0, 1)]);
 }
 
@@ -544,7 +604,7 @@ fn upto_memory_limit_admits_prefilled_arrivals_by_kv() {
     let p = policy("upto_memory_limit");
     // Decode pool: running request 0 (context 17, holds 2 blocks: no growth). Arrivals: 100-token
     // prompt prefilled with 1 token (context 101 → 7 blocks, 1 decode token), 300-token one
-    // (301 → 19 blocks), and an unprefilled 50-token prompt (⌈51/16⌉ = 4 blocks, 50 tokens).
+    // (301 → 19 blocks), and an unprefilled 50-token prompt (⌈50/16⌉ = 4 blocks, 50 tokens).
     let running = [RequestState { kv_blocks: 2, ..decoding(0, 16, 1) }];
     let arrived = |id, prompt| RequestState { prefilled: prompt, generated: 1, kv_blocks: 0, ..fresh(id, prompt) };
     let waiting = [arrived(1, 100), arrived(2, 300), fresh(3, 50)];
@@ -602,14 +662,20 @@ fn every_policy_completes_a_small_workload() {
 #[test]
 fn tight_memory_forces_preemption_and_still_completes() {
     // 4 prompts of 40 tokens, 40 output tokens each, 12 blocks of 16 tokens. Each admission takes
-    // ⌈41/16⌉ = 3 blocks, so all 4 fit at first; at the end each needs ⌈(40 + 40)/16⌉ = 5, and
-    // 4 × 5 = 20 > 12, so the host must preempt, and every request must still complete.
+    // ⌈40/16⌉ = 3 blocks, so all 4 fit at first; the last decode (feeding token 39) is at context
+    // 40 + 39 = 79 and needs ⌈79/16⌉ = 5 blocks, and 4 × 5 = 20 > 12, so the host must preempt,
+    // and every request must still complete, re-prefilling what it had generated.
     for name in NAMES {
         let reqs: Vec<RequestState> = (0..4).map(|i| RequestState::new(i, 0.0, 40, 40)).collect();
         let mut host = Host::new(reqs, vec![0; 4], pool(12, 0), limits(8, 256, 32));
         host.run(&policy(name), 5000).unwrap_or_else(|e| panic!("{name}: {e}"));
         let preemptions: u32 = host.reqs.iter().map(|r| r.preemptions).sum();
         assert!(preemptions > 0, "{name}: no preemption");
+        // no_batching decodes one request at a time, oldest first, so its victims (the youngest)
+        // have only their first token; elsewhere victims were decoding and re-prefill tokens.
+        let recomputed = host.reqs.iter().any(|r| r.recompute_tokens > 0);
+        assert_eq!(recomputed, name != "no_batching", "{name}: recompute of generated tokens");
+        assert!(host.reqs.iter().all(|r| r.generated == 40), "{name}");
         assert_eq!(host.kv.free_blocks, 12, "{name}");
     }
 }
@@ -631,11 +697,15 @@ fn continuous_never_mixes_in_a_run() {
 // Property tests.
 
 fn arb_request(id: u64) -> impl Strategy<Value = RequestState> {
-    (1u32..600, 1u32..50, 0u32..6, any::<bool>(), 0u32..2000, 0u32..40, -2i32..3).prop_map(
-        move |(prompt, output, generated, full, prefilled, kv_blocks, priority)| {
-            let target = prompt + generated.saturating_sub(1);
+    // Fresh or partly prefilled (generated 0), decoding (prefill done, generated ≥ 1), or
+    // preempted and re-prefilling (recompute = generated − 1); `recompute` below generated − 1 also
+    // covers requests decoding after a recompute. Any of these holding any blocks.
+    (1u32..600, 1u32..50, 0u32..6, 0u32..6, any::<bool>(), 0u32..2000, 0u32..40, -2i32..3).prop_map(
+        move |(prompt, output, generated, recompute, full, prefilled, kv_blocks, priority)| {
+            let recompute_tokens = recompute.min(generated.saturating_sub(1));
+            let target = prompt + recompute_tokens;
             let prefilled = if full { target } else { prefilled % (target + 1) };
-            RequestState { prefilled, generated, kv_blocks, priority, ..RequestState::new(id, id as f64, prompt, output) }
+            RequestState { prefilled, generated, kv_blocks, recompute_tokens, priority, ..RequestState::new(id, id as f64, prompt, output) }
         },
     )
 }
@@ -702,10 +772,12 @@ proptest! {
         total in 20u64..80, watermark in 0u64..3, seqs in 1u32..8, tokens in 32u32..400, chunk in 0u32..100,
     ) {
         let kv = pool(total, watermark);
-        // Every request must fit alone: blocks for prompt + output + 1 ≤ total − watermark.
-        let cap_tokens = ((total - watermark) * 16) as u32;
+        // Every request must fit alone, as the host requires: its largest context, at its last
+        // decode (feeding token o − 1), is p + o − 1 tokens, within all `total` blocks (admitted
+        // alone the watermark is waived, and growth may use it).
+        let cap_tokens = (total * 16) as u32;
         let reqs: Vec<RequestState> = prompts.iter().enumerate().map(|(i, &(p, o, _))| {
-            let p = p.min(cap_tokens.saturating_sub(o + 1)).max(1);
+            let p = p.min(cap_tokens.saturating_sub(o - 1)).max(1);
             RequestState::new(i as u64, 0.0, p, o)
         }).collect();
         let arrive: Vec<u64> = prompts.iter().map(|&(_, _, a)| a).collect();

@@ -54,6 +54,7 @@ pub struct LlamaConfig {
 }
 
 impl LlamaConfig {
+    #[allow(clippy::too_many_arguments)]
     fn dense(name: &str, hidden: u64, n_layers: u32, n_heads: u64, n_kv_heads: u64, ffn_dim: u64, vocab: u64, max_context: u64) -> Self {
         LlamaConfig {
             name: name.into(),

@@ -72,7 +72,9 @@ impl Parallelism for ContextParallel {
         let c = plan.attention.cp;
         if c > 1 {
             let exchange = match (self.params.cp_algo, self.params.hide_ring_comm) {
-                (CpAlgo::Ring, false) => format!("ring attention passes {} KV blocks per layer, costed as not overlapped with compute", c - 1),
+                (CpAlgo::Ring, false) => {
+                    format!("ring attention passes {} KV blocks per layer, costed as not overlapped with compute", c - 1)
+                }
                 (CpAlgo::Ring, true) => "ring attention's KV exchange is treated as fully hidden behind compute".to_string(),
                 (CpAlgo::AllGather, _) => "the context's KV is all-gathered before attention".to_string(),
             };
@@ -119,8 +121,7 @@ impl Parallelism for ContextParallel {
                         Part::Attention if ca > 1 => match k {
                             Kernel::Attention { seqs, q_len, kv_len, q_heads, kv_heads, d_qk, d_v, causal, kv_shared, act, kv } => {
                                 let q = q_len.div_ceil(ca);
-                                let kv_rank =
-                                    if causal { kv_len.saturating_sub(q_len) + (q_len + q).div_ceil(2) } else { kv_len };
+                                let kv_rank = if causal { kv_len.saturating_sub(q_len) + (q_len + q).div_ceil(2) } else { kv_len };
                                 let per_rank = Kernel::Attention {
                                     seqs,
                                     q_len: q,

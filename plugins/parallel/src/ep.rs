@@ -169,7 +169,8 @@ impl Parallelism for ExpertParallel {
         let n = model.n_routed_experts;
         let r = self.redundant_experts(model, e)?;
         let slots = (n + r).div_ceil(e);
-        let placement = if r > 0 { format!("{n} experts + {r} redundant copies of the hottest, balanced") } else { format!("{n} experts, contiguous") };
+        let placement =
+            if r > 0 { format!("{n} experts + {r} redundant copies of the hottest, balanced") } else { format!("{n} experts, contiguous") };
         notes.push(format!(
             "ep {e}: {placement}, {slots} per rank; expert kernels are the most loaded rank's; dense FFN-part work is token-parallel \
              (⌈T/{e}⌉ tokens per rank); all-to-all dispatch and combine of hidden states around each MoE block"

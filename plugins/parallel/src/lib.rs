@@ -42,9 +42,9 @@ mod pp;
 mod tp;
 
 #[cfg(test)]
-mod testutil;
-#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod testutil;
 
 pub use cp::{ContextParallel, CpAlgo, CpParams};
 pub use dp::{DataParallel, DpParams};

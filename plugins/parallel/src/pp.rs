@@ -114,7 +114,12 @@ impl Parallelism for PipelineParallel {
                     for (s, stage) in stages.iter_mut().enumerate() {
                         let (lo, hi) = (start.max(bounds[s]), end.min(bounds[s + 1]));
                         if lo < hi {
-                            stage.segments.push(Segment { kind: SegmentKind::Layers, first_layer: lo, n_layers: hi - lo, items: seg.items.clone() });
+                            stage.segments.push(Segment {
+                                kind: SegmentKind::Layers,
+                                first_layer: lo,
+                                n_layers: hi - lo,
+                                items: seg.items.clone(),
+                            });
                         }
                     }
                 }
@@ -130,7 +135,13 @@ impl Parallelism for PipelineParallel {
                 ))
             })?;
             let scope = boundary_scope(s as u64, per_stage, plan.devices_per_node as u64);
-            let c = Collective { kind: CollectiveKind::SendRecv, bytes: act.bytes_for(rows * model.hidden), ranks: 2, scope, algo: plan.comm_algo };
+            let c = Collective {
+                kind: CollectiveKind::SendRecv,
+                bytes: act.bytes_for(rows * model.hidden),
+                ranks: 2,
+                scope,
+                algo: plan.comm_algo,
+            };
             stages[s].segments.push(Segment {
                 kind: SegmentKind::Post,
                 first_layer: bounds[s + 1],

@@ -55,7 +55,13 @@ struct QkvShapes {
 impl QkvShapes {
     fn new(model: &ModelInfo, t: u64) -> Self {
         let (h, kv, d) = (model.n_heads, model.n_kv_heads, model.head_dim);
-        QkvShapes { qkv_n: (h + 2 * kv) * d, rope_n: (h + kv) * d, q_per_rank: h.div_ceil(t), kv_per_rank: kv.div_ceil(t).max(1), head_dim: d }
+        QkvShapes {
+            qkv_n: (h + 2 * kv) * d,
+            rope_n: (h + kv) * d,
+            q_per_rank: h.div_ceil(t),
+            kv_per_rank: kv.div_ceil(t).max(1),
+            head_dim: d,
+        }
     }
 }
 
@@ -87,10 +93,7 @@ impl Parallelism for TensorParallel {
         if tf > 1 {
             let has_dense_ffn = !model.is_moe() || model.first_dense_layers > 0;
             if has_dense_ffn && model.ffn_dim > 0 && model.ffn_dim % tf != 0 {
-                return Err(PluginError::invalid(format!(
-                    "tp {tf} does not divide the FFN intermediate size {} of {name}",
-                    model.ffn_dim
-                )));
+                return Err(PluginError::invalid(format!("tp {tf} does not divide the FFN intermediate size {} of {name}", model.ffn_dim)));
             }
             if model.is_moe() && model.moe_ffn_dim % tf != 0 {
                 return Err(PluginError::invalid(format!(
@@ -99,7 +102,8 @@ impl Parallelism for TensorParallel {
                 )));
             }
             if model.vocab % tf != 0 {
-                notes.push(format!("tp {tf} does not divide the vocabulary of {} ({}): the LM head shard is rounded up", name, model.vocab));
+                notes
+                    .push(format!("tp {tf} does not divide the vocabulary of {} ({}): the LM head shard is rounded up", name, model.vocab));
             }
         }
         if plan.sequence_parallel && (ta > 1 || tf > 1) {
@@ -134,7 +138,7 @@ impl Parallelism for TensorParallel {
                             continue;
                         }
                     };
-                    let mut push_kernel = |k: Kernel, out: &mut Vec<WorkItem>| out.push(WorkItem { work: WorkKind::Kernel(k), ..item });
+                    let push_kernel = |k: Kernel, out: &mut Vec<WorkItem>| out.push(WorkItem { work: WorkKind::Kernel(k), ..item });
                     match item.shard {
                         Shard::Replicated => {
                             let token_wise_sp = plan.sequence_parallel
@@ -238,9 +242,19 @@ fn split_features(k: Kernel, t: u64) -> Kernel {
         Kernel::GroupedGemm { groups, rows, max_rows, k: kk, n, a, w, out } => {
             Kernel::GroupedGemm { groups, rows, max_rows, k: kk, n: c(n), a, w, out }
         }
-        Kernel::Attention { seqs, q_len, kv_len, q_heads, kv_heads, d_qk, d_v, causal, kv_shared, act, kv } => {
-            Kernel::Attention { seqs, q_len, kv_len, q_heads: c(q_heads), kv_heads: c(kv_heads).max(1), d_qk, d_v, causal, kv_shared, act, kv }
-        }
+        Kernel::Attention { seqs, q_len, kv_len, q_heads, kv_heads, d_qk, d_v, causal, kv_shared, act, kv } => Kernel::Attention {
+            seqs,
+            q_len,
+            kv_len,
+            q_heads: c(q_heads),
+            kv_heads: c(kv_heads).max(1),
+            d_qk,
+            d_v,
+            causal,
+            kv_shared,
+            act,
+            kv,
+        },
         Kernel::DecodeAttention { seqs, kv_total, q_heads, kv_heads, d_qk, d_v, kv_shared, act, kv } => {
             Kernel::DecodeAttention { seqs, kv_total, q_heads: c(q_heads), kv_heads: c(kv_heads).max(1), d_qk, d_v, kv_shared, act, kv }
         }
@@ -262,7 +276,9 @@ fn split_features(k: Kernel, t: u64) -> Kernel {
 /// `tokens × n` output, `tokens = ⌈rows / experts_per_token⌉`.
 fn split_rows(k: Kernel, t: u64, model: &ModelInfo) -> Result<(Kernel, u64), PluginError> {
     match k {
-        Kernel::Gemm { b, m, k: kk, n, a, w, out } => Ok((Kernel::Gemm { b, m, k: kk.div_ceil(t), n, a, w, out }, out.bytes_for(b * m * n))),
+        Kernel::Gemm { b, m, k: kk, n, a, w, out } => {
+            Ok((Kernel::Gemm { b, m, k: kk.div_ceil(t), n, a, w, out }, out.bytes_for(b * m * n)))
+        }
         Kernel::GroupedGemm { groups, rows, max_rows, k: kk, n, a, w, out } => {
             let tokens = rows.div_ceil(model.experts_per_token.max(1));
             Ok((Kernel::GroupedGemm { groups, rows, max_rows, k: kk.div_ceil(t), n, a, w, out }, out.bytes_for(tokens * n)))

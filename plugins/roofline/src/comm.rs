@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | all-reduce | `2(P−1)·α + 2(P−1)/P·D/B` | `2α + 2(P−1)/P·D/B` (reduce-scatter + all-gather, each one shot) |
 //! | all-gather, reduce-scatter | `(P−1)·α + (P−1)/P·D/B` | `α + (P−1)/P·D/B` |
-//! | all-to-all | `(P−1)·α + (P−1)/P·D/B` | `α + (P−1)/P·D/B` |
+//! | all-to-all | `α + (P−1)/P·D/B` | `α + (P−1)/P·D/B` (every rank sends to all peers at once) |
 //! | send/recv | `α + D/B` | same |
 //!
 //! `ring2d` arranges the ranks as an `a×b` grid (`a` the largest divisor ≤ √P) and runs the
@@ -19,6 +19,17 @@ use reallm_plugin_api::{Collective, CollectiveKind, CommAlgo, DeviceSpec, LinkSc
 
 /// Seconds for `c` on `device`, with `link_efficiency` the achieved fraction of bandwidth.
 pub fn collective_time(device: &DeviceSpec, c: &Collective, link_efficiency: f64) -> Result<f64, PluginError> {
+    collective_time_with(device, c, link_efficiency, None)
+}
+
+/// As [`collective_time`], with the per-step latency of scale-up collectives replaced by
+/// `scale_up_latency_s` when given (a fitted NCCL latency rather than the raw link latency).
+pub fn collective_time_with(
+    device: &DeviceSpec,
+    c: &Collective,
+    link_efficiency: f64,
+    scale_up_latency_s: Option<f64>,
+) -> Result<f64, PluginError> {
     if c.ranks == 0 {
         return Err(PluginError::invalid("collective over 0 ranks"));
     }
@@ -26,7 +37,10 @@ pub fn collective_time(device: &DeviceSpec, c: &Collective, link_efficiency: f64
         return Ok(0.0);
     }
     let (bw, alpha) = match c.scope {
-        LinkScope::ScaleUp => (device.interconnect.device_bw_per_direction_bytes_per_s(), device.interconnect.link_latency_s),
+        LinkScope::ScaleUp => (
+            device.interconnect.device_bw_per_direction_bytes_per_s(),
+            scale_up_latency_s.unwrap_or(device.interconnect.link_latency_s),
+        ),
         LinkScope::ScaleOut => (device.scale_out.bw_per_device_bytes_per_s, device.scale_out.latency_s),
     };
     if bw <= 0.0 {
@@ -58,7 +72,9 @@ pub fn collective_time(device: &DeviceSpec, c: &Collective, link_efficiency: f64
     Ok(match c.kind {
         CollectiveKind::AllReduce => 2.0 * half(d),
         CollectiveKind::AllGather | CollectiveKind::ReduceScatter => half(d),
-        CollectiveKind::AllToAll => phase(p, d),
+        // Every rank sends its P−1 slices to all peers concurrently: one latency, and the
+        // rank's outgoing bytes over its bandwidth.
+        CollectiveKind::AllToAll => alpha + (p - 1.0) / p * d / bw,
         CollectiveKind::SendRecv => alpha + d / bw,
     })
 }

@@ -1,14 +1,22 @@
-//! `roofline`: a byte-correct roofline kernel backend with alpha–beta collectives.
+//! `roofline`: a byte-correct roofline kernel backend with alpha–beta collectives, calibrated
+//! to measured GPUs by default.
 //!
-//! Kernel time = `launch_overhead_s + max(FLOPs / (peak · compute_efficiency),
-//! bytes / (DRAM bandwidth · memory_efficiency))`, with FLOPs and bytes from
-//! [`Kernel::flops`] / [`Kernel::bytes`] (bytes, never elements). GEMMs and attention use the
-//! device's matrix peak for their data type; other kernels its vector peak.
+//! Ideal form (`calibration: none`): kernel time = `max(FLOPs / peak, bytes / DRAM bandwidth)`,
+//! with FLOPs and bytes from [`Kernel::flops`] / [`Kernel::bytes`] (bytes, never elements).
+//! GEMMs and attention use the device's matrix peak for their data type; other kernels its
+//! vector peak.
+//!
+//! Calibrated form (`calibration: auto`, the default, on a device with a fit): achieved
+//! fractions of peak and bandwidth, tile and wave quantisation of GEMMs, a small-M fall-off,
+//! a soft maximum near the ridge point and a fixed per-kernel time; see [`calibrated`] for
+//! the formulas and [`calibrated::A100_SXM_80GB`] for the fitted constants. Any parameter
+//! given explicitly overrides the fitted (or ideal) value.
 //!
 //! Collectives use an alpha–beta model on the link the collective's scope names:
 //! `steps · latency + wire_bytes / bandwidth`, with the step count and wire bytes of the chosen
 //! algorithm (see [`collective_time`]).
 
+pub mod calibrated;
 pub mod comm;
 
 use reallm_plugin_api::{
@@ -17,58 +25,129 @@ use reallm_plugin_api::{
 };
 use serde::Deserialize;
 
-pub use comm::collective_time;
+pub use calibrated::Calibration;
+pub use comm::{collective_time, collective_time_with};
 
-/// Efficiency parameters (all optional; the defaults are the ideal roofline).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct RooflineParams {
-    /// Achieved fraction of the matrix (tensor-core) peak, 0 < x ≤ 1.
-    pub compute_efficiency: f64,
-    /// Achieved fraction of the vector peak for element-wise kernels.
-    pub vector_efficiency: f64,
-    /// Achieved fraction of DRAM bandwidth.
-    pub memory_efficiency: f64,
-    /// Fixed time added to every kernel, seconds.
-    pub launch_overhead_s: f64,
-    /// Achieved fraction of link bandwidth for collectives.
-    pub link_efficiency: f64,
+/// Which fitted coefficients to start from before explicit parameters are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CalibrationMode {
+    /// The fit for the device (by `DeviceSpec::name`: A100, H100, H200), or the ideal roofline
+    /// for devices without one.
+    #[default]
+    Auto,
+    /// The ideal roofline (all efficiencies 1, no quantisation, no launch time).
+    None,
+    /// The A100-SXM4-80GB fit, whatever the device.
+    A100,
+    /// The H100-SXM5-80GB fit, whatever the device.
+    H100,
 }
 
-impl Default for RooflineParams {
-    fn default() -> Self {
-        RooflineParams {
-            compute_efficiency: 1.0,
-            vector_efficiency: 1.0,
-            memory_efficiency: 1.0,
-            launch_overhead_s: 0.0,
-            link_efficiency: 1.0,
-        }
-    }
+/// Parameters of the `roofline` backend. Every coefficient is optional: unset ones come from
+/// the base chosen by `calibration`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RooflineParams {
+    /// Base coefficients: `auto` (default), `none` (ideal), `a100`, `h100`.
+    pub calibration: CalibrationMode,
+    /// Achieved fraction of the matrix (tensor-core) peak, 0 < x ≤ 1.
+    pub compute_efficiency: Option<f64>,
+    /// Achieved fraction of the vector peak for element-wise kernels.
+    pub vector_efficiency: Option<f64>,
+    /// Achieved fraction of DRAM bandwidth for GEMMs and attention.
+    pub memory_efficiency: Option<f64>,
+    /// Achieved fraction of DRAM bandwidth of norm kernels.
+    pub norm_memory_efficiency: Option<f64>,
+    /// ... of activation kernels (SiLU, GeLU, multiply).
+    pub act_memory_efficiency: Option<f64>,
+    /// ... of rotary embedding.
+    pub rope_memory_efficiency: Option<f64>,
+    /// ... of residual adds and other vector kernels.
+    pub add_memory_efficiency: Option<f64>,
+    /// Fixed time added to every matrix kernel (GEMM, attention), seconds.
+    pub launch_overhead_s: Option<f64>,
+    /// Fixed time added to every vector kernel (norms, activations, adds), seconds; defaults to
+    /// `launch_overhead_s` when only that is given.
+    pub vector_launch_overhead_s: Option<f64>,
+    /// GEMM output-tile height (rows); 0 disables tile/wave quantisation.
+    pub tile_m: Option<u64>,
+    /// GEMM output-tile width (columns); 0 disables tile/wave quantisation.
+    pub tile_n: Option<u64>,
+    /// Tile height below which tensor-core efficiency falls; 0 disables.
+    pub small_m_knee: Option<u64>,
+    /// Exponent of that fall-off.
+    pub small_m_exponent: Option<f64>,
+    /// Soft-maximum exponent of compute and memory time for matrix kernels (0: hard max).
+    pub overlap_exponent: Option<f64>,
+    /// Achieved fraction of link bandwidth for collectives.
+    pub link_efficiency: Option<f64>,
+    /// Latency of one collective step, seconds (default: the fit's, else the device's link latency).
+    pub link_latency_s: Option<f64>,
 }
 
 impl RooflineParams {
-    fn validate(&self) -> Result<(), PluginError> {
-        for (name, v) in [
-            ("compute_efficiency", self.compute_efficiency),
-            ("vector_efficiency", self.vector_efficiency),
-            ("memory_efficiency", self.memory_efficiency),
-            ("link_efficiency", self.link_efficiency),
-        ] {
-            if !(v > 0.0 && v <= 1.0) {
-                return Err(PluginError::Params {
-                    plugin: "roofline".into(),
-                    message: format!("{name} = {v}: expected a fraction in (0, 1]"),
-                });
+    /// The ideal roofline's parameters.
+    pub fn ideal() -> Self {
+        RooflineParams { calibration: CalibrationMode::None, ..Default::default() }
+    }
+
+    /// Resolve to concrete coefficients for `device`, validating every value.
+    pub fn resolve(&self, device: &DeviceSpec) -> Result<Calibration, PluginError> {
+        let mut c = match self.calibration {
+            CalibrationMode::Auto => Calibration::for_device(&device.name).unwrap_or(Calibration::IDEAL),
+            CalibrationMode::None => Calibration::IDEAL,
+            CalibrationMode::A100 => calibrated::A100_SXM_80GB,
+            CalibrationMode::H100 => calibrated::H100_SXM_80GB,
+        };
+        let bad = |message: String| PluginError::Params { plugin: "roofline".into(), message };
+        let fractions = [
+            ("compute_efficiency", self.compute_efficiency, &mut c.matmul_efficiency),
+            ("vector_efficiency", self.vector_efficiency, &mut c.vector_efficiency),
+            ("memory_efficiency", self.memory_efficiency, &mut c.memory_efficiency),
+            ("norm_memory_efficiency", self.norm_memory_efficiency, &mut c.norm_memory_efficiency),
+            ("act_memory_efficiency", self.act_memory_efficiency, &mut c.act_memory_efficiency),
+            ("rope_memory_efficiency", self.rope_memory_efficiency, &mut c.rope_memory_efficiency),
+            ("add_memory_efficiency", self.add_memory_efficiency, &mut c.add_memory_efficiency),
+            ("link_efficiency", self.link_efficiency, &mut c.link_efficiency),
+        ];
+        for (name, given, slot) in fractions {
+            if let Some(v) = given {
+                if !(v > 0.0 && v <= 1.0) {
+                    return Err(bad(format!("{name} = {v}: expected a fraction in (0, 1]")));
+                }
+                *slot = v;
             }
         }
-        if !(self.launch_overhead_s >= 0.0 && self.launch_overhead_s.is_finite()) {
-            return Err(PluginError::Params {
-                plugin: "roofline".into(),
-                message: format!("launch_overhead_s = {}: expected a non-negative number of seconds", self.launch_overhead_s),
-            });
+        for (name, given, slot) in [
+            ("launch_overhead_s", self.launch_overhead_s, &mut c.launch_s),
+            ("vector_launch_overhead_s", self.vector_launch_overhead_s.or(self.launch_overhead_s), &mut c.vector_launch_s),
+            ("small_m_exponent", self.small_m_exponent, &mut c.small_m_exponent),
+            ("overlap_exponent", self.overlap_exponent, &mut c.overlap_exponent),
+        ] {
+            if let Some(v) = given {
+                if !(v >= 0.0 && v.is_finite()) {
+                    return Err(bad(format!("{name} = {v}: expected a finite non-negative number")));
+                }
+                *slot = v;
+            }
         }
-        Ok(())
+        if let Some(v) = self.link_latency_s {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(bad(format!("link_latency_s = {v}: expected a non-negative number of seconds")));
+            }
+            c.link_latency_s = Some(v);
+        }
+        if c.overlap_exponent > 0.0 && c.overlap_exponent < 1.0 {
+            return Err(bad(format!("overlap_exponent = {}: expected 0 (hard max) or at least 1", c.overlap_exponent)));
+        }
+        c.tile_m = self.tile_m.unwrap_or(c.tile_m);
+        c.tile_n = self.tile_n.unwrap_or(c.tile_n);
+        c.small_m_knee = self.small_m_knee.unwrap_or(c.small_m_knee);
+        if (c.tile_m == 0) != (c.tile_n == 0) {
+            return Err(bad(format!("tile_m = {}, tile_n = {}: set both or neither to 0", c.tile_m, c.tile_n)));
+        }
+        Ok(c)
     }
 }
 
@@ -76,41 +155,61 @@ impl RooflineParams {
 #[derive(Debug, Clone)]
 pub struct Roofline {
     device: DeviceSpec,
-    params: RooflineParams,
+    cal: Calibration,
 }
 
 impl Roofline {
+    /// Build the backend for `device`, resolving `params` against the device's fit.
     pub fn new(device: DeviceSpec, params: RooflineParams) -> Result<Self, PluginError> {
-        params.validate()?;
+        let cal = params.resolve(&device)?;
+        Self::with_calibration(device, cal)
+    }
+
+    /// Build the backend with explicit, already resolved coefficients.
+    pub fn with_calibration(device: DeviceSpec, cal: Calibration) -> Result<Self, PluginError> {
         if !(device.mem_bw_bytes_per_s > 0.0 && device.peak_matmul_flops > 0.0 && device.peak_vector_flops > 0.0) {
             return Err(PluginError::invalid(format!("device `{}` has a zero peak rate or bandwidth", device.name)));
         }
-        Ok(Roofline { device, params })
+        Ok(Roofline { device, cal })
     }
 
-    /// Compute-bound time of a kernel, seconds.
+    /// The ideal roofline on `device`.
+    pub fn ideal(device: DeviceSpec) -> Result<Self, PluginError> {
+        Self::with_calibration(device, Calibration::IDEAL)
+    }
+
+    /// The coefficients in force.
+    pub fn calibration(&self) -> &Calibration {
+        &self.cal
+    }
+
+    /// Compute-bound time of a kernel, seconds (tile/wave quantised for dense GEMMs).
     pub fn compute_time_s(&self, k: &Kernel) -> f64 {
-        let peak = if k.uses_matrix_units() {
-            self.device.peak_matmul_flops_for(k.compute_dtype()) * self.params.compute_efficiency
+        if k.uses_matrix_units() {
+            let peak = self.device.peak_matmul_flops_for(k.compute_dtype());
+            match *k {
+                Kernel::Gemm { b, m, k: kk, n, .. } => self.cal.gemm_compute_s(&self.device, peak, b, m, kk, n),
+                _ => k.flops() / (peak * self.cal.matmul_efficiency),
+            }
         } else {
-            self.device.peak_vector_flops * self.params.vector_efficiency
-        };
-        k.flops() / peak
+            k.flops() / (self.device.peak_vector_flops * self.cal.vector_efficiency)
+        }
     }
 
     /// Memory-bound time of a kernel, seconds.
     pub fn memory_time_s(&self, k: &Kernel) -> f64 {
-        k.bytes() / (self.device.mem_bw_bytes_per_s * self.params.memory_efficiency)
+        k.bytes() / (self.device.mem_bw_bytes_per_s * self.cal.memory_efficiency_for(k))
     }
 }
 
 impl KernelBackend for Roofline {
     fn kernel_time(&self, k: &Kernel) -> Result<f64, PluginError> {
-        Ok(self.params.launch_overhead_s + self.compute_time_s(k).max(self.memory_time_s(k)))
+        let (c, m) = (self.compute_time_s(k), self.memory_time_s(k));
+        Ok(if k.uses_matrix_units() { self.cal.launch_s + self.cal.combine(c, m) } else { self.cal.vector_launch_s + c.max(m) })
     }
 
     fn collective_time(&self, c: &Collective) -> Result<f64, PluginError> {
-        comm::collective_time(&self.device, c, self.params.link_efficiency)
+        comm::collective_time_with(&self.device, c, self.cal.link_efficiency, self.cal.link_latency_s)
     }
 }
 
@@ -125,9 +224,11 @@ register_plugin!(PluginRegistration {
         name: "roofline",
         aliases: &[],
         version: env!("CARGO_PKG_VERSION"),
-        summary: "Byte-correct roofline: max(FLOPs / peak, bytes / DRAM bandwidth) per kernel; alpha-beta collectives",
-        example_params:
-            "compute_efficiency: 1.0\nvector_efficiency: 1.0\nmemory_efficiency: 1.0\nlaunch_overhead_s: 0.0\nlink_efficiency: 1.0\n",
+        summary: "Byte-correct roofline calibrated to measured A100/H100 kernels (tile waves, small-M, launch); alpha-beta collectives",
+        example_params: "calibration: auto   # auto (fitted A100/H100/H200, else ideal), none (ideal), a100, h100\n\
+                         # any coefficient overrides the base, e.g.:\n\
+                         # compute_efficiency: 0.75\n# memory_efficiency: 0.8\n# launch_overhead_s: 2.0e-6\n\
+                         # tile_m: 128\n# tile_n: 128\n# link_efficiency: 0.6\n",
         presets: &[],
     },
     ctor: Constructor::Backend(create),
@@ -182,6 +283,7 @@ pub(crate) mod tests {
     #[test]
     fn gemm_compute_and_memory_bound() {
         let r = Roofline::new(toy_device(), RooflineParams::default()).unwrap();
+        assert_eq!(r.calibration(), &Calibration::IDEAL, "no fit for the toy device: auto is ideal");
         // 4096³ bf16: 2·4096³ = 1.374e11 FLOP / 1e15 = 137.4 µs; bytes 3·4096²·2 = 100.7 MB / 2e12 = 50.3 µs.
         let big = Kernel::matmul(4096, 4096, 4096, DType::Bf16);
         let t = r.kernel_time(&big).unwrap();
@@ -197,7 +299,7 @@ pub(crate) mod tests {
 
     #[test]
     fn efficiency_and_overhead() {
-        let p = RooflineParams { compute_efficiency: 0.5, launch_overhead_s: 3e-6, ..Default::default() };
+        let p = RooflineParams { compute_efficiency: Some(0.5), launch_overhead_s: Some(3e-6), ..Default::default() };
         let r = Roofline::new(toy_device(), p).unwrap();
         let big = Kernel::matmul(4096, 4096, 4096, DType::Bf16);
         assert!((r.kernel_time(&big).unwrap() - (3e-6 + 2.0 * 4096f64.powi(3) / 5e14)).abs() < 1e-12);

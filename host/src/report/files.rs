@@ -1,0 +1,284 @@
+//! Per-run files beside `summary.json`: `requests.csv`, `iterations.csv` and the Chrome /
+//! Perfetto trace `trace.json`. Each is streamed row by row through an [`AtomicFile`], so a
+//! million-request run never builds the file in memory, and a reader never sees half a file.
+//! Numbers use [`fmt_f64`] (shortest round-trip form), rows follow the engine's order: the
+//! output is byte-for-byte deterministic.
+
+use crate::engine::SimResult;
+use crate::error::{Error, Result};
+use crate::metrics::{iteration_utilisation, RequestMetrics, Summary};
+use crate::output::{fmt_f64, AtomicFile};
+use std::io::Write;
+use std::path::Path;
+
+/// File names written by [`write_run_files`].
+pub const REQUESTS_CSV: &str = "requests.csv";
+pub const ITERATIONS_CSV: &str = "iterations.csv";
+pub const TRACE_JSON: &str = "trace.json";
+
+/// Write `requests.csv`, `iterations.csv` and `trace.json` of one run into `dir` (created if
+/// missing). `summary` supplies the SLO (per-request verdicts) and the device peaks (MFU/MBU).
+pub fn write_run_files(dir: &Path, result: &SimResult, summary: &Summary) -> Result<()> {
+    write_requests_csv(&dir.join(REQUESTS_CSV), result, summary)?;
+    write_iterations_csv(&dir.join(ITERATIONS_CSV), result, summary)?;
+    write_chrome_trace(&dir.join(TRACE_JSON), result, summary)
+}
+
+/// A float field, empty when undefined or not finite.
+fn push_opt(line: &mut String, v: Option<f64>) {
+    line.push(',');
+    if let Some(x) = v {
+        if x.is_finite() {
+            line.push_str(&fmt_f64(x));
+        }
+    }
+}
+
+fn push_bool(line: &mut String, v: Option<bool>) {
+    line.push(',');
+    if let Some(b) = v {
+        line.push(if b { '1' } else { '0' });
+    }
+}
+
+/// The header of `requests.csv`; `tbt_p{P}_s` names the SLO's TBT percentile.
+pub fn requests_csv_header(tbt_percentile: f64) -> String {
+    format!(
+        "request_id,replica,decode_replica,arrival_s,prompt_tokens,output_tokens,generated_tokens,completed,preemptions,\
+         first_scheduled_s,first_token_s,last_token_s,queueing_s,prefill_s,ttft_s,decode_s,tpot_s,e2e_s,\
+         normalized_latency_s_per_token,tbt_mean_s,tbt_max_s,tbt_p{}_s,kv_transfer_s,meets_ttft,meets_tbt,meets_tpot,meets_e2e,meets_slo\n",
+        fmt_f64(tbt_percentile)
+    )
+}
+
+/// `requests.csv`: one row per request in trace order, every per-request metric (seconds).
+pub fn write_requests_csv(path: &Path, r: &SimResult, summary: &Summary) -> Result<()> {
+    let slo = &summary.goodput.slo;
+    let mut f = AtomicFile::create(path)?;
+    let io = |e| Error::io(path, e);
+    f.writer().write_all(requests_csv_header(slo.tbt_percentile).as_bytes()).map_err(io)?;
+    let mut line = String::with_capacity(256);
+    let mut scratch = Vec::new();
+    for q in &r.requests {
+        let m = RequestMetrics::of(q, slo, &mut scratch);
+        line.clear();
+        line.push_str(&q.id.to_string());
+        line.push(',');
+        line.push_str(&q.replica.to_string());
+        line.push(',');
+        if let Some(d) = q.decode_replica {
+            line.push_str(&d.to_string());
+        }
+        push_opt(&mut line, Some(q.arrival_s));
+        for n in [q.prompt_tokens as u64, q.output_tokens as u64, q.token_times.len() as u64, m.completed as u64, q.preemptions as u64] {
+            line.push(',');
+            line.push_str(&n.to_string());
+        }
+        for v in [
+            q.first_scheduled_s,
+            m.first_token_s,
+            m.last_token_s,
+            m.queueing_s,
+            m.prefill_s,
+            m.ttft_s,
+            m.decode_s,
+            m.tpot_s,
+            m.e2e_s,
+            m.normalized_latency_s_per_token,
+            m.tbt_mean_s,
+            m.tbt_max_s,
+            m.tbt_at_slo_percentile_s,
+            q.decode_replica.map(|_| q.transfer_s),
+        ] {
+            push_opt(&mut line, v);
+        }
+        for b in [m.meets_ttft, m.meets_tbt, m.meets_tpot, m.meets_e2e, Some(m.meets_all)] {
+            push_bool(&mut line, b);
+        }
+        line.push('\n');
+        f.writer().write_all(line.as_bytes()).map_err(io)?;
+    }
+    f.commit()
+}
+
+/// The header of `iterations.csv`.
+pub const ITERATIONS_CSV_HEADER: &str = "iteration,replica,pool,start_s,end_s,cost_s,seqs,prefill_seqs,prefill_tokens,decode_tokens,tokens,\
+kv_used_blocks,kv_total_blocks,kv_used_fraction,compute_s,comm_s,flops,bytes,mfu,mbu\n";
+
+/// `iterations.csv`: one row per iteration (micro-batch) in scheduling order.
+pub fn write_iterations_csv(path: &Path, r: &SimResult, summary: &Summary) -> Result<()> {
+    let mut f = AtomicFile::create(path)?;
+    let io = |e| Error::io(path, e);
+    f.writer().write_all(ITERATIONS_CSV_HEADER.as_bytes()).map_err(io)?;
+    let mut line = String::with_capacity(256);
+    for (i, it) in r.iterations.iter().enumerate() {
+        let rep = r.replicas.get(it.replica as usize);
+        let kv_total = rep.map(|x| x.kv_total_blocks).unwrap_or(r.kv_total_blocks);
+        let (pf, bw) = summary.run.peaks_of(it.replica);
+        let (mfu, mbu) = iteration_utilisation(it, pf, bw);
+        let c = &it.cost;
+        line.clear();
+        for n in [i as u64, it.replica as u64, rep.map(|x| x.pool as u64).unwrap_or(0)] {
+            line.push_str(&n.to_string());
+            line.push(',');
+        }
+        line.push_str(&fmt_f64(it.start_s));
+        push_opt(&mut line, Some(it.end_s));
+        push_opt(&mut line, Some(c.total_s));
+        let prefill_seqs = it.seqs.saturating_sub(it.decode_tokens);
+        for n in [
+            it.seqs as u64,
+            prefill_seqs as u64,
+            it.prefill_tokens as u64,
+            it.decode_tokens as u64,
+            it.prefill_tokens as u64 + it.decode_tokens as u64,
+            it.kv_used_blocks,
+            kv_total,
+        ] {
+            line.push(',');
+            line.push_str(&n.to_string());
+        }
+        let kv_frac = if kv_total > 0 { it.kv_used_blocks as f64 / kv_total as f64 } else { 0.0 };
+        for v in [kv_frac, c.compute_s, c.comm_s, c.flops, c.bytes, mfu, mbu] {
+            push_opt(&mut line, Some(v));
+        }
+        line.push('\n');
+        f.writer().write_all(line.as_bytes()).map_err(io)?;
+    }
+    f.commit()
+}
+
+/// A JSON number, or `0` for a non-finite value (JSON has no NaN).
+fn jnum(v: f64) -> String {
+    if v.is_finite() {
+        fmt_f64(v)
+    } else {
+        "0".into()
+    }
+}
+
+fn jstr(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// The display name of an iteration: `prefill 3 (512 tok) + decode 17`.
+pub fn iteration_name(prefill_seqs: u32, prefill_tokens: u32, decode_seqs: u32) -> String {
+    match (prefill_seqs > 0 || prefill_tokens > 0, decode_seqs > 0) {
+        (true, true) => format!("prefill {prefill_seqs} ({prefill_tokens} tok) + decode {decode_seqs}"),
+        (true, false) => format!("prefill {prefill_seqs} ({prefill_tokens} tok)"),
+        (false, true) => format!("decode {decode_seqs}"),
+        (false, false) => "idle".into(),
+    }
+}
+
+/// `trace.json` in the Chrome trace-event format (open it in ui.perfetto.dev or
+/// chrome://tracing). One process per replica (`pid` = replica + 1); in it one thread (`tid`)
+/// per concurrent micro-batch slot: with pipeline parallelism up to `pp` iterations of a
+/// replica overlap, and each goes to the first slot free at its start, so the events of one
+/// track never overlap. Complete events (`"ph": "X"`) carry `ts`/`dur` in microseconds and the
+/// composition in `args`; counter events (`"ph": "C"`) track each replica's KV blocks in use
+/// and batch size at every iteration start.
+pub fn write_chrome_trace(path: &Path, r: &SimResult, summary: &Summary) -> Result<()> {
+    let mut f = AtomicFile::create(path)?;
+    let io = |e| Error::io(path, e);
+    let w = f.writer();
+    let run = &summary.run;
+    write!(
+        w,
+        "{{\"displayTimeUnit\":\"ms\",\"otherData\":{{\"tool\":\"reallm\",\"trace\":{},\"model\":{},\"system\":{},\"backend\":{}}},\"traceEvents\":[\n",
+        jstr(&run.trace),
+        jstr(&run.model),
+        jstr(&run.system),
+        jstr(&run.backend)
+    )
+    .map_err(io)?;
+    let n_rep = r.replicas.len().max(r.iterations.iter().map(|i| i.replica as usize + 1).max().unwrap_or(0));
+    let mut first = true;
+    let mut sep = |w: &mut dyn Write| -> std::io::Result<()> {
+        if first {
+            first = false;
+            Ok(())
+        } else {
+            w.write_all(b",\n")
+        }
+    };
+    for rep in 0..n_rep {
+        let role = r.replicas.get(rep).map(|x| x.role.name()).unwrap_or("colocated");
+        let pool = r.replicas.get(rep).map(|x| x.pool).unwrap_or(0);
+        sep(w).map_err(io)?;
+        write!(
+            w,
+            "{{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":{},\"tid\":0,\"args\":{{\"name\":{}}}}}",
+            rep + 1,
+            jstr(&format!("replica {rep} ({role}, pool {pool})"))
+        )
+        .map_err(io)?;
+        sep(w).map_err(io)?;
+        write!(w, "{{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":{},\"tid\":0,\"args\":{{\"sort_index\":{rep}}}}}", rep + 1).map_err(io)?;
+    }
+    // Slot end times per replica (µs); a new slot is opened when all are busy.
+    let mut slots: Vec<Vec<f64>> = vec![Vec::new(); n_rep];
+    for (i, it) in r.iterations.iter().enumerate() {
+        let rep = it.replica as usize;
+        let pid = rep + 1;
+        let ts = it.start_s * 1e6;
+        let end = it.end_s * 1e6;
+        let lanes = &mut slots[rep];
+        let slot = match lanes.iter().position(|&e| e <= ts) {
+            Some(s) => s,
+            None => {
+                lanes.push(f64::NEG_INFINITY);
+                let s = lanes.len() - 1;
+                sep(w).map_err(io)?;
+                write!(
+                    w,
+                    "{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":{pid},\"tid\":{},\"args\":{{\"name\":{}}}}}",
+                    s + 1,
+                    jstr(&format!("micro-batch slot {s}"))
+                )
+                .map_err(io)?;
+                s
+            }
+        };
+        lanes[slot] = end;
+        let (pf, bw) = summary.run.peaks_of(it.replica);
+        let (mfu, mbu) = iteration_utilisation(it, pf, bw);
+        let prefill_seqs = it.seqs.saturating_sub(it.decode_tokens);
+        let c = &it.cost;
+        sep(w).map_err(io)?;
+        write!(
+            w,
+            "{{\"name\":{},\"cat\":\"iteration\",\"ph\":\"X\",\"pid\":{pid},\"tid\":{},\"ts\":{},\"dur\":{},\"args\":{{\"iteration\":{i},\
+             \"seqs\":{},\"prefill_seqs\":{prefill_seqs},\"prefill_tokens\":{},\"decode_tokens\":{},\"kv_used_blocks\":{},\
+             \"cost_ms\":{},\"compute_ms\":{},\"comm_ms\":{},\"mfu\":{},\"mbu\":{}}}}}",
+            jstr(&iteration_name(prefill_seqs, it.prefill_tokens, it.decode_tokens)),
+            slot + 1,
+            jnum(ts),
+            jnum((end - ts).max(0.0)),
+            it.seqs,
+            it.prefill_tokens,
+            it.decode_tokens,
+            it.kv_used_blocks,
+            jnum(c.total_s * 1e3),
+            jnum(c.compute_s * 1e3),
+            jnum(c.comm_s * 1e3),
+            jnum(mfu),
+            jnum(mbu)
+        )
+        .map_err(io)?;
+        sep(w).map_err(io)?;
+        write!(w, "{{\"name\":\"KV blocks used\",\"ph\":\"C\",\"pid\":{pid},\"ts\":{},\"args\":{{\"blocks\":{}}}}}", jnum(ts), it.kv_used_blocks)
+            .map_err(io)?;
+        sep(w).map_err(io)?;
+        write!(
+            w,
+            "{{\"name\":\"batch\",\"ph\":\"C\",\"pid\":{pid},\"ts\":{},\"args\":{{\"seqs\":{},\"tokens\":{}}}}}",
+            jnum(ts),
+            it.seqs,
+            it.prefill_tokens as u64 + it.decode_tokens as u64
+        )
+        .map_err(io)?;
+    }
+    w.write_all(b"\n]}\n").map_err(io)?;
+    f.commit()
+}
