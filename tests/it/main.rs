@@ -6,4 +6,6 @@ mod determinism;
 mod engine;
 mod errors;
 mod registry;
+mod serving;
+mod reports;
 mod support;

@@ -78,6 +78,8 @@ pub struct ReplicaSummary {
     pub requests: u64,
     pub kv_total_blocks: u64,
     pub kv_peak_used_blocks: u64,
+    /// Blocks still allocated when the run ended (0 when every request completed).
+    pub kv_used_blocks_at_end: u64,
     pub busy_s: f64,
 }
 
@@ -667,6 +669,7 @@ impl Engine<'_> {
                 requests: r.requests,
                 kv_total_blocks: r.kv.total_blocks,
                 kv_peak_used_blocks: r.kv.peak_used_blocks,
+                kv_used_blocks_at_end: r.kv.used_blocks(),
                 busy_s: r.busy_s,
             })
             .collect();

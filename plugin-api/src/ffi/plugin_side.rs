@@ -89,7 +89,7 @@ extern "C" fn init(logger: FfiLogger) -> RResult<RString, FfiError> {
     guard("(library)", "init", || {
         // Fails only if this library already has a logger (it was initialised before): the
         // first host logger then stays, which is the same host.
-        if log::set_boxed_logger(Box::new(Forward(logger))).is_ok() {
+        if log::set_logger(Box::leak(Box::new(Forward(logger)))).is_ok() {
             log::set_max_level(level_from_code(logger.max_level));
         }
         let infos: Vec<PluginInfoJson> = registrations().map(PluginInfoJson::from_registration).collect();

@@ -318,4 +318,75 @@ pub(crate) mod tests {
         let v = serde_json::json!({"memory_efficiency": 1.5});
         assert!(create(&v, &toy_device()).is_err());
     }
+
+    #[test]
+    fn tile_waves_small_m_and_soft_max_by_hand() {
+        let cal = Calibration {
+            matmul_efficiency: 0.5,
+            launch_s: 1e-6,
+            tile_m: 128,
+            tile_n: 128,
+            small_m_knee: 64,
+            small_m_exponent: 1.0,
+            ..Calibration::IDEAL
+        };
+        let r = Roofline::with_calibration(toy_device(), cal).unwrap();
+        // 256×1024×1280: 2·10 = 20 tiles ≤ 100 cores → 1 wave; per-core peak 1e15/100·0.5 = 5e12:
+        // 2·128·128·1024 / 5e12 = 6.7109 µs; bytes 2·(256·1024 + 1024·1280 + 256·1280) / 2e12 = 1.9 µs.
+        let one_wave = 2.0 * 128.0 * 128.0 * 1024.0 / 5e12;
+        let t = r.kernel_time(&Kernel::matmul(256, 1024, 1280, DType::F16)).unwrap();
+        assert!((t - (1e-6 + one_wave)).abs() < 1e-15, "{t}");
+        // N = 128·51: 102 tiles → 2 waves, twice the compute.
+        let t = r.kernel_time(&Kernel::matmul(256, 1024, 128 * 51, DType::F16)).unwrap();
+        assert!((t - (1e-6 + 2.0 * one_wave)).abs() < 1e-15, "{t}");
+        // M = 16: tile height 16, s = 16/64 = 0.25: 2·16·128·1024 / (1e13·0.5·0.25) = 3.3554 µs;
+        // bytes 2·(16·1024 + 1024·1280 + 16·1280) / 2e12 = 1.3476 µs < compute.
+        let t = r.kernel_time(&Kernel::matmul(16, 1024, 1280, DType::F16)).unwrap();
+        assert!((t - (1e-6 + 2.0 * 16.0 * 128.0 * 1024.0 / 1.25e12)).abs() < 1e-15, "{t}");
+        // Soft max with p = 2: (3² + 4²)^(1/2) = 5.
+        let soft = Calibration { overlap_exponent: 2.0, ..Calibration::IDEAL };
+        assert!((soft.combine(3.0, 4.0) - 5.0).abs() < 1e-12);
+        assert_eq!(Calibration::IDEAL.combine(3.0, 4.0), 4.0);
+    }
+
+    #[test]
+    fn auto_picks_the_fit_by_device_name_and_params_override() {
+        let mut a100 = toy_device();
+        a100.name = "NVIDIA A100-SXM4-80GB".into();
+        let r = Roofline::new(a100.clone(), RooflineParams::default()).unwrap();
+        assert_eq!(r.calibration(), &calibrated::A100_SXM_80GB);
+        let r = Roofline::new(a100.clone(), RooflineParams::ideal()).unwrap();
+        assert_eq!(r.calibration(), &Calibration::IDEAL);
+        let mut h200 = toy_device();
+        h200.name = "NVIDIA H200-SXM-141GB".into();
+        assert_eq!(Roofline::new(h200, RooflineParams::default()).unwrap().calibration(), &calibrated::H100_SXM_80GB);
+        // Explicit values override the fit; the rest stays fitted.
+        let v = serde_json::json!({"compute_efficiency": 0.5, "tile_m": 0, "tile_n": 0, "launch_overhead_s": 0.0});
+        let p: RooflineParams = parse_params("roofline", &v).unwrap();
+        let c = p.resolve(&a100).unwrap();
+        assert_eq!((c.matmul_efficiency, c.tile_m, c.launch_s, c.vector_launch_s), (0.5, 0, 0.0, 0.0));
+        assert_eq!(c.memory_efficiency, calibrated::A100_SXM_80GB.memory_efficiency);
+        // `calibration: h100` on any device.
+        let p: RooflineParams = parse_params("roofline", &serde_json::json!({"calibration": "h100"})).unwrap();
+        assert_eq!(p.resolve(&toy_device()).unwrap(), calibrated::H100_SXM_80GB);
+        // A100 fit on the toy device (100 cores, 1e15 FLOP/s, 2e12 B/s), 4096³ fp16:
+        // 64×64 tiles: 4096 tiles / 100 cores → 41 waves; 41·2·64·64·4096 / (1e15/100·0.7313)
+        // = 1.3757e9 / 7.313e12 = 188.1 µs; bytes 100.7 MB / (2e12·0.75) = 67.1 µs;
+        // soft max p = 3.625: 188.1·(1 + (67.1/188.1)^3.625)^(1/3.625) = 189.3 µs; + 4.31 µs launch = 193.7 µs.
+        let r = Roofline::new(a100, RooflineParams::default()).unwrap();
+        let t = r.kernel_time(&Kernel::matmul(4096, 4096, 4096, DType::F16)).unwrap();
+        assert!((t / 1e-6 - 193.66).abs() < 0.05, "{t}");
+    }
+
+    #[test]
+    fn rejects_bad_calibration_values() {
+        for v in [
+            serde_json::json!({"overlap_exponent": 0.5}),
+            serde_json::json!({"tile_m": 0, "tile_n": 64, "calibration": "none"}),
+            serde_json::json!({"link_latency_s": -1.0}),
+            serde_json::json!({"calibration": "b200"}),
+        ] {
+            assert!(create(&v, &toy_device()).is_err(), "{v}");
+        }
+    }
 }

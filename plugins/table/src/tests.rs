@@ -114,11 +114,11 @@ fn llmcompass_fallback_and_params() {
     let v = serde_json::json!({"library_dir": dir.path(), "fallback": "llmcompass", "fallback_params": {"quirks": false}});
     assert!(create(&v, &toy_device()).is_ok());
     let v = serde_json::json!({"library_dir": dir.path(), "fallback_params": {"nonsense": 1}});
-    let e = create(&v, &toy_device()).unwrap_err().to_string();
+    let e = create(&v, &toy_device()).err().unwrap().to_string();
     assert!(e.contains("nonsense"), "{e}");
     let v = serde_json::json!({"library": "x"});
-    assert!(create(&v, &toy_device()).unwrap_err().to_string().contains("unknown field"));
-    let e = create(&serde_json::json!({}), &toy_device()).unwrap_err().to_string();
+    assert!(create(&v, &toy_device()).err().unwrap().to_string().contains("unknown field"));
+    let e = create(&serde_json::json!({}), &toy_device()).err().unwrap().to_string();
     assert!(e.contains("library_dir") && e.contains("vidur_profile"), "{e}");
 }
 
