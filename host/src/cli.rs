@@ -70,6 +70,48 @@ pub enum Command {
     /// Inspect a model: its dimensions and the kernels one step runs.
     #[command(subcommand)]
     Model(ModelCmd),
+    /// Time one kernel or collective on a device with a backend (what-if queries).
+    ///
+    /// Ops and shapes: matmul M,K,N; bmm B,M,K,N; grouped_matmul G,ROWS,MAX_ROWS,K,N;
+    /// softmax|layernorm|silu|gelu|mul|add|rope M,N; embedding TOKENS,HIDDEN; topk M,N,K;
+    /// flash_attention SEQS,Q,KV,HEADS,KV_HEADS,HEAD_DIM[,CAUSAL(0/1)];
+    /// decode_attention SEQS,KV_TOTAL,HEADS,KV_HEADS,HEAD_DIM;
+    /// all_reduce|all_gather|reduce_scatter|all_to_all|send_recv BYTES,RANKS.
+    ///
+    /// Example: reallm kernel-time --device GH100 --backend llmcompass --op matmul --shape 4096,8192,8192
+    #[command(verbatim_doc_comment)]
+    KernelTime(KernelTimeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KernelTimeArgs {
+    /// Device preset or JSON file.
+    #[arg(long, default_value = "H100-SXM")]
+    pub device: String,
+    /// Kernel backend plugin.
+    #[arg(long, default_value = "roofline")]
+    pub backend: String,
+    /// Backend parameters as YAML/JSON (e.g. '{compute_efficiency: 0.8}').
+    #[arg(long, value_name = "YAML")]
+    pub params: Option<String>,
+    /// Operation (see above).
+    #[arg(long)]
+    pub op: String,
+    /// Comma-separated shape.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub shape: Vec<u64>,
+    /// Data type (fp32, bf16, fp16, fp8, int8, fp4).
+    #[arg(long, default_value = "bf16")]
+    pub dtype: String,
+    /// Collective algorithm for collectives (auto, ring, ring2d, multishot).
+    #[arg(long, default_value = "auto")]
+    pub algo: String,
+    /// Collective crosses nodes (scale-out link).
+    #[arg(long)]
+    pub scale_out: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args, Default)]

@@ -1,12 +1,14 @@
 //! Command dispatch: turns parsed CLI arguments into stage runs and prints results.
 
 use crate::app::{self, Workspace};
-use crate::cli::{Cli, Command, ConfigCmd, ModelCmd, ModelShowArgs, PluginsCmd, SimArgs};
+use crate::cli::{Cli, Command, ConfigCmd, KernelTimeArgs, ModelCmd, ModelShowArgs, PluginsCmd, SimArgs};
 use crate::config::{self, Experiment};
 use crate::engine::System;
 use crate::error::{Error, Result};
 use crate::registry;
-use reallm_plugin_api::{BatchShape, ModelGraph, PluginKind, PrefillChunk, WorkKind};
+use reallm_plugin_api::{
+    BatchShape, Collective, CollectiveKind, CommAlgo, DType, Kernel, LinkScope, ModelGraph, PluginKind, PrefillChunk, WorkKind,
+};
 use std::path::{Path, PathBuf};
 
 /// Where `config set` persists the current config (relative to the working directory).
@@ -94,6 +96,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Plugins { cmd } => plugins(cmd.as_ref()),
         Command::Model(ModelCmd::Show(args)) => model_show(&cli, args),
+        Command::KernelTime(a) => kernel_time(a),
         Command::Traces(a) => {
             let exp = load_experiment(&cli)?;
             let ws = workspace(&cli, &exp);
@@ -276,6 +279,125 @@ fn model_show(cli: &Cli, a: &ModelShowArgs) -> Result<()> {
     }
     if !a.json {
         println!("  total step time: {:.3} ms (each row's time is per launch; multiply by layers × count)", total * 1e3);
+    }
+    Ok(())
+}
+
+/// What `kernel-time` was asked to time.
+pub enum Query {
+    Kernel(Kernel),
+    Comm(Collective),
+}
+
+/// Parse `--op` / `--shape` / `--dtype` into a kernel or collective.
+pub fn parse_query(op: &str, shape: &[u64], dtype: DType, algo: CommAlgo, scale_out: bool) -> Result<Query> {
+    let need = |n: usize, what: &str| -> Result<()> {
+        if shape.len() != n {
+            return Err(Error::Usage(format!("--op {op} takes --shape {what} ({n} numbers), got {} number(s)", shape.len())));
+        }
+        if shape.iter().any(|&x| x == 0) {
+            return Err(Error::Usage(format!("--shape {shape:?}: every dimension must be positive")));
+        }
+        Ok(())
+    };
+    let s = shape;
+    let mn = |f: fn(u64, u64, DType) -> Kernel| -> Result<Query> {
+        need(2, "M,N")?;
+        Ok(Query::Kernel(f(s[0], s[1], dtype)))
+    };
+    Ok(match op {
+        "matmul" | "gemm" => {
+            need(3, "M,K,N")?;
+            Query::Kernel(Kernel::matmul(s[0], s[1], s[2], dtype))
+        }
+        "bmm" | "batched_matmul" => {
+            need(4, "B,M,K,N")?;
+            Query::Kernel(Kernel::Gemm { b: s[0], m: s[1], k: s[2], n: s[3], a: dtype, w: dtype, out: dtype })
+        }
+        "grouped_matmul" => {
+            need(5, "G,ROWS,MAX_ROWS,K,N")?;
+            Query::Kernel(Kernel::GroupedGemm { groups: s[0], rows: s[1], max_rows: s[2], k: s[3], n: s[4], a: dtype, w: dtype, out: dtype })
+        }
+        "softmax" => mn(|m, n, dtype| Kernel::Softmax { m, n, dtype })?,
+        "layernorm" | "rmsnorm" => mn(|m, n, dtype| Kernel::LayerNorm { m, n, dtype })?,
+        "silu" => mn(|m, n, dtype| Kernel::Silu { m, n, dtype })?,
+        "gelu" => mn(|m, n, dtype| Kernel::Gelu { m, n, dtype })?,
+        "mul" => mn(|m, n, dtype| Kernel::Mul { m, n, dtype })?,
+        "add" => mn(|m, n, dtype| Kernel::Add { m, n, dtype })?,
+        "rope" => mn(|m, n, dtype| Kernel::Rope { m, n, dtype })?,
+        "embedding" => mn(|tokens, hidden, dtype| Kernel::Embedding { tokens, hidden, dtype })?,
+        "topk" => {
+            need(3, "M,N,K")?;
+            Query::Kernel(Kernel::TopK { m: s[0], n: s[1], k: s[2], dtype })
+        }
+        "flash_attention" | "attention" => {
+            let causal = match s.len() {
+                6 => true,
+                7 => s[6] != 0,
+                _ => return Err(Error::Usage(format!("--op {op} takes --shape SEQS,Q,KV,HEADS,KV_HEADS,HEAD_DIM[,CAUSAL], got {} numbers", s.len()))),
+            };
+            if s[..6].contains(&0) {
+                return Err(Error::Usage(format!("--shape {s:?}: every dimension must be positive")));
+            }
+            Query::Kernel(Kernel::Attention {
+                seqs: s[0],
+                q_len: s[1],
+                kv_len: s[2],
+                q_heads: s[3],
+                kv_heads: s[4],
+                d_qk: s[5],
+                d_v: s[5],
+                causal,
+                kv_shared: false,
+                act: dtype,
+                kv: dtype,
+            })
+        }
+        "decode_attention" => {
+            need(5, "SEQS,KV_TOTAL,HEADS,KV_HEADS,HEAD_DIM")?;
+            Query::Kernel(Kernel::DecodeAttention { seqs: s[0], kv_total: s[1], q_heads: s[2], kv_heads: s[3], d_qk: s[4], d_v: s[4], kv_shared: false, act: dtype, kv: dtype })
+        }
+        "all_reduce" | "all_gather" | "reduce_scatter" | "all_to_all" | "send_recv" => {
+            need(2, "BYTES,RANKS")?;
+            let kind = match op {
+                "all_reduce" => CollectiveKind::AllReduce,
+                "all_gather" => CollectiveKind::AllGather,
+                "reduce_scatter" => CollectiveKind::ReduceScatter,
+                "all_to_all" => CollectiveKind::AllToAll,
+                _ => CollectiveKind::SendRecv,
+            };
+            let ranks = u32::try_from(s[1]).map_err(|_| Error::Usage(format!("{} ranks is too many", s[1])))?;
+            Query::Comm(Collective { kind, bytes: s[0], ranks, scope: if scale_out { LinkScope::ScaleOut } else { LinkScope::ScaleUp }, algo })
+        }
+        other => {
+            return Err(Error::Usage(format!(
+                "unknown --op `{other}`; expected matmul, bmm, grouped_matmul, softmax, layernorm, silu, gelu, mul, add, rope, embedding, topk, flash_attention, decode_attention, all_reduce, all_gather, reduce_scatter, all_to_all or send_recv"
+            )))
+        }
+    })
+}
+
+fn kernel_time(a: &KernelTimeArgs) -> Result<()> {
+    let device = crate::devices::resolve(&a.device, None)?;
+    let dtype = DType::parse(&a.dtype).ok_or_else(|| Error::Usage(format!("--dtype `{}`: expected fp32, bf16, fp16, fp8, int8 or fp4", a.dtype)))?;
+    let algo = CommAlgo::parse(&a.algo).ok_or_else(|| Error::Usage(format!("--algo `{}`: expected auto, ring, ring2d or multishot", a.algo)))?;
+    let params = match &a.params {
+        Some(t) => config::yaml::parse(t, "--params")?,
+        None => serde_json::Value::Null,
+    };
+    let backend = registry::backend(&a.backend, &params, &device.spec)?;
+    let q = parse_query(&a.op, &a.shape, dtype, algo, a.scale_out)?;
+    let (t, flops, bytes, desc) = match &q {
+        Query::Kernel(k) => (backend.kernel_time(k).map_err(|e| Error::plugin(&a.backend, e))?, k.flops(), k.bytes(), serde_json::to_value(k)),
+        Query::Comm(c) => (backend.collective_time(c).map_err(|e| Error::plugin(&a.backend, e))?, 0.0, c.bytes as f64, serde_json::to_value(c)),
+    };
+    let desc = desc.map_err(|e| Error::Internal(e.to_string()))?;
+    if a.json {
+        let v = serde_json::json!({"device": device.key, "backend": a.backend, "op": a.op, "shape": a.shape, "dtype": dtype.name(), "time_s": t, "flops": flops, "bytes": bytes, "kernel": desc});
+        println!("{v}");
+    } else {
+        let rate = if t > 0.0 { format!(", {:.1} TFLOP/s, {:.1} GB/s", flops / t / 1e12, bytes / t / 1e9) } else { String::new() };
+        println!("{} {:?} {} on {} ({}): {:.3} µs{}", a.op, a.shape, dtype, device.key, a.backend, t * 1e6, rate);
     }
     Ok(())
 }

@@ -4,9 +4,9 @@
 
 use crate::config::Experiment;
 use crate::engine::System;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::output::{fmt_f64, write_atomic};
-use reallm_plugin_api::{BatchShape, Kernel, ModelGraph, PrefillChunk, WorkKind};
+use reallm_plugin_api::{BatchShape, Degrees, Kernel, ModelGraph, ParallelPlan, PrefillChunk, WorkKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -50,14 +50,63 @@ pub fn shapes(exp: &Experiment) -> Vec<BatchShape> {
     v
 }
 
-/// Run the stage; returns the files written.
+/// Every parallel plan of `devices` devices, as the original tool's kernel stage enumerated
+/// them: each ordered factorisation `E·T·P·C = devices` gives attention `tp T, pp P, cp C,
+/// dp E` and FFN `ep E, tp T, pp P, cp C` (the expert dimension is data parallel for
+/// attention). Sequence parallelism and the collective algorithm come from `base`.
+pub fn all_plans(base: &ParallelPlan) -> Vec<ParallelPlan> {
+    let n = base.devices;
+    let divisors: Vec<u32> = (1..=n).filter(|d| n % d == 0).collect();
+    let mut out = Vec::new();
+    for &e in &divisors {
+        for &t in divisors.iter().filter(|&&t| (n / e) % t == 0) {
+            for &p in divisors.iter().filter(|&&p| (n / e / t) % p == 0) {
+                let c = n / e / t / p;
+                let attention = Degrees { tp: t, pp: p, cp: c, dp: e, ep: 1 };
+                let ffn = Degrees { tp: t, pp: p, cp: c, dp: 1, ep: e };
+                out.push(ParallelPlan { attention, ffn, ..base.clone() });
+            }
+        }
+    }
+    out
+}
+
+/// Run the stage; returns the files written. With `kernel.all_plans`, shapes are enumerated
+/// over every plan of the device count that the model admits (others are skipped, with a
+/// count in the log), deduplicated.
 pub fn run(exp: &Experiment, system: &mut System, dir: &Path) -> Result<Vec<PathBuf>> {
     // kind -> (columns, shape row -> latency); BTreeMap keeps the output order stable.
     let mut lib: BTreeMap<&'static str, (&'static str, BTreeMap<Vec<u64>, f64>)> = BTreeMap::new();
     let mut graph = ModelGraph::default();
     let wanted = |kind: &str| exp.kernel.kernel_types.iter().any(|t| t == kind || (t == "matmul" && kind == "grouped_matmul"));
+    let configured = system.plan.clone();
+    let plans = if exp.kernel.all_plans { all_plans(&configured) } else { vec![configured.clone()] };
+    let mut skipped = 0usize;
+    for plan in plans {
+        if plan != configured {
+            match system.set_plan(plan) {
+                Ok(()) => {}
+                Err(Error::Plugin { plugin, .. }) if plugin == "plan" => {
+                    skipped += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        collect(exp, system, &mut graph, &mut lib, &wanted)?;
+    }
+    if skipped > 0 {
+        log::info!("kernel: {skipped} parallel plans of {} devices do not fit {} and were skipped", configured.devices, system.info.name);
+    }
+    system.set_plan(configured)?;
+    write_library(&lib, &system.device.key, dir)
+}
+
+type Library = BTreeMap<&'static str, (&'static str, BTreeMap<Vec<u64>, f64>)>;
+
+fn collect(exp: &Experiment, system: &mut System, graph: &mut ModelGraph, lib: &mut Library, wanted: &dyn Fn(&str) -> bool) -> Result<()> {
     for shape in shapes(exp) {
-        system.device_graph(&shape, &mut graph)?;
+        system.device_graph(&shape, graph)?;
         let kernels: Vec<Kernel> = graph
             .items()
             .filter_map(|(_, it, _)| match it.work {
@@ -70,13 +119,19 @@ pub fn run(exp: &Experiment, system: &mut System, dir: &Path) -> Result<Vec<Path
             if !wanted(kind) {
                 continue;
             }
-            let t = system.kernel_time(&k)?;
-            lib.entry(kind).or_insert_with(|| (cols, BTreeMap::new())).1.insert(row, t);
+            let entry = &mut lib.entry(kind).or_insert_with(|| (cols, BTreeMap::new())).1;
+            if !entry.contains_key(&row) {
+                let t = system.kernel_time(&k)?;
+                entry.insert(row, t);
+            }
         }
     }
+    Ok(())
+}
+
+fn write_library(lib: &Library, dev: &str, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
-    let dev = &system.device.key;
-    for (kind, (cols, rows)) in &lib {
+    for (kind, (cols, rows)) in lib {
         let mut sizes = String::new();
         let mut lat = format!("{cols},latency\n");
         for (row, t) in rows {
@@ -93,4 +148,21 @@ pub fn run(exp: &Experiment, system: &mut System, dir: &Path) -> Result<Vec<Path
         written.push(lp);
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_factorisation_once() {
+        let plans = all_plans(&ParallelPlan::tensor(8));
+        // Ordered factorisations of 2^3 into 4 factors: C(3+3, 3) = 20.
+        assert_eq!(plans.len(), 20);
+        let mut keys: Vec<String> = plans.iter().map(|p| format!("{}|{}", p.attention, p.ffn)).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 20);
+        assert!(plans.iter().all(|p| p.attention.product() == 8 && p.ffn.product() == 8));
+    }
 }

@@ -11,6 +11,7 @@ pub mod devices;
 pub mod engine;
 pub mod error;
 pub mod kernel_stage;
+pub mod loader;
 pub mod metrics;
 pub mod output;
 pub mod registry;

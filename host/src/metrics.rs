@@ -660,7 +660,7 @@ pub fn summarize_run(r: &SimResult, run: RunInfo, slo: &Slo) -> Summary {
 mod tests {
     use super::*;
     use crate::config::Role;
-    use crate::engine::{RequestRecord, ReplicaSummary, StepCost};
+    use crate::engine::{ReplicaSummary, RequestRecord, StepCost};
 
     fn rec(id: u64, arrival: f64, times: &[f64]) -> RequestRecord {
         RequestRecord {
@@ -677,6 +677,7 @@ mod tests {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn it(start: f64, total: f64, comm: f64, flops: f64, bytes: f64, seqs: u32, pf: u32, dec: u32, kv: u64) -> IterationRecord {
         IterationRecord {
             replica: 0,
@@ -695,7 +696,15 @@ mod tests {
         SimResult {
             requests: vec![rec(0, 0.0, &[1.0, 2.0, 4.0]), rec(1, 1.0, &[3.0, 3.5]), rec(2, 2.0, &[5.0])],
             iterations: vec![it(0.5, 0.5, 0.1, 1e14, 2e11, 1, 10, 0, 1), it(1.0, 1.0, 0.5, 1e14, 8e11, 2, 10, 1, 3)],
-            replicas: vec![ReplicaSummary { pool: 0, role: Role::Colocated, requests: 3, kv_total_blocks: 10, kv_peak_used_blocks: 3, kv_used_blocks_at_end: 0, busy_s: 1.5 }],
+            replicas: vec![ReplicaSummary {
+                pool: 0,
+                role: Role::Colocated,
+                requests: 3,
+                kv_total_blocks: 10,
+                kv_peak_used_blocks: 3,
+                kv_used_blocks_at_end: 0,
+                busy_s: 1.5,
+            }],
             preemptions: 0,
             kv_total_blocks: 10,
             kv_peak_used_blocks: 3,

@@ -3,6 +3,7 @@
 mod cli;
 mod compat;
 mod determinism;
+mod dynamic;
 mod engine;
 mod errors;
 mod registry;

@@ -49,8 +49,24 @@ fn hand_run() -> (SimResult, RunInfo) {
             iter(0, 1.5, 2.5, 1, 0, 1, 4),
         ],
         replicas: vec![
-            ReplicaSummary { pool: 0, role: Role::Colocated, requests: 2, kv_total_blocks: 8, kv_peak_used_blocks: 4, kv_used_blocks_at_end: 0, busy_s: 3.0 },
-            ReplicaSummary { pool: 0, role: Role::Colocated, requests: 1, kv_total_blocks: 8, kv_peak_used_blocks: 1, kv_used_blocks_at_end: 0, busy_s: 0.2 },
+            ReplicaSummary {
+                pool: 0,
+                role: Role::Colocated,
+                requests: 2,
+                kv_total_blocks: 8,
+                kv_peak_used_blocks: 4,
+                kv_used_blocks_at_end: 0,
+                busy_s: 3.0,
+            },
+            ReplicaSummary {
+                pool: 0,
+                role: Role::Colocated,
+                requests: 1,
+                kv_total_blocks: 8,
+                kv_peak_used_blocks: 1,
+                kv_used_blocks_at_end: 0,
+                busy_s: 0.2,
+            },
         ],
         preemptions: 0,
         kv_total_blocks: 16,
@@ -199,9 +215,11 @@ fn run_files_of_a_hand_made_run() {
     assert!(close(x[1]["ts"].as_f64().unwrap(), 0.5e6) && close(x[1]["dur"].as_f64().unwrap(), 1e6));
 
     // Writing again gives the same bytes (deterministic).
-    let before: Vec<Vec<u8>> = ["requests.csv", "iterations.csv", "trace.json"].iter().map(|f| std::fs::read(dir.path().join(f)).unwrap()).collect();
+    let before: Vec<Vec<u8>> =
+        ["requests.csv", "iterations.csv", "trace.json"].iter().map(|f| std::fs::read(dir.path().join(f)).unwrap()).collect();
     report::write_run_files(dir.path(), &r, &s).unwrap();
-    let after: Vec<Vec<u8>> = ["requests.csv", "iterations.csv", "trace.json"].iter().map(|f| std::fs::read(dir.path().join(f)).unwrap()).collect();
+    let after: Vec<Vec<u8>> =
+        ["requests.csv", "iterations.csv", "trace.json"].iter().map(|f| std::fs::read(dir.path().join(f)).unwrap()).collect();
     assert_eq!(before, after);
 }
 
@@ -234,10 +252,8 @@ fn svg_texts(path: &Path) -> Vec<String> {
 #[test]
 fn sweep_of_three_rates_gives_files_pictures_and_reports() {
     let dir = tempfile::tempdir().unwrap();
-    let out = reallm(dir.path())
-        .args(["--set", "workload.max_requests=12", "sim", "--task", "code", "--rate", "1", "2", "4"])
-        .output()
-        .unwrap();
+    let out =
+        reallm(dir.path()).args(["--set", "workload.max_requests=12", "sim", "--task", "code", "--rate", "1", "2", "4"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let ws = dir.path().join("workspace");
     let runs: Vec<PathBuf> = find_all(&ws, "summary.json").iter().map(|p| p.parent().unwrap().to_path_buf()).collect();

@@ -148,6 +148,7 @@ pub struct KernelConfig {
     pub decode_ctx: Vec<u64>,
     pub decode_batches: Vec<u64>,
     pub kernel_types: Vec<String>,
+    pub all_plans: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -306,6 +307,17 @@ fn parse_algo(s: Option<&str>, key: &str, origin: &str) -> Result<CommAlgo> {
     }
 }
 
+/// Resolve a model's `hf_config` path against the config file's folder.
+fn resolve_model_paths(mut m: ModelSel, base_dir: Option<&Path>) -> ModelSel {
+    if let (Some(base), Some(p)) = (base_dir, m.params.get("hf_config").and_then(|v| v.as_str()).map(str::to_string)) {
+        let path = Path::new(&p);
+        if path.is_relative() && !path.exists() && base.join(path).exists() {
+            m.params["hf_config"] = Value::String(base.join(path).display().to_string());
+        }
+    }
+    m
+}
+
 fn model_from_ref(m: ModelRef) -> ModelSel {
     match m {
         ModelRef::Name(n) => ModelSel { plugin: None, label: n.clone(), params: serde_json::json!({ "preset": n }) },
@@ -375,7 +387,7 @@ fn from_product(f: ProductFile, origin: &str, base_dir: Option<PathBuf>) -> Resu
         form: Form::Product,
         base_dir: base_dir.clone(),
         name: f.name,
-        model: model_from_ref(f.model),
+        model: resolve_model_paths(model_from_ref(f.model), base_dir.as_deref()),
         backend: PluginSel { name: backend.name().to_string(), params: backend.params() },
         pool,
         decode_pool,
@@ -393,6 +405,7 @@ fn from_product(f: ProductFile, origin: &str, base_dir: Option<PathBuf>) -> Resu
             decode_ctx: f.kernel.decode_ctx,
             decode_batches: f.kernel.decode_batches,
             kernel_types: f.kernel.kernel_types,
+            all_plans: f.kernel.all_plans,
         },
         sim: SimConfig { end_time_s: f.sim.end_time_s, iteration_overhead_s: f.sim.iteration_overhead_s, seed: f.sim.seed },
         workspace: f.workspace.map(PathBuf::from),
@@ -483,6 +496,7 @@ fn from_original(f: OriginalFile, origin: &str, base_dir: Option<PathBuf>) -> Re
         decode_ctx: ks.as_ref().and_then(|k| k.decode_ctxt.clone()).unwrap_or(defaults.decode_ctx),
         decode_batches: vec![1],
         kernel_types: ks.as_ref().and_then(|k| k.kernel_types.clone()).unwrap_or(defaults.kernel_types),
+        all_plans: true,
     };
     let mut traces = sim.traces.map(|t| t.into_vec()).unwrap_or_default();
     if let Some(t) = f.trace {

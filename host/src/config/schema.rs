@@ -253,15 +253,22 @@ pub struct ProductKernel {
     /// Decode batch sizes to enumerate (1 = the original tool's per-request shapes).
     pub decode_batches: Vec<u64>,
     pub kernel_types: Vec<String>,
+    /// Enumerate shapes over every parallel plan of the device count (as the original tool
+    /// did), not only the configured one.
+    pub all_plans: bool,
 }
 
 impl Default for ProductKernel {
     fn default() -> Self {
         ProductKernel {
+            all_plans: true,
             prefill_blocks: vec![512, 1024, 2048],
             decode_ctx: vec![128, 256, 512, 1024, 2048],
             decode_batches: vec![1],
-            kernel_types: vec!["softmax".into(), "layernorm".into(), "mul".into(), "silu".into(), "matmul".into()],
+            kernel_types: ["matmul", "grouped_matmul", "flash_attention", "decode_attention", "softmax", "layernorm", "silu", "gelu", "mul", "add", "rope", "embedding", "topk"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 }

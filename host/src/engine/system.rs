@@ -92,30 +92,10 @@ impl System {
             comm_algo: pool.comm_algo,
             devices_per_node: device.spec.interconnect.devices_per_node,
         };
-        let mut passes = Vec::new();
-        let mut notes = Vec::new();
-        for name in PASS_ORDER {
-            let (a, f) = (&plan.attention, &plan.ffn);
-            let on = match name {
-                "dp" => a.dp > 1 || f.dp > 1,
-                "cp" => a.cp > 1 || f.cp > 1,
-                "tp" => a.tp > 1 || f.tp > 1,
-                "ep" => f.ep > 1 || a.ep > 1,
-                _ => a.pp > 1 || f.pp > 1,
-            };
-            if !on {
-                continue;
-            }
-            let p = registry::parallelism(name, &serde_json::Value::Null)?;
-            let n = p.validate(&info, &plan).map_err(|e| {
-                Error::config(
-                    &exp.origin,
-                    format!("parallel plan attention `{}` / ffn `{}` for {}: {e}", plan.attention, plan.ffn, info.name),
-                )
-            })?;
-            notes.extend(n);
-            passes.push((name.to_string(), p));
-        }
+        let (passes, notes) = build_passes(&info, &plan).map_err(|e| match e {
+            Error::Plugin { plugin, message } if plugin == "plan" => Error::config(&exp.origin, message),
+            other => other,
+        })?;
         let backend = registry::backend(&exp.backend.name, &exp.backend.params, &device.spec)?;
         let policy = registry::batching(&pool.batching.name, &pool.batching.params)?;
         let memory = memory_plan(&info, &plan, &pool, &device)?;
@@ -140,6 +120,50 @@ impl System {
         })
     }
 
+    /// Switch to another parallel plan (same devices and model); used by the kernel stage to
+    /// enumerate every plan. Errors if the plan does not fit the model.
+    pub fn set_plan(&mut self, plan: ParallelPlan) -> Result<()> {
+        let (passes, notes) = build_passes(&self.info, &plan)?;
+        self.passes = passes;
+        self.notes = notes;
+        self.plan = plan;
+        Ok(())
+    }
+}
+
+type Passes = Vec<(String, Box<dyn Parallelism>)>;
+
+/// The parallelism passes a plan needs, validated against the model. A validation failure is
+/// reported as `Error::Plugin { plugin: "plan", .. }`.
+fn build_passes(info: &ModelInfo, plan: &ParallelPlan) -> Result<(Passes, Vec<String>)> {
+    {
+        let mut passes = Vec::new();
+        let mut notes = Vec::new();
+        for name in PASS_ORDER {
+            let (a, f) = (&plan.attention, &plan.ffn);
+            let on = match name {
+                "dp" => a.dp > 1 || f.dp > 1,
+                "cp" => a.cp > 1 || f.cp > 1,
+                "tp" => a.tp > 1 || f.tp > 1,
+                "ep" => f.ep > 1 || a.ep > 1,
+                _ => a.pp > 1 || f.pp > 1,
+            };
+            if !on {
+                continue;
+            }
+            let p = registry::parallelism(name, &serde_json::Value::Null)?;
+            let n = p.validate(info, plan).map_err(|e| Error::Plugin {
+                plugin: "plan".into(),
+                message: format!("parallel plan attention `{}` / ffn `{}` for {}: {e}", plan.attention, plan.ffn, info.name),
+            })?;
+            notes.extend(n);
+            passes.push((name.to_string(), p));
+        }
+        Ok((passes, notes))
+    }
+}
+
+impl System {
     /// The per-device work of one step (model graph after every parallelism pass).
     pub fn device_graph(&self, shape: &BatchShape, graph: &mut ModelGraph) -> Result<()> {
         graph.clear();

@@ -102,7 +102,8 @@ pub fn write_requests_csv(path: &Path, r: &SimResult, summary: &Summary) -> Resu
 }
 
 /// The header of `iterations.csv`.
-pub const ITERATIONS_CSV_HEADER: &str = "iteration,replica,pool,start_s,end_s,cost_s,seqs,prefill_seqs,prefill_tokens,decode_tokens,tokens,\
+pub const ITERATIONS_CSV_HEADER: &str =
+    "iteration,replica,pool,start_s,end_s,cost_s,seqs,prefill_seqs,prefill_tokens,decode_tokens,tokens,\
 kv_used_blocks,kv_total_blocks,kv_used_fraction,compute_s,comm_s,flops,bytes,mfu,mbu\n";
 
 /// `iterations.csv`: one row per iteration (micro-batch) in scheduling order.
@@ -183,9 +184,9 @@ pub fn write_chrome_trace(path: &Path, r: &SimResult, summary: &Summary) -> Resu
     let io = |e| Error::io(path, e);
     let w = f.writer();
     let run = &summary.run;
-    write!(
+    writeln!(
         w,
-        "{{\"displayTimeUnit\":\"ms\",\"otherData\":{{\"tool\":\"reallm\",\"trace\":{},\"model\":{},\"system\":{},\"backend\":{}}},\"traceEvents\":[\n",
+        "{{\"displayTimeUnit\":\"ms\",\"otherData\":{{\"tool\":\"reallm\",\"trace\":{},\"model\":{},\"system\":{},\"backend\":{}}},\"traceEvents\":[",
         jstr(&run.trace),
         jstr(&run.model),
         jstr(&run.system),
@@ -214,7 +215,8 @@ pub fn write_chrome_trace(path: &Path, r: &SimResult, summary: &Summary) -> Resu
         )
         .map_err(io)?;
         sep(w).map_err(io)?;
-        write!(w, "{{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":{},\"tid\":0,\"args\":{{\"sort_index\":{rep}}}}}", rep + 1).map_err(io)?;
+        write!(w, "{{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":{},\"tid\":0,\"args\":{{\"sort_index\":{rep}}}}}", rep + 1)
+            .map_err(io)?;
     }
     // Slot end times per replica (µs); a new slot is opened when all are busy.
     let mut slots: Vec<Vec<f64>> = vec![Vec::new(); n_rep];
@@ -267,8 +269,13 @@ pub fn write_chrome_trace(path: &Path, r: &SimResult, summary: &Summary) -> Resu
         )
         .map_err(io)?;
         sep(w).map_err(io)?;
-        write!(w, "{{\"name\":\"KV blocks used\",\"ph\":\"C\",\"pid\":{pid},\"ts\":{},\"args\":{{\"blocks\":{}}}}}", jnum(ts), it.kv_used_blocks)
-            .map_err(io)?;
+        write!(
+            w,
+            "{{\"name\":\"KV blocks used\",\"ph\":\"C\",\"pid\":{pid},\"ts\":{},\"args\":{{\"blocks\":{}}}}}",
+            jnum(ts),
+            it.kv_used_blocks
+        )
+        .map_err(io)?;
         sep(w).map_err(io)?;
         write!(
             w,

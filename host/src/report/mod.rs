@@ -158,11 +158,7 @@ fn table_rows(runs: &[RunData]) -> Vec<(String, String, Vec<Cell>)> {
         text("system", &|s| s.run.system.clone()),
         text("model", &|s| s.run.model.clone()),
         text("backend", &|s| s.run.backend.clone()),
-        (
-            "request rate".into(),
-            "req/s".into(),
-            runs.iter().map(|r| Cell::Num(plot::run_rate(r))).collect(),
-        ),
+        ("request rate".into(), "req/s".into(), runs.iter().map(|r| Cell::Num(plot::run_rate(r))).collect()),
         ("devices".into(), String::new(), runs.iter().map(|r| Cell::Num(Some(r.summary.run.devices as f64))).collect()),
     ];
     for (name, unit, get) in ROWS {
@@ -182,12 +178,18 @@ pub fn fmt_display(x: f64) -> String {
         format!("{}", x as i64)
     } else if a >= 1000.0 {
         format!("{x:.0}")
-    } else if a >= 100.0 {
-        format!("{x:.1}")
-    } else if a >= 10.0 {
-        format!("{x:.2}")
     } else if a >= 1e-3 {
-        format!("{x:.4}").trim_end_matches('0').trim_end_matches('.').to_string()
+        // Four significant digits, trailing zeros dropped.
+        let decimals = if a >= 100.0 {
+            1
+        } else if a >= 10.0 {
+            2
+        } else if a >= 1.0 {
+            3
+        } else {
+            4
+        };
+        format!("{x:.decimals$}").trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         format!("{x:.3e}")
     }
@@ -196,7 +198,13 @@ pub fn fmt_display(x: f64) -> String {
 fn cell_text(c: &Cell, full: bool) -> String {
     match c {
         Cell::Text(t) => t.clone(),
-        Cell::Num(None) => if full { String::new() } else { "-".into() },
+        Cell::Num(None) => {
+            if full {
+                String::new()
+            } else {
+                "-".into()
+            }
+        }
         Cell::Num(Some(x)) => {
             if full {
                 fmt_f64(*x)
@@ -314,6 +322,8 @@ mod tests {
         assert_eq!(fmt_display(1234.56), "1235");
         assert_eq!(fmt_display(12.3456), "12.35");
         assert_eq!(fmt_display(0.125), "0.125");
+        assert_eq!(fmt_display(9.92083), "9.921");
+        assert_eq!(fmt_display(16.30), "16.3");
         assert_eq!(fmt_display(0.00001234), "1.234e-5");
         assert_eq!(fmt_display(f64::NAN), "-");
         assert_eq!(ReportFormat::parse("MD"), Some(ReportFormat::Markdown));

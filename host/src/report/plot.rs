@@ -82,7 +82,15 @@ pub fn charts(runs: &[RunData]) -> Result<Vec<Chart>> {
     };
     v.push(chart("ttft_cdf.svg", "TTFT CDF", "time to first token (ms)", "fraction of requests", ttft, false, Legend::LowerRight));
     v.push(chart("tbt_cdf.svg", "TBT CDF", "time between tokens (ms)", "fraction of token gaps", tbt, false, Legend::LowerRight));
-    v.push(chart("batch_size.svg", "Batch size over time", "simulated time (s)", "sequences per iteration", batch, false, Legend::UpperLeft));
+    v.push(chart(
+        "batch_size.svg",
+        "Batch size over time",
+        "simulated time (s)",
+        "sequences per iteration",
+        batch,
+        false,
+        Legend::UpperLeft,
+    ));
     v.push(chart("kv_usage.svg", "KV-cache usage over time", "simulated time (s)", "KV blocks used (%)", kv, false, Legend::UpperLeft));
 
     // Rate sweep: groups of runs that differ only in their rate.
@@ -92,7 +100,8 @@ pub fn charts(runs: &[RunData]) -> Result<Vec<Chart>> {
         let name = |g: &str, m: &str| if one { m.to_string() } else { format!("{g}: {m}") };
         let (mut ttft_r, mut tbt_r, mut e2e_r, mut thr_r, mut tok_r) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (g, pts) in &groups {
-            let line = |m: &str, f: &dyn Fn(&Summary) -> f64| Series { name: name(g, m), points: pts.iter().map(|(r, s)| (*r, f(s))).collect() };
+            let line =
+                |m: &str, f: &dyn Fn(&Summary) -> f64| Series { name: name(g, m), points: pts.iter().map(|(r, s)| (*r, f(s))).collect() };
             ttft_r.push(line("TTFT p50", &|s| s.ttft_s.p50 * 1e3));
             ttft_r.push(line("TTFT p99", &|s| s.ttft_s.p99 * 1e3));
             tbt_r.push(line("TBT p50", &|s| s.tbt_s.p50 * 1e3));
@@ -108,7 +117,15 @@ pub fn charts(runs: &[RunData]) -> Result<Vec<Chart>> {
         v.push(chart("ttft_vs_rate.svg", "TTFT vs request rate", rate, "TTFT (ms)", ttft_r, true, Legend::UpperLeft));
         v.push(chart("tbt_vs_rate.svg", "TBT vs request rate", rate, "TBT (ms)", tbt_r, true, Legend::UpperLeft));
         v.push(chart("e2e_vs_rate.svg", "E2E latency vs request rate", rate, "E2E (s)", e2e_r, true, Legend::UpperLeft));
-        v.push(chart("throughput_vs_rate.svg", "Throughput and goodput vs request rate", rate, "requests/s", thr_r, true, Legend::UpperLeft));
+        v.push(chart(
+            "throughput_vs_rate.svg",
+            "Throughput and goodput vs request rate",
+            rate,
+            "requests/s",
+            thr_r,
+            true,
+            Legend::UpperLeft,
+        ));
         v.push(chart("tokens_vs_rate.svg", "Token throughput vs request rate", rate, "tokens/s", tok_r, true, Legend::UpperLeft));
     }
     v.retain(|c| !c.series.is_empty());
@@ -133,7 +150,12 @@ fn sweep_groups(runs: &[RunData]) -> Vec<(String, Vec<(f64, Summary)>)> {
         let Some(rate) = run_rate(r) else { continue };
         let s = &r.summary.run;
         let task = s.trace.strip_prefix("rr_").and_then(|t| t.split_once('_')).map(|(t, _)| t).unwrap_or("");
-        let key = [s.system.as_str(), s.model.as_str(), s.backend.as_str(), task].iter().filter(|x| !x.is_empty()).cloned().collect::<Vec<_>>().join(" ");
+        let key = [s.system.as_str(), s.model.as_str(), s.backend.as_str(), task]
+            .iter()
+            .filter(|x| !x.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ");
         g.entry(key).or_default().push((rate, r.summary.clone()));
     }
     g.into_iter()
@@ -264,18 +286,22 @@ fn parse(path: &Path, f: &str) -> Result<f64> {
     f.parse().map_err(|_| Error::input(path.display().to_string(), format!("`{f}` is not a number")))
 }
 
+/// (x, y) points of a line.
+type Points = Vec<(f64, f64)>;
+
 /// Batch size (sequences per iteration) and KV usage (% of blocks) over time from
 /// `iterations.csv`: iterations binned by start time into `bins` equal bins over
 /// [0, end], each bin the mean over the iterations (all replicas) starting in it.
-fn time_series(path: &Path, s: &Summary, bins: usize) -> Result<(Vec<(f64, f64)>, Vec<(f64, f64)>)> {
+fn time_series(path: &Path, s: &Summary, bins: usize) -> Result<(Points, Points)> {
     let mut end = s.end_s;
-    if !(end > 0.0) {
+    if end.is_nan() || end <= 0.0 {
         end = read_column(path, "start_s")?.into_iter().fold(0.0, f64::max);
     }
     let width = if end > 0.0 { end / bins as f64 } else { 1.0 };
     let mut acc = vec![(0u64, 0.0f64, 0.0f64); bins];
     let mut rd = csv::Reader::from_path(path).map_err(|e| csv_err(path, e))?;
-    let (i_start, i_seqs, i_kv) = (column(path, &mut rd, "start_s")?, column(path, &mut rd, "seqs")?, column(path, &mut rd, "kv_used_fraction")?);
+    let (i_start, i_seqs, i_kv) =
+        (column(path, &mut rd, "start_s")?, column(path, &mut rd, "seqs")?, column(path, &mut rd, "kv_used_fraction")?);
     let mut rec = csv::StringRecord::new();
     while rd.read_record(&mut rec).map_err(|e| csv_err(path, e))? {
         let get = |i: usize| parse(path, rec.get(i).unwrap_or(""));
@@ -296,6 +322,20 @@ fn time_series(path: &Path, s: &Summary, bins: usize) -> Result<(Vec<(f64, f64)>
     }
     Ok((batch, kv))
 }
+
+/// Tableau 10: distinct and readable on white.
+const PALETTE: [(u8, u8, u8); 10] = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+];
 
 fn range(vals: impl Iterator<Item = f64>, from_zero: bool) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -335,7 +375,8 @@ pub fn render_svg(c: &Chart) -> Result<String> {
             .map_err(|e| err(&e))?;
         chart.configure_mesh().x_desc(c.x_desc.as_str()).y_desc(c.y_desc.as_str()).draw().map_err(|e| err(&e))?;
         for (i, s) in c.series.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
+            let (r, g, b) = PALETTE[i % PALETTE.len()];
+            let color = RGBColor(r, g, b).to_rgba();
             let style = ShapeStyle::from(color).stroke_width(2);
             chart
                 .draw_series(LineSeries::new(s.points.iter().copied(), style))
@@ -350,13 +391,7 @@ pub fn render_svg(c: &Chart) -> Result<String> {
             Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
             Legend::LowerRight => SeriesLabelPosition::LowerRight,
         };
-        chart
-            .configure_series_labels()
-            .position(pos)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| err(&e))?;
+        chart.configure_series_labels().position(pos).background_style(WHITE.mix(0.85)).border_style(BLACK).draw().map_err(|e| err(&e))?;
         root.present().map_err(|e| err(&e))?;
     }
     Ok(buf)

@@ -27,7 +27,7 @@ use crate::dtype::DType;
 use crate::error::PluginError;
 use crate::kernel::{Collective, CollectiveKind, CommAlgo, Kernel, LinkScope};
 use abi_stable::StableAbi;
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, c_void, CString};
 
 /// Version of the C backend ABI (`REALLM_BACKEND_ABI_VERSION` in the header). A C library
 /// whose `reallm_backend_abi_version()` returns another value is rejected.
@@ -325,6 +325,42 @@ impl OwnedReallmDevice {
     }
 }
 
+/// One backend of a C library (`reallm_backend_desc`). Strings are NUL-terminated and live
+/// as long as the library.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ReallmBackendDesc {
+    /// `sizeof(reallm_backend_desc)` as the library built it.
+    pub struct_size: u32,
+    pub reserved: u32,
+    pub name: *const c_char,
+    pub version: *const c_char,
+    pub summary: *const c_char,
+    pub example_params: *const c_char,
+    /// New instance for a device; parameters as a JSON object. NULL on error, with a message.
+    pub create: Option<unsafe extern "C" fn(params_json: *const c_char, device: *const ReallmDevice, err: *mut c_char, err_cap: usize) -> *mut c_void>,
+    /// `out_s[i]` = seconds of `ops[i]`; 0 or an error code (`C_ERR_*`), with a message.
+    pub cost: Option<
+        unsafe extern "C" fn(instance: *mut c_void, ops: *const ReallmOp, n_ops: usize, out_s: *mut f64, err: *mut c_char, err_cap: usize) -> i32,
+    >,
+    /// Release an instance (may be absent).
+    pub destroy: Option<unsafe extern "C" fn(instance: *mut c_void)>,
+}
+
+/// `REALLM_ERR_UNSUPPORTED`.
+pub const C_ERR_UNSUPPORTED: i32 = 1;
+/// `REALLM_ERR_INVALID`.
+pub const C_ERR_INVALID: i32 = 2;
+
+/// Signature of `reallm_backend_abi_version`.
+pub type CAbiVersionFn = unsafe extern "C" fn() -> u32;
+/// Signature of `reallm_backend_list`.
+pub type CBackendListFn = unsafe extern "C" fn(count: *mut usize) -> *const ReallmBackendDesc;
+/// Exported symbol names of the C ABI (NUL-terminated).
+pub const C_SYMBOL_VERSION: &[u8] = b"reallm_backend_abi_version\0";
+/// See [`C_SYMBOL_VERSION`].
+pub const C_SYMBOL_LIST: &[u8] = b"reallm_backend_list\0";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,6 +414,13 @@ mod tests {
         // reallm_backend.h: 4 × u32-sized fields (16 bytes) + 8 × u64 (64) + 2 × f64 (16) = 96.
         assert_eq!(std::mem::size_of::<ReallmOp>(), 96);
         assert_eq!(std::mem::align_of::<ReallmOp>(), 8);
+        // reallm_device: 2 × u32 + 2 pointers (24) + 4 f64 (32) + 3 u64 (24) + 6 f64 (48)
+        // + 2 × u32 (8) + 2 f64 (16) = 152 on a 64-bit target.
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(std::mem::size_of::<ReallmDevice>(), 152);
+        // reallm_backend_desc: 2 × u32 + 4 strings + 3 function pointers = 8 + 56 = 64.
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(std::mem::size_of::<ReallmBackendDesc>(), 64);
     }
 
     #[test]

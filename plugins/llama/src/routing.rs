@@ -3,8 +3,8 @@
 //! A trained router's choices depend on the tokens, which a trace-driven simulator does not
 //! have. The router is therefore modelled by an expert *popularity* `p_e` (uniform, Zipf, or
 //! explicit) from which every token picks `top_k` **distinct** experts. What the rest of the
-//! simulator needs is only the per-expert token count of the step ([`ModelGraph::expert_tokens`]
-//! (reallm_plugin_api::ModelGraph)), so the sampler is built to reproduce its distribution
+//! simulator needs is only the per-expert token count of the step
+//! ([`ModelGraph::expert_tokens`](reallm_plugin_api::ModelGraph::expert_tokens)), so the sampler is built to reproduce its distribution
 //! exactly and cheaply:
 //!
 //! 1. **Inclusion probabilities.** Popularity is turned into the probability `π_e` that a token

@@ -12,10 +12,10 @@
 //! |---|---|
 //! | attn_pre_proj | [T, h] × [h, (H + 2·KV)·d / t] |
 //! | attn_post_proj | [T, H·d / t] × [H·d / t, h] |
-//! | mlp_up_proj | [T, h] × [h, 2·I / t] |
+//! | mlp_up_proj | [T, h] × [h, 2·I / t] (gated MLP; [h, I / t] otherwise, Phi-2) |
 //! | mlp_down_proj | [T, I / t] × [I / t, h] |
 //! | input/post_attention_layernorm | LayerNorm [T, h] |
-//! | mlp_act | SiLU-and-multiply: the traffic of Mul [T, I / t] (reads 2·I/t, writes I/t) |
+//! | mlp_act | SiLU-and-multiply: the traffic of Mul [T, I / t] (reads 2·I/t, writes I/t); GeLU [T, I / t] without gating |
 //! | attn_rope | Rope [T, (H + KV)·d / t] |
 //! | add | Add [T, h] |
 //!
@@ -109,15 +109,18 @@ fn load(path: &Path, out: &mut Vec<Sample>) {
         let f: Vec<&str> = line.split(',').collect();
         let u = |i: usize| f[i].parse::<u64>().unwrap_or_else(|_| panic!("{}: bad integer {:?}", path.display(), f[i]));
         let (heads, kvh, h, inter, t, tp) = (u(ch), u(ckv), u(ce), u(ci), u(ct), u(ctp));
+        let gated = col("use_gated_mlp").is_none_or(|c| f[c].eq_ignore_ascii_case("true") || f[c] == "1");
+        let up_n = if gated { 2 * inter / tp } else { inter / tp };
+        let act = if gated { Kernel::Mul { m: t, n: inter / tp, dtype: f16 } } else { Kernel::Gelu { m: t, n: inter / tp, dtype: f16 } };
         let d = h / heads;
         let ops: [(&'static str, Kernel); 9] = [
             ("attn_pre_proj", Kernel::matmul(t, h, (heads + 2 * kvh) * d / tp, f16)),
             ("attn_post_proj", Kernel::matmul(t, heads * d / tp, h, f16)),
-            ("mlp_up_proj", Kernel::matmul(t, h, 2 * inter / tp, f16)),
+            ("mlp_up_proj", Kernel::matmul(t, h, up_n, f16)),
             ("mlp_down_proj", Kernel::matmul(t, inter / tp, h, f16)),
             ("input_layernorm", Kernel::LayerNorm { m: t, n: h, dtype: f16 }),
             ("post_attention_layernorm", Kernel::LayerNorm { m: t, n: h, dtype: f16 }),
-            ("mlp_act", Kernel::Mul { m: t, n: inter / tp, dtype: f16 }),
+            ("mlp_act", act),
             ("attn_rope", Kernel::Rope { m: t, n: (heads + kvh) * d / tp, dtype: f16 }),
             ("add", Kernel::Add { m: t, n: h, dtype: f16 }),
         ];
