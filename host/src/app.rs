@@ -131,25 +131,35 @@ pub struct SimRun {
 
 /// `sim` over one trace: simulate and write `sim_results.csv` and `summary.json`.
 pub fn run_sim_one(exp: &Experiment, ws: &Workspace, trace: &Path) -> Result<SimRun> {
-    let mut reqs = load_trace(exp, trace)?;
-    if let Some(n) = exp.workload.end_reqs {
-        reqs.retain(|r| r.id < n);
-        if reqs.is_empty() {
-            return Err(Error::input(trace.display().to_string(), format!("no request has an id below end_reqs = {n}")));
-        }
-    }
-    let mut systems = build_systems(exp)?;
-    let result = engine::simulate_pools(&mut systems, exp.kv_transfer, &reqs, SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed })?;
+    let reqs = load_trace(exp, trace)?;
     let trace_name = trace.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "trace".into());
-    let run = metrics::RunInfo::from_systems(&trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, &systems);
-    // TODO(lead): pass the config's `slo:` here once the key exists.
-    let summary = metrics::summarize_run(&result, run, &metrics::Slo::default());
+    let (result, summary) = simulate_requests(exp, &trace_name, &reqs)?;
     let dir = ws.results_dir(exp, &trace_name);
     write_sim_results(&dir.join("sim_results.csv"), &result)?;
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(&dir.join("summary.json"), format!("{json}\n").as_bytes())?;
     crate::report::write_run_files(&dir, &result, &summary)?;
     Ok(SimRun { trace: trace.to_path_buf(), dir, summary, result })
+}
+
+/// Simulate requests (after `end_reqs` filtering) and summarise, writing nothing.
+pub fn simulate_requests(exp: &Experiment, trace_name: &str, reqs: &[Request]) -> Result<(SimResult, Summary)> {
+    let filtered: Vec<Request>;
+    let reqs = match exp.workload.end_reqs {
+        Some(n) => {
+            filtered = reqs.iter().filter(|r| r.id < n).copied().collect();
+            if filtered.is_empty() {
+                return Err(Error::input(trace_name, format!("no request has an id below end_reqs = {n}")));
+            }
+            &filtered[..]
+        }
+        None => reqs,
+    };
+    let mut systems = build_systems(exp)?;
+    let result = engine::simulate_pools(&mut systems, exp.kv_transfer, reqs, SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed })?;
+    let run = metrics::RunInfo::from_systems(trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, &systems);
+    let summary = metrics::summarize_run(&result, run, &exp.slo);
+    Ok((result, summary))
 }
 
 /// Build every pool of an experiment, logging the plan notes.

@@ -81,6 +81,72 @@ pub enum Command {
     /// Example: reallm kernel-time --device GH100 --backend llmcompass --op matmul --shape 4096,8192,8192
     #[command(verbatim_doc_comment)]
     KernelTime(KernelTimeArgs),
+    /// Run a grid of experiments in parallel, one CSV row per (point, trace); resumable.
+    ///
+    /// Example: reallm sweep --grid workload.request_rates=1,2,4,8 --grid system.batching.policy=continuous,chunked --out sweep.csv
+    #[command(verbatim_doc_comment, args_conflicts_with_subcommands = true)]
+    Sweep(SweepArgs),
+    /// Find the highest request rate that meets the SLOs (bisection), per device.
+    Capacity(CapacityArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    #[command(subcommand)]
+    pub cmd: Option<SweepCmd>,
+    /// An axis: KEY.PATH=V1,V2,... (values parsed as YAML). Repeatable; first is outermost.
+    #[arg(long = "grid", value_name = "KEY=V1,V2,...")]
+    pub grid: Vec<String>,
+    /// Output CSV.
+    #[arg(long, default_value = "sweep.csv")]
+    pub out: PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Run only points with index % N == I (for cluster job arrays).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Also write every run's result files under the workspace.
+    #[arg(long)]
+    pub keep_runs: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SweepCmd {
+    /// Merge sweep CSVs (e.g. shard outputs) into one, sorted by point.
+    Merge {
+        /// Input CSVs.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output CSV.
+        #[arg(long, default_value = "sweep.csv")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    /// Workload task whose lengths the probe traces use.
+    #[arg(long, default_value = "conv")]
+    pub task: String,
+    /// Requests per probe.
+    #[arg(long, default_value_t = 500)]
+    pub requests: u64,
+    /// SLO on the p99 TTFT, seconds.
+    #[arg(long)]
+    pub ttft_p99: Option<f64>,
+    /// SLO on the p99 TBT, seconds.
+    #[arg(long)]
+    pub tbt_p99: Option<f64>,
+    /// Lowest rate probed (requests/s).
+    #[arg(long, default_value_t = 0.25)]
+    pub lo: f64,
+    /// Highest rate probed (requests/s).
+    #[arg(long, default_value_t = 256.0)]
+    pub hi: f64,
+    /// Relative tolerance of the answer.
+    #[arg(long, default_value_t = 0.02)]
+    pub tol: f64,
 }
 
 #[derive(Debug, Args)]

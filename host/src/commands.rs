@@ -1,7 +1,7 @@
 //! Command dispatch: turns parsed CLI arguments into stage runs and prints results.
 
 use crate::app::{self, Workspace};
-use crate::cli::{Cli, Command, ConfigCmd, KernelTimeArgs, ModelCmd, ModelShowArgs, PluginsCmd, SimArgs};
+use crate::cli::{CapacityArgs, Cli, Command, ConfigCmd, KernelTimeArgs, ModelCmd, ModelShowArgs, PluginsCmd, SimArgs, SweepArgs, SweepCmd};
 use crate::config::{self, Experiment};
 use crate::engine::System;
 use crate::error::{Error, Result};
@@ -97,6 +97,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plugins { cmd } => plugins(cmd.as_ref()),
         Command::Model(ModelCmd::Show(args)) => model_show(&cli, args),
         Command::KernelTime(a) => kernel_time(a),
+        Command::Sweep(a) => sweep(&cli, a),
+        Command::Capacity(a) => capacity(&cli, a),
         Command::Traces(a) => {
             let exp = load_experiment(&cli)?;
             let ws = workspace(&cli, &exp);
@@ -398,6 +400,70 @@ fn kernel_time(a: &KernelTimeArgs) -> Result<()> {
     } else {
         let rate = if t > 0.0 { format!(", {:.1} TFLOP/s, {:.1} GB/s", flops / t / 1e12, bytes / t / 1e9) } else { String::new() };
         println!("{} {:?} {} on {} ({}): {:.3} µs{}", a.op, a.shape, dtype, device.key, a.backend, t * 1e6, rate);
+    }
+    Ok(())
+}
+
+fn sweep(cli: &Cli, a: &SweepArgs) -> Result<()> {
+    if let Some(SweepCmd::Merge { inputs, out }) = &a.cmd {
+        let n = crate::sweep::merge(inputs, out)?;
+        println!("sweep merge: {n} rows from {} files into {}", inputs.len(), out.display());
+        return Ok(());
+    }
+    if a.grid.is_empty() {
+        return Err(Error::Usage("sweep: give at least one --grid KEY=V1,V2,...".into()));
+    }
+    if !cli.global.plugins.is_empty() {
+        return Err(Error::Usage("sweep: choose plugins with --grid or --set keys (e.g. --set backend=llmcompass), not --plugin".into()));
+    }
+    let axes = a.grid.iter().map(|g| crate::sweep::parse_axis(g)).collect::<Result<Vec<_>>>()?;
+    let spec = crate::sweep::SweepSpec {
+        config: config_path(cli)?,
+        base_overrides: cli.global.overrides.clone(),
+        axes,
+        out: a.out.clone(),
+        jobs: a.jobs,
+        shard: a.shard.as_deref().map(crate::sweep::parse_shard).transpose()?,
+        workspace: cli.global.workspace.clone(),
+        keep_runs: a.keep_runs,
+    };
+    let start = std::time::Instant::now();
+    let r = crate::sweep::run(&spec)?;
+    if r.interrupted {
+        println!("sweep interrupted: {} rows kept in {} (rerun the same command to finish)", r.rows, spec.out.with_extension("csv.partial").display());
+        return Err(Error::Usage("interrupted".into()));
+    }
+    println!(
+        "sweep: {} points, {} runs done now, {} already done, {} rows in {} ({:.2} s)",
+        r.points,
+        r.ran,
+        r.skipped,
+        r.rows,
+        spec.out.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn capacity(cli: &Cli, a: &CapacityArgs) -> Result<()> {
+    let exp = load_experiment(cli)?;
+    let task = crate::workload::azure::Task::parse(&a.task).ok_or_else(|| Error::Usage(format!("--task `{}`: expected code or conv", a.task)))?;
+    if a.ttft_p99.is_none() && a.tbt_p99.is_none() {
+        return Err(Error::Usage("capacity: give at least one SLO (--ttft-p99, --tbt-p99)".into()));
+    }
+    if !(a.lo > 0.0 && a.hi >= a.lo && a.tol > 0.0 && a.requests > 0) {
+        return Err(Error::Usage("capacity: need 0 < --lo ≤ --hi, --tol > 0 and --requests ≥ 1".into()));
+    }
+    let spec = crate::sweep::CapacitySpec { task, requests: a.requests, ttft_p99_s: a.ttft_p99, tbt_p99_s: a.tbt_p99, lo: a.lo, hi: a.hi, tol: a.tol };
+    let (best, probes) = crate::sweep::capacity(&exp, &spec)?;
+    println!("{:>12} {:>6} {:>14} {:>14}", "rate (req/s)", "meets", "TTFT p99 (ms)", "TBT p99 (ms)");
+    for p in &probes {
+        println!("{:>12.3} {:>6} {:>14.2} {:>14.2}", p.rate, if p.ok { "yes" } else { "no" }, p.ttft_p99_s * 1e3, p.tbt_p99_s * 1e3);
+    }
+    let devices: u64 = exp.pools().map(|p| p.num_devices as u64 * p.replicas as u64).sum();
+    match best {
+        Some(r) => println!("capacity: {:.3} req/s ({:.4} req/s per device over {} devices)", r, r / devices as f64, devices),
+        None => println!("capacity: even {} req/s misses the SLOs", a.lo),
     }
     Ok(())
 }

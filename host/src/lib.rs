@@ -15,6 +15,7 @@ pub mod loader;
 pub mod metrics;
 pub mod output;
 pub mod registry;
+pub mod sweep;
 pub mod report;
 pub mod workload;
 

@@ -840,6 +840,58 @@ mod tests {
     }
 
     #[test]
+    fn disaggregated_run_by_hand() {
+        // Replica 0 (prefill pool, peak 1e15) prefills one request; its KV moves in 0.25 s to
+        // replica 1 (decode pool, peak 2e15) which produces tokens 2 and 3.
+        let mut q = rec(0, 0.0, &[1.0, 1.5, 2.0]);
+        q.decode_replica = Some(1);
+        q.transfer_s = 0.25;
+        let mut i0 = it(0.5, 0.5, 0.0, 1e14, 0.0, 1, 10, 0, 1);
+        let mut i1 = it(1.25, 0.25, 0.0, 1e14, 0.0, 1, 0, 1, 1);
+        i0.replica = 0;
+        i1.replica = 1;
+        let rs = |pool, role| ReplicaSummary {
+            pool,
+            role,
+            requests: 1,
+            kv_total_blocks: 4,
+            kv_peak_used_blocks: 1,
+            busy_s: 0.0,
+            kv_used_blocks_at_end: 0,
+        };
+        let r = SimResult {
+            requests: vec![q],
+            iterations: vec![i0, i1],
+            replicas: vec![rs(0, Role::Prefill), rs(1, Role::Decode)],
+            preemptions: 0,
+            kv_total_blocks: 8,
+            kv_peak_used_blocks: 2,
+            kv_block_tokens: 16,
+            end_s: 2.0,
+        };
+        let pool = |role: &str, peak| PoolInfo {
+            role: role.into(),
+            device: "d".into(),
+            replicas: 1,
+            devices_per_replica: 2,
+            peak_flops_per_device: peak,
+            mem_bw_bytes_per_s_per_device: 1e12,
+        };
+        let run = RunInfo { devices: 4, pools: vec![pool("prefill", 1e15), pool("decode", 2e15)], ..RunInfo::default() };
+        let s = summarize_run(&r, run, &Slo::default());
+        assert_eq!(s.kv_transfer_s.count, 1);
+        assert_eq!(s.kv_transfer_s.mean, 0.25);
+        // Run MFU: 2e14 / (0.5 · 1e15 + 0.25 · 2e15) = 2e14 / 1e15 = 0.2; replica 0: 1e14 /
+        // (0.5 · 1e15) = 0.2; replica 1: 1e14 / (0.25 · 2e15) = 0.2.
+        assert!(close(s.engine.mfu, 0.2));
+        assert!(close(s.replicas[0].mfu, 0.2) && close(s.replicas[1].mfu, 0.2));
+        // TTFT belongs to the prefill replica, the two gaps and the completion to the decode one.
+        assert_eq!((s.replicas[0].ttft_s.count, s.replicas[0].tbt_s.count, s.replicas[0].completed), (1, 0, 0));
+        assert_eq!((s.replicas[1].ttft_s.count, s.replicas[1].tbt_s.count, s.replicas[1].completed), (0, 2, 1));
+        assert_eq!((s.replicas[0].role.as_str(), s.replicas[1].role.as_str()), ("prefill", "decode"));
+    }
+
+    #[test]
     fn unfinished_requests_fail_completion_criteria() {
         let mut q = rec(0, 0.0, &[1.0]);
         q.output_tokens = 3;

@@ -22,7 +22,11 @@ impl AtomicFile {
             }
         }
         let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
-        let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+        // Unique per process and per file being written (threads of a sweep may write the
+        // same generated trace at once; each renames a complete copy into place).
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()));
         let f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         Ok(AtomicFile { path: path.to_path_buf(), tmp, writer: Some(BufWriter::with_capacity(1 << 16, f)) })
     }

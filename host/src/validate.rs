@@ -125,10 +125,17 @@ pub fn load_profile(path: &Path) -> Result<Vec<Sample>, String> {
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').map(str::trim).collect();
     let col = |name: &str| header.iter().position(|h| *h == name);
     let need = |name: &str| col(name).ok_or_else(|| format!("{}:1: no `{name}` column", path.display()));
-    let (ch, ckv, ce, ci, ct, ctp) =
-        (need("n_head")?, need("n_kv_head")?, need("n_embd")?, need("n_expanded_embd")?, need("num_tokens")?, need("num_tensor_parallel_workers")?);
+    let (ch, ckv, ce, ci, ct, ctp) = (
+        need("n_head")?,
+        need("n_kv_head")?,
+        need("n_embd")?,
+        need("n_expanded_embd")?,
+        need("num_tokens")?,
+        need("num_tensor_parallel_workers")?,
+    );
     let cg = col("use_gated_mlp");
-    let op_cols: Vec<(&'static str, usize)> = OPS.iter().filter_map(|op| col(&format!("time_stats.{op}.median")).map(|c| (*op, c))).collect();
+    let op_cols: Vec<(&'static str, usize)> =
+        OPS.iter().filter_map(|op| col(&format!("time_stats.{op}.median")).map(|c| (*op, c))).collect();
     let mut out = Vec::new();
     for (i, line) in lines.enumerate() {
         if line.trim().is_empty() {
@@ -136,7 +143,11 @@ pub fn load_profile(path: &Path) -> Result<Vec<Sample>, String> {
         }
         let f: Vec<&str> = line.split(',').map(str::trim).collect();
         let at = |c: usize| f.get(c).copied().unwrap_or("");
-        let int = |c: usize| at(c).parse::<u64>().map_err(|_| format!("{}:{}: `{}` = `{}`: expected a whole number", path.display(), i + 2, header[c], at(c)));
+        let int = |c: usize| {
+            at(c)
+                .parse::<u64>()
+                .map_err(|_| format!("{}:{}: `{}` = `{}`: expected a whole number", path.display(), i + 2, header[c], at(c)))
+        };
         let (heads, kvh, h, inter, t, tp) = (int(ch)?, int(ckv)?, int(ce)?, int(ci)?, int(ct)?, int(ctp)?);
         let gated = cg.is_none_or(|c| at(c).eq_ignore_ascii_case("true") || at(c) == "1");
         for &(op, c) in &op_cols {
@@ -227,6 +238,8 @@ impl Backends {
 
 /// Errors collected per (op, tp, backend, T ≥ 64).
 type Buckets = BTreeMap<(usize, u64, usize, bool), Vec<f64>>;
+/// (op, T, TP, measured seconds, predictions) of the example table.
+type Example = (String, u64, u64, f64, [Option<f64>; 3]);
 
 fn gpu_section(out: &mut String, data_dir: &Path, gpu: &str, preset: &str) -> Result<(), String> {
     let spec = device(preset)?;
@@ -239,9 +252,9 @@ fn gpu_section(out: &mut String, data_dir: &Path, gpu: &str, preset: &str) -> Re
     let _ = writeln!(out, "Profiles: {} ({} operator samples).\n", models.join(", "), samples.len());
     let mut buckets = Buckets::new();
     let mut overall: BTreeMap<(usize, bool, bool), Vec<f64>> = BTreeMap::new(); // (backend, gemm, T ≥ 64)
-    // Dedupe shapes for LLMCompass: the profiles repeat rows.
+                                                                                // Dedupe shapes for LLMCompass: the profiles repeat rows.
     let mut cache: BTreeMap<String, [Option<f64>; 3]> = BTreeMap::new();
-    let mut examples: Vec<(String, u64, u64, f64, [Option<f64>; 3])> = Vec::new();
+    let mut examples: Vec<Example> = Vec::new();
     for s in &samples {
         let key = format!("{:?}", s.kernel);
         let pred = match cache.get(&key) {
@@ -260,10 +273,12 @@ fn gpu_section(out: &mut String, data_dir: &Path, gpu: &str, preset: &str) -> Re
                 overall.entry((bi, matches!(s.kernel, Kernel::Gemm { .. }), s.tokens >= 64)).or_default().push(e);
             }
         }
-        if s.model == "Llama-2-7b-hf" && LLMCOMPASS_TOKENS.contains(&s.tokens) && [1, 8].contains(&s.tp) {
-            if !examples.iter().any(|x| x.0 == s.op && x.1 == s.tokens && x.2 == s.tp) {
-                examples.push((s.op.to_string(), s.tokens, s.tp, s.measured_s, pred));
-            }
+        if s.model == "Llama-2-7b-hf"
+            && LLMCOMPASS_TOKENS.contains(&s.tokens)
+            && [1, 8].contains(&s.tp)
+            && !examples.iter().any(|x| x.0 == s.op && x.1 == s.tokens && x.2 == s.tp)
+        {
+            examples.push((s.op.to_string(), s.tokens, s.tp, s.measured_s, pred));
         }
     }
     let _ = writeln!(out, "### Summary (median / worst |relative error|)\n");
@@ -341,7 +356,13 @@ fn all_reduce_section(out: &mut String, data_dir: &Path) -> Result<(), String> {
     let _ = writeln!(out, "Backends on `A100-SXM-80GB`, `algo: auto` (one-shot on a fully connected node).\n");
     let _ = writeln!(out, "| P | sizes | calibrated | ideal | llmcompass |");
     let _ = writeln!(out, "|---|---|---|---|---|");
-    let coll = |p: u32, bytes: u64| Collective { kind: CollectiveKind::AllReduce, bytes, ranks: p, scope: LinkScope::ScaleUp, algo: CommAlgo::Auto };
+    let coll = |p: u32, bytes: u64| Collective {
+        kind: CollectiveKind::AllReduce,
+        bytes,
+        ranks: p,
+        scope: LinkScope::ScaleUp,
+        algo: CommAlgo::Auto,
+    };
     let backends: [&dyn KernelBackend; 3] = [&b.calibrated, &b.ideal, &b.llmcompass];
     for p in [2u32, 4, 8] {
         for (label, min_bytes) in [("all", 0u64), ("≥ 1 MiB", 1 << 20)] {
@@ -396,7 +417,8 @@ const LLMCOMPASS_REFERENCE: [(&str, &str, f64); 6] = [
 
 fn llmcompass_section(out: &mut String) -> Result<(), String> {
     let _ = writeln!(out, "\n## LLMCompass reference values\n");
-    let _ = writeln!(out, "Worked values of the LLMCompass model (its description), against this port (`llmcompass`, default parameters).\n");
+    let _ =
+        writeln!(out, "Worked values of the LLMCompass model (its description), against this port (`llmcompass`, default parameters).\n");
     let _ = writeln!(out, "| case | device | reference µs | llmcompass µs | rel. diff |");
     let _ = writeln!(out, "|---|---|---|---|---|");
     for (label, preset, expected) in LLMCOMPASS_REFERENCE {
@@ -418,7 +440,8 @@ fn llmcompass_section(out: &mut String) -> Result<(), String> {
             })
         }
         .map_err(|e| e.to_string())?;
-        let _ = writeln!(out, "| {label} | {preset} | {:.2} | {:.2} | {:.2} % |", expected * 1e6, got * 1e6, (got / expected - 1.0) * 100.0);
+        let _ =
+            writeln!(out, "| {label} | {preset} | {:.2} | {:.2} | {:.2} % |", expected * 1e6, got * 1e6, (got / expected - 1.0) * 100.0);
     }
     Ok(())
 }
@@ -461,7 +484,10 @@ mod tests {
         assert_eq!(op_kernel("attn_pre_proj", 64, 2, 32, 32, 4096, 11008, true), Some(Kernel::matmul(64, 4096, 6144, DType::F16)));
         assert_eq!(op_kernel("mlp_up_proj", 64, 2, 32, 32, 4096, 11008, true), Some(Kernel::matmul(64, 4096, 11008, DType::F16)));
         assert_eq!(op_kernel("mlp_down_proj", 64, 2, 32, 32, 4096, 11008, true), Some(Kernel::matmul(64, 5504, 4096, DType::F16)));
-        assert_eq!(op_kernel("attn_rope", 64, 2, 32, 8, 4096, 11008, true), Some(Kernel::Rope { m: 64, n: 40 * 128 / 2, dtype: DType::F16 }));
+        assert_eq!(
+            op_kernel("attn_rope", 64, 2, 32, 8, 4096, 11008, true),
+            Some(Kernel::Rope { m: 64, n: 40 * 128 / 2, dtype: DType::F16 })
+        );
         assert_eq!(op_kernel("emb", 64, 2, 32, 8, 4096, 11008, true), None);
         assert_eq!(ErrorStats::of(vec![0.3, 0.1, 0.2, 0.4]), ErrorStats { n: 4, median: 0.25, worst: 0.4 });
     }

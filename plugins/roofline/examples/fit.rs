@@ -102,8 +102,14 @@ fn load(path: &Path, out: &mut Vec<Sample>) {
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name);
     let need = |name: &str| col(name).unwrap_or_else(|| panic!("{}: no column {name}", path.display()));
-    let (ch, ckv, ce, ci, ct, ctp) =
-        (need("n_head"), need("n_kv_head"), need("n_embd"), need("n_expanded_embd"), need("num_tokens"), need("num_tensor_parallel_workers"));
+    let (ch, ckv, ce, ci, ct, ctp) = (
+        need("n_head"),
+        need("n_kv_head"),
+        need("n_embd"),
+        need("n_expanded_embd"),
+        need("num_tokens"),
+        need("num_tensor_parallel_workers"),
+    );
     let f16 = DType::F16;
     for line in lines {
         let f: Vec<&str> = line.split(',').collect();
@@ -371,7 +377,12 @@ fn fit_network(dir: &Path) {
             }
         }
         let (a, e, _) = best;
-        println!("{kind} (a100_dgx, workers = devices per node ∈ {{2, 4, 8}}, {} rows): latency α = {:.1} µs, link efficiency = {:.2}", rows.len(), a * 1e6, e);
+        println!(
+            "{kind} (a100_dgx, workers = devices per node ∈ {{2, 4, 8}}, {} rows): latency α = {:.1} µs, link efficiency = {:.2}",
+            rows.len(),
+            a * 1e6,
+            e
+        );
         for p in [2, 4, 8] {
             let errs: Vec<f64> = rows.iter().filter(|r| r.0 == p).map(|&(p, d, t)| (model(a, e, p, d) / t - 1.0).abs()).collect();
             let big: Vec<f64> =

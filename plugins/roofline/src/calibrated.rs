@@ -112,10 +112,9 @@ impl Calibration {
     /// Achieved DRAM fraction for a kernel.
     pub fn memory_efficiency_for(&self, k: &Kernel) -> f64 {
         match k {
-            Kernel::Gemm { .. }
-            | Kernel::GroupedGemm { .. }
-            | Kernel::Attention { .. }
-            | Kernel::DecodeAttention { .. } => self.memory_efficiency,
+            Kernel::Gemm { .. } | Kernel::GroupedGemm { .. } | Kernel::Attention { .. } | Kernel::DecodeAttention { .. } => {
+                self.memory_efficiency
+            }
             Kernel::LayerNorm { .. } => self.norm_memory_efficiency,
             Kernel::Silu { .. } | Kernel::Gelu { .. } | Kernel::Mul { .. } => self.act_memory_efficiency,
             Kernel::Rope { .. } => self.rope_memory_efficiency,
@@ -171,8 +170,8 @@ impl Calibration {
 ///
 /// Fit: `cargo run -p reallm-roofline --example fit -- host/data/calibration` (values below
 /// rounded to 3–4 digits). Median |relative error| of the fit, T ≥ 64 / T < 64 tokens:
-/// GEMMs 5.2 % / 4.0 % (worst 118 %: mlp_up_proj of Phi-2 at TP 8, a small-N shape);
-/// layernorm 9.0 % / 52 %; SiLU·mul 3.6 % / 49 %; RoPE 7.2 % / 37 %; add 9.8 % / 5.4 %.
+/// GEMMs 5.2 % / 3.9 % (worst 84 %, attn_pre_proj); layernorm 9.0 % / 52 %; SiLU·mul (or
+/// GeLU) 3.6 % / 49 %; RoPE 7.2 % / 37 %; add 9.8 % / 5.5 %.
 /// Element-wise kernels below 64 tokens take 2–8 µs whatever their size: one vector launch
 /// time cannot follow every kind there.
 ///

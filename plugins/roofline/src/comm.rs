@@ -37,10 +37,9 @@ pub fn collective_time_with(
         return Ok(0.0);
     }
     let (bw, alpha) = match c.scope {
-        LinkScope::ScaleUp => (
-            device.interconnect.device_bw_per_direction_bytes_per_s(),
-            scale_up_latency_s.unwrap_or(device.interconnect.link_latency_s),
-        ),
+        LinkScope::ScaleUp => {
+            (device.interconnect.device_bw_per_direction_bytes_per_s(), scale_up_latency_s.unwrap_or(device.interconnect.link_latency_s))
+        }
         LinkScope::ScaleOut => (device.scale_out.bw_per_device_bytes_per_s, device.scale_out.latency_s),
     };
     if bw <= 0.0 {
@@ -80,6 +79,8 @@ pub fn collective_time_with(
 }
 
 /// `a × b = p` with `a` the largest divisor of `p` not above `√p`.
+// `%` rather than `is_multiple_of` (Rust 1.87) to keep the workspace's rust-version 1.80.
+#[allow(clippy::manual_is_multiple_of)]
 fn grid(p: u32) -> (u32, u32) {
     let mut a = (p as f64).sqrt() as u32;
     while a > 1 && p % a != 0 {

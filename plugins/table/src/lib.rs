@@ -188,19 +188,9 @@ fn library_kernel(kind: &str, v: &[u64]) -> Option<Kernel> {
     Some(match (kind, v) {
         ("matmul", &[b, m, k, n]) => Kernel::Gemm { b, m, k, n, a: h, w: h, out: h },
         ("grouped_matmul", &[groups, rows, max_rows, k, n]) => Kernel::GroupedGemm { groups, rows, max_rows, k, n, a: h, w: h, out: h },
-        ("flash_attention", &[seqs, q_len, kv_len, q_heads, kv_heads, d_qk, d_v, causal]) => Kernel::Attention {
-            seqs,
-            q_len,
-            kv_len,
-            q_heads,
-            kv_heads,
-            d_qk,
-            d_v,
-            causal: causal != 0,
-            kv_shared: false,
-            act: h,
-            kv: h,
-        },
+        ("flash_attention", &[seqs, q_len, kv_len, q_heads, kv_heads, d_qk, d_v, causal]) => {
+            Kernel::Attention { seqs, q_len, kv_len, q_heads, kv_heads, d_qk, d_v, causal: causal != 0, kv_shared: false, act: h, kv: h }
+        }
         ("decode_attention", &[seqs, kv_total, q_heads, kv_heads, d_qk, d_v]) => {
             Kernel::DecodeAttention { seqs, kv_total, q_heads, kv_heads, d_qk, d_v, kv_shared: false, act: h, kv: h }
         }
@@ -226,7 +216,8 @@ fn err_at(path: &Path, line: usize, msg: impl std::fmt::Display) -> PluginError 
 
 /// Read the kernel-library files of `device` (or of the only device present) in `dir`.
 pub fn load_library(dir: &Path, device: Option<&str>) -> Result<HashMap<Kernel, Curve>, PluginError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| PluginError::invalid(format!("{}: cannot read the kernel library directory: {e}", dir.display())))?;
+    let rd = std::fs::read_dir(dir)
+        .map_err(|e| PluginError::invalid(format!("{}: cannot read the kernel library directory: {e}", dir.display())))?;
     // (device, kind) → path
     let mut files: Vec<(String, &'static str, PathBuf)> = Vec::new();
     for entry in rd.flatten() {
@@ -299,7 +290,8 @@ fn load_library_file(path: &Path, kind: &'static str, points: &mut Points) -> Re
         for (f, name) in fields[..ncols].iter().zip(cols.split(',')) {
             shape.push(f.parse::<u64>().map_err(|_| err_at(path, line_no, format!("{name} = `{f}`: expected a whole number")))?);
         }
-        let t: f64 = fields[ncols].parse().map_err(|_| err_at(path, line_no, format!("latency = `{}`: expected seconds", fields[ncols])))?;
+        let t: f64 =
+            fields[ncols].parse().map_err(|_| err_at(path, line_no, format!("latency = `{}`: expected seconds", fields[ncols])))?;
         if !(t.is_finite() && t >= 0.0) {
             return Err(err_at(path, line_no, format!("latency = {t}: expected a non-negative number of seconds")));
         }
@@ -359,8 +351,14 @@ pub fn load_vidur(path: &Path, tp: u32) -> Result<HashMap<Kernel, Curve>, Plugin
     };
     let col = |name: &str| header.iter().position(|h| *h == name);
     let need = |name: &str| col(name).ok_or_else(|| err_at(path, 1, format!("no `{name}` column: not a Vidur mlp.csv profile")));
-    let (c_h, c_kv, c_e, c_i, c_t, c_tp) =
-        (need("n_head")?, need("n_kv_head")?, need("n_embd")?, need("n_expanded_embd")?, need("num_tokens")?, need("num_tensor_parallel_workers")?);
+    let (c_h, c_kv, c_e, c_i, c_t, c_tp) = (
+        need("n_head")?,
+        need("n_kv_head")?,
+        need("n_embd")?,
+        need("n_expanded_embd")?,
+        need("num_tokens")?,
+        need("num_tensor_parallel_workers")?,
+    );
     let c_gated = col("use_gated_mlp");
     let mut points = Points::new();
     let mut tps = BTreeSet::new();
@@ -373,7 +371,9 @@ pub fn load_vidur(path: &Path, tp: u32) -> Result<HashMap<Kernel, Curve>, Plugin
         if f.len() != header.len() {
             return Err(err_at(path, line_no, format!("{} fields: expected {} as in the header", f.len(), header.len())));
         }
-        let int = |c: usize| f[c].parse::<u64>().map_err(|_| err_at(path, line_no, format!("{} = `{}`: expected a whole number", header[c], f[c])));
+        let int = |c: usize| {
+            f[c].parse::<u64>().map_err(|_| err_at(path, line_no, format!("{} = `{}`: expected a whole number", header[c], f[c])))
+        };
         let row_tp = int(c_tp)?;
         tps.insert(row_tp);
         if row_tp != tp as u64 {
@@ -516,7 +516,10 @@ impl KernelBackend for Table {
         let kind = k.kind_name();
         if let Ok(mut w) = self.warned.lock() {
             if w.insert(kind) {
-                log::warn!("table backend: no measured data for a {kind} kernel ({k:?}); costing it and other uncovered {kind} kernels with `{}`", self.fallback_name);
+                log::warn!(
+                    "table backend: no measured data for a {kind} kernel ({k:?}); costing it and other uncovered {kind} kernels with `{}`",
+                    self.fallback_name
+                );
             }
         }
         self.fallback.kernel_time(k)
@@ -548,7 +551,8 @@ register_plugin!(PluginRegistration {
         name: NAME,
         aliases: &[],
         version: env!("CARGO_PKG_VERSION"),
-        summary: "Measured kernel tables (kernel library CSVs, Vidur mlp.csv) with monotone interpolation and a roofline/llmcompass fallback",
+        summary:
+            "Measured kernel tables (kernel library CSVs, Vidur mlp.csv) with monotone interpolation and a roofline/llmcompass fallback",
         example_params: "library_dir: out/kernels      # {device}_{kind}_latency.csv files\n\
                          device: GA100                  # file-name key (optional with one device)\n\
                          # vidur_profile: mlp.csv       # a Vidur profile\n\

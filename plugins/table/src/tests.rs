@@ -165,14 +165,26 @@ fn bad_files_give_clear_errors() {
 
 /// A two-row Vidur profile (Llama-2-7B shapes, TP 1 and 2) with round numbers.
 fn vidur_csv(dir: &Path) -> PathBuf {
-    let ops = ["input_layernorm", "attn_pre_proj", "attn_rope", "attn_post_proj", "post_attention_layernorm", "mlp_up_proj", "mlp_act", "mlp_down_proj", "add"];
+    let ops = [
+        "input_layernorm",
+        "attn_pre_proj",
+        "attn_rope",
+        "attn_post_proj",
+        "post_attention_layernorm",
+        "mlp_up_proj",
+        "mlp_act",
+        "mlp_down_proj",
+        "add",
+    ];
     let mut header: Vec<String> = Vec::new();
     for op in ops {
         for s in ["min", "max", "mean", "median", "std"] {
             header.push(format!("time_stats.{op}.{s}"));
         }
     }
-    for c in ["n_head", "n_kv_head", "n_embd", "n_expanded_embd", "vocab_size", "use_gated_mlp", "num_tokens", "num_tensor_parallel_workers"] {
+    for c in
+        ["n_head", "n_kv_head", "n_embd", "n_expanded_embd", "vocab_size", "use_gated_mlp", "num_tokens", "num_tensor_parallel_workers"]
+    {
         header.push(c.into());
     }
     let row = |t: u64, tp: u64, scale: f64| -> String {
