@@ -4,7 +4,7 @@ use crate::config::Experiment;
 use crate::engine::{self, SimOptions, SimResult, System};
 use crate::error::{Error, Result};
 use crate::metrics::{self, Summary};
-use crate::output::{fmt_f64, write_atomic, AtomicFile};
+use crate::output::{write_atomic, AtomicFile};
 use crate::workload::{self, azure::Task, generate, Request};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -156,7 +156,12 @@ pub fn simulate_requests(exp: &Experiment, trace_name: &str, reqs: &[Request]) -
         None => reqs,
     };
     let mut systems = build_systems(exp)?;
-    let result = engine::simulate_pools(&mut systems, exp.kv_transfer, reqs, SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed })?;
+    let result = engine::simulate_pools(
+        &mut systems,
+        exp.kv_transfer,
+        reqs,
+        SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, progress: !crate::report::progress::quiet() },
+    )?;
     let run = metrics::RunInfo::from_systems(trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, &systems);
     let summary = metrics::summarize_run(&result, run, &exp.slo);
     Ok((result, summary))

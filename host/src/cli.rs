@@ -41,6 +41,10 @@ pub struct GlobalArgs {
     /// `model=llama`. Repeatable.
     #[arg(long = "plugin", global = true, value_name = "KIND=NAME")]
     pub plugins: Vec<String>,
+    /// Load plugin libraries from this directory (repeatable; also REALLM_PLUGIN_PATH, the
+    /// config's `plugin_dirs`, and `plugins/` beside the binary).
+    #[arg(long = "plugin-dir", global = true, value_name = "DIR")]
+    pub plugin_dirs: Vec<PathBuf>,
     /// More log output (-v info, -vv debug). RUST_LOG also works.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -88,6 +92,36 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Find the highest request rate that meets the SLOs (bisection), per device.
     Capacity(CapacityArgs),
+    /// Compare runs: one column per run directory (a results folder with summary.json).
+    Report {
+        /// Run directories.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// table, md, csv or html (html bundles the table and the plots in one file).
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Draw SVG plots of runs (CDFs, percentiles and throughput vs rate, batch and KV over time).
+    Plot {
+        /// Run directories.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Output directory.
+        #[arg(long, default_value = "plots")]
+        out: PathBuf,
+    },
+    /// Compare kernel backends against the measured GPU kernel times; write a Markdown report.
+    Validate {
+        /// The calibration data (Vidur profiles).
+        #[arg(long, default_value = "host/data/calibration")]
+        data: PathBuf,
+        /// Write the report here (stdout if absent).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

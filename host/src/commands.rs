@@ -1,7 +1,9 @@
 //! Command dispatch: turns parsed CLI arguments into stage runs and prints results.
 
 use crate::app::{self, Workspace};
-use crate::cli::{CapacityArgs, Cli, Command, ConfigCmd, KernelTimeArgs, ModelCmd, ModelShowArgs, PluginsCmd, SimArgs, SweepArgs, SweepCmd};
+use crate::cli::{
+    CapacityArgs, Cli, Command, ConfigCmd, KernelTimeArgs, ModelCmd, ModelShowArgs, PluginsCmd, SimArgs, SweepArgs, SweepCmd,
+};
 use crate::config::{self, Experiment};
 use crate::engine::System;
 use crate::error::{Error, Result};
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 pub const CURRENT_CONFIG_FILE: &str = ".reallm/current_config";
 
 fn init_logging(cli: &Cli) {
+    crate::report::progress::set_quiet(cli.global.quiet);
     let level = if cli.global.quiet {
         "error"
     } else {
@@ -76,9 +79,29 @@ fn workspace(cli: &Cli, exp: &Experiment) -> Workspace {
     Workspace::new(cli.global.workspace.clone().or_else(|| exp.workspace.clone()).unwrap_or_else(|| PathBuf::from("workspace")))
 }
 
+/// Find and load the plugin libraries (CLI, environment, config, beside the binary) and add
+/// them to the registry. Files that fail are reported and skipped.
+fn load_plugins(cli: &Cli) -> Result<()> {
+    let config_dirs = match config_path(cli) {
+        Ok(p) => config::load(p.as_deref(), &cli.global.overrides).map(|e| e.plugin_dirs).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let dirs = crate::loader::default_dirs(&cli.global.plugin_dirs, &config_dirs);
+    let report = crate::loader::load_dirs(&dirs);
+    for f in &report.failures {
+        log::warn!("skipped plugin file {}: {}", f.path.display(), f.reason);
+        log::debug!("{}: {}", f.path.display(), f.detail);
+    }
+    for p in &report.plugins {
+        log::info!("loaded {} plugin `{}` {} from {}", p.kind.name(), p.name, p.version, p.origin.display());
+    }
+    registry::init(report.plugins, report.failures)
+}
+
 /// Run one CLI invocation.
 pub fn run(cli: Cli) -> Result<()> {
     init_logging(&cli);
+    load_plugins(&cli)?;
     match &cli.command {
         Command::Config(ConfigCmd::Set { path }) => {
             config::load(Some(path), &[])?;
@@ -99,6 +122,43 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::KernelTime(a) => kernel_time(a),
         Command::Sweep(a) => sweep(&cli, a),
         Command::Capacity(a) => capacity(&cli, a),
+        Command::Report { runs, format, out } => {
+            let f = crate::report::ReportFormat::parse(format)
+                .ok_or_else(|| Error::Usage(format!("--format `{format}`: expected table, md, csv or html")))?;
+            let text = crate::report::report(runs, f)?;
+            match out {
+                Some(p) => {
+                    crate::output::write_atomic(p, text.as_bytes())?;
+                    println!("report: wrote {}", p.display());
+                }
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+        Command::Plot { runs, out } => {
+            let files = crate::report::plot(runs, out)?;
+            for f in &files {
+                println!("plot: {}", f.display());
+            }
+            Ok(())
+        }
+        Command::Validate { data, out } => {
+            if !data.is_dir() {
+                return Err(Error::input(
+                    data.display().to_string(),
+                    "calibration data folder not found (run from a checkout, or pass --data DIR)",
+                ));
+            }
+            let text = crate::validate::run(data).map_err(|m| Error::input(data.display().to_string(), m))?;
+            match out {
+                Some(p) => {
+                    crate::output::write_atomic(p, text.as_bytes())?;
+                    println!("validate: wrote {}", p.display());
+                }
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
         Command::Traces(a) => {
             let exp = load_experiment(&cli)?;
             let ws = workspace(&cli, &exp);
@@ -167,32 +227,33 @@ fn sim(exp: &Experiment, ws: &Workspace, a: &SimArgs) -> Result<()> {
 fn plugins(cmd: Option<&PluginsCmd>) -> Result<()> {
     match cmd {
         None => {
-            println!("{:<12} {:<20} {:<9} {:<9} summary", "kind", "name", "version", "origin");
-            for r in registry::all() {
-                let i = &r.info;
-                let aliases = if i.aliases.is_empty() { String::new() } else { format!(" (aliases: {})", i.aliases.join(", ")) };
-                println!("{:<12} {:<20} {:<9} {:<9} {}{}", i.kind.name(), i.name, i.version, registry::Origin::BuiltIn, i.summary, aliases);
+            println!("{:<12} {:<20} {:<9} {:<10} summary", "kind", "name", "version", "origin");
+            for e in registry::all() {
+                let aliases = if e.aliases.is_empty() { String::new() } else { format!(" (aliases: {})", e.aliases.join(", ")) };
+                println!("{:<12} {:<20} {:<9} {:<10} {}{}", e.kind.name(), e.name, e.version, e.origin, e.summary, aliases);
+            }
+            for f in registry::failures() {
+                println!("failed       {}: {}", f.path.display(), f.reason);
             }
             Ok(())
         }
         Some(PluginsCmd::Describe { name }) => {
-            let r = registry::all()
-                .into_iter()
-                .find(|r| r.info.name.eq_ignore_ascii_case(name) || r.info.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
+            let e = registry::all()
+                .iter()
+                .find(|e| e.name.eq_ignore_ascii_case(name) || e.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
                 .ok_or_else(|| Error::Plugin {
                     plugin: name.clone(),
                     message: "no plugin of that name; run `reallm plugins` for the list".into(),
                 })?;
-            let i = &r.info;
-            println!("{} `{}` {} ({})", i.kind.name(), i.name, i.version, registry::Origin::BuiltIn);
-            println!("{}", i.summary);
-            if !i.aliases.is_empty() {
-                println!("aliases: {}", i.aliases.join(", "));
+            println!("{} `{}` {} ({})", e.kind.name(), e.name, e.version, e.origin);
+            println!("{}", e.summary);
+            if !e.aliases.is_empty() {
+                println!("aliases: {}", e.aliases.join(", "));
             }
-            if !i.presets.is_empty() {
-                println!("presets: {}", i.presets.join(", "));
+            if !e.presets.is_empty() {
+                println!("presets: {}", e.presets.join(", "));
             }
-            println!("example parameters:\n{}", i.example_params);
+            println!("example parameters:\n{}", e.example_params);
             Ok(())
         }
     }
@@ -297,7 +358,7 @@ pub fn parse_query(op: &str, shape: &[u64], dtype: DType, algo: CommAlgo, scale_
         if shape.len() != n {
             return Err(Error::Usage(format!("--op {op} takes --shape {what} ({n} numbers), got {} number(s)", shape.len())));
         }
-        if shape.iter().any(|&x| x == 0) {
+        if shape.contains(&0) {
             return Err(Error::Usage(format!("--shape {shape:?}: every dimension must be positive")));
         }
         Ok(())
@@ -381,8 +442,10 @@ pub fn parse_query(op: &str, shape: &[u64], dtype: DType, algo: CommAlgo, scale_
 
 fn kernel_time(a: &KernelTimeArgs) -> Result<()> {
     let device = crate::devices::resolve(&a.device, None)?;
-    let dtype = DType::parse(&a.dtype).ok_or_else(|| Error::Usage(format!("--dtype `{}`: expected fp32, bf16, fp16, fp8, int8 or fp4", a.dtype)))?;
-    let algo = CommAlgo::parse(&a.algo).ok_or_else(|| Error::Usage(format!("--algo `{}`: expected auto, ring, ring2d or multishot", a.algo)))?;
+    let dtype = DType::parse(&a.dtype)
+        .ok_or_else(|| Error::Usage(format!("--dtype `{}`: expected fp32, bf16, fp16, fp8, int8 or fp4", a.dtype)))?;
+    let algo =
+        CommAlgo::parse(&a.algo).ok_or_else(|| Error::Usage(format!("--algo `{}`: expected auto, ring, ring2d or multishot", a.algo)))?;
     let params = match &a.params {
         Some(t) => config::yaml::parse(t, "--params")?,
         None => serde_json::Value::Null,
@@ -390,8 +453,12 @@ fn kernel_time(a: &KernelTimeArgs) -> Result<()> {
     let backend = registry::backend(&a.backend, &params, &device.spec)?;
     let q = parse_query(&a.op, &a.shape, dtype, algo, a.scale_out)?;
     let (t, flops, bytes, desc) = match &q {
-        Query::Kernel(k) => (backend.kernel_time(k).map_err(|e| Error::plugin(&a.backend, e))?, k.flops(), k.bytes(), serde_json::to_value(k)),
-        Query::Comm(c) => (backend.collective_time(c).map_err(|e| Error::plugin(&a.backend, e))?, 0.0, c.bytes as f64, serde_json::to_value(c)),
+        Query::Kernel(k) => {
+            (backend.kernel_time(k).map_err(|e| Error::plugin(&a.backend, e))?, k.flops(), k.bytes(), serde_json::to_value(k))
+        }
+        Query::Comm(c) => {
+            (backend.collective_time(c).map_err(|e| Error::plugin(&a.backend, e))?, 0.0, c.bytes as f64, serde_json::to_value(c))
+        }
     };
     let desc = desc.map_err(|e| Error::Internal(e.to_string()))?;
     if a.json {
@@ -430,7 +497,11 @@ fn sweep(cli: &Cli, a: &SweepArgs) -> Result<()> {
     let start = std::time::Instant::now();
     let r = crate::sweep::run(&spec)?;
     if r.interrupted {
-        println!("sweep interrupted: {} rows kept in {} (rerun the same command to finish)", r.rows, spec.out.with_extension("csv.partial").display());
+        println!(
+            "sweep interrupted: {} rows kept in {} (rerun the same command to finish)",
+            r.rows,
+            spec.out.with_extension("csv.partial").display()
+        );
         return Err(Error::Usage("interrupted".into()));
     }
     println!(
@@ -447,14 +518,23 @@ fn sweep(cli: &Cli, a: &SweepArgs) -> Result<()> {
 
 fn capacity(cli: &Cli, a: &CapacityArgs) -> Result<()> {
     let exp = load_experiment(cli)?;
-    let task = crate::workload::azure::Task::parse(&a.task).ok_or_else(|| Error::Usage(format!("--task `{}`: expected code or conv", a.task)))?;
+    let task =
+        crate::workload::azure::Task::parse(&a.task).ok_or_else(|| Error::Usage(format!("--task `{}`: expected code or conv", a.task)))?;
     if a.ttft_p99.is_none() && a.tbt_p99.is_none() {
         return Err(Error::Usage("capacity: give at least one SLO (--ttft-p99, --tbt-p99)".into()));
     }
     if !(a.lo > 0.0 && a.hi >= a.lo && a.tol > 0.0 && a.requests > 0) {
         return Err(Error::Usage("capacity: need 0 < --lo ≤ --hi, --tol > 0 and --requests ≥ 1".into()));
     }
-    let spec = crate::sweep::CapacitySpec { task, requests: a.requests, ttft_p99_s: a.ttft_p99, tbt_p99_s: a.tbt_p99, lo: a.lo, hi: a.hi, tol: a.tol };
+    let spec = crate::sweep::CapacitySpec {
+        task,
+        requests: a.requests,
+        ttft_p99_s: a.ttft_p99,
+        tbt_p99_s: a.tbt_p99,
+        lo: a.lo,
+        hi: a.hi,
+        tol: a.tol,
+    };
     let (best, probes) = crate::sweep::capacity(&exp, &spec)?;
     println!("{:>12} {:>6} {:>14} {:>14}", "rate (req/s)", "meets", "TTFT p99 (ms)", "TBT p99 (ms)");
     for p in &probes {

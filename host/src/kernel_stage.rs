@@ -120,9 +120,8 @@ fn collect(exp: &Experiment, system: &mut System, graph: &mut ModelGraph, lib: &
                 continue;
             }
             let entry = &mut lib.entry(kind).or_insert_with(|| (cols, BTreeMap::new())).1;
-            if !entry.contains_key(&row) {
-                let t = system.kernel_time(&k)?;
-                entry.insert(row, t);
+            if let std::collections::btree_map::Entry::Vacant(v) = entry.entry(row) {
+                v.insert(system.kernel_time(&k)?);
             }
         }
     }

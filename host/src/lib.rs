@@ -3,6 +3,9 @@
 //!
 //! Architecture: `docs/ARCHITECTURE.md`.
 
+// `!(x > 0.0)` is used on purpose throughout input validation: it also rejects NaN.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 pub mod app;
 pub mod cli;
 pub mod commands;
@@ -15,8 +18,9 @@ pub mod loader;
 pub mod metrics;
 pub mod output;
 pub mod registry;
-pub mod sweep;
 pub mod report;
+pub mod sweep;
+pub mod validate;
 pub mod workload;
 
 pub use commands::run;

@@ -154,7 +154,8 @@ pub fn load_dirs(dirs: &[PathBuf]) -> LoadReport {
                 continue;
             }
         };
-        let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_library_file(p) && p.is_file()).collect();
+        let mut files: Vec<PathBuf> =
+            entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_library_file(p) && p.is_file()).collect();
         files.sort();
         for file in files {
             let key = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
@@ -256,7 +257,9 @@ fn load_c_library(path: &Path) -> Result<Vec<DynPlugin>, CLoad> {
     // SAFETY: as above; the function takes no arguments.
     let v = unsafe { version() };
     if v != C_ABI_VERSION {
-        return Err(fail(format!("incompatible C backend library: built for C ABI version {v}, this host implements version {C_ABI_VERSION}")));
+        return Err(fail(format!(
+            "incompatible C backend library: built for C ABI version {v}, this host implements version {C_ABI_VERSION}"
+        )));
     }
     // SAFETY: the symbol's type is fixed by reallm_backend.h.
     let list: CBackendListFn = match unsafe { lib.get::<CBackendListFn>(C_SYMBOL_LIST) } {
@@ -276,7 +279,11 @@ fn load_c_library(path: &Path) -> Result<Vec<DynPlugin>, CLoad> {
         // SAFETY: `descs` has `count` elements (checked non-null above when count > 0).
         let d: ReallmBackendDesc = unsafe { *descs.add(i) };
         if (d.struct_size as usize) < std::mem::size_of::<ReallmBackendDesc>() {
-            return Err(fail(format!("backend descriptor {i} is {} bytes, expected {}", d.struct_size, std::mem::size_of::<ReallmBackendDesc>())));
+            return Err(fail(format!(
+                "backend descriptor {i} is {} bytes, expected {}",
+                d.struct_size,
+                std::mem::size_of::<ReallmBackendDesc>()
+            )));
         }
         let name = c_str(d.name).filter(|n| !n.is_empty()).ok_or_else(|| fail(format!("backend descriptor {i} has no name")))?;
         let (Some(create), Some(cost)) = (d.create, d.cost) else {

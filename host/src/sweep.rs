@@ -137,13 +137,21 @@ fn read_rows(path: &Path, header: &str) -> Result<BTreeMap<(usize, String), Stri
     let mut lines = text.lines();
     match lines.next() {
         Some(h) if h == header => {}
-        Some(_) => return Err(Error::input(path.display().to_string(), "line 1: the header does not match this sweep's grid; use another --out or delete the file")),
+        Some(_) => {
+            return Err(Error::input(
+                path.display().to_string(),
+                "line 1: the header does not match this sweep's grid; use another --out or delete the file",
+            ))
+        }
         None => return Ok(out),
     }
     let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_reader(text.as_bytes());
     for (i, rec) in rdr.records().enumerate().skip(1) {
         let rec = rec.map_err(|e| Error::input(path.display().to_string(), format!("line {}: {e}", i + 1)))?;
-        let point: usize = rec.get(0).and_then(|p| p.parse().ok()).ok_or_else(|| Error::input(path.display().to_string(), format!("line {}: bad point index", i + 1)))?;
+        let point: usize = rec
+            .get(0)
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| Error::input(path.display().to_string(), format!("line {}: bad point index", i + 1)))?;
         let n = rec.len();
         let trace_col = n - METRICS.len() - 1;
         let trace = rec.get(trace_col).unwrap_or("").to_string();
@@ -212,7 +220,8 @@ pub fn run(spec: &SweepSpec) -> Result<SweepReport> {
         }
     }
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
-    let sink = Mutex::new((std::fs::OpenOptions::new().create(true).append(true).open(&partial).map_err(|e| Error::io(&partial, e))?, Vec::new()));
+    let sink =
+        Mutex::new((std::fs::OpenOptions::new().create(true).append(true).open(&partial).map_err(|e| Error::io(&partial, e))?, Vec::new()));
     {
         let mut g = sink.lock().expect("not poisoned");
         if g.0.metadata().map(|m| m.len() == 0).unwrap_or(true) {

@@ -149,7 +149,7 @@ pub fn load_profile(path: &Path) -> Result<Vec<Sample>, String> {
                 .map_err(|_| format!("{}:{}: `{}` = `{}`: expected a whole number", path.display(), i + 2, header[c], at(c)))
         };
         let (heads, kvh, h, inter, t, tp) = (int(ch)?, int(ckv)?, int(ce)?, int(ci)?, int(ct)?, int(ctp)?);
-        let gated = cg.is_none_or(|c| at(c).eq_ignore_ascii_case("true") || at(c) == "1");
+        let gated = cg.map_or(true, |c| at(c).eq_ignore_ascii_case("true") || at(c) == "1");
         for &(op, c) in &op_cols {
             let Ok(ms) = at(c).parse::<f64>() else { continue };
             if !(ms > 0.0 && ms.is_finite()) {

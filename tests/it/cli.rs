@@ -48,7 +48,10 @@ fn sim_task_rate_and_summary_json() {
 #[test]
 fn traces_command_writes_each_task_and_rate() {
     let dir = tempfile::tempdir().unwrap();
-    let out = reallm(dir.path()).args(["--set", "workload.max_requests=10", "traces", "--task", "code", "conv", "--rate", "1", "3"]).output().unwrap();
+    let out = reallm(dir.path())
+        .args(["--set", "workload.max_requests=10", "traces", "--task", "code", "conv", "--rate", "1", "3"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     for f in ["rr_code_1.csv", "rr_code_3.csv", "rr_conv_1.csv", "rr_conv_3.csv"] {
         let text = std::fs::read_to_string(dir.path().join("workspace/traces").join(f)).unwrap();
@@ -61,7 +64,11 @@ fn traces_command_writes_each_task_and_rate() {
 fn config_set_and_current() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("mine.yaml");
-    std::fs::write(&cfg, std::fs::read_to_string(repo().join("configs/system/default.yaml")).unwrap().replace("max_requests: 300", "max_requests: 5")).unwrap();
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(repo().join("configs/system/default.yaml")).unwrap().replace("max_requests: 300", "max_requests: 5"),
+    )
+    .unwrap();
     let out = reallm(dir.path()).args(["config", "current"]).output().unwrap();
     assert!(stdout(&out).contains("built-in default"));
     let out = reallm(dir.path()).args(["config", "set", "mine.yaml"]).output().unwrap();
@@ -79,5 +86,8 @@ fn model_show_prints_kernels() {
     let out = reallm(dir.path()).args(["model", "show", "llama70b", "--prefill", "512", "--decode-ctx", "100", "200"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("80 layers") && text.contains("all_reduce") && text.contains("flash_attention") || text.contains("\"attention\""), "{text}");
+    assert!(
+        text.contains("80 layers") && text.contains("all_reduce") && text.contains("flash_attention") || text.contains("\"attention\""),
+        "{text}"
+    );
 }

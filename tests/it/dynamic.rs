@@ -7,8 +7,8 @@
 
 use reallm::loader::{self, DynCtor, DynPlugin, LoadReport};
 use reallm_plugin_api::{
-    BatchPlan, BatchShape, Collective, CollectiveKind, CommAlgo, DType, DeviceSpec, Kernel, KernelBackend, KvView, Limits,
-    LinkScope, ModelGraph, ParallelPlan, PluginError, PluginKind, PrefillChunk, RequestState, SchedulerView,
+    BatchPlan, BatchShape, Collective, CollectiveKind, CommAlgo, DType, DeviceSpec, Kernel, KernelBackend, KvView, Limits, LinkScope,
+    ModelGraph, ParallelPlan, PluginError, PluginKind, PrefillChunk, RequestState, SchedulerView,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -133,7 +133,19 @@ fn kernels() -> Vec<Kernel> {
     for &(seqs, q, kv) in &[(1u64, 1u64, 1u64), (1, 2048, 2048), (4, 512, 4096), (16, 128, 640), (2, 8192, 8192)] {
         for &causal in &[true, false] {
             for &(d_qk, d_v, kv_shared, kvt) in &[(128u64, 128u64, false, Bf16), (192, 128, false, F8), (576, 512, true, Bf16)] {
-                v.push(Kernel::Attention { seqs, q_len: q, kv_len: kv, q_heads: 64, kv_heads: 8, d_qk, d_v, causal, kv_shared, act: Bf16, kv: kvt });
+                v.push(Kernel::Attention {
+                    seqs,
+                    q_len: q,
+                    kv_len: kv,
+                    q_heads: 64,
+                    kv_heads: 8,
+                    d_qk,
+                    d_v,
+                    causal,
+                    kv_shared,
+                    act: Bf16,
+                    kv: kvt,
+                });
             }
         }
         v.push(Kernel::DecodeAttention {
@@ -153,9 +165,15 @@ fn kernels() -> Vec<Kernel> {
 
 fn collectives() -> Vec<Collective> {
     let mut v = Vec::new();
-    for kind in [CollectiveKind::AllReduce, CollectiveKind::AllGather, CollectiveKind::ReduceScatter, CollectiveKind::AllToAll, CollectiveKind::SendRecv]
-    {
-        for &(ranks, scope) in &[(2u32, LinkScope::ScaleUp), (8, LinkScope::ScaleUp), (16, LinkScope::ScaleOut), (64, LinkScope::ScaleOut)] {
+    for kind in [
+        CollectiveKind::AllReduce,
+        CollectiveKind::AllGather,
+        CollectiveKind::ReduceScatter,
+        CollectiveKind::AllToAll,
+        CollectiveKind::SendRecv,
+    ] {
+        for &(ranks, scope) in &[(2u32, LinkScope::ScaleUp), (8, LinkScope::ScaleUp), (16, LinkScope::ScaleOut), (64, LinkScope::ScaleOut)]
+        {
             for algo in [CommAlgo::Auto, CommAlgo::Ring, CommAlgo::Multishot] {
                 for &bytes in &[1u64, 4096, 16 << 20, 1 << 30] {
                     v.push(Collective { kind, bytes, ranks, scope, algo });
@@ -235,8 +253,11 @@ fn dynamic_roofline_is_bit_identical_to_the_static_one() {
     let mut checked = 0;
     for dev in ["A100-SXM-80GB", "H100-SXM", "GH100"] {
         let d = device(dev);
-        for params in [serde_json::json!({}), serde_json::json!({"calibration": "none"}), serde_json::json!({"compute_efficiency": 0.7, "link_efficiency": 0.8})]
-        {
+        for params in [
+            serde_json::json!({}),
+            serde_json::json!({"calibration": "none"}),
+            serde_json::json!({"compute_efficiency": 0.7, "link_efficiency": 0.8}),
+        ] {
             let stat = reallm::registry::backend("roofline", &params, &d).unwrap();
             let dynm = backend(p, params.clone(), &d).unwrap();
             checked += assert_identical(stat.as_ref(), dynm.as_ref(), &kernels(), &format!("roofline on {dev} with {params}"));
@@ -256,14 +277,12 @@ fn every_builtin_gives_identical_results_dynamically() {
     assert!(r.failures.is_empty(), "{:?}", r.failures);
     // Every built-in is in one of the two libraries, with the same description.
     for reg in reallm::registry::all() {
-        let Some(p) = r.plugins.iter().find(|p| p.kind == reg.info.kind && p.name == reg.info.name) else {
-            // Plugins of crates not packaged as libraries (see the report) are skipped.
-            eprintln!("built-in {} `{}` has no dynamic build", reg.info.kind.name(), reg.info.name);
-            continue;
-        };
-        assert_eq!(p.aliases, reg.info.aliases.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        assert_eq!(p.presets, reg.info.presets.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        assert_eq!(p.example_params, reg.info.example_params);
+        let p = r.plugins.iter().find(|p| p.kind == reg.kind && p.name == reg.name).unwrap_or_else(|| {
+            panic!("built-in {} `{}` is in neither plugin library (add its crate to plugins/builtins-cdylib)", reg.kind.name(), reg.name)
+        });
+        assert_eq!(p.aliases, reg.aliases);
+        assert_eq!(p.presets, reg.presets);
+        assert_eq!(p.example_params, reg.example_params);
     }
 
     // llmcompass: bit-identical costs.
@@ -436,7 +455,12 @@ fn incompatible_and_foreign_libraries_are_reported_and_skipped() {
     find(&r, PluginKind::Backend, "roofline");
     assert_eq!(r.plugins.len(), 1, "{:?}", r.plugins.iter().map(|p| &p.name).collect::<Vec<_>>());
     let reason = |file: &str| {
-        r.failures.iter().find(|f| f.path.file_name().unwrap() == file).unwrap_or_else(|| panic!("no failure for {file}: {:?}", r.failures)).reason.clone()
+        r.failures
+            .iter()
+            .find(|f| f.path.file_name().unwrap() == file)
+            .unwrap_or_else(|| panic!("no failure for {file}: {:?}", r.failures))
+            .reason
+            .clone()
     };
     assert_eq!(r.failures.len(), 3, "{:?}", r.failures);
     let future = reason(&lib_file("reallm-future-abi-plugin"));

@@ -26,14 +26,16 @@ fn hand_step_time(system: &mut System, shape: &BatchShape) -> f64 {
 
 #[test]
 fn single_request_ttft_and_tbt_are_the_step_costs() {
-    let exp = config::load(None, &[]).unwrap();
+    // The ideal roofline, so the magnitude check below is a hand calculation.
+    let exp = config::load(None, &["backend={name: roofline, params: {calibration: none}}".into()]).unwrap();
     let mut system = System::build(&exp).unwrap();
     let (prompt, out) = (1000u64, 4u32);
     let prefill = BatchShape { prefills: vec![PrefillChunk { tokens: prompt, prefix: 0, last: true }], ..Default::default() };
     let ttft = hand_step_time(&mut system, &prefill);
     // Decode step k (k = 1..3) attends over prompt + k tokens.
-    let decode: Vec<f64> =
-        (1..out as u64).map(|k| hand_step_time(&mut system, &BatchShape { decode_seqs: 1, decode_ctx_sum: prompt + k, ..Default::default() })).collect();
+    let decode: Vec<f64> = (1..out as u64)
+        .map(|k| hand_step_time(&mut system, &BatchShape { decode_seqs: 1, decode_ctx_sum: prompt + k, ..Default::default() }))
+        .collect();
     let reqs = [Request { id: 0, arrival_s: 0.5, prompt_tokens: prompt as u32, output_tokens: out }];
     let r = simulate(&mut system, &reqs, SimOptions::default()).unwrap();
     let times = &r.requests[0].token_times;
@@ -52,7 +54,14 @@ fn single_request_ttft_and_tbt_are_the_step_costs() {
 fn every_request_completes_exactly_once_and_time_moves_forward() {
     let exp = config::load(None, &["system.batching.max_batch_seqs=4".into()]).unwrap();
     let mut system = System::build(&exp).unwrap();
-    let reqs: Vec<Request> = (0..50).map(|i| Request { id: 100 + i, arrival_s: i as f64 * 0.05, prompt_tokens: 200 + 37 * i as u32, output_tokens: 1 + (i as u32 * 7) % 40 }).collect();
+    let reqs: Vec<Request> = (0..50)
+        .map(|i| Request {
+            id: 100 + i,
+            arrival_s: i as f64 * 0.05,
+            prompt_tokens: 200 + 37 * i as u32,
+            output_tokens: 1 + (i as u32 * 7) % 40,
+        })
+        .collect();
     let r = simulate(&mut system, &reqs, SimOptions::default()).unwrap();
     for (q, rec) in reqs.iter().zip(&r.requests) {
         assert_eq!(rec.id, q.id);

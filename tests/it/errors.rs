@@ -15,7 +15,11 @@ fn fails(dir: &std::path::Path, args: &[&str], code: i32, needles: &[&str]) {
 #[test]
 fn unknown_key() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.yaml"), "model: llama3-70b\nsystem:\n  device: H100-SXM\n  num_devices: 8\n  batchng: {policy: continuous}\n").unwrap();
+    std::fs::write(
+        dir.path().join("c.yaml"),
+        "model: llama3-70b\nsystem:\n  device: H100-SXM\n  num_devices: 8\n  batchng: {policy: continuous}\n",
+    )
+    .unwrap();
     fails(dir.path(), &["-c", "c.yaml", "sim"], 3, &["c.yaml", "batchng", "did you mean `batching`"]);
 }
 
@@ -61,5 +65,10 @@ fn bad_trace_file() {
 fn model_that_does_not_fit() {
     let dir = tempfile::tempdir().unwrap();
     // Llama-3.1-405B in bf16 (~756 GiB) on one 80 GiB device.
-    fails(dir.path(), &["--set", "model=llama405b", "--set", "system.num_devices=1", "--set", "system.parallelism.attention=tp1", "sim"], 6, &["does not fit", "GiB"]);
+    fails(
+        dir.path(),
+        &["--set", "model=llama405b", "--set", "system.num_devices=1", "--set", "system.parallelism.attention=tp1", "sim"],
+        6,
+        &["does not fit", "GiB"],
+    );
 }

@@ -7,6 +7,6 @@ mod dynamic;
 mod engine;
 mod errors;
 mod registry;
-mod serving;
 mod reports;
+mod serving;
 mod support;

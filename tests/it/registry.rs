@@ -5,7 +5,7 @@ use reallm_plugin_api::PluginKind;
 #[test]
 fn builtin_names_are_registered() {
     let all = reallm::registry::all();
-    let has = |k: PluginKind, n: &str| all.iter().any(|r| r.info.kind == k && r.info.name == n);
+    let has = |k: PluginKind, n: &str| all.iter().any(|r| r.kind == k && r.name == n);
     for n in ["roofline", "llmcompass"] {
         assert!(has(PluginKind::Backend, n), "backend {n}");
     }
@@ -19,7 +19,7 @@ fn builtin_names_are_registered() {
         assert!(has(PluginKind::Batching, n), "batching {n}");
     }
     // The original tool's names resolve.
-    assert_eq!(reallm::registry::find(PluginKind::Batching, "mixed-sarathi").unwrap().info.name, "chunked");
-    assert_eq!(reallm::registry::find_model_preset("llama70b").unwrap().info.name, "llama");
-    assert_eq!(reallm::registry::find_model_preset("deepseekv3").unwrap().info.name, "deepseek");
+    assert_eq!(reallm::registry::find(PluginKind::Batching, "mixed-sarathi").unwrap().name, "chunked");
+    assert_eq!(reallm::registry::find_model_preset("llama70b").unwrap().name, "llama");
+    assert_eq!(reallm::registry::find_model_preset("deepseekv3").unwrap().name, "deepseek");
 }

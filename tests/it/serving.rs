@@ -115,7 +115,9 @@ fn disaggregation_removes_prefill_interference_from_tbt() {
 
 #[test]
 fn pipeline_overlaps_stages_and_raises_prefill_throughput() {
-    let cfg = |pp: u32| exp(&format!("model: llama3-8b\nsystem: {{device: H100-SXM, num_devices: {pp}, parallelism: {{attention: pp{pp}}}, batching: {{policy: continuous, max_batch_tokens: 2048}}}}\n"));
+    let cfg = |pp: u32| {
+        exp(&format!("model: llama3-8b\nsystem: {{device: H100-SXM, num_devices: {pp}, parallelism: {{attention: pp{pp}}}, batching: {{policy: continuous, max_batch_tokens: 2048}}}}\n"))
+    };
     // A compute-bound prefill workload: 64 prompts of 2048 tokens, one output token, all at once.
     let burst: Vec<Request> = (0..64).map(|i| req(i, 0.0, 2048, 1)).collect();
     let mut thr = Vec::new();
@@ -136,7 +138,12 @@ fn pipeline_overlaps_stages_and_raises_prefill_throughput() {
     let mut sys = System::build(&e2).unwrap();
     let mut g = ModelGraph::default();
     sys.device_graph(&prefill(1000), &mut g).unwrap();
-    let sr: Vec<_> = g.items().filter_map(|(_, it, n)| if let WorkKind::Comm(c) = it.work { (c.kind == CollectiveKind::SendRecv).then_some((c, n)) } else { None }).collect();
+    let sr: Vec<_> = g
+        .items()
+        .filter_map(
+            |(_, it, n)| if let WorkKind::Comm(c) = it.work { (c.kind == CollectiveKind::SendRecv).then_some((c, n)) } else { None },
+        )
+        .collect();
     assert_eq!(sr.len(), 1);
     let send = sys.collective_time(&sr[0].0).unwrap() * sr[0].1 as f64;
     let t2 = run(&e2, &lone).requests[0].token_times[0];
@@ -145,7 +152,9 @@ fn pipeline_overlaps_stages_and_raises_prefill_throughput() {
 
 #[test]
 fn chunked_keeps_tbt_bounded_where_continuous_stalls() {
-    let cfg = |policy: &str| exp(&format!("model: llama3-8b\nsystem: {{device: H100-SXM, num_devices: 1, batching: {{policy: {policy}, chunk_tokens: 256, max_batch_tokens: 16384}}}}\n"));
+    let cfg = |policy: &str| {
+        exp(&format!("model: llama3-8b\nsystem: {{device: H100-SXM, num_devices: 1, batching: {{policy: {policy}, chunk_tokens: 256, max_batch_tokens: 16384}}}}\n"))
+    };
     // Eight decoding requests, then a 12k-token prompt arrives.
     let mut reqs: Vec<Request> = (0..8).map(|i| req(i, i as f64 * 0.001, 64, 400)).collect();
     reqs.push(req(8, 0.5, 12_000, 4));

@@ -23,15 +23,6 @@ pub fn repo() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
-/// Write a trace in the original tool's format.
-pub fn write_trace(path: &Path, rows: &[(f64, u32, u32)]) {
-    let mut s = String::from("request_id,request_type,application_id,arrival_timestamp,batch_size,prompt_size,token_size\n");
-    for (i, (t, p, o)) in rows.iter().enumerate() {
-        s.push_str(&format!("{i},0,0,{t},1,{p},{o}\n"));
-    }
-    std::fs::write(path, s).unwrap();
-}
-
 /// Find the single file named `name` under `root`.
 pub fn find(root: &Path, name: &str) -> std::path::PathBuf {
     let mut found = Vec::new();

@@ -365,8 +365,9 @@ fn pool_from_product(sys: ProductSystem, role: Role, key: &str, origin: &str) ->
 fn parse_router(s: Option<&str>, key: &str, origin: &str) -> Result<Router> {
     match s {
         None => Ok(Router::RoundRobin),
-        Some(t) => Router::parse(t)
-            .ok_or_else(|| Error::config(origin, format!("key `{key}`: unknown router `{t}`; expected round_robin, least_outstanding, least_kv or random"))),
+        Some(t) => Router::parse(t).ok_or_else(|| {
+            Error::config(origin, format!("key `{key}`: unknown router `{t}`; expected round_robin, least_outstanding, least_kv or random"))
+        }),
     }
 }
 
@@ -468,7 +469,10 @@ fn from_original(f: OriginalFile, origin: &str, base_dir: Option<PathBuf>) -> Re
         let d = f.decode_system.as_ref().ok_or_else(|| Error::config(origin, "`heterogeneous: true` needs `decode_system`"))?;
         (original_pool(p, Role::Prefill, "prefill_system", origin)?, Some(original_pool(d, Role::Decode, "decode_system", origin)?))
     } else {
-        let sys = f.system.as_ref().ok_or_else(|| Error::config(origin, "missing key `system` (device, num_devices, parallelism, batching_algo)"))?;
+        let sys = f
+            .system
+            .as_ref()
+            .ok_or_else(|| Error::config(origin, "missing key `system` (device, num_devices, parallelism, batching_algo)"))?;
         let op = OriginalPool {
             device: Some(sys.device.clone().unwrap_or_else(|| ORIGINAL_DEFAULT_DEVICE.into())),
             num_devices: sys.num_devices,
@@ -482,13 +486,20 @@ fn from_original(f: OriginalFile, origin: &str, base_dir: Option<PathBuf>) -> Re
         pool.limits = Limits { max_batch_seqs: 256, max_batch_tokens: if chunk > 0 { chunk } else { 16384 }, chunk_tokens: chunk };
         (pool, None)
     };
-    let sim = f.system_sim.unwrap_or(OriginalSystemSim { sim_method: None, traces: None, end_reqs: None, tasks: None, request_rates: None });
+    let sim =
+        f.system_sim.unwrap_or(OriginalSystemSim { sim_method: None, traces: None, end_reqs: None, tasks: None, request_rates: None });
     let method = sim.sim_method.clone().unwrap_or_else(|| "roofline".into());
     let backend = match method.as_str() {
         "roofline" | "llmcompass" => PluginSel { name: method.clone(), params: Value::Null },
-        other => return Err(Error::config(origin, format!("key `system_sim.sim_method`: unknown method `{other}`; expected roofline or llmcompass"))),
+        other => {
+            return Err(Error::config(
+                origin,
+                format!("key `system_sim.sim_method`: unknown method `{other}`; expected roofline or llmcompass"),
+            ))
+        }
     };
-    let tg = f.trace_gen.unwrap_or(OriginalTraceGen { random_seed: None, tasks: None, request_rates: None, max_requests: None, end_time: None });
+    let tg =
+        f.trace_gen.unwrap_or(OriginalTraceGen { random_seed: None, tasks: None, request_rates: None, max_requests: None, end_time: None });
     let gen_tasks = tg.tasks.unwrap_or_else(|| vec!["code".into(), "conv".into()]);
     let gen_rates = tg.request_rates.unwrap_or_else(|| vec![1.0]);
     let ks = f.kernel_sim;
@@ -547,7 +558,10 @@ fn validate_pool(p: &PoolConfig, o: &str) -> Result<()> {
         return Err(Error::config(o, format!("{role} pool: num_devices is 0; expected at least 1")));
     }
     if p.num_devices > 1_000_000 {
-        return Err(Error::config(o, format!("{role} pool: {} devices is beyond what one replica can model (limit 1,000,000)", p.num_devices)));
+        return Err(Error::config(
+            o,
+            format!("{role} pool: {} devices is beyond what one replica can model (limit 1,000,000)", p.num_devices),
+        ));
     }
     if p.replicas == 0 || p.replicas > 100_000 {
         return Err(Error::config(o, format!("{role} pool: replicas = {}; expected 1 to 100,000", p.replicas)));
@@ -561,7 +575,13 @@ fn validate_pool(p: &PoolConfig, o: &str) -> Result<()> {
         }
     }
     if p.attention.pp != p.ffn.pp {
-        return Err(Error::config(o, format!("{role} pool: pipeline degree differs between attention (pp{}) and ffn (pp{}); stages hold whole layers", p.attention.pp, p.ffn.pp)));
+        return Err(Error::config(
+            o,
+            format!(
+                "{role} pool: pipeline degree differs between attention (pp{}) and ffn (pp{}); stages hold whole layers",
+                p.attention.pp, p.ffn.pp
+            ),
+        ));
     }
     if p.limits.max_batch_seqs == 0 || p.limits.max_batch_tokens == 0 {
         return Err(Error::config(o, format!("{role} pool: batching max_batch_seqs and max_batch_tokens must be at least 1")));
@@ -590,7 +610,10 @@ pub fn validate(e: &Experiment) -> Result<()> {
     }
     if let Some(b) = e.kv_transfer.bandwidth_bytes_per_s {
         if !(b.is_finite() && b > 0.0) {
-            return Err(Error::config(o, format!("kv_transfer.bandwidth_bytes_per_s = {b}: expected a positive number of bytes per second")));
+            return Err(Error::config(
+                o,
+                format!("kv_transfer.bandwidth_bytes_per_s = {b}: expected a positive number of bytes per second"),
+            ));
         }
     }
     if let Some(l) = e.kv_transfer.latency_s {

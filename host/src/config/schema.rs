@@ -271,10 +271,24 @@ impl Default for ProductKernel {
             prefill_blocks: vec![512, 1024, 2048],
             decode_ctx: vec![128, 256, 512, 1024, 2048],
             decode_batches: vec![1],
-            kernel_types: ["matmul", "grouped_matmul", "flash_attention", "decode_attention", "softmax", "layernorm", "silu", "gelu", "mul", "add", "rope", "embedding", "topk"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            kernel_types: [
+                "matmul",
+                "grouped_matmul",
+                "flash_attention",
+                "decode_attention",
+                "softmax",
+                "layernorm",
+                "silu",
+                "gelu",
+                "mul",
+                "add",
+                "rope",
+                "embedding",
+                "topk",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         }
     }
 }

@@ -104,6 +104,8 @@ pub struct SimOptions {
     pub end_time_s: Option<f64>,
     /// Seed of the engine's own sampling (routing seeds, random router).
     pub seed: u64,
+    /// Show a progress bar on stderr (only when it is a terminal).
+    pub progress: bool,
 }
 
 /// Run `requests` (sorted by arrival) on one pool (colocated).
@@ -250,7 +252,7 @@ pub fn simulate_pools(systems: &mut [System], transfer: KvTransferConfig, reques
         replicas,
         pool_replicas,
         rr_next: vec![0; n_pools],
-        rng: ChaCha8Rng::seed_from_u64(opts.seed ^ 0x5EED_0F_C1A5_7E55),
+        rng: ChaCha8Rng::seed_from_u64(opts.seed ^ 0x005E_ED0F_C1A5_7E55),
         records,
         iterations: Vec::new(),
         heap: BinaryHeap::new(),
@@ -281,6 +283,7 @@ impl Engine<'_> {
     fn run(&mut self) -> Result<()> {
         let mut next = 0usize;
         let end = self.opts.end_time_s.unwrap_or(f64::INFINITY);
+        let mut progress = crate::report::Progress::new(self.requests.len() as u64, self.opts.progress);
         loop {
             let next_arrival = self.requests.get(next).map(|r| r.arrival_s);
             let next_event = self.heap.peek().map(|e| e.t);
@@ -308,11 +311,15 @@ impl Engine<'_> {
                         self.replicas[r].wake_pending = false;
                         self.try_schedule(r, ev.t)?;
                     }
-                    EvKind::BatchDone(b) => self.batch_done(b, ev.t)?,
+                    EvKind::BatchDone(b) => {
+                        self.batch_done(b, ev.t)?;
+                        progress.update(ev.t, self.done as u64);
+                    }
                     EvKind::TransferDone(x) => self.transfer_done(x, ev.t)?,
                 }
             }
         }
+        progress.finish();
         if self.opts.end_time_s.is_none() && self.done < self.requests.len() {
             let waiting: usize = self.replicas.iter().map(|r| r.waiting.len()).sum();
             let running: usize = self.replicas.iter().map(|r| r.running.len()).sum();
@@ -397,7 +404,12 @@ impl Engine<'_> {
                 now_s: now,
                 waiting: rep.waiting.make_contiguous(),
                 running: &rep.running,
-                kv: KvView { total_blocks: rep.kv.total_blocks, free_blocks: rep.kv.free_blocks, block_tokens: rep.kv.block_tokens, watermark_blocks: rep.kv.watermark_blocks },
+                kv: KvView {
+                    total_blocks: rep.kv.total_blocks,
+                    free_blocks: rep.kv.free_blocks,
+                    block_tokens: rep.kv.block_tokens,
+                    watermark_blocks: rep.kv.watermark_blocks,
+                },
                 limits,
             };
             self.systems[pool].policy.schedule(&view, &mut self.plan);
@@ -514,7 +526,11 @@ impl Engine<'_> {
                 dec += 1;
             } else {
                 let t = t.min(q.prefill_remaining());
-                shape.prefills.push(PrefillChunk { tokens: t as u64, prefix: q.prefilled as u64, last: q.prefilled + t == q.prefill_target() });
+                shape.prefills.push(PrefillChunk {
+                    tokens: t as u64,
+                    prefix: q.prefilled as u64,
+                    last: q.prefilled + t == q.prefill_target(),
+                });
                 pf += t;
             }
         }

@@ -67,7 +67,7 @@ pub struct System {
 pub fn build_model(exp: &Experiment) -> Result<Box<dyn ModelArch>> {
     let plugin = match &exp.model.plugin {
         Some(p) => p.clone(),
-        None => registry::find_model_preset(&exp.model.label)?.info.name.to_string(),
+        None => registry::find_model_preset(&exp.model.label)?.name.clone(),
     };
     registry::model(&plugin, &exp.model.params)
 }

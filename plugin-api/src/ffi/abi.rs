@@ -147,7 +147,12 @@ pub type FfiParallelismBox = FfiParallelism_TO<'static, RBox<()>>;
 #[sabi_trait]
 pub trait FfiBatching: Send + Sync {
     #[sabi(last_prefix_field)]
-    fn schedule(&self, scalars: FfiSchedScalars, waiting: RSlice<'_, FfiRequest>, running: RSlice<'_, FfiRequest>) -> RResult<RVec<FfiPlanEntry>, FfiError>;
+    fn schedule(
+        &self,
+        scalars: FfiSchedScalars,
+        waiting: RSlice<'_, FfiRequest>,
+        running: RSlice<'_, FfiRequest>,
+    ) -> RResult<RVec<FfiPlanEntry>, FfiError>;
 }
 
 /// Owned batch-policy trait object.

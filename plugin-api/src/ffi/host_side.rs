@@ -2,7 +2,8 @@
 //! implement the native traits, so the engine never sees an FFI type.
 
 use super::abi::{
-    FfiBackendBox, FfiBatchingBox, FfiError, FfiLogger, FfiModelBox, FfiParallelismBox, FfiPlanEntry, FfiRequest, FfiSchedScalars, PluginLibRef,
+    FfiBackendBox, FfiBatchingBox, FfiError, FfiLogger, FfiModelBox, FfiParallelismBox, FfiPlanEntry, FfiRequest, FfiSchedScalars,
+    PluginLibRef,
 };
 use super::op::ReallmOp;
 use super::{level_from_code, level_to_code, PluginDescription, PluginInfoJson};
@@ -63,7 +64,9 @@ fn summarise(text: &str) -> String {
 fn classify(e: LibraryError) -> LoadError {
     let detail = e.to_string();
     let (kind, reason) = match &e {
-        LibraryError::OpenError { err, .. } => (LoadErrorKind::Open, format!("not a loadable shared library: {}", summarise(&err.to_string()))),
+        LibraryError::OpenError { err, .. } => {
+            (LoadErrorKind::Open, format!("not a loadable shared library: {}", summarise(&err.to_string())))
+        }
         LibraryError::GetSymbolError { .. } => {
             (LoadErrorKind::NotAPlugin, "not a ReaLLM plugin library (it exports no abi_stable root module)".to_string())
         }
@@ -74,7 +77,9 @@ fn classify(e: LibraryError) -> LoadError {
                  (major versions must match)"
             ),
         ),
-        LibraryError::ParseVersionError(v) => (LoadErrorKind::Incompatible, format!("incompatible plugin: unreadable interface version ({v})")),
+        LibraryError::ParseVersionError(v) => {
+            (LoadErrorKind::Incompatible, format!("incompatible plugin: unreadable interface version ({v})"))
+        }
         LibraryError::AbiInstability(err) => (
             LoadErrorKind::Incompatible,
             format!("incompatible plugin: its plugin-api types differ in layout from this host's: {}", summarise(&err.to_string())),
@@ -158,7 +163,12 @@ pub(crate) fn from_root(root: PluginLibRef, path: &Path, logger: FfiLogger) -> R
             presets: info.presets,
         });
     }
-    log::debug!("loaded plugin library {} ({} plugins, interface {})", path.display(), plugins.len(), PluginLibRef::VERSION_STRINGS.version);
+    log::debug!(
+        "loaded plugin library {} ({} plugins, interface {})",
+        path.display(),
+        plugins.len(),
+        PluginLibRef::VERSION_STRINGS.version
+    );
     Ok(DynLibrary { root, path: path.to_path_buf(), plugins })
 }
 
@@ -210,7 +220,8 @@ impl DynLibrary {
     /// Build model plugin `name`.
     pub fn new_model(&self, name: &str, params: &serde_json::Value) -> Result<Box<dyn ModelArch>, PluginError> {
         let label = self.label(name);
-        let obj = (self.root.new_model())(name.into(), params_text(params).as_str().into()).into_result().map_err(|e| e.into_plugin(&label))?;
+        let obj =
+            (self.root.new_model())(name.into(), params_text(params).as_str().into()).into_result().map_err(|e| e.into_plugin(&label))?;
         let info_text = obj.info_json().into_result().map_err(|e| e.into_plugin(&label))?;
         let info = unjson(&label, "model info", info_text.as_str())?;
         Ok(Box::new(DynModel { obj, info, label }))
@@ -219,15 +230,18 @@ impl DynLibrary {
     /// Build parallelism plugin `name`.
     pub fn new_parallelism(&self, name: &str, params: &serde_json::Value) -> Result<Box<dyn Parallelism>, PluginError> {
         let label = self.label(name);
-        let obj =
-            (self.root.new_parallelism())(name.into(), params_text(params).as_str().into()).into_result().map_err(|e| e.into_plugin(&label))?;
+        let obj = (self.root.new_parallelism())(name.into(), params_text(params).as_str().into())
+            .into_result()
+            .map_err(|e| e.into_plugin(&label))?;
         Ok(Box::new(DynParallelism { obj, label }))
     }
 
     /// Build batch policy `name`.
     pub fn new_batching(&self, name: &str, params: &serde_json::Value) -> Result<Box<dyn BatchPolicy>, PluginError> {
         let label = self.label(name);
-        let obj = (self.root.new_batching())(name.into(), params_text(params).as_str().into()).into_result().map_err(|e| e.into_plugin(&label))?;
+        let obj = (self.root.new_batching())(name.into(), params_text(params).as_str().into())
+            .into_result()
+            .map_err(|e| e.into_plugin(&label))?;
         Ok(Box::new(DynBatching { obj, label }))
     }
 }
@@ -246,7 +260,7 @@ impl DynBackend {
 
 impl KernelBackend for DynBackend {
     fn kernel_time(&self, kernel: &Kernel) -> Result<f64, PluginError> {
-        let ops = [ReallmOp::from_kernel(kernel)];
+        let ops = [ReallmOp::shape_of(kernel)];
         let mut out = [0.0f64];
         self.obj.kernel_times(RSlice::from_slice(&ops), RSliceMut::from_mut_slice(&mut out)).into_result().map_err(|e| self.err(e))?;
         Ok(out[0])
@@ -263,7 +277,7 @@ impl KernelBackend for DynBackend {
         if kernels.len() != out.len() {
             return Err(PluginError::invalid(format!("kernel_times: {} kernels but {} output slots", kernels.len(), out.len())));
         }
-        let ops: Vec<ReallmOp> = kernels.iter().map(ReallmOp::from_kernel).collect();
+        let ops: Vec<ReallmOp> = kernels.iter().map(ReallmOp::shape_of).collect();
         self.obj.kernel_times(RSlice::from_slice(&ops), RSliceMut::from_mut_slice(out)).into_result().map_err(|e| self.err(e))
     }
 }
@@ -281,7 +295,8 @@ impl ModelArch for DynModel {
     }
 
     fn build_step(&self, batch: &BatchShape, graph: &mut ModelGraph) -> Result<(), PluginError> {
-        let text = self.obj.build_step(json("batch shape", batch)?.as_str().into()).into_result().map_err(|e| e.into_plugin(&self.label))?;
+        let text =
+            self.obj.build_step(json("batch shape", batch)?.as_str().into()).into_result().map_err(|e| e.into_plugin(&self.label))?;
         *graph = unjson(&self.label, "model graph", text.as_str())?;
         Ok(())
     }
@@ -301,7 +316,11 @@ impl Parallelism for DynParallelism {
 
     fn apply(&self, model: &ModelInfo, plan: &ParallelPlan, graph: &mut ModelGraph) -> Result<(), PluginError> {
         let (m, p, g) = (json("model info", model)?, json("parallel plan", plan)?, json("model graph", graph)?);
-        let text = self.obj.apply(m.as_str().into(), p.as_str().into(), g.as_str().into()).into_result().map_err(|e| e.into_plugin(&self.label))?;
+        let text = self
+            .obj
+            .apply(m.as_str().into(), p.as_str().into(), g.as_str().into())
+            .into_result()
+            .map_err(|e| e.into_plugin(&self.label))?;
         *graph = unjson(&self.label, "model graph", text.as_str())?;
         Ok(())
     }

@@ -20,7 +20,9 @@
 //! | `ALL_REDUCE` … `SEND_RECV` | bytes, ranks, scope, algo | – | – |
 //!
 //! `flops` and `bytes` carry the canonical counts of [`Kernel::flops`] / [`Kernel::bytes`]
-//! (for a collective: 0 and the message bytes), so that a simple backend need not re-derive them.
+//! (for a collective: 0 and the message bytes), so that a simple C backend need not re-derive
+//! them. The Rust (abi_stable) path sends shapes only ([`ReallmOp::shape_of`]): the library
+//! side rebuilds the [`Kernel`], whose counts are methods.
 
 use crate::device::DeviceSpec;
 use crate::dtype::DType;
@@ -110,8 +112,17 @@ impl ReallmOp {
         ReallmOp { kind, dtypes: [0; 4], flags: 0, reserved: 0, dims: [0; 8], flops: 0.0, bytes: 0.0 }
     }
 
-    /// Encode a kernel.
+    /// Encode a kernel with its canonical counts (the C path).
     pub fn from_kernel(k: &Kernel) -> ReallmOp {
+        let mut op = ReallmOp::shape_of(k);
+        op.flops = k.flops();
+        op.bytes = k.bytes();
+        op
+    }
+
+    /// Encode a kernel's shape only, leaving `flops` and `bytes` at 0: the Rust path, where
+    /// the library decodes a [`Kernel`] and has its counts at hand (saves ~20 ns per kernel).
+    pub fn shape_of(k: &Kernel) -> ReallmOp {
         let c = dtype_code;
         let (code, dims, dtypes, flags): (u32, &[u64], [u8; 4], u32) = match *k {
             Kernel::Gemm { b, m, k, n, a, w, out } => (kind::GEMM, &[b, m, k, n], [c(a), c(w), c(out), 0], 0),
@@ -144,8 +155,6 @@ impl ReallmOp {
         op.dims[..dims.len()].copy_from_slice(dims);
         op.dtypes = dtypes;
         op.flags = flags;
-        op.flops = k.flops();
-        op.bytes = k.bytes();
         op
     }
 
@@ -171,9 +180,17 @@ impl ReallmOp {
                 act: d(0)?,
                 kv: d(1)?,
             },
-            kind::DECODE_ATTENTION => {
-                Kernel::DecodeAttention { seqs: x0, kv_total: x1, q_heads: x2, kv_heads: x3, d_qk: x4, d_v: x5, kv_shared, act: d(0)?, kv: d(1)? }
-            }
+            kind::DECODE_ATTENTION => Kernel::DecodeAttention {
+                seqs: x0,
+                kv_total: x1,
+                q_heads: x2,
+                kv_heads: x3,
+                d_qk: x4,
+                d_v: x5,
+                kv_shared,
+                act: d(0)?,
+                kv: d(1)?,
+            },
             kind::SOFTMAX => Kernel::Softmax { m: x0, n: x1, dtype: d(0)? },
             kind::LAYERNORM => Kernel::LayerNorm { m: x0, n: x1, dtype: d(0)? },
             kind::SILU => Kernel::Silu { m: x0, n: x1, dtype: d(0)? },
@@ -338,10 +355,19 @@ pub struct ReallmBackendDesc {
     pub summary: *const c_char,
     pub example_params: *const c_char,
     /// New instance for a device; parameters as a JSON object. NULL on error, with a message.
-    pub create: Option<unsafe extern "C" fn(params_json: *const c_char, device: *const ReallmDevice, err: *mut c_char, err_cap: usize) -> *mut c_void>,
+    pub create: Option<
+        unsafe extern "C" fn(params_json: *const c_char, device: *const ReallmDevice, err: *mut c_char, err_cap: usize) -> *mut c_void,
+    >,
     /// `out_s[i]` = seconds of `ops[i]`; 0 or an error code (`C_ERR_*`), with a message.
     pub cost: Option<
-        unsafe extern "C" fn(instance: *mut c_void, ops: *const ReallmOp, n_ops: usize, out_s: *mut f64, err: *mut c_char, err_cap: usize) -> i32,
+        unsafe extern "C" fn(
+            instance: *mut c_void,
+            ops: *const ReallmOp,
+            n_ops: usize,
+            out_s: *mut f64,
+            err: *mut c_char,
+            err_cap: usize,
+        ) -> i32,
     >,
     /// Release an instance (may be absent).
     pub destroy: Option<unsafe extern "C" fn(instance: *mut c_void)>,
@@ -396,7 +422,17 @@ mod tests {
                 act: F16,
                 kv: F16,
             },
-            Kernel::DecodeAttention { seqs: 9, kv_total: 9000, q_heads: 64, kv_heads: 8, d_qk: 128, d_v: 128, kv_shared: false, act: Bf16, kv: I8 },
+            Kernel::DecodeAttention {
+                seqs: 9,
+                kv_total: 9000,
+                q_heads: 64,
+                kv_heads: 8,
+                d_qk: 128,
+                d_v: 128,
+                kv_shared: false,
+                act: Bf16,
+                kv: I8,
+            },
             Kernel::Softmax { m: 3, n: 4, dtype: F32 },
             Kernel::LayerNorm { m: 3, n: 4, dtype: Bf16 },
             Kernel::Silu { m: 3, n: 4, dtype: F16 },
@@ -439,8 +475,13 @@ mod tests {
 
     #[test]
     fn every_collective_round_trips() {
-        for kind in [CollectiveKind::AllReduce, CollectiveKind::AllGather, CollectiveKind::ReduceScatter, CollectiveKind::AllToAll, CollectiveKind::SendRecv]
-        {
+        for kind in [
+            CollectiveKind::AllReduce,
+            CollectiveKind::AllGather,
+            CollectiveKind::ReduceScatter,
+            CollectiveKind::AllToAll,
+            CollectiveKind::SendRecv,
+        ] {
             for scope in [LinkScope::ScaleUp, LinkScope::ScaleOut] {
                 for algo in [CommAlgo::Auto, CommAlgo::Ring, CommAlgo::Ring2d, CommAlgo::Multishot] {
                     let c = Collective { kind, bytes: 1 << 40, ranks: 72, scope, algo };

@@ -52,7 +52,11 @@ impl KernelBackend for TestBackend {
 
 fn test_backend(params: &serde_json::Value, device: &DeviceSpec) -> Result<Box<dyn KernelBackend>, PluginError> {
     let p: ScaleParams = parse_params("ffi-test-backend", params)?;
-    Ok(Box::new(TestBackend { peak: device.peak_matmul_flops, link_bw: device.interconnect.link_bw_per_direction_bytes_per_s, scale: p.scale }))
+    Ok(Box::new(TestBackend {
+        peak: device.peak_matmul_flops,
+        link_bw: device.interconnect.link_bw_per_direction_bytes_per_s,
+        scale: p.scale,
+    }))
 }
 
 register_plugin!(PluginRegistration {
@@ -135,7 +139,7 @@ struct TestPar;
 
 impl Parallelism for TestPar {
     fn validate(&self, model: &ModelInfo, plan: &ParallelPlan) -> Result<Vec<String>, PluginError> {
-        if model.n_heads % plan.attention.tp as u64 != 0 {
+        if model.n_heads.checked_rem(plan.attention.tp as u64) != Some(0) {
             return Err(PluginError::invalid("tp does not divide heads"));
         }
         Ok(vec![format!("tp{}", plan.attention.tp)])
@@ -153,7 +157,15 @@ impl Parallelism for TestPar {
 }
 
 register_plugin!(PluginRegistration {
-    info: PluginInfo { kind: PluginKind::Parallelism, name: "ffi-test-par", aliases: &[], version: "0.0.1", summary: "", example_params: "", presets: &[] },
+    info: PluginInfo {
+        kind: PluginKind::Parallelism,
+        name: "ffi-test-par",
+        aliases: &[],
+        version: "0.0.1",
+        summary: "",
+        example_params: "",
+        presets: &[]
+    },
     ctor: Constructor::Parallelism(|_| Ok(Box::new(TestPar))),
 });
 
@@ -174,7 +186,15 @@ impl BatchPolicy for TestBatch {
 }
 
 register_plugin!(PluginRegistration {
-    info: PluginInfo { kind: PluginKind::Batching, name: "ffi-test-batch", aliases: &[], version: "0.0.1", summary: "", example_params: "", presets: &[] },
+    info: PluginInfo {
+        kind: PluginKind::Batching,
+        name: "ffi-test-batch",
+        aliases: &[],
+        version: "0.0.1",
+        summary: "",
+        example_params: "",
+        presets: &[]
+    },
     ctor: Constructor::Batching(|_| Ok(Box::new(TestBatch))),
 });
 

@@ -53,6 +53,11 @@ impl Default for ExampleParams {
     }
 }
 
+/// A finite, strictly positive number.
+fn positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
 /// The `example-accel` backend bound to one device.
 #[derive(Debug, Clone)]
 pub struct ExampleAccel {
@@ -69,10 +74,10 @@ impl ExampleAccel {
                 return Err(bad(format!("{name} must be in (0, 1], got {v}")));
             }
         }
-        if params.sram_bytes > 0 && !(params.sram_bw_bytes_per_s > 0.0) {
+        if params.sram_bytes > 0 && !positive(params.sram_bw_bytes_per_s) {
             return Err(bad("sram_bytes is set, so sram_bw_bytes_per_s must be positive".into()));
         }
-        if !(params.launch_overhead_s >= 0.0) {
+        if !(params.launch_overhead_s.is_finite() && params.launch_overhead_s >= 0.0) {
             return Err(bad(format!("launch_overhead_s must be ≥ 0, got {}", params.launch_overhead_s)));
         }
         if !(device.mem_bw_bytes_per_s > 0.0 && device.peak_matmul_flops > 0.0 && device.peak_vector_flops > 0.0) {
@@ -108,7 +113,7 @@ impl KernelBackend for ExampleAccel {
     fn collective_time(&self, c: &Collective) -> Result<f64, PluginError> {
         let ic = &self.device.interconnect;
         let bw = ic.device_bw_per_direction_bytes_per_s();
-        if !(bw > 0.0) {
+        if !positive(bw) {
             return Err(PluginError::invalid(format!("device `{}` has no scale-up bandwidth", self.device.name)));
         }
         if c.ranks <= 1 {
@@ -184,7 +189,8 @@ mod tests {
     fn ring_collective() {
         // toy device: 12 links × 25 GB/s = 3e11 B/s, latency 8.92e-6 s. 8 ranks, 1 GB:
         // 14 · 8.92e-6 + 14/8 · 1e9 / 3e11 = 1.2488e-4 + 5.8333e-3 = 5.95821e-3 s.
-        let c = Collective { kind: CollectiveKind::AllReduce, bytes: 1_000_000_000, ranks: 8, scope: LinkScope::ScaleUp, algo: CommAlgo::Auto };
+        let c =
+            Collective { kind: CollectiveKind::AllReduce, bytes: 1_000_000_000, ranks: 8, scope: LinkScope::ScaleUp, algo: CommAlgo::Auto };
         let t = accel(serde_json::Value::Null).collective_time(&c).unwrap();
         assert!((t - (14.0 * 8.92e-6 + 1.75 * 1e9 / 3e11)).abs() < 1e-15, "{t}");
     }

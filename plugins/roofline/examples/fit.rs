@@ -115,7 +115,7 @@ fn load(path: &Path, out: &mut Vec<Sample>) {
         let f: Vec<&str> = line.split(',').collect();
         let u = |i: usize| f[i].parse::<u64>().unwrap_or_else(|_| panic!("{}: bad integer {:?}", path.display(), f[i]));
         let (heads, kvh, h, inter, t, tp) = (u(ch), u(ckv), u(ce), u(ci), u(ct), u(ctp));
-        let gated = col("use_gated_mlp").is_none_or(|c| f[c].eq_ignore_ascii_case("true") || f[c] == "1");
+        let gated = col("use_gated_mlp").map_or(true, |c| f[c].eq_ignore_ascii_case("true") || f[c] == "1");
         let up_n = if gated { 2 * inter / tp } else { inter / tp };
         let act = if gated { Kernel::Mul { m: t, n: inter / tp, dtype: f16 } } else { Kernel::Gelu { m: t, n: inter / tp, dtype: f16 } };
         let d = h / heads;
@@ -287,7 +287,7 @@ fn fit_gpu(label: &str, dev: &DeviceSpec, samples: &[Sample]) -> Calibration {
                     ..Calibration::IDEAL
                 };
                 let (cal, obj) = pattern_search(dev, start, &gemms);
-                if best.as_ref().is_none_or(|b| obj < b.1) {
+                if best.as_ref().map_or(true, |b| obj < b.1) {
                     best = Some((cal, obj));
                 }
             }

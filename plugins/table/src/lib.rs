@@ -383,7 +383,7 @@ pub fn load_vidur(path: &Path, tp: u32) -> Result<HashMap<Kernel, Curve>, Plugin
         if heads == 0 || h % heads != 0 {
             return Err(err_at(path, line_no, format!("n_embd {h} is not a multiple of n_head {heads}")));
         }
-        let gated = c_gated.is_none_or(|c| f[c].eq_ignore_ascii_case("true") || f[c] == "1");
+        let gated = c_gated.map_or(true, |c| f[c].eq_ignore_ascii_case("true") || f[c] == "1");
         let median = |op: &str| -> Result<Option<f64>, PluginError> {
             let Some(c) = col(&format!("time_stats.{op}.median")) else { return Ok(None) };
             if f[c].is_empty() {
