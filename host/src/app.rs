@@ -47,6 +47,7 @@ pub fn run_traces(exp: &Experiment, ws: &Workspace, tasks: &[String], rates: &[f
             let reqs = generate::generate(task, rate, tg.max_requests, tg.end_time_s, tg.seed)?;
             let path = ws.traces_dir().join(generate::trace_file_name(task, rate));
             workload::trace::write_rr(&path, &reqs, task.type_id())?;
+            write_gen_meta(&path, &gen_meta(exp, task, rate))?;
             log::info!("wrote {} ({} requests)", path.display(), reqs.len());
             out.push(path);
         }
@@ -96,15 +97,47 @@ fn resolve_trace_path(exp: &Experiment, ws: &Workspace, t: &str) -> PathBuf {
     p.to_path_buf()
 }
 
+/// The generation settings of a generated trace, kept beside it as `<file>.gen.json` so that
+/// a trace made with other settings (seed, `max_requests`, `end_time_s`) is not silently reused.
+fn gen_meta(exp: &Experiment, task: Task, rate: f64) -> serde_json::Value {
+    let tg = &exp.trace_gen;
+    serde_json::json!({"generator": "reallm poisson/azure v1", "task": task.name(), "rate": rate, "max_requests": tg.max_requests, "end_time_s": tg.end_time_s, "seed": tg.seed})
+}
+
+fn meta_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".gen.json");
+    PathBuf::from(p)
+}
+
+fn write_gen_meta(path: &Path, meta: &serde_json::Value) -> Result<()> {
+    write_atomic(&meta_path(path), format!("{meta}\n").as_bytes())
+}
+
 /// Load a trace; a missing generated trace (`rr_{task}_{rate}.csv`) is generated first with
-/// the experiment's generation settings.
+/// the experiment's generation settings, and so is one whose recorded settings differ.
 pub fn load_trace(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
+    if path.exists() {
+        if let Some((task, rate)) = parse_rr_name(path) {
+            let want = gen_meta(exp, task, rate);
+            let have: Option<serde_json::Value> = std::fs::read_to_string(meta_path(path)).ok().and_then(|t| serde_json::from_str(&t).ok());
+            if have.is_some_and(|h| h != want) {
+                log::info!("{} was generated with other settings: regenerating it", path.display());
+                let tg = &exp.trace_gen;
+                let reqs = generate::generate(task, rate, tg.max_requests, tg.end_time_s, tg.seed)?;
+                workload::trace::write_rr(path, &reqs, task.type_id())?;
+                write_gen_meta(path, &want)?;
+                return Ok(reqs);
+            }
+        }
+    }
     if !path.exists() {
         if let Some((task, rate)) = parse_rr_name(path) {
             log::info!("{} not found: generating it ({} at {} req/s)", path.display(), task.name(), rate);
             let tg = &exp.trace_gen;
             let reqs = generate::generate(task, rate, tg.max_requests, tg.end_time_s, tg.seed)?;
             workload::trace::write_rr(path, &reqs, task.type_id())?;
+            write_gen_meta(path, &gen_meta(exp, task, rate))?;
             return Ok(reqs);
         }
         return Err(Error::input(path.display().to_string(), "trace file not found"));
@@ -131,14 +164,21 @@ pub struct SimRun {
 
 /// `sim` over one trace: simulate and write `sim_results.csv` and `summary.json`.
 pub fn run_sim_one(exp: &Experiment, ws: &Workspace, trace: &Path) -> Result<SimRun> {
+    run_sim_one_with(exp, ws, trace, crate::report::Timeline::Auto)
+}
+
+/// [`run_sim_one`] with an explicit choice of the per-iteration files.
+pub fn run_sim_one_with(exp: &Experiment, ws: &Workspace, trace: &Path, timeline: crate::report::Timeline) -> Result<SimRun> {
     let reqs = load_trace(exp, trace)?;
     let trace_name = trace.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "trace".into());
     let (result, summary) = simulate_requests(exp, &trace_name, &reqs)?;
     let dir = ws.results_dir(exp, &trace_name);
     write_sim_results(&dir.join("sim_results.csv"), &result)?;
+    crate::report::write_run_files_with(&dir, &result, &summary, timeline)?;
+    // `summary.json` last: when it is present, the run's other files are complete too
+    // (docs/reliability.md).
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(&dir.join("summary.json"), format!("{json}\n").as_bytes())?;
-    crate::report::write_run_files(&dir, &result, &summary)?;
     Ok(SimRun { trace: trace.to_path_buf(), dir, summary, result })
 }
 

@@ -234,6 +234,13 @@ pub struct SimArgs {
     /// Also write the summary of the (last) run to this path.
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
+    /// Always write iterations.csv and trace.json (by default only for runs of at most
+    /// 100,000 iterations).
+    #[arg(long, conflicts_with = "no_timeline")]
+    pub timeline: bool,
+    /// Never write iterations.csv and trace.json.
+    #[arg(long)]
+    pub no_timeline: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -201,18 +201,23 @@ fn sim(exp: &Experiment, ws: &Workspace, a: &SimArgs) -> Result<()> {
     let mut last = None;
     for t in &traces {
         let start = std::time::Instant::now();
-        let run = app::run_sim_one(exp, ws, t)?;
-        let title = format!(
-            "sim: {} on {} × {} ({} / {}, {}), backend {}, trace {}",
-            exp.model.label,
-            exp.pool.num_devices,
-            exp.pool.device,
-            exp.pool.attention,
-            exp.pool.ffn,
-            exp.pool.batching.name,
-            exp.backend.name,
-            t.display()
-        );
+        let timeline = if a.timeline {
+            crate::report::Timeline::Always
+        } else if a.no_timeline {
+            crate::report::Timeline::Never
+        } else {
+            crate::report::Timeline::Auto
+        };
+        let run = app::run_sim_one_with(exp, ws, t, timeline)?;
+        let pools: Vec<String> = exp
+            .pools()
+            .map(|p| {
+                let reps = if p.replicas > 1 { format!("{} replicas × ", p.replicas) } else { String::new() };
+                let role = if exp.decode_pool.is_some() { format!("{} ", p.role.name()) } else { String::new() };
+                format!("{role}{reps}{} × {} ({} / {}, {})", p.num_devices, p.device, p.attention, p.ffn, p.batching.name)
+            })
+            .collect();
+        let title = format!("sim: {} on {}, backend {}, trace {}", exp.model.label, pools.join(" + "), exp.backend.name, t.display());
         print!("{}", app::format_summary(&title, &run.summary));
         println!("  results: {} ({:.2} s wall)", run.dir.display(), start.elapsed().as_secs_f64());
         last = Some(run.summary);
@@ -502,7 +507,7 @@ fn sweep(cli: &Cli, a: &SweepArgs) -> Result<()> {
             r.rows,
             spec.out.with_extension("csv.partial").display()
         );
-        return Err(Error::Usage("interrupted".into()));
+        return Err(Error::Interrupted);
     }
     println!(
         "sweep: {} points, {} runs done now, {} already done, {} rows in {} ({:.2} s)",

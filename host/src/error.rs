@@ -17,10 +17,13 @@ pub mod exit {
     pub const INFEASIBLE: i32 = 6;
     /// Reading or writing a file failed.
     pub const IO: i32 = 7;
-    /// A bug in ReaLLM.
+    /// A bug in ReaLLM (any panic).
     pub const INTERNAL: i32 = 70;
+    /// Interrupted by Ctrl-C (SIGINT): 128 + 2, the shell convention.
+    pub const INTERRUPTED: i32 = 130;
 }
 
+/// Every failure the host reports; [`Error::exit_code`] maps each to its exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -37,6 +40,9 @@ pub enum Error {
     Io { path: PathBuf, source: std::io::Error },
     #[error("internal error (please report): {0}")]
     Internal(String),
+    /// Stopped by Ctrl-C; finished results were kept, unfinished ones removed.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl Error {
@@ -49,6 +55,7 @@ impl Error {
             Error::Infeasible(_) => exit::INFEASIBLE,
             Error::Io { .. } => exit::IO,
             Error::Internal(_) => exit::INTERNAL,
+            Error::Interrupted => exit::INTERRUPTED,
         }
     }
 

@@ -1,9 +1,56 @@
 //! Writing results: atomic files and stable number formatting.
+//!
+//! Every result file goes through [`AtomicFile`]: it is written under a hidden temporary name
+//! in its final directory and renamed into place when complete. The temporaries alive at any
+//! moment are tracked, so that an interrupt (Ctrl-C, see `main.rs`) can remove them with
+//! [`abort_temporaries`] before the process exits: after an interrupted run every result file
+//! is either absent or complete, and no temporary is left behind (`docs/reliability.md`).
 
 use crate::error::{Error, Result};
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// Temporaries being written (`None` once [`abort_temporaries`] ran: no new one may start).
+/// Creating, committing (the rename) and removing a temporary happen under this lock, so an
+/// abort sees each file either before its rename (and removes it) or after (complete).
+static TEMPORARIES: Mutex<Option<BTreeSet<PathBuf>>> = Mutex::new(Some(BTreeSet::new()));
+
+/// The guard of the set of live temporaries.
+pub type TemporariesGuard = MutexGuard<'static, Option<BTreeSet<PathBuf>>>;
+
+fn temporaries() -> TemporariesGuard {
+    // A panic while the lock was held leaves the set itself consistent.
+    TEMPORARIES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Remove every temporary file being written and refuse new ones; returns how many were
+/// removed, and the lock guard: holding it until the process exits keeps other threads from
+/// starting or committing a file in between.
+pub fn abort_temporaries() -> (usize, TemporariesGuard) {
+    let mut g = temporaries();
+    let mut n = 0;
+    if let Some(set) = g.take() {
+        for p in set {
+            if std::fs::remove_file(&p).is_ok() {
+                n += 1;
+            }
+        }
+    }
+    (n, g)
+}
+
+/// Temporary files currently being written (for tests and diagnostics).
+pub fn live_temporaries() -> Vec<PathBuf> {
+    temporaries().as_ref().map(|s| s.iter().cloned().collect()).unwrap_or_default()
+}
+
+/// Whether `name` is the name of an [`AtomicFile`] temporary (`.NAME.tmp-PID-N`).
+pub fn is_temporary_name(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".tmp-")
+}
 
 /// A file written under a temporary name in the same directory and renamed into place on
 /// [`AtomicFile::commit`]. Dropped without commit, the temporary file is removed, so a reader
@@ -27,28 +74,63 @@ impl AtomicFile {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()));
+        let mut live = temporaries();
+        let Some(set) = live.as_mut() else {
+            return Err(Error::Interrupted);
+        };
         let f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        set.insert(tmp.clone());
         Ok(AtomicFile { path: path.to_path_buf(), tmp, writer: Some(BufWriter::with_capacity(1 << 16, f)) })
     }
 
+    /// The buffered writer of the temporary file.
     pub fn writer(&mut self) -> &mut BufWriter<File> {
+        // Invariant, not input: `writer` is `None` only inside `commit` and `drop`, which
+        // consume the value.
         self.writer.as_mut().expect("writer present until commit")
     }
 
+    /// Flush, sync and rename the temporary into place.
     pub fn commit(mut self) -> Result<()> {
-        let w = self.writer.take().expect("writer present until commit");
-        let f = w.into_inner().map_err(|e| Error::io(&self.tmp, e.into_error()))?;
+        let Some(w) = self.writer.take() else {
+            return Err(Error::Internal(format!("{}: committed twice", self.path.display())));
+        };
+        let f = match w.into_inner() {
+            Ok(f) => f,
+            Err(e) => {
+                let err = Error::io(&self.tmp, e.into_error());
+                self.discard();
+                return Err(err);
+            }
+        };
         f.sync_all().ok();
         drop(f);
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))
+        let mut live = temporaries();
+        let Some(set) = live.as_mut() else {
+            // Interrupted: the abort already removed the temporary.
+            return Err(Error::Interrupted);
+        };
+        set.remove(&self.tmp);
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| {
+            let _ = std::fs::remove_file(&self.tmp);
+            Error::io(&self.path, e)
+        })
+    }
+
+    fn discard(&mut self) {
+        self.writer.take();
+        let mut live = temporaries();
+        if let Some(set) = live.as_mut() {
+            set.remove(&self.tmp);
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
 }
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         if self.writer.is_some() {
-            self.writer.take();
-            let _ = std::fs::remove_file(&self.tmp);
+            self.discard();
         }
     }
 }

@@ -88,7 +88,7 @@ pub const METRICS: &[(&str, &str)] = &[
     ("output_tokens_per_s", "/throughput/output_tokens_per_s"),
     ("output_tokens_per_s_per_device", "/throughput/output_tokens_per_s_per_device"),
     ("goodput_requests_per_s", "/goodput/requests_per_s"),
-    ("slo_attainment", "/goodput/attainment"),
+    ("slo_attainment", "/goodput/attainment/all"),
     ("makespan_s", "/makespan_s"),
     ("iterations", "/engine/iterations"),
     ("preemptions", "/engine/preemptions"),
@@ -133,7 +133,12 @@ fn read_rows(path: &Path, header: &str) -> Result<BTreeMap<(usize, String), Stri
     if !path.exists() {
         return Ok(out);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    // A row cut short by a hard stop (second Ctrl-C, kill) has no newline yet: drop it, the
+    // point reruns.
+    if !text.ends_with('\n') {
+        text.truncate(text.rfind('\n').map_or(0, |i| i + 1));
+    }
     let mut lines = text.lines();
     match lines.next() {
         Some(h) if h == header => {}
@@ -153,7 +158,9 @@ fn read_rows(path: &Path, header: &str) -> Result<BTreeMap<(usize, String), Stri
             .and_then(|p| p.parse().ok())
             .ok_or_else(|| Error::input(path.display().to_string(), format!("line {}: bad point index", i + 1)))?;
         let n = rec.len();
-        let trace_col = n - METRICS.len() - 1;
+        let trace_col = n
+            .checked_sub(METRICS.len() + 1)
+            .ok_or_else(|| Error::input(path.display().to_string(), format!("line {}: {n} fields, fewer than the header's", i + 1)))?;
         let trace = rec.get(trace_col).unwrap_or("").to_string();
         let line = text.lines().nth(i).unwrap_or("").to_string();
         out.insert((point, trace), line);

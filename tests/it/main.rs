@@ -7,6 +7,7 @@ mod dynamic;
 mod engine;
 mod errors;
 mod registry;
+mod reliability;
 mod reports;
 mod serving;
 mod support;

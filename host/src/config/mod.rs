@@ -227,7 +227,7 @@ pub fn load_str(text: &str, origin: &str, base_dir: Option<PathBuf>, overrides: 
         return Err(Error::config(origin, "expected a mapping of keys at the top level"));
     }
     for o in overrides {
-        apply_override(&mut tree, o).map_err(|m| Error::config(origin, m))?;
+        apply_override(&mut tree, o).map_err(|m| Error::Usage(format!("--set {m}")))?;
     }
     let is_original = tree.as_object().map(|m| m.keys().any(|k| ORIGINAL_KEYS.contains(&k.as_str()))).unwrap_or(false)
         || tree.pointer("/system/batching_algo").is_some()

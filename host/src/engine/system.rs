@@ -176,8 +176,13 @@ impl System {
 
     /// Seconds of one kernel (cached).
     pub fn kernel_time(&mut self, k: &Kernel) -> Result<f64> {
-        if let Some(t) = self.kernel_cache.get(k) {
-            return Ok(*t);
+        // Attention kernels carry the batch's context lengths, which change every iteration:
+        // caching them would only grow the map.
+        let cacheable = self.use_cache && !matches!(k, Kernel::Attention { .. } | Kernel::DecodeAttention { .. });
+        if cacheable {
+            if let Some(t) = self.kernel_cache.get(k) {
+                return Ok(*t);
+            }
         }
         let t = self.backend.kernel_time(k).map_err(|e| Error::plugin(&self.backend_name, e))?;
         if !(t.is_finite() && t >= 0.0) {
@@ -186,7 +191,9 @@ impl System {
                 format!("returned time {t} for {k:?}; expected a finite, non-negative number of seconds"),
             ));
         }
-        self.kernel_cache.insert(*k, t);
+        if cacheable {
+            self.kernel_cache.insert(*k, t);
+        }
         Ok(t)
     }
 

@@ -19,7 +19,41 @@ pub const TRACE_JSON: &str = "trace.json";
 /// Write `requests.csv`, `iterations.csv` and `trace.json` of one run into `dir` (created if
 /// missing). `summary` supplies the SLO (per-request verdicts) and the device peaks (MFU/MBU).
 pub fn write_run_files(dir: &Path, result: &SimResult, summary: &Summary) -> Result<()> {
+    write_run_files_with(dir, result, summary, Timeline::Auto)
+}
+
+/// Whether the per-iteration files (`iterations.csv`, `trace.json`) are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeline {
+    /// Written when the run has at most [`AUTO_TIMELINE_ITERATIONS`] iterations (a larger
+    /// trace would not load in ui.perfetto.dev anyway); otherwise skipped with a note.
+    Auto,
+    Always,
+    Never,
+}
+
+/// The `auto` limit on iterations for writing the per-iteration files.
+pub const AUTO_TIMELINE_ITERATIONS: usize = 100_000;
+
+/// [`write_run_files`] with an explicit timeline choice.
+pub fn write_run_files_with(dir: &Path, result: &SimResult, summary: &Summary, timeline: Timeline) -> Result<()> {
     write_requests_csv(&dir.join(REQUESTS_CSV), result, summary)?;
+    let write = match timeline {
+        Timeline::Always => true,
+        Timeline::Never => false,
+        Timeline::Auto => result.iterations.len() <= AUTO_TIMELINE_ITERATIONS,
+    };
+    for f in [ITERATIONS_CSV, TRACE_JSON] {
+        // A stale file from an earlier run must not pass for this run's.
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    if !write {
+        log::info!(
+            "{} iterations: iterations.csv and trace.json skipped (more than {AUTO_TIMELINE_ITERATIONS}; pass `sim --timeline` to force them)",
+            result.iterations.len()
+        );
+        return Ok(());
+    }
     write_iterations_csv(&dir.join(ITERATIONS_CSV), result, summary)?;
     write_chrome_trace(&dir.join(TRACE_JSON), result, summary)
 }

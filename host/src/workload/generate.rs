@@ -7,8 +7,8 @@
 //! same inputs give the same file on every platform.
 
 use super::azure::{self, Task};
-use super::trace::Request;
-use crate::error::Result;
+use super::trace::{Request, MAX_REQUESTS};
+use crate::error::{Error, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp};
@@ -32,13 +32,22 @@ pub fn stream_seed(seed: u64, task: Task, rate: f64) -> u64 {
 /// Generate one trace.
 pub fn generate(task: Task, rate: f64, max_requests: u64, end_time_s: f64, seed: u64) -> Result<Vec<Request>> {
     let rows = azure::rows(task)?;
-    Ok(generate_from(&rows, rate, max_requests, end_time_s, stream_seed(seed, task, rate)))
+    generate_from(&rows, rate, max_requests, end_time_s, stream_seed(seed, task, rate))
 }
 
-/// Generate from given rows (the caller checked `rate > 0` and `rows` non-empty).
-pub fn generate_from(rows: &[azure::AzureRow], rate: f64, max_requests: u64, end_time_s: f64, seed: u64) -> Vec<Request> {
+/// Generate from given rows. Errors (exit code 3, config) on a rate that is not a positive
+/// finite number, no rows, or a trace that would pass [`MAX_REQUESTS`]: `max_requests` may be
+/// huge when `end_time_s` bounds the trace, but not both.
+pub fn generate_from(rows: &[azure::AzureRow], rate: f64, max_requests: u64, end_time_s: f64, seed: u64) -> Result<Vec<Request>> {
+    let bad = |m: String| Error::config("trace generation", m);
+    let exp = match Exp::new(rate) {
+        Ok(e) if rate.is_finite() && rate > 0.0 => e,
+        _ => return Err(bad(format!("request rate {rate}: expected a positive number of requests per second"))),
+    };
+    if rows.is_empty() {
+        return Err(bad("no source rows to sample request lengths from".into()));
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let exp = Exp::new(rate).expect("rate validated positive");
     let mut out = Vec::with_capacity(max_requests.min(1 << 20) as usize);
     let mut t = 0.0f64;
     for id in 0..max_requests {
@@ -46,10 +55,16 @@ pub fn generate_from(rows: &[azure::AzureRow], rate: f64, max_requests: u64, end
         if t > end_time_s {
             break;
         }
+        if out.len() >= MAX_REQUESTS {
+            return Err(bad(format!(
+                "more than {MAX_REQUESTS} requests (rate {rate}/s up to {end_time_s} s, max_requests {max_requests}): \
+                 lower max_requests or end_time_s"
+            )));
+        }
         let row = rows[rng.random_range(0..rows.len())];
         out.push(Request { id, arrival_s: t, prompt_tokens: row.context_tokens.max(1), output_tokens: row.generated_tokens.max(1) });
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

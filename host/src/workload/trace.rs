@@ -12,6 +12,18 @@ pub const RR_HEADER: &str = "request_id,request_type,application_id,arrival_time
 /// Upper bound on one request's prompt or output length, to catch corrupt files.
 pub const MAX_TOKENS: u32 = 10_000_000;
 
+/// Upper bound on the requests of one trace. A trace is held in memory: about 24 bytes per
+/// request here, and in the engine about 200 bytes per request plus 8 bytes per output token
+/// (the token completion times of `sim_results.csv`); see `docs/reliability.md`.
+pub const MAX_REQUESTS: usize = 10_000_000;
+
+/// Upper bound on the output tokens of one trace (8 bytes each in memory: 8 GB at the limit).
+pub const MAX_TRACE_OUTPUT_TOKENS: u64 = 1_000_000_000;
+
+/// Upper bound on a trace file's size, checked before it is read (a row of the rr format is
+/// about 40 bytes, so this is far above [`MAX_REQUESTS`] rows).
+pub const MAX_TRACE_FILE_BYTES: u64 = 2 << 30;
+
 /// One inference request.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Request {
@@ -23,8 +35,24 @@ pub struct Request {
 
 /// Read a trace file in either format (detected from the header).
 pub fn read(path: &Path) -> Result<Vec<Request>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    parse(&text, &path.display().to_string())
+    let origin = path.display().to_string();
+    let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    if len > MAX_TRACE_FILE_BYTES {
+        return Err(Error::input(
+            origin,
+            format!(
+                "the file is {len} bytes; traces are read into memory and the limit is {MAX_TRACE_FILE_BYTES} bytes \
+                 ({MAX_REQUESTS} requests): split the trace"
+            ),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        Error::input(&origin, format!("line {line}: not UTF-8 text (invalid byte at offset {at}); expected a CSV trace"))
+    })?;
+    parse(&text, &origin)
 }
 
 /// Parse trace text in either format; `origin` names the source in errors.
@@ -97,6 +125,19 @@ fn parse_rr(text: &str, origin: &str) -> Result<Vec<Request>> {
 fn check(reqs: &[Request], origin: &str, first_line: usize) -> Result<()> {
     if reqs.is_empty() {
         return Err(Error::input(origin, "the trace has a header but no requests"));
+    }
+    if reqs.len() > MAX_REQUESTS {
+        return Err(Error::input(
+            origin,
+            format!("{} requests: more than the limit of {MAX_REQUESTS} per trace; split the trace", reqs.len()),
+        ));
+    }
+    let output_tokens: u64 = reqs.iter().map(|r| r.output_tokens as u64).sum();
+    if output_tokens > MAX_TRACE_OUTPUT_TOKENS {
+        return Err(Error::input(
+            origin,
+            format!("{output_tokens} output tokens in all: more than the limit of {MAX_TRACE_OUTPUT_TOKENS} per trace (8 bytes each in memory); split the trace"),
+        ));
     }
     let mut ids = rustc_hash::FxHashSet::default();
     let mut prev = 0.0f64;

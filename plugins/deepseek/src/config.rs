@@ -82,6 +82,39 @@ impl DeepSeekConfig {
                 return Err(err(format!("`{field}` must be positive")));
             }
         }
+        use reallm_llama::common::{check_bounds, MAX_DIM, MAX_LAYERS};
+        let f = |v: u64| v as f64;
+        // ≈ param_counts(): MLA projections, dense FFN and (routed + shared) experts per layer,
+        // plus embedding and LM head.
+        let qk = f(self.qk_nope_head_dim) + f(self.qk_rope_head_dim);
+        let attn = f(self.hidden) * (f(self.q_lora_rank) + f(self.kv_lora_rank) + f(self.qk_rope_head_dim))
+            + (f(self.q_lora_rank).max(f(self.hidden))) * f(self.n_heads) * qk
+            + f(self.kv_lora_rank) * f(self.n_heads) * (f(self.qk_nope_head_dim) + f(self.v_head_dim))
+            + f(self.n_heads) * f(self.v_head_dim) * f(self.hidden);
+        let ffn = 3.0 * f(self.hidden) * (f(self.ffn_dim) + (f(self.n_routed_experts) + f(self.n_shared_experts)) * f(self.moe_ffn_dim));
+        let approx = (f(self.n_layers as u64) + f(self.mtp_layers as u64)) * (attn + ffn) + 2.0 * f(self.vocab) * f(self.hidden);
+        check_bounds(
+            plugin,
+            &self.name,
+            &[
+                ("num_hidden_layers", self.n_layers as u64, MAX_LAYERS),
+                ("num_nextn_predict_layers", self.mtp_layers as u64, MAX_LAYERS),
+                ("hidden_size", self.hidden, MAX_DIM),
+                ("num_attention_heads", self.n_heads, MAX_DIM),
+                ("q_lora_rank", self.q_lora_rank, MAX_DIM),
+                ("kv_lora_rank", self.kv_lora_rank, MAX_DIM),
+                ("qk_nope_head_dim", self.qk_nope_head_dim, MAX_DIM),
+                ("qk_rope_head_dim", self.qk_rope_head_dim, MAX_DIM),
+                ("v_head_dim", self.v_head_dim, MAX_DIM),
+                ("intermediate_size", self.ffn_dim, MAX_DIM),
+                ("moe_intermediate_size", self.moe_ffn_dim, MAX_DIM),
+                ("n_routed_experts", self.n_routed_experts, MAX_DIM),
+                ("n_shared_experts", self.n_shared_experts, MAX_DIM),
+                ("num_experts_per_tok", self.experts_per_token, MAX_DIM),
+                ("vocab_size", self.vocab, MAX_DIM),
+            ],
+            approx,
+        )?;
         let moe = self.moe_layers();
         if moe.iter().any(|m| !m) && self.ffn_dim == 0 {
             return Err(err("dense FFN layers need `intermediate_size` > 0".into()));

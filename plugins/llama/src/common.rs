@@ -131,6 +131,31 @@ impl ModelParams {
     }
 }
 
+/// Sanity bounds on the architecture fields of a config: far above any published model, and
+/// low enough that parameter counts fit in a `u64` and per-layer tables stay small. Layers.
+pub const MAX_LAYERS: u64 = 10_000;
+/// Largest dimension (hidden size, heads, head size, FFN size, vocabulary, experts, ranks).
+pub const MAX_DIM: u64 = 1 << 24;
+/// Largest total parameter count (10^15; the largest published models have ~10^12).
+pub const MAX_PARAMS: f64 = 1e15;
+
+/// Check `(field, value, limit)` triples and an estimate of the parameter count against the
+/// sanity bounds, so that absurd configs fail with a message rather than overflow or hang.
+pub fn check_bounds(plugin: &str, model: &str, fields: &[(&str, u64, u64)], approx_params: f64) -> Result<(), PluginError> {
+    for &(field, v, limit) in fields {
+        if v > limit {
+            return Err(params_error(plugin, format!("model `{model}`: `{field}` = {v} is beyond the limit of {limit}")));
+        }
+    }
+    if !(approx_params <= MAX_PARAMS) {
+        return Err(params_error(
+            plugin,
+            format!("model `{model}`: about {approx_params:.3e} parameters, beyond the limit of {MAX_PARAMS:e}"),
+        ));
+    }
+    Ok(())
+}
+
 /// A `PluginError::Params` for `plugin`.
 pub fn params_error(plugin: &str, message: impl Into<String>) -> PluginError {
     PluginError::Params { plugin: plugin.to_string(), message: message.into() }

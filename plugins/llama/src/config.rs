@@ -103,6 +103,33 @@ impl LlamaConfig {
                 return Err(err(format!("`{field}` must be positive")));
             }
         }
+        let moe = self.moe.as_ref();
+        let (experts, top_k, expert_dim, shared) =
+            moe.map(|m| (m.n_experts, m.top_k, m.expert_ffn_dim, m.n_shared_experts)).unwrap_or((0, 0, 0, 0));
+        let f = |v: u64| v as f64;
+        // ≈ param_counts(): attention + dense FFN + (routed + shared) experts per layer, plus
+        // embedding and LM head.
+        let per_layer = f(self.hidden) * f(self.head_dim) * (2.0 * f(self.n_heads) + 2.0 * f(self.n_kv_heads))
+            + 3.0 * f(self.hidden) * (f(self.ffn_dim) + (f(experts) + f(shared)) * f(expert_dim));
+        let approx = f(self.n_layers as u64) * per_layer + 2.0 * f(self.vocab) * f(self.hidden);
+        crate::common::check_bounds(
+            plugin,
+            &self.name,
+            &[
+                ("num_hidden_layers", self.n_layers as u64, crate::common::MAX_LAYERS),
+                ("hidden_size", self.hidden, crate::common::MAX_DIM),
+                ("num_attention_heads", self.n_heads, crate::common::MAX_DIM),
+                ("num_key_value_heads", self.n_kv_heads, crate::common::MAX_DIM),
+                ("head_dim", self.head_dim, crate::common::MAX_DIM),
+                ("intermediate_size", self.ffn_dim, crate::common::MAX_DIM),
+                ("vocab_size", self.vocab, crate::common::MAX_DIM),
+                ("num_experts", experts, crate::common::MAX_DIM),
+                ("num_experts_per_tok", top_k, crate::common::MAX_DIM),
+                ("moe_intermediate_size", expert_dim, crate::common::MAX_DIM),
+                ("n_shared_experts", shared, crate::common::MAX_DIM),
+            ],
+            approx,
+        )?;
         if self.n_heads % self.n_kv_heads != 0 {
             return Err(err(format!("{} attention heads are not a multiple of {} KV heads", self.n_heads, self.n_kv_heads)));
         }

@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | all-reduce | `2(P−1)·α + 2(P−1)/P·D/B` | `2α + 2(P−1)/P·D/B` (reduce-scatter + all-gather, each one shot) |
 //! | all-gather, reduce-scatter | `(P−1)·α + (P−1)/P·D/B` | `α + (P−1)/P·D/B` |
-//! | all-to-all | `α + (P−1)/P·D/B` | `α + (P−1)/P·D/B` (every rank sends to all peers at once) |
+//! | all-to-all | `α + (P−1)/P·D/B` (scale-out: `⌈log2 P⌉·α + …`) | `α + (P−1)/P·D/B` (every rank sends to all peers at once) |
 //! | send/recv | `α + D/B` | same |
 //!
 //! `ring2d` arranges the ranks as an `a×b` grid (`a` the largest divisor ≤ √P) and runs the
@@ -73,7 +73,12 @@ pub fn collective_time_with(
         CollectiveKind::AllGather | CollectiveKind::ReduceScatter => half(d),
         // Every rank sends its P−1 slices to all peers concurrently: one latency, and the
         // rank's outgoing bytes over its bandwidth.
-        CollectiveKind::AllToAll => alpha + (p - 1.0) / p * d / bw,
+        // Scale-out: the NIC's message overheads make the latency grow with the peer count;
+        // ⌈log2 P⌉ latencies (a dissemination schedule) sits between one shot and P − 1 steps.
+        CollectiveKind::AllToAll => {
+            let steps = if c.scope == LinkScope::ScaleOut { p.log2().ceil().max(1.0) } else { 1.0 };
+            steps * alpha + (p - 1.0) / p * d / bw
+        }
         CollectiveKind::SendRecv => alpha + d / bw,
     })
 }

@@ -211,6 +211,12 @@ impl KernelBackend for Roofline {
     fn collective_time(&self, c: &Collective) -> Result<f64, PluginError> {
         comm::collective_time_with(&self.device, c, self.cal.link_efficiency, self.cal.link_latency_s)
     }
+
+    /// The calibrated GEMM formula takes three `powf`s, dearer than a cache lookup; the ideal
+    /// roofline is a few multiplications, cheaper than one.
+    fn wants_cache(&self) -> bool {
+        self.cal.overlap_exponent > 0.0
+    }
 }
 
 fn create(params: &serde_json::Value, device: &DeviceSpec) -> Result<Box<dyn KernelBackend>, PluginError> {
