@@ -171,7 +171,7 @@ pub fn run_sim_one(exp: &Experiment, ws: &Workspace, trace: &Path) -> Result<Sim
 pub fn run_sim_one_with(exp: &Experiment, ws: &Workspace, trace: &Path, timeline: crate::report::Timeline) -> Result<SimRun> {
     let reqs = load_trace(exp, trace)?;
     let trace_name = trace.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "trace".into());
-    let (result, summary) = simulate_requests(exp, &trace_name, &reqs)?;
+    let (result, summary) = simulate_requests_with(exp, &trace_name, &reqs, timeline)?;
     let dir = ws.results_dir(exp, &trace_name);
     write_sim_results(&dir.join("sim_results.csv"), &result)?;
     crate::report::write_run_files_with(&dir, &result, &summary, timeline)?;
@@ -184,6 +184,21 @@ pub fn run_sim_one_with(exp: &Experiment, ws: &Workspace, trace: &Path, timeline
 
 /// Simulate requests (after `end_reqs` filtering) and summarise, writing nothing.
 pub fn simulate_requests(exp: &Experiment, trace_name: &str, reqs: &[Request]) -> Result<(SimResult, Summary)> {
+    simulate_requests_with(exp, trace_name, reqs, crate::report::Timeline::Never)
+}
+
+/// [`simulate_requests`], keeping iteration records as `timeline` needs them.
+pub fn simulate_requests_with(
+    exp: &Experiment,
+    trace_name: &str,
+    reqs: &[Request],
+    timeline: crate::report::Timeline,
+) -> Result<(SimResult, Summary)> {
+    let keep_iterations = match timeline {
+        crate::report::Timeline::Always => None,
+        crate::report::Timeline::Never => Some(0),
+        crate::report::Timeline::Auto => Some(crate::report::files::AUTO_TIMELINE_ITERATIONS),
+    };
     let filtered: Vec<Request>;
     let reqs = match exp.workload.end_reqs {
         Some(n) => {
@@ -200,7 +215,7 @@ pub fn simulate_requests(exp: &Experiment, trace_name: &str, reqs: &[Request]) -
         &mut systems,
         exp.kv_transfer,
         reqs,
-        SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, progress: !crate::report::progress::quiet() },
+        SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, progress: !crate::report::progress::quiet(), keep_iterations },
     )?;
     let run = metrics::RunInfo::from_systems(trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, &systems);
     let summary = metrics::summarize_run(&result, run, &exp.slo);

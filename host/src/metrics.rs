@@ -51,7 +51,7 @@ pub fn percentiles_unsorted(v: &mut [f64], qs: &[f64], out: &mut [f64]) {
     }
     // Order statistics are found left to right: everything left of `start` is ≤ v[start..].
     let mut start = 0usize;
-    let mut order_stat = |v: &mut [f64], k: usize, start: &mut usize| -> f64 {
+    let order_stat = |v: &mut [f64], k: usize, start: &mut usize| -> f64 {
         if k < *start {
             // Ranks only go back by one, to the previous `lo`, which was selected exactly
             // and sits in place.
@@ -483,6 +483,93 @@ pub fn summarize(r: &SimResult, devices: u32, peak_flops: f64, mem_bw_bytes_per_
     summarize_run(r, run, &Slo::default())
 }
 
+/// Running totals over a run's iterations: what the summary needs, without keeping every
+/// iteration (a million-request run has tens of millions). The engine fills one as it goes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IterationTotals {
+    pub count: u64,
+    pub seqs: u64,
+    pub tokens: u64,
+    pub max_batch_seqs: u64,
+    pub max_tokens_per_iteration: u64,
+    pub prefill_tokens: u64,
+    pub decode_tokens: u64,
+    pub busy_s: f64,
+    pub compute_s: f64,
+    pub comm_s: f64,
+    pub flops: f64,
+    pub bytes: f64,
+    /// Σ iteration time × its pool's peak FLOP/s (the MFU denominator).
+    pub peak_time_flops: f64,
+    /// Σ iteration time × its pool's DRAM bandwidth (the MBU denominator).
+    pub peak_time_bytes: f64,
+    /// Σ used / total KV blocks of the iteration's replica.
+    pub kv_fraction_sum: f64,
+    /// Every iteration's duration (8 bytes per iteration).
+    pub iteration_s: Vec<f64>,
+    pub replicas: Vec<ReplicaTotals>,
+}
+
+/// Per-replica part of [`IterationTotals`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplicaTotals {
+    pub iterations: u64,
+    pub busy_s: f64,
+    pub comm_s: f64,
+    pub flops: f64,
+    pub bytes: f64,
+    pub prefill_tokens: u64,
+    pub decode_tokens: u64,
+}
+
+impl IterationTotals {
+    /// Add one iteration, on a replica with `kv_total_blocks` whose devices peak at
+    /// `peak_flops` FLOP/s and `mem_bw` bytes/s.
+    pub fn add(&mut self, it: &IterationRecord, kv_total_blocks: u64, peak_flops: f64, mem_bw: f64) {
+        let c = &it.cost;
+        let tokens = it.prefill_tokens as u64 + it.decode_tokens as u64;
+        self.count += 1;
+        self.seqs += it.seqs as u64;
+        self.tokens += tokens;
+        self.max_batch_seqs = self.max_batch_seqs.max(it.seqs as u64);
+        self.max_tokens_per_iteration = self.max_tokens_per_iteration.max(tokens);
+        self.prefill_tokens += it.prefill_tokens as u64;
+        self.decode_tokens += it.decode_tokens as u64;
+        self.busy_s += c.total_s;
+        self.compute_s += c.compute_s;
+        self.comm_s += c.comm_s;
+        self.flops += c.flops;
+        self.bytes += c.bytes;
+        self.peak_time_flops += c.total_s * peak_flops;
+        self.peak_time_bytes += c.total_s * mem_bw;
+        self.kv_fraction_sum += div(it.kv_used_blocks as f64, kv_total_blocks as f64);
+        self.iteration_s.push(c.total_s);
+        let r = it.replica as usize;
+        if self.replicas.len() <= r {
+            self.replicas.resize(r + 1, ReplicaTotals::default());
+        }
+        let a = &mut self.replicas[r];
+        a.iterations += 1;
+        a.busy_s += c.total_s;
+        a.comm_s += c.comm_s;
+        a.flops += c.flops;
+        a.bytes += c.bytes;
+        a.prefill_tokens += it.prefill_tokens as u64;
+        a.decode_tokens += it.decode_tokens as u64;
+    }
+
+    /// Totals of a run whose iterations were all kept.
+    pub fn of_run(r: &SimResult, run: &RunInfo) -> IterationTotals {
+        let mut t = IterationTotals::default();
+        for it in &r.iterations {
+            let (pf, bw) = run.peaks_of(it.replica);
+            let kv_total = r.replicas.get(it.replica as usize).map(|x| x.kv_total_blocks).unwrap_or(r.kv_total_blocks);
+            t.add(it, kv_total, pf, bw);
+        }
+        t
+    }
+}
+
 #[derive(Default)]
 struct ReplicaAcc {
     completed: u64,
@@ -500,6 +587,7 @@ struct ReplicaAcc {
 /// Compute the summary of a run described by `run`, with goodput against `slo`.
 pub fn summarize_run(r: &SimResult, run: RunInfo, slo: &Slo) -> Summary {
     let n_rep = r.replicas.len().max(r.iterations.iter().map(|i| i.replica as usize + 1).max().unwrap_or(0));
+    let run = run;
     let mut reps: Vec<ReplicaAcc> = (0..n_rep).map(|_| ReplicaAcc::default()).collect();
     let (mut ttft, mut tbt, mut tpot, mut e2e, mut norm, mut queue, mut prefill, mut decode, mut transfer) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -562,7 +650,6 @@ pub fn summarize_run(r: &SimResult, run: RunInfo, slo: &Slo) -> Summary {
 
     // Iterations: totals, utilisation weighted by each iteration's own device peaks.
     let mut e = Engine {
-        iterations: r.iterations.len() as u64,
         preemptions: r.preemptions,
         kv_total_blocks: r.kv_total_blocks,
         kv_block_tokens: r.kv_block_tokens,
@@ -570,47 +657,42 @@ pub fn summarize_run(r: &SimResult, run: RunInfo, slo: &Slo) -> Summary {
         kv_peak_used_fraction: div(r.kv_peak_used_blocks as f64, r.kv_total_blocks as f64),
         ..Engine::default()
     };
-    let (mut seqs, mut toks, mut peak_time_flops, mut peak_time_bytes, mut kv_frac) = (0u64, 0u64, 0.0, 0.0, 0.0);
-    let mut iter_s = Vec::with_capacity(r.iterations.len());
-    for it in &r.iterations {
-        let c = &it.cost;
-        let (pf, bw) = run.peaks_of(it.replica);
-        let tokens = it.prefill_tokens as u64 + it.decode_tokens as u64;
-        seqs += it.seqs as u64;
-        toks += tokens;
-        e.max_batch_seqs = e.max_batch_seqs.max(it.seqs as u64);
-        e.max_tokens_per_iteration = e.max_tokens_per_iteration.max(tokens);
-        e.prefill_tokens += it.prefill_tokens as u64;
-        e.decode_tokens += it.decode_tokens as u64;
-        e.busy_s += c.total_s;
-        e.compute_s += c.compute_s;
-        e.comm_s += c.comm_s;
-        e.flops += c.flops;
-        e.bytes += c.bytes;
-        peak_time_flops += c.total_s * pf;
-        peak_time_bytes += c.total_s * bw;
-        iter_s.push(c.total_s);
-        let kv_total = r.replicas.get(it.replica as usize).map(|x| x.kv_total_blocks).unwrap_or(r.kv_total_blocks);
-        kv_frac += div(it.kv_used_blocks as f64, kv_total as f64);
-        if let Some(a) = reps.get_mut(it.replica as usize) {
-            a.iterations += 1;
-            a.busy_s += c.total_s;
-            a.comm_s += c.comm_s;
-            a.flops += c.flops;
-            a.bytes += c.bytes;
-            a.prefill_tokens += it.prefill_tokens as u64;
-            a.decode_tokens += it.decode_tokens as u64;
+    let totals = match &r.totals {
+        Some(t) => t.clone(),
+        None => IterationTotals::of_run(r, &run),
+    };
+    e.iterations = totals.count;
+    e.max_batch_seqs = totals.max_batch_seqs;
+    e.max_tokens_per_iteration = totals.max_tokens_per_iteration;
+    e.prefill_tokens = totals.prefill_tokens;
+    e.decode_tokens = totals.decode_tokens;
+    e.busy_s = totals.busy_s;
+    e.compute_s = totals.compute_s;
+    e.comm_s = totals.comm_s;
+    e.flops = totals.flops;
+    e.bytes = totals.bytes;
+    for (i, t) in totals.replicas.iter().enumerate() {
+        if reps.len() <= i {
+            reps.resize_with(i + 1, ReplicaAcc::default);
         }
+        let a = &mut reps[i];
+        a.iterations = t.iterations;
+        a.busy_s = t.busy_s;
+        a.comm_s = t.comm_s;
+        a.flops = t.flops;
+        a.bytes = t.bytes;
+        a.prefill_tokens = t.prefill_tokens;
+        a.decode_tokens = t.decode_tokens;
     }
-    let iters = r.iterations.len() as f64;
-    e.mean_batch_seqs = div(seqs as f64, iters);
-    e.mean_tokens_per_iteration = div(toks as f64, iters);
-    e.mean_kv_used_fraction = div(kv_frac, iters);
+    let iters = totals.count as f64;
+    e.mean_batch_seqs = div(totals.seqs as f64, iters);
+    e.mean_tokens_per_iteration = div(totals.tokens as f64, iters);
+    e.mean_kv_used_fraction = div(totals.kv_fraction_sum, iters);
     e.compute_fraction = div(e.compute_s, e.busy_s);
     e.comm_fraction = div(e.comm_s, e.busy_s);
-    e.mfu = div(e.flops, peak_time_flops);
-    e.mbu = div(e.bytes, peak_time_bytes);
-    e.iteration_s = Stats::of(iter_s);
+    e.mfu = div(e.flops, totals.peak_time_flops);
+    e.mbu = div(e.bytes, totals.peak_time_bytes);
+    e.iteration_s = Stats::of(totals.iteration_s);
 
     let replicas = reps
         .into_iter()
@@ -742,6 +824,8 @@ mod tests {
     /// The hand-made run of the docs: three requests, two iterations, one replica.
     pub(crate) fn three_requests() -> SimResult {
         SimResult {
+            iterations_truncated: false,
+            totals: None,
             requests: vec![rec(0, 0.0, &[1.0, 2.0, 4.0]), rec(1, 1.0, &[3.0, 3.5]), rec(2, 2.0, &[5.0])],
             iterations: vec![it(0.5, 0.5, 0.1, 1e14, 2e11, 1, 10, 0, 1), it(1.0, 1.0, 0.5, 1e14, 8e11, 2, 10, 1, 3)],
             replicas: vec![ReplicaSummary {
@@ -908,6 +992,8 @@ mod tests {
             kv_used_blocks_at_end: 0,
         };
         let r = SimResult {
+            iterations_truncated: false,
+            totals: None,
             requests: vec![q],
             iterations: vec![i0, i1],
             replicas: vec![rs(0, Role::Prefill), rs(1, Role::Decode)],

@@ -41,6 +41,8 @@ fn iter(replica: u32, start: f64, end: f64, seqs: u32, pf: u32, dec: u32, kv: u6
 /// (as with pipeline parallelism): [0.5, 1.5] and [1.0, 2.0] overlap, [1.5, 2.5] follows the first.
 fn hand_run() -> (SimResult, RunInfo) {
     let r = SimResult {
+        iterations_truncated: false,
+        totals: None,
         requests: vec![rec(0, 0.0, &[1.0, 2.0, 4.0], 0), rec(1, 1.0, &[3.0, 3.5], 0), rec(2, 2.0, &[5.0], 1)],
         iterations: vec![
             iter(1, 0.2, 0.4, 1, 10, 0, 1),

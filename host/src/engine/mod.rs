@@ -87,7 +87,12 @@ pub struct ReplicaSummary {
 #[derive(Debug, Clone)]
 pub struct SimResult {
     pub requests: Vec<RequestRecord>,
+    /// Every iteration, when kept (see [`SimOptions::keep_iterations`]); otherwise empty.
     pub iterations: Vec<IterationRecord>,
+    /// True when more iterations ran than were kept.
+    pub iterations_truncated: bool,
+    /// Running totals over all iterations (always complete).
+    pub totals: Option<crate::metrics::IterationTotals>,
     pub replicas: Vec<ReplicaSummary>,
     pub preemptions: u64,
     pub kv_total_blocks: u64,
@@ -106,6 +111,9 @@ pub struct SimOptions {
     pub seed: u64,
     /// Show a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
+    /// Keep at most this many iteration records (beyond it they are dropped and the result is
+    /// marked truncated; totals stay complete). `None` keeps them all.
+    pub keep_iterations: Option<usize>,
 }
 
 /// Run `requests` (sorted by arrival) on one pool (colocated).
@@ -186,6 +194,11 @@ struct Engine<'a> {
     rng: ChaCha8Rng,
     records: Vec<RequestRecord>,
     iterations: Vec<IterationRecord>,
+    iterations_truncated: bool,
+    last_end_s: f64,
+    totals: crate::metrics::IterationTotals,
+    /// (peak FLOP/s, DRAM B/s) per device of each pool, for the totals.
+    pool_peaks: Vec<(f64, f64)>,
     heap: BinaryHeap<Event>,
     seq: u64,
     batches: Vec<Batch>,
@@ -255,6 +268,10 @@ pub fn simulate_pools(systems: &mut [System], transfer: KvTransferConfig, reques
         rng: ChaCha8Rng::seed_from_u64(opts.seed ^ 0x005E_ED0F_C1A5_7E55),
         records,
         iterations: Vec::new(),
+        iterations_truncated: false,
+        last_end_s: 0.0,
+        totals: crate::metrics::IterationTotals::default(),
+        pool_peaks: Vec::new(),
         heap: BinaryHeap::new(),
         seq: 0,
         batches: Vec::new(),
@@ -270,6 +287,8 @@ pub fn simulate_pools(systems: &mut [System], transfer: KvTransferConfig, reques
         marks: Vec::new(),
         stage_s: Vec::new(),
     };
+    e.pool_peaks =
+        e.systems.iter().map(|s| (s.device.spec.peak_matmul_flops_for(s.info.weight_dtype), s.device.spec.mem_bw_bytes_per_s)).collect();
     e.run()?;
     Ok(e.finish())
 }
@@ -573,7 +592,7 @@ impl Engine<'_> {
             keep
         });
         b.iteration = self.iterations.len();
-        self.iterations.push(IterationRecord {
+        let record = IterationRecord {
             replica: r as u32,
             start_s: now,
             end_s: end,
@@ -582,7 +601,17 @@ impl Engine<'_> {
             seqs: b.members.len() as u32,
             kv_used_blocks: rep.kv.used_blocks(),
             cost,
-        });
+        };
+        let (peak_flops, mem_bw) = self.pool_peaks[pool];
+        self.totals.add(&record, rep.kv.total_blocks, peak_flops, mem_bw);
+        self.last_end_s = self.last_end_s.max(end);
+        let keep = !self.iterations_truncated && self.opts.keep_iterations.map_or(true, |cap| self.iterations.len() < cap);
+        if keep {
+            self.iterations.push(record);
+        } else if !self.iterations_truncated {
+            self.iterations_truncated = true;
+            self.iterations = Vec::new();
+        }
         let next_free = rep.stage_free_s[0];
         let more = rep.in_flight < stages && !(rep.waiting.is_empty() && rep.running.is_empty());
         self.push(end, EvKind::BatchDone(slot));
@@ -675,7 +704,7 @@ impl Engine<'_> {
     }
 
     fn finish(self) -> SimResult {
-        let end = self.iterations.iter().map(|i| i.end_s).fold(0.0, f64::max);
+        let end = self.last_end_s;
         let replicas: Vec<ReplicaSummary> = self
             .replicas
             .iter()
@@ -691,7 +720,9 @@ impl Engine<'_> {
             .collect();
         SimResult {
             requests: self.records,
-            iterations: self.iterations,
+            iterations: if self.iterations_truncated { Vec::new() } else { self.iterations },
+            iterations_truncated: self.iterations_truncated,
+            totals: Some(self.totals),
             preemptions: self.preemptions,
             kv_total_blocks: self.replicas.iter().map(|r| r.kv.total_blocks).sum(),
             kv_peak_used_blocks: replicas.iter().map(|r| r.kv_peak_used_blocks).sum(),

@@ -41,7 +41,7 @@ pub fn write_run_files_with(dir: &Path, result: &SimResult, summary: &Summary, t
     let write = match timeline {
         Timeline::Always => true,
         Timeline::Never => false,
-        Timeline::Auto => result.iterations.len() <= AUTO_TIMELINE_ITERATIONS,
+        Timeline::Auto => !result.iterations_truncated && result.iterations.len() <= AUTO_TIMELINE_ITERATIONS,
     };
     for f in [ITERATIONS_CSV, TRACE_JSON] {
         // A stale file from an earlier run must not pass for this run's.
@@ -49,8 +49,8 @@ pub fn write_run_files_with(dir: &Path, result: &SimResult, summary: &Summary, t
     }
     if !write {
         log::info!(
-            "{} iterations: iterations.csv and trace.json skipped (more than {AUTO_TIMELINE_ITERATIONS}; pass `sim --timeline` to force them)",
-            result.iterations.len()
+            "{} iterations: iterations.csv and trace.json skipped (more than {AUTO_TIMELINE_ITERATIONS}, or --no-timeline; pass `sim --timeline` to force them)",
+            summary.engine.iterations
         );
         return Ok(());
     }

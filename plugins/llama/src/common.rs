@@ -147,7 +147,7 @@ pub fn check_bounds(plugin: &str, model: &str, fields: &[(&str, u64, u64)], appr
             return Err(params_error(plugin, format!("model `{model}`: `{field}` = {v} is beyond the limit of {limit}")));
         }
     }
-    if !(approx_params <= MAX_PARAMS) {
+    if approx_params.is_nan() || approx_params > MAX_PARAMS {
         return Err(params_error(
             plugin,
             format!("model `{model}`: about {approx_params:.3e} parameters, beyond the limit of {MAX_PARAMS:e}"),
