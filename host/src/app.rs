@@ -171,7 +171,8 @@ pub fn run_sim_one(exp: &Experiment, ws: &Workspace, trace: &Path) -> Result<Sim
 pub fn run_sim_one_with(exp: &Experiment, ws: &Workspace, trace: &Path, timeline: crate::report::Timeline) -> Result<SimRun> {
     let reqs = load_trace(exp, trace)?;
     let trace_name = trace.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "trace".into());
-    let (result, summary) = simulate_requests_with(exp, &trace_name, &reqs, timeline)?;
+    let sim_exp = with_kernel_library(exp, ws);
+    let (result, summary) = simulate_requests_with(&sim_exp, &trace_name, &reqs, timeline)?;
     let dir = ws.results_dir(exp, &trace_name);
     write_sim_results(&dir.join("sim_results.csv"), &result)?;
     crate::report::write_run_files_with(&dir, &result, &summary, timeline)?;
@@ -180,6 +181,26 @@ pub fn run_sim_one_with(exp: &Experiment, ws: &Workspace, trace: &Path, timeline
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(&dir.join("summary.json"), format!("{json}\n").as_bytes())?;
     Ok(SimRun { trace: trace.to_path_buf(), dir, summary, result })
+}
+
+/// The original tool's `sim_method: llmcompass` flow: when the `kernel` stage has written a
+/// library for the device, the sim looks kernels up there (the `table` backend: exact match,
+/// else interpolation along the varying dimension) and computes the rest with LLMCompass.
+pub fn with_kernel_library(exp: &Experiment, ws: &Workspace) -> Experiment {
+    let mut e = exp.clone();
+    if exp.form != crate::config::Form::Original || exp.backend.name != "llmcompass" {
+        return e;
+    }
+    let Ok(dev) = crate::devices::resolve(&exp.pool.device, exp.base_dir.as_deref()) else { return e };
+    let dir = ws.kernel_lib_dir();
+    if dir.join(format!("{}_matmul_latency.csv", dev.key)).is_file() {
+        log::info!("sim_method llmcompass: costing kernels from the library in {} (LLMCompass for shapes it lacks)", dir.display());
+        e.backend = crate::config::PluginSel {
+            name: "table".into(),
+            params: serde_json::json!({ "library_dir": dir, "device": dev.key, "fallback": "llmcompass", "fallback_params": exp.backend.params }),
+        };
+    }
+    e
 }
 
 /// Simulate requests (after `end_reqs` filtering) and summarise, writing nothing.

@@ -587,7 +587,6 @@ struct ReplicaAcc {
 /// Compute the summary of a run described by `run`, with goodput against `slo`.
 pub fn summarize_run(r: &SimResult, run: RunInfo, slo: &Slo) -> Summary {
     let n_rep = r.replicas.len().max(r.iterations.iter().map(|i| i.replica as usize + 1).max().unwrap_or(0));
-    let run = run;
     let mut reps: Vec<ReplicaAcc> = (0..n_rep).map(|_| ReplicaAcc::default()).collect();
     let (mut ttft, mut tbt, mut tpot, mut e2e, mut norm, mut queue, mut prefill, mut decode, mut transfer) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
