@@ -11,3 +11,4 @@ mod reliability;
 mod reports;
 mod serving;
 mod support;
+mod sweeps;
