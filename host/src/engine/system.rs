@@ -58,7 +58,8 @@ pub struct System {
     pub iteration_overhead_s: f64,
     /// Cache kernel costs by shape (unless the backend says its formula is cheaper).
     pub use_cache: bool,
-    kernel_cache: FxHashMap<Kernel, f64>,
+    /// (seconds, FLOPs, bytes) by kernel shape.
+    kernel_cache: FxHashMap<Kernel, (f64, f64, f64)>,
     comm_cache: FxHashMap<Collective, f64>,
     graph: ModelGraph,
 }
@@ -181,7 +182,7 @@ impl System {
         let cacheable = self.use_cache && !matches!(k, Kernel::Attention { .. } | Kernel::DecodeAttention { .. });
         if cacheable {
             if let Some(t) = self.kernel_cache.get(k) {
-                return Ok(*t);
+                return Ok(t.0);
             }
         }
         let t = self.backend.kernel_time(k).map_err(|e| Error::plugin(&self.backend_name, e))?;
@@ -192,9 +193,19 @@ impl System {
             ));
         }
         if cacheable {
-            self.kernel_cache.insert(*k, t);
+            self.kernel_cache.insert(*k, (t, k.flops(), k.bytes()));
         }
         Ok(t)
+    }
+
+    /// (seconds, FLOPs, bytes) of one kernel, from the cache when possible.
+    pub fn kernel_cost(&mut self, k: &Kernel) -> Result<(f64, f64, f64)> {
+        if self.use_cache {
+            if let Some(t) = self.kernel_cache.get(k) {
+                return Ok(*t);
+            }
+        }
+        Ok((self.kernel_time(k)?, k.flops(), k.bytes()))
     }
 
     /// Seconds of one collective (cached).
@@ -255,10 +266,10 @@ impl System {
                     let n = item.count as f64 * layers;
                     match &item.work {
                         WorkKind::Kernel(k) => {
-                            let t = self.kernel_time(k)?;
+                            let (t, flops, bytes) = self.kernel_cost(k)?;
                             c.compute_s += t * n;
-                            c.flops += k.flops() * n;
-                            c.bytes += k.bytes() * n;
+                            c.flops += flops * n;
+                            c.bytes += bytes * n;
                         }
                         WorkKind::Comm(col) => {
                             let t = self.collective_time(col)?;
