@@ -301,6 +301,12 @@ pub fn format_summary(title: &str, s: &Summary) -> String {
         t.requests_per_s, t.input_tokens_per_s, t.output_tokens_per_s, t.output_tokens_per_s_per_device
     ));
     let e = &s.engine;
+    if e.busy_s > 0.0 && !e.time_by_kind_s.is_empty() {
+        let mut kinds: Vec<(&String, &f64)> = e.time_by_kind_s.iter().collect();
+        kinds.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
+        let parts: Vec<String> = kinds.iter().take(6).map(|(k, t)| format!("{k} {:.1}%", 100.0 * **t / e.busy_s)).collect();
+        out.push_str(&format!("  busy time by kind: {}\n", parts.join(", ")));
+    }
     out.push_str(&format!(
         "  engine: {} iterations, mean batch {:.1} seqs / {:.1} tokens, {} preemptions, peak KV {:.1}% , MFU {:.1}%, MBU {:.1}%, comm {:.1}%\n",
         e.iterations,

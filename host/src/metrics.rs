@@ -274,7 +274,7 @@ pub struct Goodput {
     pub attainment: Attainment,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Engine {
     pub iterations: u64,
@@ -312,6 +312,9 @@ pub struct Engine {
     pub busy_s: f64,
     /// Iteration cost distribution, seconds.
     pub iteration_s: Stats,
+    /// Busy time (summed over iterations and stages) by kind of work: kernel kinds and
+    /// `communication`, seconds; kinds that took no time are left out.
+    pub time_by_kind_s: std::collections::BTreeMap<String, f64>,
 }
 
 /// Per-replica metrics (global replica index).
@@ -507,6 +510,8 @@ pub struct IterationTotals {
     pub kv_fraction_sum: f64,
     /// Every iteration's duration (8 bytes per iteration).
     pub iteration_s: Vec<f64>,
+    /// Busy time by kind of work (see `engine::system::WORK_KINDS`), seconds.
+    pub by_kind_s: Vec<f64>,
     pub replicas: Vec<ReplicaTotals>,
 }
 
@@ -544,6 +549,12 @@ impl IterationTotals {
         self.peak_time_bytes += c.total_s * mem_bw;
         self.kv_fraction_sum += div(it.kv_used_blocks as f64, kv_total_blocks as f64);
         self.iteration_s.push(c.total_s);
+        if self.by_kind_s.len() < c.by_kind_s.len() {
+            self.by_kind_s.resize(c.by_kind_s.len(), 0.0);
+        }
+        for (a, b) in self.by_kind_s.iter_mut().zip(c.by_kind_s) {
+            *a += b;
+        }
         let r = it.replica as usize;
         if self.replicas.len() <= r {
             self.replicas.resize(r + 1, ReplicaTotals::default());
@@ -691,6 +702,12 @@ pub fn summarize_run(r: &SimResult, run: RunInfo, slo: &Slo) -> Summary {
     e.comm_fraction = div(e.comm_s, e.busy_s);
     e.mfu = div(e.flops, totals.peak_time_flops);
     e.mbu = div(e.bytes, totals.peak_time_bytes);
+    e.time_by_kind_s = crate::engine::system::WORK_KINDS
+        .iter()
+        .zip(totals.by_kind_s.iter().copied().chain(std::iter::repeat(0.0)))
+        .filter(|(_, t)| *t > 0.0)
+        .map(|(k, t)| (k.to_string(), t))
+        .collect();
     e.iteration_s = Stats::of(totals.iteration_s);
 
     let replicas = reps
@@ -816,7 +833,7 @@ mod tests {
             decode_tokens: dec,
             seqs,
             kv_used_blocks: kv,
-            cost: StepCost { total_s: total, compute_s: total - comm, comm_s: comm, flops, bytes },
+            cost: StepCost { total_s: total, compute_s: total - comm, comm_s: comm, flops, bytes, ..StepCost::default() },
         }
     }
 

@@ -91,3 +91,42 @@ fn model_show_prints_kernels() {
         "{text}"
     );
 }
+
+#[test]
+fn deepseek_v3_and_llama_405b_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    for model in ["deepseekv3", "llama405b"] {
+        let out = reallm(dir.path())
+            .args([
+                "--set",
+                &format!("model={model}"),
+                "--set",
+                "system.device=H200-SXM",
+                "--set",
+                "workload.max_requests=5",
+                "--set",
+                "kernel.all_plans=false",
+                "all",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{model}: {}", stderr(&out));
+        assert!(stdout(&out).contains("5 completed of 5"), "{model}");
+    }
+    // DeepSeek-V3 on the original tool's heterogeneous plans, each as a single homogeneous pool.
+    for (attn, ffn, n) in [("tp4_dp8", "ep32", "32"), ("tp4_dp80", "ep320", "320")] {
+        let out = reallm(dir.path())
+            .args([
+                "--set",
+                "model=deepseekv3",
+                "--set",
+                &format!("system.num_devices={n}"),
+                "--set",
+                &format!("system.parallelism.attention={attn}"),
+            ])
+            .args(["--set", &format!("system.parallelism.ffn={ffn}"), "--set", "workload.max_requests=5", "sim"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{attn}/{ffn}: {}", stderr(&out));
+    }
+}

@@ -72,3 +72,14 @@ fn every_request_completes_exactly_once_and_time_moves_forward() {
     assert!(r.iterations.windows(2).all(|w| w[1].start_s >= w[0].end_s));
     assert!(r.iterations.iter().all(|i| i.seqs <= 4));
 }
+
+#[test]
+fn time_by_kind_adds_up_to_busy_time() {
+    let exp = config::load(None, &["workload.max_requests=30".into()]).unwrap();
+    let reqs = reallm::workload::generate::generate(reallm::workload::azure::Task::Code, 2.0, 30, f64::INFINITY, 0).unwrap();
+    let (_, s) = reallm::app::simulate_requests(&exp, "t", &reqs).unwrap();
+    let sum: f64 = s.engine.time_by_kind_s.values().sum();
+    assert!((sum - s.engine.busy_s).abs() < 1e-9 * s.engine.busy_s, "{sum} vs {}", s.engine.busy_s);
+    assert!((s.engine.time_by_kind_s["communication"] - s.engine.comm_s).abs() < 1e-9);
+    assert!(s.engine.time_by_kind_s["matmul"] > 0.5 * s.engine.compute_s, "GEMMs dominate a 70B model");
+}

@@ -33,7 +33,14 @@ fn iter(replica: u32, start: f64, end: f64, seqs: u32, pf: u32, dec: u32, kv: u6
         decode_tokens: dec,
         seqs,
         kv_used_blocks: kv,
-        cost: StepCost { total_s: total, compute_s: 0.75 * total, comm_s: 0.25 * total, flops: 1e14 * total, bytes: 5e11 * total },
+        cost: StepCost {
+            total_s: total,
+            compute_s: 0.75 * total,
+            comm_s: 0.25 * total,
+            flops: 1e14 * total,
+            bytes: 5e11 * total,
+            ..StepCost::default()
+        },
     }
 }
 

@@ -6,7 +6,16 @@ const GRID: [&str; 4] = ["--grid", "workload.request_rates=1,3", "--grid", "syst
 
 fn base(dir: &std::path::Path) -> assert_cmd::Command {
     let mut c = reallm(dir);
-    c.args(["--set", "workload.max_requests=15", "--set", "model=llama3-8b", "--set", "system.num_devices=1", "--set", "system.parallelism.attention=tp1"]);
+    c.args([
+        "--set",
+        "workload.max_requests=15",
+        "--set",
+        "model=llama3-8b",
+        "--set",
+        "system.num_devices=1",
+        "--set",
+        "system.parallelism.attention=tp1",
+    ]);
     c
 }
 
@@ -17,7 +26,12 @@ fn shards_merged_equal_one_run_and_slurm_script() {
     let out = base(d).arg("sweep").args(GRID).args(["--out", "all.csv"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     for i in 0..3 {
-        let out = base(d).arg("sweep").args(GRID).args(["--shard", &format!("{i}/3"), "--jobs", "1", "--out", &format!("s{i}.csv")]).output().unwrap();
+        let out = base(d)
+            .arg("sweep")
+            .args(GRID)
+            .args(["--shard", &format!("{i}/3"), "--jobs", "1", "--out", &format!("s{i}.csv")])
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
     }
     let out = reallm(d).args(["sweep", "merge", "s0.csv", "s1.csv", "s2.csv", "--out", "merged.csv"]).output().unwrap();
@@ -32,7 +46,10 @@ fn shards_merged_equal_one_run_and_slurm_script() {
             .arg(&script)
             .current_dir(d)
             .env("REALLM", env!("CARGO_BIN_EXE_reallm"))
-            .env("REALLM_ARGS", "--set workload.max_requests=15 --set model=llama3-8b --set system.num_devices=1 --set system.parallelism.attention=tp1")
+            .env(
+                "REALLM_ARGS",
+                "--set workload.max_requests=15 --set model=llama3-8b --set system.num_devices=1 --set system.parallelism.attention=tp1",
+            )
             .env("GRID", GRID.join(" "))
             .env("SLURM_ARRAY_TASK_ID", i.to_string())
             .env("SLURM_ARRAY_TASK_COUNT", "2")
@@ -48,7 +65,10 @@ fn shards_merged_equal_one_run_and_slurm_script() {
 #[test]
 fn capacity_finds_a_rate() {
     let dir = tempfile::tempdir().unwrap();
-    let out = base(dir.path()).args(["capacity", "--task", "code", "--requests", "40", "--ttft-p99", "1.0", "--lo", "1", "--hi", "16", "--tol", "0.1"]).output().unwrap();
+    let out = base(dir.path())
+        .args(["capacity", "--task", "code", "--requests", "40", "--ttft-p99", "1.0", "--lo", "1", "--hi", "16", "--tol", "0.1"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("capacity:") && text.contains("req/s per device"), "{text}");

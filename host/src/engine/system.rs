@@ -27,6 +27,48 @@ pub struct StepCost {
     pub flops: f64,
     /// DRAM bytes moved per device (summed over stages).
     pub bytes: f64,
+    /// Time by kind of work, seconds, indexed like [`WORK_KINDS`] (kernel kinds, then
+    /// collectives).
+    pub by_kind_s: [f64; WORK_KINDS.len()],
+}
+
+/// The kinds of work an iteration's time is broken down into.
+pub const WORK_KINDS: [&str; 15] = [
+    "matmul",
+    "bmm",
+    "grouped_matmul",
+    "flash_attention",
+    "decode_attention",
+    "softmax",
+    "layernorm",
+    "silu",
+    "gelu",
+    "mul",
+    "add",
+    "rope",
+    "embedding",
+    "topk",
+    "communication",
+];
+
+/// Index of a kernel's kind in [`WORK_KINDS`].
+pub fn kind_index(k: &Kernel) -> usize {
+    match k {
+        Kernel::Gemm { b: 1, .. } => 0,
+        Kernel::Gemm { .. } => 1,
+        Kernel::GroupedGemm { .. } => 2,
+        Kernel::Attention { .. } => 3,
+        Kernel::DecodeAttention { .. } => 4,
+        Kernel::Softmax { .. } => 5,
+        Kernel::LayerNorm { .. } => 6,
+        Kernel::Silu { .. } => 7,
+        Kernel::Gelu { .. } => 8,
+        Kernel::Mul { .. } => 9,
+        Kernel::Add { .. } => 10,
+        Kernel::Rope { .. } => 11,
+        Kernel::Embedding { .. } => 12,
+        Kernel::TopK { .. } => 13,
+    }
 }
 
 /// Memory footprint of the model on this pool.
@@ -270,10 +312,12 @@ impl System {
                             c.compute_s += t * n;
                             c.flops += flops * n;
                             c.bytes += bytes * n;
+                            c.by_kind_s[kind_index(k)] += t * n;
                         }
                         WorkKind::Comm(col) => {
                             let t = self.collective_time(col)?;
                             c.comm_s += t * n;
+                            c.by_kind_s[WORK_KINDS.len() - 1] += t * n;
                         }
                     }
                 }
