@@ -83,3 +83,25 @@ fn time_by_kind_adds_up_to_busy_time() {
     assert!((s.engine.time_by_kind_s["communication"] - s.engine.comm_s).abs() < 1e-9);
     assert!(s.engine.time_by_kind_s["matmul"] > 0.5 * s.engine.compute_s, "GEMMs dominate a 70B model");
 }
+
+/// The step-cost memo for decode-only shapes equals the full computation.
+#[test]
+fn decode_memo_matches_full_costing() {
+    for overrides in [
+        vec![],
+        vec!["system.parallelism.attention=tp2_dp4".to_string(), "system.parallelism.ffn=tp8".to_string()],
+        vec!["model=deepseekv3".to_string(), "system.device=H200-SXM".to_string()],
+        vec!["model={plugin: llama, params: {preset: llama3-70b, attention: unfused}}".to_string()],
+    ] {
+        let exp = config::load(None, &overrides).unwrap();
+        let mut system = System::build(&exp).unwrap();
+        for (seqs, ctx) in [(1u64, 500u64), (16, 16_000), (16, 17_333), (1, 501), (64, 100_000)] {
+            let shape = BatchShape { decode_seqs: seqs, decode_ctx_sum: ctx, seed: 5, ..Default::default() };
+            let mut g = ModelGraph::default();
+            system.device_graph(&shape, &mut g).unwrap();
+            let full = system.cost_graph(&g).unwrap().total_s;
+            let fast = system.step_cost(&shape).unwrap().total_s;
+            assert!((full - fast).abs() <= 1e-12 * full, "{overrides:?} seqs {seqs} ctx {ctx}: {fast} vs {full}");
+        }
+    }
+}

@@ -271,24 +271,12 @@ impl Default for ProductKernel {
             prefill_blocks: vec![512, 1024, 2048],
             decode_ctx: vec![128, 256, 512, 1024, 2048],
             decode_batches: vec![1],
-            kernel_types: [
-                "matmul",
-                "grouped_matmul",
-                "flash_attention",
-                "decode_attention",
-                "softmax",
-                "layernorm",
-                "silu",
-                "gelu",
-                "mul",
-                "add",
-                "rope",
-                "embedding",
-                "topk",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            // Every kernel kind the library knows (batched matmuls share the `matmul` files).
+            kernel_types: crate::engine::system::WORK_KINDS
+                .iter()
+                .filter(|k| !matches!(**k, "bmm" | "communication"))
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 }

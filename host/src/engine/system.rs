@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::registry;
 use reallm_plugin_api::{
     BatchPolicy, BatchShape, Collective, Kernel, KernelBackend, ModelArch, ModelGraph, ModelInfo, ParallelPlan, Parallelism, Phase,
-    WorkKind,
+    PrefillChunk, WorkKind,
 };
 use rustc_hash::FxHashMap;
 
@@ -104,6 +104,26 @@ pub struct System {
     kernel_cache: FxHashMap<Kernel, (f64, f64, f64)>,
     comm_cache: FxHashMap<Collective, f64>,
     graph: ModelGraph,
+    /// Step-cost memo for shapes whose work depends on the decode context only through the
+    /// decode-attention kernels (see [`System::step_cost_stages`]).
+    step_memo: FxHashMap<u64, Vec<StepMemo>>,
+}
+
+/// The cost of one batch shape minus its decode-attention kernels, which are re-costed for
+/// each iteration's context sum.
+struct StepMemo {
+    prefills: Vec<PrefillChunk>,
+    decode_seqs: u64,
+    /// `None`: this shape's graph depends on the context in other ways; never memoised.
+    base: Option<(StepCost, Vec<f64>, Vec<(usize, Kernel, f64)>)>,
+}
+
+fn shape_key(shape: &BatchShape) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    shape.prefills.hash(&mut h);
+    shape.decode_seqs.hash(&mut h);
+    h.finish()
 }
 
 /// Build the model plugin an experiment names.
@@ -160,6 +180,7 @@ impl System {
             kernel_cache: FxHashMap::default(),
             comm_cache: FxHashMap::default(),
             graph: ModelGraph::default(),
+            step_memo: FxHashMap::default(),
         })
     }
 
@@ -279,15 +300,119 @@ impl System {
     /// Cost of one iteration, with the time of each pipeline stage in `stage_s` (cleared
     /// first). The iteration overhead is charged to the first stage.
     pub fn step_cost_stages(&mut self, shape: &BatchShape, stage_s: &mut Vec<f64>) -> Result<StepCost> {
-        let mut graph = std::mem::take(&mut self.graph);
-        let r = self.device_graph(shape, &mut graph).and_then(|_| self.cost_graph_stages(&graph, stage_s));
-        self.graph = graph;
-        let mut c = r?;
+        let mut c = match self.memoised_cost(shape, stage_s)? {
+            Some(c) => c,
+            None => {
+                let mut graph = std::mem::take(&mut self.graph);
+                let r = self.device_graph(shape, &mut graph).and_then(|_| self.cost_graph_stages(&graph, stage_s));
+                self.graph = graph;
+                r?
+            }
+        };
         c.total_s += self.iteration_overhead_s;
         if let Some(s0) = stage_s.first_mut() {
             *s0 += self.iteration_overhead_s;
         }
         Ok(c)
+    }
+
+    /// Decode iterations repeat the same shape with a different context sum. When a shape's
+    /// per-device graph depends on the context only through `DecodeAttention.kv_total` (checked
+    /// once per shape by building it at two context sums and two seeds and comparing), the
+    /// rest is costed once and only the decode-attention kernels are re-costed. The result
+    /// equals the full path's up to the rounding of a different summation order.
+    fn memoised_cost(&mut self, shape: &BatchShape, stage_s: &mut Vec<f64>) -> Result<Option<StepCost>> {
+        // Only decode-only shapes repeat often enough to pay for the probe builds.
+        if shape.decode_seqs == 0 || !shape.prefills.is_empty() {
+            return Ok(None);
+        }
+        let key = shape_key(shape);
+        let found = self
+            .step_memo
+            .get(&key)
+            .and_then(|v| v.iter().position(|m| m.decode_seqs == shape.decode_seqs && m.prefills == shape.prefills));
+        let idx = match found {
+            Some(i) => i,
+            None => {
+                let memo = self.build_memo(shape)?;
+                let v = self.step_memo.entry(key).or_default();
+                v.push(memo);
+                v.len() - 1
+            }
+        };
+        let (base, base_stages, templates) = match &self.step_memo[&key][idx].base {
+            Some((c, st, t)) => (*c, st.clone(), t.clone()),
+            None => return Ok(None),
+        };
+        let mut c = base;
+        stage_s.clear();
+        stage_s.extend_from_slice(&base_stages);
+        for (stage, mut k, n) in templates {
+            if let Kernel::DecodeAttention { kv_total, .. } = &mut k {
+                *kv_total = shape.decode_ctx_sum;
+            }
+            let (t, flops, bytes) = self.kernel_cost(&k)?;
+            c.compute_s += t * n;
+            c.flops += flops * n;
+            c.bytes += bytes * n;
+            c.by_kind_s[kind_index(&k)] += t * n;
+            c.total_s += t * n;
+            stage_s[stage] += t * n;
+        }
+        Ok(Some(c))
+    }
+
+    fn build_memo(&mut self, shape: &BatchShape) -> Result<StepMemo> {
+        let mut memo = StepMemo { prefills: shape.prefills.clone(), decode_seqs: shape.decode_seqs, base: None };
+        let probe = |ctx: u64, seed: u64| BatchShape {
+            prefills: shape.prefills.clone(),
+            decode_seqs: shape.decode_seqs,
+            decode_ctx_sum: ctx,
+            seed,
+        };
+        let (a, b) = (probe(shape.decode_seqs * 1000 + 7, 1), probe(shape.decode_seqs * 3000 + 11, 2));
+        let (mut ga, mut gb) = (ModelGraph::default(), ModelGraph::default());
+        self.device_graph(&a, &mut ga)?;
+        self.device_graph(&b, &mut gb)?;
+        // The two graphs must agree everywhere except DecodeAttention kv_total, which must be
+        // the context sum itself (no pass rescaled it).
+        let mut templates = Vec::new();
+        let same_shape = ga.stages.len() == gb.stages.len()
+            && ga.stages.iter().zip(&gb.stages).all(|(x, y)| {
+                x.segments.len() == y.segments.len()
+                    && x.segments.iter().zip(&y.segments).all(|(p, q)| p.n_layers == q.n_layers && p.items.len() == q.items.len())
+            });
+        if !same_shape || ga.expert_tokens != gb.expert_tokens {
+            return Ok(memo);
+        }
+        let mut base_graph = ga.clone();
+        for (si, (sa, sb)) in ga.stages.iter().zip(&gb.stages).enumerate() {
+            for (gi, (pa, pb)) in sa.segments.iter().zip(&sb.segments).enumerate() {
+                let mut keep = Vec::with_capacity(pa.items.len());
+                for (ia, ib) in pa.items.iter().zip(&pb.items) {
+                    match (&ia.work, &ib.work) {
+                        (
+                            WorkKind::Kernel(Kernel::DecodeAttention { kv_total: ka, .. }),
+                            WorkKind::Kernel(Kernel::DecodeAttention { kv_total: kb, .. }),
+                        ) => {
+                            if *ka != a.decode_ctx_sum || *kb != b.decode_ctx_sum {
+                                return Ok(memo);
+                            }
+                            if let WorkKind::Kernel(k) = ia.work {
+                                templates.push((si, k, ia.count as f64 * pa.n_layers as f64));
+                            }
+                        }
+                        (x, y) if x == y && ia.count == ib.count => keep.push(*ia),
+                        _ => return Ok(memo),
+                    }
+                }
+                base_graph.stages[si].segments[gi].items = keep;
+            }
+        }
+        let mut st = Vec::new();
+        let c = self.cost_graph_stages(&base_graph, &mut st)?;
+        memo.base = Some((c, st, templates));
+        Ok(memo)
     }
 
     /// Sum the costs of a per-device graph (stages run one after another).
