@@ -109,6 +109,15 @@ pub struct System {
     step_memo: FxHashMap<u64, Vec<StepMemo>>,
 }
 
+/// A backend's time for `k`, checked to be a finite, non-negative number of seconds.
+fn raw_kernel_time(backend: &dyn KernelBackend, name: &str, k: &Kernel) -> Result<f64> {
+    let t = backend.kernel_time(k).map_err(|e| Error::plugin(name, e))?;
+    if !(t.is_finite() && t >= 0.0) {
+        return Err(Error::plugin(name, format!("returned time {t} for {k:?}; expected a finite, non-negative number of seconds")));
+    }
+    Ok(t)
+}
+
 /// The cost of one batch shape minus its decode-attention kernels, which are re-costed for
 /// each iteration's context sum.
 struct StepMemo {
@@ -248,13 +257,7 @@ impl System {
                 return Ok(t.0);
             }
         }
-        let t = self.backend.kernel_time(k).map_err(|e| Error::plugin(&self.backend_name, e))?;
-        if !(t.is_finite() && t >= 0.0) {
-            return Err(Error::plugin(
-                &self.backend_name,
-                format!("returned time {t} for {k:?}; expected a finite, non-negative number of seconds"),
-            ));
-        }
+        let t = raw_kernel_time(&*self.backend, &self.backend_name, k)?;
         if cacheable {
             self.kernel_cache.insert(*k, (t, k.flops(), k.bytes()));
         }
@@ -340,18 +343,17 @@ impl System {
                 v.len() - 1
             }
         };
-        let (base, base_stages, templates) = match &self.step_memo[&key][idx].base {
-            Some((c, st, t)) => (*c, st.clone(), t.clone()),
-            None => return Ok(None),
-        };
-        let mut c = base;
+        let Some((base, base_stages, templates)) = &self.step_memo[&key][idx].base else { return Ok(None) };
+        let mut c = *base;
         stage_s.clear();
-        stage_s.extend_from_slice(&base_stages);
-        for (stage, mut k, n) in templates {
+        stage_s.extend_from_slice(base_stages);
+        for &(stage, mut k, n) in templates {
             if let Kernel::DecodeAttention { kv_total, .. } = &mut k {
                 *kv_total = shape.decode_ctx_sum;
             }
-            let (t, flops, bytes) = self.kernel_cost(&k)?;
+            // Decode attention is never in the kernel cache (its context changes every step).
+            let t = raw_kernel_time(&*self.backend, &self.backend_name, &k)?;
+            let (flops, bytes) = (k.flops(), k.bytes());
             c.compute_s += t * n;
             c.flops += flops * n;
             c.bytes += bytes * n;
