@@ -124,8 +124,12 @@ struct StepMemo {
     prefills: Vec<PrefillChunk>,
     decode_seqs: u64,
     /// `None`: this shape's graph depends on the context in other ways; never memoised.
-    base: Option<(StepCost, Vec<f64>, Vec<(usize, Kernel, f64)>)>,
+    base: Option<(StepCost, Vec<f64>, Vec<DecodeTemplate>)>,
 }
+
+/// A decode-attention kernel of a memoised shape: (stage, kernel with a placeholder context,
+/// launches per step).
+type DecodeTemplate = (usize, Kernel, f64);
 
 fn shape_key(shape: &BatchShape) -> u64 {
     use std::hash::{Hash, Hasher};
