@@ -213,6 +213,8 @@ struct Engine<'a> {
     shape: BatchShape,
     members: Vec<(usize, u32)>,
     marks: Vec<bool>,
+    /// Running requests already in this iteration (by index in `running`).
+    in_batch: Vec<bool>,
     stage_s: Vec<f64>,
 }
 
@@ -285,6 +287,7 @@ pub fn simulate_pools(systems: &mut [System], transfer: KvTransferConfig, reques
         shape: BatchShape::default(),
         members: Vec::new(),
         marks: Vec::new(),
+        in_batch: Vec::new(),
         stage_s: Vec::new(),
     };
     e.pool_peaks =
@@ -438,12 +441,16 @@ impl Engine<'_> {
         self.members.clear();
         self.marks.clear();
         self.marks.resize(rep.waiting.len(), false);
+        self.in_batch.clear();
+        self.in_batch.resize(rep.running.len(), false);
         let mut admitted = false;
         for e in &self.plan.entries {
             let idx = e.index as usize;
             match e.source {
                 Source::Running => {
-                    if idx < rep.running.len() && e.tokens > 0 && !self.members.iter().any(|m| m.0 == idx) {
+                    // A policy naming a request twice gets it once.
+                    if idx < self.in_batch.len() && e.tokens > 0 && !self.in_batch[idx] {
+                        self.in_batch[idx] = true;
                         self.members.push((idx, e.tokens));
                     }
                 }
