@@ -105,3 +105,20 @@ fn decode_memo_matches_full_costing() {
         }
     }
 }
+
+#[test]
+fn cuda_graph_padding_costs_decodes_at_the_captured_size() {
+    let exp = config::load(None, &["sim.cuda_graph_batch_sizes=[8, 1, 16]".into()]).unwrap();
+    assert_eq!(exp.sim.cuda_graph_batch_sizes, vec![1, 8, 16]);
+    let exp = config::load(None, &["sim.cuda_graph_batch_sizes=[8, 16]".into()]).unwrap();
+    let mut system = System::build(&exp).unwrap();
+    let reqs = [Request { id: 0, arrival_s: 0.0, prompt_tokens: 100, output_tokens: 3 }];
+    let r = simulate(&mut system, &reqs, SimOptions::default()).unwrap();
+    // One real sequence over 101 tokens plus 7 padding rows over one token each.
+    let padded = hand_step_time(&mut system, &BatchShape { decode_seqs: 8, decode_ctx_sum: 101 + 7, ..Default::default() });
+    let t = &r.requests[0].token_times;
+    assert!((t[1] - t[0] - padded).abs() < 1e-12);
+    let unpadded = hand_step_time(&mut system, &BatchShape { decode_seqs: 1, decode_ctx_sum: 101, ..Default::default() });
+    assert!(padded > unpadded);
+    assert!(config::load(None, &["sim.cuda_graph_batch_sizes=[0]".into()]).is_err());
+}

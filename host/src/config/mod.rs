@@ -156,6 +156,8 @@ pub struct SimConfig {
     pub end_time_s: Option<f64>,
     pub iteration_overhead_s: f64,
     pub seed: u64,
+    /// Sorted, deduplicated CUDA-graph batch sizes (empty: no padding).
+    pub cuda_graph_batch_sizes: Vec<u32>,
 }
 
 /// A fully resolved experiment, independent of the form it was written in.
@@ -409,7 +411,17 @@ fn from_product(f: ProductFile, origin: &str, base_dir: Option<PathBuf>) -> Resu
             kernel_types: f.kernel.kernel_types,
             all_plans: f.kernel.all_plans,
         },
-        sim: SimConfig { end_time_s: f.sim.end_time_s, iteration_overhead_s: f.sim.iteration_overhead_s, seed: f.sim.seed },
+        sim: SimConfig {
+            end_time_s: f.sim.end_time_s,
+            iteration_overhead_s: f.sim.iteration_overhead_s,
+            seed: f.sim.seed,
+            cuda_graph_batch_sizes: {
+                let mut v = f.sim.cuda_graph_batch_sizes.clone();
+                v.sort_unstable();
+                v.dedup();
+                v
+            },
+        },
         slo: f.slo,
         workspace: f.workspace.map(PathBuf::from),
         plugin_dirs: f.plugin_dirs.iter().map(|p| rel(p)).collect(),
@@ -542,7 +554,7 @@ fn from_original(f: OriginalFile, origin: &str, base_dir: Option<PathBuf>) -> Re
             end_reqs: sim.end_reqs,
         },
         kernel,
-        sim: SimConfig { end_time_s: None, iteration_overhead_s: 0.0, seed: 0 },
+        sim: SimConfig { end_time_s: None, iteration_overhead_s: 0.0, seed: 0, cuda_graph_batch_sizes: Vec::new() },
         slo: crate::metrics::Slo::default(),
         workspace: None,
         plugin_dirs: vec![],
@@ -604,6 +616,9 @@ fn validate_pool(p: &PoolConfig, o: &str) -> Result<()> {
 
 pub fn validate(e: &Experiment) -> Result<()> {
     let o = &e.origin;
+    if e.sim.cuda_graph_batch_sizes.contains(&0) {
+        return Err(Error::config(o, "key `sim.cuda_graph_batch_sizes`: sizes must be at least 1"));
+    }
     e.slo.validate().map_err(|m| Error::config(o, format!("key `slo`: {m}")))?;
     for p in e.pools() {
         validate_pool(p, o)?;

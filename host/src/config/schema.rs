@@ -290,6 +290,9 @@ pub struct ProductSim {
     pub iteration_overhead_s: f64,
     /// Seed of the simulation's own sampling (expert routing).
     pub seed: u64,
+    /// CUDA-graph batch sizes: a decode-only iteration is costed at the smallest size that
+    /// holds its sequences (the GEMMs run padded rows, as captured graphs do). Empty: no padding.
+    pub cuda_graph_batch_sizes: Vec<u32>,
 }
 
 // ---------------------------------------------------------------- original form

@@ -560,6 +560,14 @@ impl Engine<'_> {
                 pf += t;
             }
         }
+        // CUDA graphs: a decode-only batch runs padded to the next captured size; each padding
+        // row is a dummy sequence attending over one token.
+        if shape.prefills.is_empty() {
+            if let Some(&g) = self.systems[pool].cuda_graph_batch_sizes.iter().find(|&&g| g as u64 >= shape.decode_seqs) {
+                shape.decode_ctx_sum += g as u64 - shape.decode_seqs;
+                shape.decode_seqs = g as u64;
+            }
+        }
         self.iter_no += 1;
         shape.seed = self.opts.seed ^ self.iter_no.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let cost = self.systems[pool].step_cost_stages(&self.shape, &mut self.stage_s)?;

@@ -98,6 +98,8 @@ pub struct System {
     pub notes: Vec<String>,
     pub memory: MemoryPlan,
     pub iteration_overhead_s: f64,
+    /// Sorted CUDA-graph batch sizes (see `sim.cuda_graph_batch_sizes`).
+    pub cuda_graph_batch_sizes: Vec<u32>,
     /// Cache kernel costs by shape (unless the backend says its formula is cheaper).
     pub use_cache: bool,
     /// (seconds, FLOPs, bytes) by kernel shape.
@@ -190,6 +192,7 @@ impl System {
             notes,
             memory,
             iteration_overhead_s: exp.sim.iteration_overhead_s,
+            cuda_graph_batch_sizes: exp.sim.cuda_graph_batch_sizes.clone(),
             kernel_cache: FxHashMap::default(),
             comm_cache: FxHashMap::default(),
             graph: ModelGraph::default(),
