@@ -184,3 +184,23 @@ fn memory_pressure_preempts_and_everything_still_completes() {
         assert!(r.replicas.iter().all(|x| x.kv_used_blocks_at_end == 0), "blocks conserved");
     }
 }
+
+#[test]
+fn swap_preemption_keeps_progress_and_pays_the_host_link() {
+    let base = "model: llama3-8b\nsystem: {device: H100-SXM, num_devices: 1, batching: {policy: mixed}, memory: {usable_fraction: 0.245, activation_reserve_gib: 1.0, preemption: MODE}}\n";
+    let reqs = reallm::workload::generate::generate(reallm::workload::azure::Task::Conv, 20.0, 300, 1e9, 5).unwrap();
+    let swap = run(&exp(&base.replace("MODE", "swap")), &reqs);
+    let recompute = run(&exp(&base.replace("MODE", "recompute")), &reqs);
+    assert!(swap.preemptions > 0 && recompute.preemptions > 0);
+    let prompts: u64 = reqs.iter().map(|r| r.prompt_tokens as u64).sum();
+    let prefilled = |r: &SimResult| r.iterations.iter().map(|i| i.prefill_tokens as u64).sum::<u64>();
+    assert_eq!(prefilled(&swap), prompts, "swapped requests keep their KV: no token is prefilled twice");
+    assert!(prefilled(&recompute) > prompts, "recompute prefills preempted tokens again");
+    // A TP1 model has no collectives: all communication time is swapping.
+    let comm: f64 = swap.iterations.iter().map(|i| i.cost.comm_s).sum();
+    assert!(comm > 0.0);
+    for (q, rec) in reqs.iter().zip(&swap.requests) {
+        assert_eq!(rec.token_times.len(), q.output_tokens as usize);
+    }
+    assert!(swap.replicas.iter().all(|x| x.kv_used_blocks_at_end == 0));
+}

@@ -605,6 +605,12 @@ fn validate_pool(p: &PoolConfig, o: &str) -> Result<()> {
     if !(0.0..1.0).contains(&m.watermark_fraction) {
         return Err(Error::config(o, format!("key `memory.watermark_fraction` = {}: expected a fraction in [0, 1)", m.watermark_fraction)));
     }
+    if !(m.host_link_bytes_per_s.is_finite() && m.host_link_bytes_per_s > 0.0) {
+        return Err(Error::config(
+            o,
+            format!("key `memory.host_link_bytes_per_s` = {}: expected a positive number of bytes per second", m.host_link_bytes_per_s),
+        ));
+    }
     if m.block_tokens == 0 {
         return Err(Error::config(o, "key `memory.block_tokens`: expected at least 1 token per block"));
     }

@@ -116,6 +116,15 @@ pub struct SimOptions {
     pub keep_iterations: Option<usize>,
 }
 
+/// KV tokens a request holds before its next step.
+fn held_tokens(q: &RequestState) -> u64 {
+    if q.is_decoding() {
+        (q.prompt_tokens + q.generated - 1) as u64
+    } else {
+        q.prefilled as u64
+    }
+}
+
 /// Run `requests` (sorted by arrival) on one pool (colocated).
 pub fn simulate(system: &mut System, requests: &[Request], opts: SimOptions) -> Result<SimResult> {
     simulate_pools(std::slice::from_mut(system), KvTransferConfig::default(), requests, opts)
@@ -215,6 +224,10 @@ struct Engine<'a> {
     marks: Vec<bool>,
     /// Running requests already in this iteration (by index in `running`).
     in_batch: Vec<bool>,
+    /// Requests whose KV sits in host memory after a swap preemption (by request index).
+    swapped: Vec<bool>,
+    /// KV tokens swapped out or in while forming the current iteration.
+    swap_tokens: u64,
     stage_s: Vec<f64>,
 }
 
@@ -288,6 +301,8 @@ pub fn simulate_pools(systems: &mut [System], transfer: KvTransferConfig, reques
         members: Vec::new(),
         marks: Vec::new(),
         in_batch: Vec::new(),
+        swapped: vec![false; requests.len()],
+        swap_tokens: 0,
         stage_s: Vec::new(),
     };
     e.pool_peaks =
@@ -443,6 +458,7 @@ impl Engine<'_> {
         self.marks.resize(rep.waiting.len(), false);
         self.in_batch.clear();
         self.in_batch.resize(rep.running.len(), false);
+        self.swap_tokens = 0;
         let mut admitted = false;
         for e in &self.plan.entries {
             let idx = e.index as usize;
@@ -470,6 +486,11 @@ impl Engine<'_> {
                     }
                     self.marks[idx] = true;
                     admitted = true;
+                    if self.swapped[q.id as usize] {
+                        // Swap its KV back in from host memory.
+                        self.swapped[q.id as usize] = false;
+                        self.swap_tokens += held_tokens(&q);
+                    }
                     q.kv_blocks = need as u32;
                     rep.running.push(q);
                     self.members.push((rep.running.len() - 1, tokens));
@@ -527,8 +548,14 @@ impl Engine<'_> {
             self.members.retain(|m| m.0 != victim_idx);
             rep.kv.free(victim.kv_blocks as u64);
             victim.kv_blocks = 0;
-            victim.prefilled = 0;
-            victim.recompute_tokens = victim.generated.saturating_sub(1);
+            if self.systems[pool].pool.memory.preemption == crate::config::schema::Preemption::Swap {
+                // Its KV goes to host memory: progress kept, costed on this iteration.
+                self.swapped[victim.id as usize] = true;
+                self.swap_tokens += held_tokens(&victim);
+            } else {
+                victim.prefilled = 0;
+                victim.recompute_tokens = victim.generated.saturating_sub(1);
+            }
             victim.preemptions += 1;
             self.records[victim.id as usize].preemptions += 1;
             self.preemptions += 1;
@@ -570,7 +597,20 @@ impl Engine<'_> {
         }
         self.iter_no += 1;
         shape.seed = self.opts.seed ^ self.iter_no.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let cost = self.systems[pool].step_cost_stages(&self.shape, &mut self.stage_s)?;
+        let mut cost = self.systems[pool].step_cost_stages(&self.shape, &mut self.stage_s)?;
+        if self.swap_tokens > 0 {
+            // Swaps move every device's KV shard over its own host link, before the step.
+            let sys = &self.systems[pool];
+            let swap_s = self.swap_tokens as f64 * sys.memory.kv_bytes_per_token_per_device as f64 / sys.pool.memory.host_link_bytes_per_s;
+            cost.total_s += swap_s;
+            cost.comm_s += swap_s;
+            if let Some(last) = cost.by_kind_s.last_mut() {
+                *last += swap_s;
+            }
+            if let Some(s0) = self.stage_s.first_mut() {
+                *s0 += swap_s;
+            }
+        }
 
         // 5. Book the stages.
         let rep = &mut self.replicas[r];
