@@ -561,3 +561,47 @@ fn a_library_is_loaded_once_and_directories_are_searched_in_order() {
     let dirs = loader::dirs_from(&[a.path().into()], None, &[b.path().into()], None);
     assert_eq!(dirs, vec![a.path().to_path_buf(), b.path().to_path_buf()]);
 }
+
+/// Through the CLI: a plugin directory is listed with its origin, its backend is selected with
+/// `--plugin`, it changes the results, a built-in shadowed by a library is an error naming both,
+/// and a panicking backend ends the run with the plugin error code, not an abort.
+#[test]
+fn cli_loads_selects_and_rejects_plugins() {
+    let dir = plugin_dir(&["reallm-example-backend"]);
+    let work = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut c = crate::support::reallm(work.path());
+        c.arg("--plugin-dir").arg(dir.path()).args(["--set", "workload.max_requests=5"]).args(args);
+        c.output().unwrap()
+    };
+    let out = run(&["plugins"]);
+    let text = crate::support::stdout(&out);
+    assert!(text.contains("example-accel") && text.contains(&lib_file("reallm-example-backend")), "{text}");
+    let ours = run(&["--plugin", "backend=example-accel", "sim", "--summary-json", "a.json"]);
+    assert!(ours.status.success(), "{}", crate::support::stderr(&ours));
+    let base = run(&["sim", "--summary-json", "b.json"]);
+    assert!(base.status.success());
+    let a = std::fs::read_to_string(work.path().join("a.json")).unwrap();
+    let b = std::fs::read_to_string(work.path().join("b.json")).unwrap();
+    assert_ne!(a, b, "the template backend changes the results");
+    // A library that re-exports the built-in roofline collides with it.
+    let clash = plugin_dir(&["reallm-roofline-cdylib"]);
+    let out = crate::support::reallm(work.path()).arg("--plugin-dir").arg(clash.path()).arg("plugins").output().unwrap();
+    let err = crate::support::stderr(&out);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("roofline") && err.contains("built-in") && err.contains(&lib_file("reallm-roofline-cdylib")), "{err}");
+    // A panicking backend: a clear error and a non-zero exit.
+    let bad = plugin_dir(&["reallm-panicky-backend"]);
+    let out = crate::support::reallm(work.path()).arg("--plugin-dir").arg(bad.path()).args(["plugins"]).output().unwrap();
+    let listing = crate::support::stdout(&out);
+    let name = listing.lines().find(|l| l.contains("panicky")).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("panicky").to_string();
+    let out = crate::support::reallm(work.path())
+        .arg("--plugin-dir")
+        .arg(bad.path())
+        .args(["--plugin", &format!("backend={name}"), "--set", "workload.max_requests=3", "sim"])
+        .output()
+        .unwrap();
+    let err = crate::support::stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("panick") && !err.contains("Aborted"), "{err}");
+}
