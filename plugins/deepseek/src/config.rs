@@ -7,7 +7,7 @@
 //! `inference/model.py` (`MLA`: `wq_a`, `q_norm`, `wq_b`, `wkv_a`, `kv_norm`, `wkv_b`, `wo`;
 //! `MoE`: `gate` (+ `bias` for V3), `experts`, `shared_experts`).
 
-use reallm_llama::common::{params_error, HfConfig, ParamCounts};
+use reallm_llama::common::{params_error, ArchDims, FamilyConfig, HfConfig, MoeDims, ParamCounts};
 use reallm_plugin_api::{DType, PluginError};
 use serde::{Deserialize, Serialize};
 
@@ -58,11 +58,6 @@ impl DeepSeekConfig {
     /// Whether layer `i` has an MoE FFN (DeepSeek `DeepseekV2DecoderLayer`).
     pub fn is_moe_layer(&self, i: u32) -> bool {
         self.n_routed_experts > 0 && i >= self.first_k_dense_replace && i % self.moe_layer_freq.max(1) == 0
-    }
-
-    /// Per layer, whether it is an MoE layer.
-    pub fn moe_layers(&self) -> Vec<bool> {
-        (0..self.n_layers).map(|i| self.is_moe_layer(i)).collect()
     }
 
     /// Check that the dimensions are usable.
@@ -203,6 +198,67 @@ impl DeepSeekConfig {
         };
         cfg.validate(plugin)?;
         Ok(cfg)
+    }
+}
+
+impl FamilyConfig for DeepSeekConfig {
+    const FAMILY: &'static str = "deepseek";
+    const PRESETS: &'static [(&'static str, &'static [&'static str])] = PRESETS;
+
+    fn preset(name: &str) -> Option<Self> {
+        preset(name)
+    }
+
+    fn from_hf(json: &serde_json::Value, origin: &str, fallback_name: &str, plugin: &str) -> Result<Self, PluginError> {
+        DeepSeekConfig::from_hf(json, origin, fallback_name, plugin)
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn validate(&self, plugin: &str) -> Result<(), PluginError> {
+        DeepSeekConfig::validate(self, plugin)
+    }
+
+    fn weight_dtype(&self) -> DType {
+        self.weight_dtype
+    }
+
+    fn param_counts(&self) -> ParamCounts {
+        DeepSeekConfig::param_counts(self)
+    }
+
+    fn is_moe_layer(&self, i: u32) -> bool {
+        DeepSeekConfig::is_moe_layer(self, i)
+    }
+
+    fn dims(&self) -> ArchDims {
+        // Expert dimensions are reported only when some layer is MoE.
+        let any_moe = (0..self.n_layers).any(|i| self.is_moe_layer(i));
+        ArchDims {
+            n_layers: self.n_layers,
+            hidden: self.hidden,
+            n_heads: self.n_heads,
+            // The latent cache is one KV "head" shared by all query heads.
+            n_kv_heads: 1,
+            head_dim: self.qk_head_dim(),
+            ffn_dim: self.ffn_dim,
+            vocab: self.vocab,
+            max_context: self.max_context,
+            // Cached per token per layer: the latent c_kv (kv_lora) and the rotary key k_pe (rope).
+            kv_elems_per_token_per_layer: self.kv_lora_rank + self.qk_rope_head_dim,
+            moe: any_moe.then_some(MoeDims {
+                n_routed: self.n_routed_experts,
+                n_shared: self.n_shared_experts,
+                top_k: self.experts_per_token,
+                expert_ffn_dim: self.moe_ffn_dim,
+            }),
+        }
     }
 }
 

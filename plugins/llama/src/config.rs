@@ -5,7 +5,7 @@
 //! Preset values are the published `config.json` fields, as collected in the project's
 //! reference `shared/reference/models.md` (§6.1 dense, §6.2 MoE).
 
-use crate::common::{params_error, HfConfig, ParamCounts};
+use crate::common::{params_error, ArchDims, FamilyConfig, HfConfig, MoeDims, ParamCounts};
 use reallm_plugin_api::{DType, PluginError};
 use serde::{Deserialize, Serialize};
 
@@ -81,11 +81,6 @@ impl LlamaConfig {
             None => false,
             Some(m) => m.n_experts > 0 && (i + 1) % m.sparse_step.max(1) == 0 && !m.mlp_only_layers.contains(&i),
         }
-    }
-
-    /// Per layer, whether it is an MoE layer.
-    pub fn moe_layers(&self) -> Vec<bool> {
-        (0..self.n_layers).map(|i| self.is_moe_layer(i)).collect()
     }
 
     /// Check that the dimensions are usable.
@@ -246,6 +241,64 @@ impl LlamaConfig {
         };
         cfg.validate(plugin)?;
         Ok(cfg)
+    }
+}
+
+impl FamilyConfig for LlamaConfig {
+    const FAMILY: &'static str = "llama";
+    const PRESETS: &'static [(&'static str, &'static [&'static str])] = PRESETS;
+
+    fn preset(name: &str) -> Option<Self> {
+        preset(name)
+    }
+
+    fn from_hf(json: &serde_json::Value, origin: &str, fallback_name: &str, plugin: &str) -> Result<Self, PluginError> {
+        LlamaConfig::from_hf(json, origin, fallback_name, plugin)
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn validate(&self, plugin: &str) -> Result<(), PluginError> {
+        LlamaConfig::validate(self, plugin)
+    }
+
+    fn weight_dtype(&self) -> DType {
+        self.weight_dtype
+    }
+
+    fn param_counts(&self) -> ParamCounts {
+        LlamaConfig::param_counts(self)
+    }
+
+    fn is_moe_layer(&self, i: u32) -> bool {
+        LlamaConfig::is_moe_layer(self, i)
+    }
+
+    fn dims(&self) -> ArchDims {
+        ArchDims {
+            n_layers: self.n_layers,
+            hidden: self.hidden,
+            n_heads: self.n_heads,
+            n_kv_heads: self.n_kv_heads,
+            head_dim: self.head_dim,
+            ffn_dim: self.ffn_dim,
+            vocab: self.vocab,
+            max_context: self.max_context,
+            // K and V of every KV head: 2·KV·d elements per layer.
+            kv_elems_per_token_per_layer: 2 * self.n_kv_heads * self.head_dim,
+            moe: self.moe.as_ref().map(|m| MoeDims {
+                n_routed: m.n_experts,
+                n_shared: m.n_shared_experts,
+                top_k: m.top_k,
+                expert_ffn_dim: m.expert_ffn_dim,
+            }),
+        }
     }
 }
 

@@ -4,223 +4,20 @@
 //! MoE block): `x += o_proj(attn(rope(qkv_proj(rmsnorm(x)))))`, then
 //! `x += down(silu(gate(rmsnorm(x))) ⊙ up(rmsnorm(x)))`.
 
-use crate::common::{
-    check_batch, layer_runs, params_error, prefill_groups, push_routed_experts, push_router, push_swiglu, push_unfused_attention,
-    AttentionForm, ChunkGroup, ConfigSource, Dtypes, ModelParams, MoeShape, ParamCounts,
-};
-use crate::config::{preset, LlamaConfig, PRESETS};
-use crate::routing::ExpertRouter;
-use reallm_plugin_api::{
-    BatchShape, Kernel, ModelArch, ModelGraph, ModelInfo, Phase, PluginError, Segment, SegmentKind, Shard, Stage, WorkItem,
-};
-
-const PLUGIN: &str = "llama";
+use crate::common::{prefill_groups, push_unfused_attention, AttentionBlock, AttentionForm, ChunkGroup, FamilyModel, ModelCore};
+use crate::config::LlamaConfig;
+use reallm_plugin_api::{BatchShape, Kernel, Phase, Shard, WorkItem};
+#[cfg(test)]
+use reallm_plugin_api::{ModelArch, ModelGraph, Segment, SegmentKind, Stage};
 
 /// A Llama-family model instance (architecture plus simulation options).
-#[derive(Debug, Clone)]
-pub struct LlamaModel {
-    cfg: LlamaConfig,
-    info: ModelInfo,
-    counts: ParamCounts,
-    dt: Dtypes,
-    attention: AttentionForm,
-    include_embedding_and_head: bool,
-    fuse_gate_up: bool,
-    /// `(first_layer, n_layers, is_moe)` runs.
-    runs: Vec<(u32, u32, bool)>,
-    router: Option<ExpertRouter>,
-}
+pub type LlamaModel = FamilyModel<LlamaConfig>;
 
-impl LlamaModel {
-    /// Build from plugin parameters (`{preset: NAME}`, `{hf_config: PATH}` or `{config: {...}}`
-    /// plus options; see [`ModelParams`]).
-    pub fn from_params(params: &serde_json::Value) -> Result<Self, PluginError> {
-        let p: ModelParams = reallm_plugin_api::parse_params(PLUGIN, params)?;
-        let cfg = match p.source(PLUGIN)? {
-            ConfigSource::Preset(name) => preset(&name).ok_or_else(|| {
-                let known: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
-                params_error(PLUGIN, format!("unknown preset `{name}`; known: {}", known.join(", ")))
-            })?,
-            ConfigSource::Hf { json, origin, stem } => LlamaConfig::from_hf(&json, &origin, &stem, PLUGIN)?,
-        };
-        Self::with_params(cfg, &p)
-    }
-
-    /// A preset with default options.
-    pub fn preset(name: &str) -> Result<Self, PluginError> {
-        Self::from_params(&serde_json::json!({ "preset": name }))
-    }
-
-    /// Build from an architecture and options (the source fields of `p` are ignored; `p.name`
-    /// renames the model).
-    pub fn with_params(mut cfg: LlamaConfig, p: &ModelParams) -> Result<Self, PluginError> {
-        if let Some(n) = &p.name {
-            cfg.name = n.clone();
-        }
-        cfg.validate(PLUGIN)?;
-        let dt = p.dtypes(PLUGIN, cfg.weight_dtype)?;
-        let counts = cfg.param_counts();
-        let moe_layers = cfg.moe_layers();
-        let router = match &cfg.moe {
-            Some(m) if moe_layers.iter().any(|&x| x) => Some(
-                ExpertRouter::new(&p.routing, m.n_experts, m.top_k, p.exact_routing_max_tokens)
-                    .map_err(|e| params_error(PLUGIN, e.to_string()))?,
-            ),
-            _ => None,
-        };
-        let first_dense = moe_layers.iter().take_while(|&&m| !m).count() as u32;
-        let has_dense = moe_layers.iter().any(|&m| !m);
-        let (n_routed, n_shared, top_k, moe_ffn) = match &cfg.moe {
-            Some(m) => (m.n_experts, m.n_shared_experts, m.top_k, m.expert_ffn_dim),
-            None => (0, 0, 0, 0),
-        };
-        let info = ModelInfo {
-            name: cfg.name.clone(),
-            family: PLUGIN.into(),
-            n_layers: cfg.n_layers,
-            hidden: cfg.hidden,
-            n_heads: cfg.n_heads,
-            n_kv_heads: cfg.n_kv_heads,
-            head_dim: cfg.head_dim,
-            ffn_dim: if has_dense { cfg.ffn_dim } else { 0 },
-            vocab: cfg.vocab,
-            n_routed_experts: n_routed,
-            n_shared_experts: n_shared,
-            experts_per_token: top_k,
-            moe_ffn_dim: moe_ffn,
-            first_dense_layers: first_dense,
-            weight_dtype: dt.weight,
-            act_dtype: dt.act,
-            kv_dtype: dt.kv,
-            params_total: counts.total(),
-            params_active: counts.active,
-            weights: counts.weight_bytes(&dt),
-            // K and V of every KV head, every layer: 2·L·KV·d elements.
-            kv_bytes_per_token: dt.kv.bytes_for(2 * cfg.n_layers as u64 * cfg.n_kv_heads * cfg.head_dim),
-            max_context: cfg.max_context,
-        };
-        Ok(LlamaModel {
-            runs: layer_runs(&moe_layers),
-            cfg,
-            info,
-            counts,
-            dt,
-            attention: p.attention,
-            include_embedding_and_head: p.include_embedding_and_head,
-            fuse_gate_up: p.fuse_gate_up,
-            router,
-        })
-    }
-
-    /// The architecture.
-    pub fn config(&self) -> &LlamaConfig {
-        &self.cfg
-    }
-
-    /// Parameter counts by part.
-    pub fn param_counts(&self) -> &ParamCounts {
-        &self.counts
-    }
-
-    /// The data types in use.
-    pub fn dtypes(&self) -> Dtypes {
-        self.dt
-    }
-
-    /// The expert router (MoE models only).
-    pub fn router(&self) -> Option<&ExpertRouter> {
-        self.router.as_ref()
-    }
-
-    /// Attention of the step over `Shard::Heads`.
-    ///
-    /// * flash: one `Attention` kernel per group of identical prefill chunks (causal), one
-    ///   `DecodeAttention` over all decoding sequences.
-    /// * unfused (the original ReaLLM): per chunk group `QKᵀ` = Gemm{b: seqs·H, m: q_len,
-    ///   k: d, n: kv_len}, Softmax{m: seqs·H·q_len, n: kv_len}, `SV` = Gemm{b: seqs·H, m: q_len,
-    ///   k: kv_len, n: d}; the full (non-causal) score matrix is computed, as there. `b` counts
-    ///   query heads, so tensor parallelism divides `b` by its degree for Heads-sharded GEMMs.
-    ///   K and V are counted per query head (GQA sharing is not exploited in this form).
-    ///   Decode uses the same three kernels with `q_len` 1 and `kv_len` = ⌈decode_ctx_sum /
-    ///   decode_seqs⌉: the mean context (exact in FLOPs up to the rounding, as they are linear
-    ///   in `kv_len`).
-    fn push_attention(&self, items: &mut Vec<WorkItem>, groups: &[ChunkGroup], batch: &BatchShape) {
-        let (h, kvh, d) = (self.cfg.n_heads, self.cfg.n_kv_heads, self.cfg.head_dim);
-        let (act, kv) = (self.dt.act, self.dt.kv);
-        let heads = |k: Kernel| WorkItem::kernel(k, Shard::Heads, Phase::Attention);
-        match self.attention {
-            AttentionForm::Flash => {
-                for g in groups {
-                    items.push(heads(Kernel::Attention {
-                        seqs: g.seqs,
-                        q_len: g.tokens,
-                        kv_len: g.kv_len(),
-                        q_heads: h,
-                        kv_heads: kvh,
-                        d_qk: d,
-                        d_v: d,
-                        causal: true,
-                        kv_shared: false,
-                        act,
-                        kv,
-                    }));
-                }
-                if batch.decode_seqs > 0 {
-                    items.push(heads(Kernel::DecodeAttention {
-                        seqs: batch.decode_seqs,
-                        kv_total: batch.decode_ctx_sum,
-                        q_heads: h,
-                        kv_heads: kvh,
-                        d_qk: d,
-                        d_v: d,
-                        kv_shared: false,
-                        act,
-                        kv,
-                    }));
-                }
-            }
-            AttentionForm::Unfused => {
-                for g in groups {
-                    push_unfused_attention(items, g.seqs, g.tokens, g.kv_len(), h, d, d, act, kv);
-                }
-                if batch.decode_seqs > 0 {
-                    let mean_ctx = batch.decode_ctx_sum.div_ceil(batch.decode_seqs);
-                    push_unfused_attention(items, batch.decode_seqs, 1, mean_ctx, h, d, d, act, kv);
-                }
-            }
-        }
-    }
-}
-
-impl ModelArch for LlamaModel {
-    fn info(&self) -> &ModelInfo {
-        &self.info
-    }
-
-    fn build_step(&self, batch: &BatchShape, graph: &mut ModelGraph) -> Result<(), PluginError> {
-        check_batch(batch)?;
-        let t = batch.tokens();
-        let mut stage = Stage { segments: Vec::with_capacity(self.runs.len() + 2) };
-        if t == 0 {
-            graph.stages.push(stage);
-            return Ok(());
-        }
-        let (cfg, dt) = (&self.cfg, &self.dt);
+impl AttentionBlock for LlamaConfig {
+    /// The attention block of one layer (input norm to residual add; GQA, HF `LlamaAttention`).
+    fn push_attention_block(&self, core: &ModelCore, attn: &mut Vec<WorkItem>, t: u64, batch: &BatchShape) {
+        let (cfg, dt) = (self, &core.dt);
         let (hidden, h, kvh, d) = (cfg.hidden, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim);
-        let groups = prefill_groups(batch);
-
-        if self.include_embedding_and_head {
-            let emb = Kernel::Embedding { tokens: t, hidden, dtype: dt.act };
-            stage.segments.push(Segment {
-                kind: SegmentKind::Pre,
-                first_layer: 0,
-                n_layers: 1,
-                items: vec![WorkItem::kernel(emb, Shard::Replicated, Phase::Embed)],
-            });
-        }
-
-        // Attention block, identical in every layer.
-        let mut attn = Vec::with_capacity(12);
         let at = |k: Kernel, s: Shard| WorkItem::kernel(k, s, Phase::Attention);
         attn.push(at(Kernel::LayerNorm { m: t, n: hidden, dtype: dt.act }, Shard::Replicated));
         attn.push(at(dt.linear(t, hidden, (h + 2 * kvh) * d), Shard::Column));
@@ -231,56 +28,68 @@ impl ModelArch for LlamaModel {
             attn.push(at(Kernel::LayerNorm { m: t, n: (h + kvh) * d, dtype: dt.act }, Shard::Split));
         }
         attn.push(at(Kernel::Rope { m: t, n: (h + kvh) * d, dtype: dt.act }, Shard::Split));
-        self.push_attention(&mut attn, &groups, batch);
+        push_attention(cfg, core, attn, &prefill_groups(batch), batch);
         attn.push(at(dt.linear(t, h * d, hidden), Shard::Row));
         attn.push(at(Kernel::Add { m: t, n: hidden, dtype: dt.act }, Shard::Replicated));
+    }
+}
 
-        let ffn_norm = WorkItem::kernel(Kernel::LayerNorm { m: t, n: hidden, dtype: dt.act }, Shard::Replicated, Phase::Ffn);
-        let residual = WorkItem::kernel(Kernel::Add { m: t, n: hidden, dtype: dt.act }, Shard::Replicated, Phase::Ffn);
-
-        // Routing is sampled once per step and shared by every MoE layer (the graph carries a
-        // single expert-count vector).
-        let moe_shape = match (&self.router, &cfg.moe) {
-            (Some(r), Some(m)) => {
-                r.sample(t, batch.seed, &mut graph.expert_tokens);
-                let max_rows = graph.expert_tokens.iter().copied().max().unwrap_or(0) as u64;
-                Some(MoeShape { tokens: t, hidden, n_experts: m.n_experts, top_k: m.top_k, expert_inter: m.expert_ffn_dim, max_rows })
+/// Attention of the step over `Shard::Heads`.
+///
+/// * flash: one `Attention` kernel per group of identical prefill chunks (causal), one
+///   `DecodeAttention` over all decoding sequences.
+/// * unfused (the original ReaLLM): per chunk group `QKᵀ` = Gemm{b: seqs·H, m: q_len,
+///   k: d, n: kv_len}, Softmax{m: seqs·H·q_len, n: kv_len}, `SV` = Gemm{b: seqs·H, m: q_len,
+///   k: kv_len, n: d}; the full (non-causal) score matrix is computed, as there. `b` counts
+///   query heads, so tensor parallelism divides `b` by its degree for Heads-sharded GEMMs.
+///   K and V are counted per query head (GQA sharing is not exploited in this form).
+///   Decode uses the same three kernels with `q_len` 1 and `kv_len` = ⌈decode_ctx_sum /
+///   decode_seqs⌉: the mean context (exact in FLOPs up to the rounding, as they are linear
+///   in `kv_len`).
+fn push_attention(cfg: &LlamaConfig, core: &ModelCore, items: &mut Vec<WorkItem>, groups: &[ChunkGroup], batch: &BatchShape) {
+    let (h, kvh, d) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim);
+    let (act, kv) = (core.dt.act, core.dt.kv);
+    let heads = |k: Kernel| WorkItem::kernel(k, Shard::Heads, Phase::Attention);
+    match core.attention {
+        AttentionForm::Flash => {
+            for g in groups {
+                items.push(heads(Kernel::Attention {
+                    seqs: g.seqs,
+                    q_len: g.tokens,
+                    kv_len: g.kv_len(),
+                    q_heads: h,
+                    kv_heads: kvh,
+                    d_qk: d,
+                    d_v: d,
+                    causal: true,
+                    kv_shared: false,
+                    act,
+                    kv,
+                }));
             }
-            _ => None,
-        };
-
-        for &(first_layer, n_layers, is_moe) in &self.runs {
-            let mut items = Vec::with_capacity(attn.len() + 12);
-            items.extend_from_slice(&attn);
-            items.push(ffn_norm);
-            match (is_moe, &moe_shape, &cfg.moe) {
-                (true, Some(s), Some(m)) => {
-                    push_router(&mut items, s, dt);
-                    if m.n_shared_experts > 0 {
-                        push_swiglu(&mut items, t, hidden, m.n_shared_experts * m.expert_ffn_dim, self.fuse_gate_up, dt, Phase::Ffn);
-                    }
-                    push_routed_experts(&mut items, s, self.fuse_gate_up, dt);
-                    if m.n_shared_experts > 0 {
-                        // Routed + shared outputs.
-                        items.push(WorkItem::kernel(Kernel::Add { m: t, n: hidden, dtype: dt.act }, Shard::Replicated, Phase::Moe));
-                    }
-                }
-                _ => push_swiglu(&mut items, t, hidden, cfg.ffn_dim, self.fuse_gate_up, dt, Phase::Ffn),
+            if batch.decode_seqs > 0 {
+                items.push(heads(Kernel::DecodeAttention {
+                    seqs: batch.decode_seqs,
+                    kv_total: batch.decode_ctx_sum,
+                    q_heads: h,
+                    kv_heads: kvh,
+                    d_qk: d,
+                    d_v: d,
+                    kv_shared: false,
+                    act,
+                    kv,
+                }));
             }
-            items.push(residual);
-            stage.segments.push(Segment { kind: SegmentKind::Layers, first_layer, n_layers, items });
         }
-
-        if self.include_embedding_and_head {
-            let mut items = vec![WorkItem::kernel(Kernel::LayerNorm { m: t, n: hidden, dtype: dt.act }, Shard::Replicated, Phase::Head)];
-            let logits = batch.logit_tokens();
-            if logits > 0 {
-                items.push(WorkItem::kernel(dt.hp_linear(logits, hidden, cfg.vocab), Shard::Vocab, Phase::Head));
+        AttentionForm::Unfused => {
+            for g in groups {
+                push_unfused_attention(items, g.seqs, g.tokens, g.kv_len(), h, d, d, act, kv);
             }
-            stage.segments.push(Segment { kind: SegmentKind::Post, first_layer: cfg.n_layers.saturating_sub(1), n_layers: 1, items });
+            if batch.decode_seqs > 0 {
+                let mean_ctx = batch.decode_ctx_sum.div_ceil(batch.decode_seqs);
+                push_unfused_attention(items, batch.decode_seqs, 1, mean_ctx, h, d, d, act, kv);
+            }
         }
-        graph.stages.push(stage);
-        Ok(())
     }
 }
 
