@@ -265,7 +265,7 @@ pub fn write_sim_results(path: &Path, r: &SimResult) -> Result<()> {
     w.write_all(b"request_id,arrival_time\n").map_err(io)?;
     let mut line: Vec<u8> = Vec::with_capacity(4096);
     let mut fb = ryu::Buffer::new();
-    let mut ib = itoa_buf();
+    let mut ib = itoa::Buffer::new();
     for q in &r.requests {
         line.clear();
         line.extend_from_slice(ib.format(q.id).as_bytes());
@@ -279,10 +279,6 @@ pub fn write_sim_results(path: &Path, r: &SimResult) -> Result<()> {
         w.write_all(&line).map_err(io)?;
     }
     f.commit()
-}
-
-fn itoa_buf() -> itoa::Buffer {
-    itoa::Buffer::new()
 }
 
 /// A readable summary table.

@@ -183,7 +183,6 @@ struct Batch {
     /// (request state, tokens this step).
     members: Vec<(RequestState, u32)>,
     start_s: f64,
-    iteration: usize,
 }
 
 struct Transfer {
@@ -646,7 +645,6 @@ impl Engine<'_> {
             i += 1;
             keep
         });
-        b.iteration = self.iterations.len();
         let record = IterationRecord {
             replica: r as u32,
             start_s: now,

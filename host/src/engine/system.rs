@@ -6,8 +6,7 @@ use crate::devices::Device;
 use crate::error::{Error, Result};
 use crate::registry;
 use reallm_plugin_api::{
-    BatchPolicy, BatchShape, Collective, Kernel, KernelBackend, ModelArch, ModelGraph, ModelInfo, ParallelPlan, Parallelism, Phase,
-    PrefillChunk, WorkKind,
+    BatchPolicy, BatchShape, Collective, Kernel, KernelBackend, ModelArch, ModelGraph, ModelInfo, ParallelPlan, Parallelism, WorkKind,
 };
 use rustc_hash::FxHashMap;
 
@@ -108,7 +107,9 @@ pub struct System {
     graph: ModelGraph,
     /// Step-cost memo for shapes whose work depends on the decode context only through the
     /// decode-attention kernels (see [`System::step_cost_stages`]).
-    step_memo: FxHashMap<u64, Vec<StepMemo>>,
+    /// Keyed by the decode batch size (only decode-only shapes are memoised); `None`: that
+    /// shape's graph depends on the context in other ways and is never memoised.
+    step_memo: FxHashMap<u64, Option<StepMemo>>,
 }
 
 /// A backend's time for `k`, checked to be a finite, non-negative number of seconds.
@@ -120,26 +121,13 @@ fn raw_kernel_time(backend: &dyn KernelBackend, name: &str, k: &Kernel) -> Resul
     Ok(t)
 }
 
-/// The cost of one batch shape minus its decode-attention kernels, which are re-costed for
-/// each iteration's context sum.
-struct StepMemo {
-    prefills: Vec<PrefillChunk>,
-    decode_seqs: u64,
-    /// `None`: this shape's graph depends on the context in other ways; never memoised.
-    base: Option<(StepCost, Vec<f64>, Vec<DecodeTemplate>)>,
-}
+/// The cost of a decode-only step minus its decode-attention kernels (total, per stage), and
+/// those kernels, which are re-costed for each iteration's context sum.
+type StepMemo = (StepCost, Vec<f64>, Vec<DecodeTemplate>);
 
 /// A decode-attention kernel of a memoised shape: (stage, kernel with a placeholder context,
 /// launches per step).
 type DecodeTemplate = (usize, Kernel, f64);
-
-fn shape_key(shape: &BatchShape) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = rustc_hash::FxHasher::default();
-    shape.prefills.hash(&mut h);
-    shape.decode_seqs.hash(&mut h);
-    h.finish()
-}
 
 /// Build the model plugin an experiment names.
 pub fn build_model(exp: &Experiment) -> Result<Box<dyn ModelArch>> {
@@ -336,21 +324,11 @@ impl System {
         if shape.decode_seqs == 0 || !shape.prefills.is_empty() {
             return Ok(None);
         }
-        let key = shape_key(shape);
-        let found = self
-            .step_memo
-            .get(&key)
-            .and_then(|v| v.iter().position(|m| m.decode_seqs == shape.decode_seqs && m.prefills == shape.prefills));
-        let idx = match found {
-            Some(i) => i,
-            None => {
-                let memo = self.build_memo(shape)?;
-                let v = self.step_memo.entry(key).or_default();
-                v.push(memo);
-                v.len() - 1
-            }
-        };
-        let Some((base, base_stages, templates)) = &self.step_memo[&key][idx].base else { return Ok(None) };
+        if !self.step_memo.contains_key(&shape.decode_seqs) {
+            let memo = self.build_memo(shape)?;
+            self.step_memo.insert(shape.decode_seqs, memo);
+        }
+        let Some((base, base_stages, templates)) = &self.step_memo[&shape.decode_seqs] else { return Ok(None) };
         let mut c = *base;
         stage_s.clear();
         stage_s.extend_from_slice(base_stages);
@@ -371,8 +349,8 @@ impl System {
         Ok(Some(c))
     }
 
-    fn build_memo(&mut self, shape: &BatchShape) -> Result<StepMemo> {
-        let mut memo = StepMemo { prefills: shape.prefills.clone(), decode_seqs: shape.decode_seqs, base: None };
+    fn build_memo(&mut self, shape: &BatchShape) -> Result<Option<StepMemo>> {
+        let memo = None;
         let probe = |ctx: u64, seed: u64| BatchShape {
             prefills: shape.prefills.clone(),
             decode_seqs: shape.decode_seqs,
@@ -420,8 +398,7 @@ impl System {
         }
         let mut st = Vec::new();
         let c = self.cost_graph_stages(&base_graph, &mut st)?;
-        memo.base = Some((c, st, templates));
-        Ok(memo)
+        Ok(Some((c, st, templates)))
     }
 
     /// Sum the costs of a per-device graph (stages run one after another).
@@ -460,33 +437,6 @@ impl System {
         }
         c.total_s = c.compute_s + c.comm_s;
         Ok(c)
-    }
-
-    /// Per-phase time of one iteration (for `model show` and reports).
-    pub fn phase_times(&mut self, shape: &BatchShape) -> Result<Vec<(Phase, f64)>> {
-        let mut graph = ModelGraph::default();
-        self.device_graph(shape, &mut graph)?;
-        let mut out: Vec<(Phase, f64)> = Vec::new();
-        for stage in &graph.stages {
-            for seg in &stage.segments {
-                for item in &seg.items {
-                    let t = match &item.work {
-                        WorkKind::Kernel(k) => self.kernel_time(k)?,
-                        WorkKind::Comm(c) => self.collective_time(c)?,
-                    } * item.count as f64
-                        * seg.n_layers as f64;
-                    match out.iter_mut().find(|(p, _)| *p == item.phase) {
-                        Some(e) => e.1 += t,
-                        None => out.push((item.phase, t)),
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    pub fn cache_len(&self) -> usize {
-        self.kernel_cache.len() + self.comm_cache.len()
     }
 }
 
