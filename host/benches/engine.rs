@@ -4,8 +4,9 @@
 //! the commands in `docs/performance.md`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use reallm::assemble::build_pool;
 use reallm::config;
-use reallm::engine::{simulate, SimOptions, System};
+use reallm::sim::{simulate, NoObserver, SimOptions, TraceWorkload};
 use reallm::workload::{azure::Task, generate};
 use reallm_plugin_api::{BatchShape, PrefillChunk};
 
@@ -25,8 +26,18 @@ fn vidur_workload(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("vidur_llama2_7b_a100_1k_requests", |b| {
         b.iter(|| {
-            let mut system = System::build(&exp).expect("system");
-            simulate(&mut system, &reqs, SimOptions { keep_iterations: Some(0), ..SimOptions::default() }).expect("run")
+            let mut pool = build_pool(&exp, &exp.pool).expect("pool");
+            let mut summary = reallm::metrics::Summarizer::new(exp.slo, 1);
+            let opts = SimOptions { keep_iterations: Some(0), ..SimOptions::default() };
+            simulate(
+                std::slice::from_mut(&mut pool),
+                Default::default(),
+                &mut TraceWorkload::new(&reqs),
+                &mut summary,
+                &mut NoObserver,
+                opts,
+            )
+            .expect("run")
         })
     });
     g.finish();
@@ -35,7 +46,7 @@ fn vidur_workload(c: &mut Criterion) {
 /// One iteration's cost on Llama-3-70B TP8 H100 (model graph, TP pass, calibrated roofline).
 fn step_cost(c: &mut Criterion) {
     let exp = config::load(None, &[]).expect("default config");
-    let mut system = System::build(&exp).expect("system");
+    let mut system = build_pool(&exp, &exp.pool).expect("pool").cost;
     let mut ctx = 0u64;
     c.bench_function("step_cost_llama3_70b_tp8_decode64_plus_chunk", |b| {
         b.iter(|| {

@@ -1,11 +1,11 @@
 //! Command dispatch: turns parsed CLI arguments into stage runs and prints results.
 
-use crate::app::{self, Workspace};
 use crate::cli::{
     CapacityArgs, Cli, Command, ConfigCmd, KernelTimeArgs, ModelCmd, ModelShowArgs, PluginsCmd, SimArgs, SweepArgs, SweepCmd,
 };
 use crate::config::{self, Experiment};
-use crate::engine::System;
+use crate::stages::{self, Workspace};
+
 use crate::error::{Error, Result};
 use crate::registry;
 use reallm_plugin_api::{
@@ -164,7 +164,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let ws = workspace(&cli, &exp);
             let tasks = if a.tasks.is_empty() { exp.trace_gen.tasks.clone() } else { a.tasks.clone() };
             let rates = if a.rates.is_empty() { exp.trace_gen.request_rates.clone() } else { a.rates.clone() };
-            let files = app::run_traces(&exp, &ws, &tasks, &rates)?;
+            let files = stages::run_traces(&exp, &ws, &tasks, &rates)?;
             println!("traces: wrote {} files to {}", files.len(), ws.traces_dir().display());
             Ok(())
         }
@@ -182,7 +182,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let exp = load_experiment(&cli)?;
             let ws = workspace(&cli, &exp);
             kernel(&exp, &ws)?;
-            let files = app::run_traces(&exp, &ws, &exp.trace_gen.tasks, &exp.trace_gen.request_rates)?;
+            let files = stages::run_traces(&exp, &ws, &exp.trace_gen.tasks, &exp.trace_gen.request_rates)?;
             println!("traces: wrote {} files to {}", files.len(), ws.traces_dir().display());
             sim(&exp, &ws, &SimArgs::default())
         }
@@ -191,13 +191,13 @@ pub fn run(cli: Cli) -> Result<()> {
 
 fn kernel(exp: &Experiment, ws: &Workspace) -> Result<()> {
     let start = std::time::Instant::now();
-    let files = app::run_kernel(exp, ws)?;
+    let files = stages::run_kernel(exp, ws)?;
     println!("kernel: wrote {} files to {} in {:.2} s", files.len(), ws.kernel_lib_dir().display(), start.elapsed().as_secs_f64());
     Ok(())
 }
 
 fn sim(exp: &Experiment, ws: &Workspace, a: &SimArgs) -> Result<()> {
-    let traces = if a.traces.is_empty() { app::default_traces(exp, ws, &a.tasks.tasks, &a.tasks.rates)? } else { a.traces.clone() };
+    let traces = if a.traces.is_empty() { stages::default_traces(exp, ws, &a.tasks.tasks, &a.tasks.rates)? } else { a.traces.clone() };
     let mut last = None;
     for t in &traces {
         let start = std::time::Instant::now();
@@ -208,7 +208,7 @@ fn sim(exp: &Experiment, ws: &Workspace, a: &SimArgs) -> Result<()> {
         } else {
             crate::report::Timeline::Auto
         };
-        let run = app::run_sim_one_with(exp, ws, t, timeline)?;
+        let run = stages::run_sim_one_with(exp, ws, t, timeline)?;
         let pools: Vec<String> = exp
             .pools()
             .map(|p| {
@@ -218,7 +218,7 @@ fn sim(exp: &Experiment, ws: &Workspace, a: &SimArgs) -> Result<()> {
             })
             .collect();
         let title = format!("sim: {} on {}, backend {}, trace {}", exp.model.label, pools.join(" + "), exp.backend.name, t.display());
-        print!("{}", app::format_summary(&title, &run.summary));
+        print!("{}", stages::format_summary(&title, &run.summary));
         println!("  results: {} ({:.2} s wall)", run.dir.display(), start.elapsed().as_secs_f64());
         last = Some(run.summary);
     }
@@ -269,8 +269,8 @@ fn model_show(cli: &Cli, a: &ModelShowArgs) -> Result<()> {
     if let Some(n) = &a.name {
         exp.model = config::ModelSel { plugin: None, label: n.clone(), params: serde_json::json!({ "preset": n }) };
     }
-    let mut system = System::build(&exp)?;
-    let i = system.info.clone();
+    let mut system = crate::assemble::build_pool(&exp, &exp.pool)?;
+    let i = system.cost.info.clone();
     println!(
         "{} ({}): {} layers, hidden {}, {} heads / {} KV heads × {}, FFN {}, vocab {}",
         i.name, i.family, i.n_layers, i.hidden, i.n_heads, i.n_kv_heads, i.head_dim, i.ffn_dim, i.vocab
@@ -294,7 +294,7 @@ fn model_show(cli: &Cli, a: &ModelShowArgs) -> Result<()> {
     println!(
         "  on {} × {} ({} / {}): {:.2} GiB weights per device, KV capacity {} tokens",
         exp.pool.num_devices,
-        system.device.key,
+        system.device_key,
         exp.pool.attention,
         exp.pool.ffn,
         m.weight_bytes_per_device as f64 / (1u64 << 30) as f64,
@@ -308,7 +308,7 @@ fn model_show(cli: &Cli, a: &ModelShowArgs) -> Result<()> {
         seed: 0,
     };
     let mut graph = ModelGraph::default();
-    system.device_graph(&shape, &mut graph)?;
+    system.cost.device_graph(&shape, &mut graph)?;
     println!("  step: prefill chunks {:?}, decode contexts {:?} (per device, backend {})", prefills, a.decode_ctx, exp.backend.name);
     if !a.json {
         println!(
@@ -321,8 +321,12 @@ fn model_show(cli: &Cli, a: &ModelShowArgs) -> Result<()> {
         for seg in &stage.segments {
             for it in &seg.items {
                 let (t, flops, bytes, desc) = match &it.work {
-                    WorkKind::Kernel(k) => (system.kernel_time(k)?, k.flops(), k.bytes(), serde_json::to_string(k).unwrap_or_default()),
-                    WorkKind::Comm(c) => (system.collective_time(c)?, 0.0, c.bytes as f64, serde_json::to_string(c).unwrap_or_default()),
+                    WorkKind::Kernel(k) => {
+                        (system.cost.kernel_time(k)?, k.flops(), k.bytes(), serde_json::to_string(k).unwrap_or_default())
+                    }
+                    WorkKind::Comm(c) => {
+                        (system.cost.collective_time(c)?, 0.0, c.bytes as f64, serde_json::to_string(c).unwrap_or_default())
+                    }
                 };
                 let n = it.count as f64 * seg.n_layers as f64;
                 total += t * n;

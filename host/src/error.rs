@@ -74,3 +74,13 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<reallm_sim::SimError> for Error {
+    fn from(e: reallm_sim::SimError) -> Self {
+        match e {
+            reallm_sim::SimError::Plugin { plugin, message } => Error::Plugin { plugin, message },
+            reallm_sim::SimError::Infeasible(m) => Error::Infeasible(m),
+            reallm_sim::SimError::Interrupted => Error::Interrupted,
+        }
+    }
+}

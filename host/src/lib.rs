@@ -6,22 +6,24 @@
 // `!(x > 0.0)` is used on purpose throughout input validation: it also rejects NaN.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
-pub mod app;
+pub mod assemble;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod devices;
-pub mod engine;
 pub mod error;
-pub mod kernel_stage;
+pub mod kernel_library;
 pub mod loader;
-pub mod metrics;
 pub mod output;
 pub mod registry;
 pub mod report;
+pub mod stages;
 pub mod sweep;
 pub mod validate;
 pub mod workload;
 
 pub use commands::run;
 pub use error::{Error, Result};
+/// The simulation core, re-exported: `reallm::sim::metrics::Summary`, `reallm::sim::Pool`, ...
+pub use reallm_sim as sim;
+pub use reallm_sim::metrics;

@@ -7,11 +7,11 @@
 //! skips them) and the final `<out>` is written, sorted by point, when every point is done.
 //! `--shard i/n` runs the points with `index % n == i`; `sweep merge` joins shard outputs.
 
-use crate::app::{self, Workspace};
 use crate::config;
 use crate::error::{Error, Result};
 use crate::metrics::Summary;
 use crate::output::{fmt_f64, write_atomic};
+use crate::stages::{self, Workspace};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -217,7 +217,7 @@ pub fn run(spec: &SweepSpec) -> Result<SweepReport> {
         ov.extend(spec.axes.iter().zip(vals).map(|(a, v)| format!("{}={v}", a.key)));
         let exp = config::load(spec.config.as_deref(), &ov)?;
         let ws = Workspace::new(spec.workspace.clone().or_else(|| exp.workspace.clone()).unwrap_or_else(|| PathBuf::from("workspace")));
-        for trace in app::default_traces(&exp, &ws, &[], &[])? {
+        for trace in stages::default_traces(&exp, &ws, &[], &[])? {
             let name = trace.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
             if done.contains_key(&(*i, name.clone())) {
                 skipped += 1;
@@ -243,10 +243,10 @@ pub fn run(spec: &SweepSpec) -> Result<SweepReport> {
                     return Ok(());
                 }
                 let summary = if spec.keep_runs {
-                    app::run_sim_one(exp, ws, trace)?.summary
+                    stages::run_sim_one(exp, ws, trace)?.summary
                 } else {
-                    let reqs = app::load_trace(exp, trace)?;
-                    app::simulate_requests(exp, name, &reqs)?.1
+                    let reqs = stages::load_trace(exp, trace)?;
+                    stages::summarize_requests(exp, name, &reqs)?
                 };
                 let mut cells = vec![i.to_string()];
                 cells.extend(vals.iter().map(|v| csv_escape(v)));
@@ -316,7 +316,7 @@ pub fn capacity(exp: &config::Experiment, spec: &CapacitySpec) -> Result<(Option
     let mut probes = Vec::new();
     let mut probe = |rate: f64| -> Result<bool> {
         let reqs = crate::workload::generate::generate(spec.task, rate, spec.requests, f64::INFINITY, exp.trace_gen.seed)?;
-        let (_, s) = app::simulate_requests(exp, &format!("rr_{}_{}", spec.task.name(), crate::output::fmt_rate(rate)), &reqs)?;
+        let s = stages::summarize_requests(exp, &format!("rr_{}_{}", spec.task.name(), crate::output::fmt_rate(rate)), &reqs)?;
         let ok = s.requests.completed == s.requests.total
             && spec.ttft_p99_s.map_or(true, |t| s.ttft_s.p99 <= t)
             && spec.tbt_p99_s.map_or(true, |t| s.tbt_s.p99 <= t);

@@ -63,25 +63,114 @@ pub enum Kernel {
     TopK { m: u64, n: u64, k: u64, dtype: DType },
 }
 
-/// Short lowercase name of a kernel kind, as used in kernel-library file names and reports.
-impl Kernel {
-    pub fn kind_name(&self) -> &'static str {
+/// The kinds of kernel, in a fixed order: the one list that reports, the kernel library, the
+/// `kernel-time` command and the engine's time-by-kind breakdown all derive from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KernelKind {
+    /// [`Kernel::Gemm`] with `b = 1`.
+    Matmul,
+    /// [`Kernel::Gemm`] with `b > 1`.
+    Bmm,
+    /// [`Kernel::GroupedGemm`].
+    GroupedMatmul,
+    /// [`Kernel::Attention`].
+    FlashAttention,
+    /// [`Kernel::DecodeAttention`].
+    DecodeAttention,
+    /// [`Kernel::Softmax`].
+    Softmax,
+    /// [`Kernel::LayerNorm`].
+    LayerNorm,
+    /// [`Kernel::Silu`].
+    Silu,
+    /// [`Kernel::Gelu`].
+    Gelu,
+    /// [`Kernel::Mul`].
+    Mul,
+    /// [`Kernel::Add`].
+    Add,
+    /// [`Kernel::Rope`].
+    Rope,
+    /// [`Kernel::Embedding`].
+    Embedding,
+    /// [`Kernel::TopK`].
+    TopK,
+}
+
+impl KernelKind {
+    /// Every kind, in index order.
+    pub const ALL: [KernelKind; 14] = [
+        KernelKind::Matmul,
+        KernelKind::Bmm,
+        KernelKind::GroupedMatmul,
+        KernelKind::FlashAttention,
+        KernelKind::DecodeAttention,
+        KernelKind::Softmax,
+        KernelKind::LayerNorm,
+        KernelKind::Silu,
+        KernelKind::Gelu,
+        KernelKind::Mul,
+        KernelKind::Add,
+        KernelKind::Rope,
+        KernelKind::Embedding,
+        KernelKind::TopK,
+    ];
+
+    /// Short lowercase name, as used in kernel-library file names, reports and the CLI.
+    pub fn name(self) -> &'static str {
         match self {
-            Kernel::Gemm { b: 1, .. } => "matmul",
-            Kernel::Gemm { .. } => "bmm",
-            Kernel::GroupedGemm { .. } => "grouped_matmul",
-            Kernel::Attention { .. } => "flash_attention",
-            Kernel::DecodeAttention { .. } => "decode_attention",
-            Kernel::Softmax { .. } => "softmax",
-            Kernel::LayerNorm { .. } => "layernorm",
-            Kernel::Silu { .. } => "silu",
-            Kernel::Gelu { .. } => "gelu",
-            Kernel::Mul { .. } => "mul",
-            Kernel::Add { .. } => "add",
-            Kernel::Rope { .. } => "rope",
-            Kernel::Embedding { .. } => "embedding",
-            Kernel::TopK { .. } => "topk",
+            KernelKind::Matmul => "matmul",
+            KernelKind::Bmm => "bmm",
+            KernelKind::GroupedMatmul => "grouped_matmul",
+            KernelKind::FlashAttention => "flash_attention",
+            KernelKind::DecodeAttention => "decode_attention",
+            KernelKind::Softmax => "softmax",
+            KernelKind::LayerNorm => "layernorm",
+            KernelKind::Silu => "silu",
+            KernelKind::Gelu => "gelu",
+            KernelKind::Mul => "mul",
+            KernelKind::Add => "add",
+            KernelKind::Rope => "rope",
+            KernelKind::Embedding => "embedding",
+            KernelKind::TopK => "topk",
         }
+    }
+
+    /// The kind with this name.
+    pub fn parse(name: &str) -> Option<KernelKind> {
+        KernelKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Position in [`KernelKind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl Kernel {
+    /// The kind of this kernel.
+    pub fn kind(&self) -> KernelKind {
+        match self {
+            Kernel::Gemm { b: 1, .. } => KernelKind::Matmul,
+            Kernel::Gemm { .. } => KernelKind::Bmm,
+            Kernel::GroupedGemm { .. } => KernelKind::GroupedMatmul,
+            Kernel::Attention { .. } => KernelKind::FlashAttention,
+            Kernel::DecodeAttention { .. } => KernelKind::DecodeAttention,
+            Kernel::Softmax { .. } => KernelKind::Softmax,
+            Kernel::LayerNorm { .. } => KernelKind::LayerNorm,
+            Kernel::Silu { .. } => KernelKind::Silu,
+            Kernel::Gelu { .. } => KernelKind::Gelu,
+            Kernel::Mul { .. } => KernelKind::Mul,
+            Kernel::Add { .. } => KernelKind::Add,
+            Kernel::Rope { .. } => KernelKind::Rope,
+            Kernel::Embedding { .. } => KernelKind::Embedding,
+            Kernel::TopK { .. } => KernelKind::TopK,
+        }
+    }
+
+    /// Short lowercase name of this kernel's kind ([`KernelKind::name`]).
+    pub fn kind_name(&self) -> &'static str {
+        self.kind().name()
     }
 
     /// Dense GEMM `[m,k]×[k,n]` with one data type throughout.

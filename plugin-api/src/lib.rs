@@ -31,7 +31,7 @@ pub use batch::{BatchPlan, KvView, Limits, PlanEntry, RequestState, SchedulerVie
 pub use device::{DeviceSpec, Interconnect, ScaleOut, Topology};
 pub use dtype::DType;
 pub use error::PluginError;
-pub use kernel::{Collective, CollectiveKind, CommAlgo, Kernel, LinkScope};
+pub use kernel::{Collective, CollectiveKind, CommAlgo, Kernel, KernelKind, LinkScope};
 pub use model::{
     BatchShape, LogicalOp, ModelGraph, ModelInfo, Phase, PrefillChunk, Segment, SegmentKind, Shard, Stage, WeightBytes, WorkItem, WorkKind,
 };

@@ -1,21 +1,22 @@
 //! The engine against hand calculations built from the backend's own kernel costs.
 
+use crate::support::{pool, run_one};
 use reallm::config;
-use reallm::engine::{simulate, SimOptions, System};
+use reallm::sim::Pool;
 use reallm::workload::Request;
 use reallm_plugin_api::{BatchShape, ModelGraph, PrefillChunk, WorkKind};
 
 /// Sum, item by item, of what the backend reports for the per-device work of one step.
-fn hand_step_time(system: &mut System, shape: &BatchShape) -> f64 {
+fn hand_step_time(system: &mut Pool, shape: &BatchShape) -> f64 {
     let mut g = ModelGraph::default();
-    system.device_graph(shape, &mut g).unwrap();
+    system.cost.device_graph(shape, &mut g).unwrap();
     let mut t = 0.0;
     for stage in &g.stages {
         for seg in &stage.segments {
             for it in &seg.items {
                 let one = match &it.work {
-                    WorkKind::Kernel(k) => system.backend.kernel_time(k).unwrap(),
-                    WorkKind::Comm(c) => system.backend.collective_time(c).unwrap(),
+                    WorkKind::Kernel(k) => system.cost.backend.kernel_time(k).unwrap(),
+                    WorkKind::Comm(c) => system.cost.backend.collective_time(c).unwrap(),
                 };
                 t += one * it.count as f64 * seg.n_layers as f64;
             }
@@ -28,7 +29,7 @@ fn hand_step_time(system: &mut System, shape: &BatchShape) -> f64 {
 fn single_request_ttft_and_tbt_are_the_step_costs() {
     // The ideal roofline, so the magnitude check below is a hand calculation.
     let exp = config::load(None, &["backend={name: roofline, params: {calibration: none}}".into()]).unwrap();
-    let mut system = System::build(&exp).unwrap();
+    let mut system = pool(&exp);
     let (prompt, out) = (1000u64, 4u32);
     let prefill = BatchShape { prefills: vec![PrefillChunk { tokens: prompt, prefix: 0, last: true }], ..Default::default() };
     let ttft = hand_step_time(&mut system, &prefill);
@@ -37,7 +38,7 @@ fn single_request_ttft_and_tbt_are_the_step_costs() {
         .map(|k| hand_step_time(&mut system, &BatchShape { decode_seqs: 1, decode_ctx_sum: prompt + k, ..Default::default() }))
         .collect();
     let reqs = [Request { id: 0, arrival_s: 0.5, prompt_tokens: prompt as u32, output_tokens: out }];
-    let r = simulate(&mut system, &reqs, SimOptions::default()).unwrap();
+    let r = run_one(&mut system, &reqs);
     let times = &r.requests[0].token_times;
     assert_eq!(times.len(), 4);
     assert!((times[0] - 0.5 - ttft).abs() < 1e-12, "TTFT {} vs {}", times[0] - 0.5, ttft);
@@ -47,13 +48,13 @@ fn single_request_ttft_and_tbt_are_the_step_costs() {
     // Sanity of magnitudes for Llama-3-70B TP8 on H100: a decode step streams ~16.4 GiB of
     // weights per device at 3.35 TB/s (≈ 5.3 ms) plus 161 all-reduces/gathers (≈ 2.9 ms).
     assert!(decode[0] > 5e-3 && decode[0] < 12e-3, "{}", decode[0]);
-    assert_eq!(r.iterations.len(), 4);
+    assert_eq!(r.outcome.iterations.len(), 4);
 }
 
 #[test]
 fn every_request_completes_exactly_once_and_time_moves_forward() {
     let exp = config::load(None, &["system.batching.max_batch_seqs=4".into()]).unwrap();
-    let mut system = System::build(&exp).unwrap();
+    let mut system = pool(&exp);
     let reqs: Vec<Request> = (0..50)
         .map(|i| Request {
             id: 100 + i,
@@ -62,22 +63,22 @@ fn every_request_completes_exactly_once_and_time_moves_forward() {
             output_tokens: 1 + (i as u32 * 7) % 40,
         })
         .collect();
-    let r = simulate(&mut system, &reqs, SimOptions::default()).unwrap();
+    let r = run_one(&mut system, &reqs);
     for (q, rec) in reqs.iter().zip(&r.requests) {
         assert_eq!(rec.id, q.id);
         assert_eq!(rec.token_times.len(), q.output_tokens as usize);
         assert!(rec.token_times[0] > q.arrival_s);
         assert!(rec.token_times.windows(2).all(|w| w[1] > w[0]));
     }
-    assert!(r.iterations.windows(2).all(|w| w[1].start_s >= w[0].end_s));
-    assert!(r.iterations.iter().all(|i| i.seqs <= 4));
+    assert!(r.outcome.iterations.windows(2).all(|w| w[1].start_s >= w[0].end_s));
+    assert!(r.outcome.iterations.iter().all(|i| i.seqs <= 4));
 }
 
 #[test]
 fn time_by_kind_adds_up_to_busy_time() {
     let exp = config::load(None, &["workload.max_requests=30".into()]).unwrap();
     let reqs = reallm::workload::generate::generate(reallm::workload::azure::Task::Code, 2.0, 30, f64::INFINITY, 0).unwrap();
-    let (_, s) = reallm::app::simulate_requests(&exp, "t", &reqs).unwrap();
+    let (_, s) = reallm::stages::simulate_requests(&exp, "t", &reqs).unwrap();
     let sum: f64 = s.engine.time_by_kind_s.values().sum();
     assert!((sum - s.engine.busy_s).abs() < 1e-9 * s.engine.busy_s, "{sum} vs {}", s.engine.busy_s);
     assert!((s.engine.time_by_kind_s["communication"] - s.engine.comm_s).abs() < 1e-9);
@@ -94,13 +95,13 @@ fn decode_memo_matches_full_costing() {
         vec!["model={plugin: llama, params: {preset: llama3-70b, attention: unfused}}".to_string()],
     ] {
         let exp = config::load(None, &overrides).unwrap();
-        let mut system = System::build(&exp).unwrap();
+        let mut system = pool(&exp);
         for (seqs, ctx) in [(1u64, 500u64), (16, 16_000), (16, 17_333), (1, 501), (64, 100_000)] {
             let shape = BatchShape { decode_seqs: seqs, decode_ctx_sum: ctx, seed: 5, ..Default::default() };
             let mut g = ModelGraph::default();
-            system.device_graph(&shape, &mut g).unwrap();
-            let full = system.cost_graph(&g).unwrap().total_s;
-            let fast = system.step_cost(&shape).unwrap().total_s;
+            system.cost.device_graph(&shape, &mut g).unwrap();
+            let full = system.cost.cost_graph(&g).unwrap().total_s;
+            let fast = system.cost.step_cost(&shape).unwrap().total_s;
             assert!((full - fast).abs() <= 1e-12 * full, "{overrides:?} seqs {seqs} ctx {ctx}: {fast} vs {full}");
         }
     }
@@ -111,9 +112,9 @@ fn cuda_graph_padding_costs_decodes_at_the_captured_size() {
     let exp = config::load(None, &["sim.cuda_graph_batch_sizes=[8, 1, 16]".into()]).unwrap();
     assert_eq!(exp.sim.cuda_graph_batch_sizes, vec![1, 8, 16]);
     let exp = config::load(None, &["sim.cuda_graph_batch_sizes=[8, 16]".into()]).unwrap();
-    let mut system = System::build(&exp).unwrap();
+    let mut system = pool(&exp);
     let reqs = [Request { id: 0, arrival_s: 0.0, prompt_tokens: 100, output_tokens: 3 }];
-    let r = simulate(&mut system, &reqs, SimOptions::default()).unwrap();
+    let r = run_one(&mut system, &reqs);
     // One real sequence over 101 tokens plus 7 padding rows over one token each.
     let padded = hand_step_time(&mut system, &BatchShape { decode_seqs: 8, decode_ctx_sum: 101 + 7, ..Default::default() });
     let t = &r.requests[0].token_times;

@@ -2,9 +2,9 @@
 
 use crate::support::*;
 use reallm::config::Role;
-use reallm::engine::{IterationRecord, ReplicaSummary, RequestRecord, SimResult, StepCost};
-use reallm::metrics::{summarize_run, PoolInfo, RunInfo, Slo};
+use reallm::metrics::{IterationTotals, PoolInfo, RunInfo, Slo, Summarizer, Summary};
 use reallm::report::{self, ReportFormat};
+use reallm::sim::{IterationRecord, RecordSink, ReplicaSummary, RequestRecord, RunOutcome, SimResult, StepCost};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -20,7 +20,35 @@ fn rec(id: u64, arrival: f64, times: &[f64], replica: u32) -> RequestRecord {
         replica,
         decode_replica: None,
         transfer_s: 0.0,
+        seq: id,
     }
+}
+
+/// The summary of a hand-made run: iteration totals from its iterations, records through the
+/// summariser, as the engine would have fed them.
+fn summarize_run(r: &mut SimResult, run: RunInfo, slo: &Slo) -> Summary {
+    let mut t = IterationTotals::default();
+    for it in &r.outcome.iterations {
+        let (pf, bw) = run.peaks_of(it.replica);
+        let kv = r.outcome.replicas.get(it.replica as usize).map(|x| x.kv_total_blocks).unwrap_or(r.outcome.kv_total_blocks);
+        t.add(it, kv, pf, bw);
+    }
+    r.outcome.totals = t;
+    let mut s = Summarizer::new(*slo, r.outcome.replicas.len());
+    for q in &r.requests {
+        s.record(q);
+    }
+    s.finish(&r.outcome, run)
+}
+
+/// `requests.csv` and the timeline files of a hand-made run.
+fn write_run_files(dir: &Path, r: &SimResult, s: &Summary) {
+    let mut csv = report::files::RequestsCsv::create(&dir.join("requests.csv"), s.goodput.slo).unwrap();
+    for q in &r.requests {
+        csv.record(q);
+    }
+    csv.commit().unwrap();
+    report::write_timeline(dir, &r.outcome, s, report::Timeline::Auto).unwrap();
 }
 
 fn iter(replica: u32, start: f64, end: f64, seqs: u32, pf: u32, dec: u32, kv: u64) -> IterationRecord {
@@ -47,10 +75,11 @@ fn iter(replica: u32, start: f64, end: f64, seqs: u32, pf: u32, dec: u32, kv: u6
 /// Three requests on two replicas of 4 devices; replica 0 runs overlapping micro-batches
 /// (as with pipeline parallelism): [0.5, 1.5] and [1.0, 2.0] overlap, [1.5, 2.5] follows the first.
 fn hand_run() -> (SimResult, RunInfo) {
-    let r = SimResult {
+    let requests = vec![rec(0, 0.0, &[1.0, 2.0, 4.0], 0), rec(1, 1.0, &[3.0, 3.5], 0), rec(2, 2.0, &[5.0], 1)];
+    let outcome = RunOutcome {
+        requests: 3,
         iterations_truncated: false,
-        totals: None,
-        requests: vec![rec(0, 0.0, &[1.0, 2.0, 4.0], 0), rec(1, 1.0, &[3.0, 3.5], 0), rec(2, 2.0, &[5.0], 1)],
+        totals: IterationTotals::default(),
         iterations: vec![
             iter(1, 0.2, 0.4, 1, 10, 0, 1),
             iter(0, 0.5, 1.5, 1, 10, 0, 2),
@@ -83,6 +112,7 @@ fn hand_run() -> (SimResult, RunInfo) {
         kv_block_tokens: 16,
         end_s: 2.5,
     };
+    let r = SimResult { requests, outcome };
     let run = RunInfo {
         trace: "rr_code_2".into(),
         request_rate: Some(2.0),
@@ -150,11 +180,11 @@ fn check_chrome_trace(path: &Path) -> usize {
 
 #[test]
 fn run_files_of_a_hand_made_run() {
-    let (r, run) = hand_run();
+    let (mut r, run) = hand_run();
     let slo = Slo { ttft_s: Some(2.5), ..Slo::default() };
-    let s = summarize_run(&r, run, &slo);
+    let s = summarize_run(&mut r, run, &slo);
     let dir = tempfile::tempdir().unwrap();
-    report::write_run_files(dir.path(), &r, &s).unwrap();
+    write_run_files(dir.path(), &r, &s);
 
     // requests.csv, by hand (first scheduled = arrival + 0.5):
     // r0: TTFT 1, prefill 0.5, decode 3, TPOT 1.5, E2E 4, normalised 4/3, TBT gaps [1, 2] →
@@ -226,7 +256,7 @@ fn run_files_of_a_hand_made_run() {
     // Writing again gives the same bytes (deterministic).
     let before: Vec<Vec<u8>> =
         ["requests.csv", "iterations.csv", "trace.json"].iter().map(|f| std::fs::read(dir.path().join(f)).unwrap()).collect();
-    report::write_run_files(dir.path(), &r, &s).unwrap();
+    write_run_files(dir.path(), &r, &s);
     let after: Vec<Vec<u8>> =
         ["requests.csv", "iterations.csv", "trace.json"].iter().map(|f| std::fs::read(dir.path().join(f)).unwrap()).collect();
     assert_eq!(before, after);

@@ -1,8 +1,9 @@
 //! Serving behaviour end to end: disaggregation, routing, pipelining, batching, memory.
 
-use reallm::app::build_systems;
+use crate::support::run_pools;
+use reallm::assemble::build_pools as build_systems;
 use reallm::config::{self, Experiment};
-use reallm::engine::{simulate_pools, SimOptions, SimResult, System};
+use reallm::sim::{Pool as System, SimResult};
 use reallm::workload::Request;
 use reallm_plugin_api::{BatchShape, CollectiveKind, ModelGraph, PrefillChunk, WorkKind};
 
@@ -12,7 +13,7 @@ fn exp(yaml: &str) -> Experiment {
 
 fn run(e: &Experiment, reqs: &[Request]) -> SimResult {
     let mut systems = build_systems(e).unwrap();
-    simulate_pools(&mut systems, e.kv_transfer, reqs, SimOptions::default()).unwrap()
+    run_pools(&mut systems, e, reqs)
 }
 
 fn req(id: u64, t: f64, p: u32, o: u32) -> Request {
@@ -20,7 +21,7 @@ fn req(id: u64, t: f64, p: u32, o: u32) -> Request {
 }
 
 fn step(system: &mut System, shape: &BatchShape) -> f64 {
-    system.step_cost(shape).unwrap().total_s
+    system.cost.step_cost(shape).unwrap().total_s
 }
 
 fn prefill(tokens: u64) -> BatchShape {
@@ -49,7 +50,7 @@ disaggregated:
 fn disaggregated_two_requests_by_hand() {
     let e = exp(DISAGG);
     let mut systems = build_systems(&e).unwrap();
-    let kv_per_token = systems[0].info.kv_bytes_per_token as f64;
+    let kv_per_token = systems[0].cost.info.kv_bytes_per_token as f64;
     assert_eq!(kv_per_token, 327_680.0);
     let p0 = step(&mut systems[0], &prefill(1000));
     let p1 = step(&mut systems[0], &prefill(500));
@@ -57,7 +58,7 @@ fn disaggregated_two_requests_by_hand() {
     let (d1001, d1002, d501) = (d(1001), d(1002), d(501));
     // r0 at 0 s (1000-token prompt, 3 tokens); r1 at 10 s (500, 2): no overlap.
     let reqs = [req(0, 0.0, 1000, 3), req(1, 10.0, 500, 2)];
-    let r = simulate_pools(&mut systems, e.kv_transfer, &reqs, SimOptions::default()).unwrap();
+    let r = run_pools(&mut systems, &e, &reqs);
     let x0 = 1e-5 + kv_per_token * 1000.0 / 100e9;
     let x1 = 1e-5 + kv_per_token * 500.0 / 100e9;
     let t = &r.requests[0].token_times;
@@ -70,7 +71,7 @@ fn disaggregated_two_requests_by_hand() {
     assert!(close(t[0], 10.0 + p1));
     assert!(close(t[1], 10.0 + p1 + x1 + d501));
     assert_eq!(r.requests[0].decode_replica, Some(1));
-    assert!(r.replicas.iter().all(|x| x.kv_used_blocks_at_end == 0));
+    assert!(r.outcome.replicas.iter().all(|x| x.kv_used_blocks_at_end == 0));
 }
 
 #[test]
@@ -126,7 +127,7 @@ fn pipeline_overlaps_stages_and_raises_prefill_throughput() {
         let makespan = r.requests.iter().map(|x| x.token_times[0]).fold(0.0, f64::max);
         thr.push(64.0 / makespan);
         if pp > 1 {
-            let overlapped = r.iterations.windows(2).any(|w| w[1].start_s < w[0].end_s);
+            let overlapped = r.outcome.iterations.windows(2).any(|w| w[1].start_s < w[0].end_s);
             assert!(overlapped, "pp{pp}: micro-batches must overlap in time");
         }
     }
@@ -135,9 +136,9 @@ fn pipeline_overlaps_stages_and_raises_prefill_throughput() {
     let lone = [req(0, 0.0, 1000, 1)];
     let t1 = run(&cfg(1), &lone).requests[0].token_times[0];
     let e2 = cfg(2);
-    let mut sys = System::build(&e2).unwrap();
+    let mut sys = crate::support::pool(&e2);
     let mut g = ModelGraph::default();
-    sys.device_graph(&prefill(1000), &mut g).unwrap();
+    sys.cost.device_graph(&prefill(1000), &mut g).unwrap();
     let sr: Vec<_> = g
         .items()
         .filter_map(
@@ -145,7 +146,7 @@ fn pipeline_overlaps_stages_and_raises_prefill_throughput() {
         )
         .collect();
     assert_eq!(sr.len(), 1);
-    let send = sys.collective_time(&sr[0].0).unwrap() * sr[0].1 as f64;
+    let send = sys.cost.collective_time(&sr[0].0).unwrap() * sr[0].1 as f64;
     let t2 = run(&e2, &lone).requests[0].token_times[0];
     assert!((t2 - t1 - send).abs() < 1e-9, "pp2 TTFT {t2} = pp1 {t1} + send/recv {send}");
 }
@@ -162,10 +163,10 @@ fn chunked_keeps_tbt_bounded_where_continuous_stalls() {
     let chunk = run(&cfg("chunked"), &reqs);
     let (c99, k99) = (percentile_tbt(&cont, 99.9), percentile_tbt(&chunk, 99.9));
     assert!(k99 < 0.5 * c99, "TBT p99.9 chunked {k99} vs continuous {c99}");
-    assert!(cont.iterations.iter().all(|i| i.prefill_tokens == 0 || i.decode_tokens == 0), "continuous never mixes");
-    assert!(chunk.iterations.iter().all(|i| i.prefill_tokens + i.decode_tokens <= 256), "chunked stays in budget");
+    assert!(cont.outcome.iterations.iter().all(|i| i.prefill_tokens == 0 || i.decode_tokens == 0), "continuous never mixes");
+    assert!(chunk.outcome.iterations.iter().all(|i| i.prefill_tokens + i.decode_tokens <= 256), "chunked stays in budget");
     // The long prompt is split into chunks that each attend to their prefix.
-    assert!(chunk.iterations.iter().filter(|i| i.prefill_tokens > 0).count() >= 12_000 / 256);
+    assert!(chunk.outcome.iterations.iter().filter(|i| i.prefill_tokens > 0).count() >= 12_000 / 256);
 }
 
 #[test]
@@ -174,14 +175,14 @@ fn memory_pressure_preempts_and_everything_still_completes() {
     let reqs = reallm::workload::generate::generate(reallm::workload::azure::Task::Conv, 20.0, 300, 1e9, 5).unwrap();
     let tight = run(&exp(&base.replace("FRAC", "0.245")), &reqs);
     let ample = run(&exp(&base.replace("FRAC", "0.9")), &reqs);
-    assert!(tight.preemptions > 0, "tight memory must preempt");
-    assert_eq!(ample.preemptions, 0);
+    assert!(tight.outcome.preemptions > 0, "tight memory must preempt");
+    assert_eq!(ample.outcome.preemptions, 0);
     for r in [&tight, &ample] {
         for (q, rec) in reqs.iter().zip(&r.requests) {
             assert_eq!(rec.token_times.len(), q.output_tokens as usize, "request {} completes exactly once", q.id);
         }
-        assert!(r.iterations.iter().all(|i| i.kv_used_blocks <= r.kv_total_blocks));
-        assert!(r.replicas.iter().all(|x| x.kv_used_blocks_at_end == 0), "blocks conserved");
+        assert!(r.outcome.iterations.iter().all(|i| i.kv_used_blocks <= r.outcome.kv_total_blocks));
+        assert!(r.outcome.replicas.iter().all(|x| x.kv_used_blocks_at_end == 0), "blocks conserved");
     }
 }
 
@@ -191,16 +192,16 @@ fn swap_preemption_keeps_progress_and_pays_the_host_link() {
     let reqs = reallm::workload::generate::generate(reallm::workload::azure::Task::Conv, 20.0, 300, 1e9, 5).unwrap();
     let swap = run(&exp(&base.replace("MODE", "swap")), &reqs);
     let recompute = run(&exp(&base.replace("MODE", "recompute")), &reqs);
-    assert!(swap.preemptions > 0 && recompute.preemptions > 0);
+    assert!(swap.outcome.preemptions > 0 && recompute.outcome.preemptions > 0);
     let prompts: u64 = reqs.iter().map(|r| r.prompt_tokens as u64).sum();
-    let prefilled = |r: &SimResult| r.iterations.iter().map(|i| i.prefill_tokens as u64).sum::<u64>();
+    let prefilled = |r: &SimResult| r.outcome.iterations.iter().map(|i| i.prefill_tokens as u64).sum::<u64>();
     assert_eq!(prefilled(&swap), prompts, "swapped requests keep their KV: no token is prefilled twice");
     assert!(prefilled(&recompute) > prompts, "recompute prefills preempted tokens again");
     // A TP1 model has no collectives: all communication time is swapping.
-    let comm: f64 = swap.iterations.iter().map(|i| i.cost.comm_s).sum();
+    let comm: f64 = swap.outcome.iterations.iter().map(|i| i.cost.comm_s).sum();
     assert!(comm > 0.0);
     for (q, rec) in reqs.iter().zip(&swap.requests) {
         assert_eq!(rec.token_times.len(), q.output_tokens as usize);
     }
-    assert!(swap.replicas.iter().all(|x| x.kv_used_blocks_at_end == 0));
+    assert!(swap.outcome.replicas.iter().all(|x| x.kv_used_blocks_at_end == 0));
 }

@@ -40,3 +40,34 @@ pub fn find(root: &Path, name: &str) -> std::path::PathBuf {
     assert_eq!(found.len(), 1, "expected one {name} under {}, found {found:?}", root.display());
     found.pop().unwrap()
 }
+
+/// The first pool of an experiment, assembled.
+pub fn pool(exp: &reallm::config::Experiment) -> reallm::sim::Pool {
+    reallm::assemble::build_pool(exp, &exp.pool).unwrap()
+}
+
+/// Run requests on assembled pools with default options, keeping every record.
+pub fn run_pools(
+    pools: &mut [reallm::sim::Pool],
+    exp: &reallm::config::Experiment,
+    reqs: &[reallm::workload::Request],
+) -> reallm::sim::SimResult {
+    reallm::sim::simulate_collect(
+        pools,
+        reallm::assemble::kv_transfer(exp),
+        &mut reallm::sim::TraceWorkload::new(reqs),
+        reallm::sim::SimOptions::default(),
+    )
+    .unwrap()
+}
+
+/// Run requests on one assembled pool, keeping every record.
+pub fn run_one(pool: &mut reallm::sim::Pool, reqs: &[reallm::workload::Request]) -> reallm::sim::SimResult {
+    reallm::sim::simulate_collect(
+        std::slice::from_mut(pool),
+        Default::default(),
+        &mut reallm::sim::TraceWorkload::new(reqs),
+        reallm::sim::SimOptions::default(),
+    )
+    .unwrap()
+}

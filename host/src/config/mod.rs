@@ -43,58 +43,7 @@ pub struct ModelSel {
     pub params: Value,
 }
 
-/// What a pool's replicas do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Prefill and decode on the same replicas.
-    Colocated,
-    /// Prefill only; finished prefills move their KV to the decode pool.
-    Prefill,
-    /// Decode only, for requests whose KV arrives from the prefill pool.
-    Decode,
-}
-
-impl Role {
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Colocated => "colocated",
-            Role::Prefill => "prefill",
-            Role::Decode => "decode",
-        }
-    }
-}
-
-/// How a pool places requests on its replicas.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Router {
-    RoundRobin,
-    /// Fewest requests assigned and not finished.
-    LeastOutstanding,
-    /// Most free KV blocks.
-    LeastKv,
-    /// Uniformly at random (seeded).
-    Random,
-}
-
-impl Router {
-    pub fn parse(s: &str) -> Option<Router> {
-        Some(match s.to_ascii_lowercase().replace('-', "_").as_str() {
-            "round_robin" | "rr" => Router::RoundRobin,
-            "least_outstanding" | "least_outstanding_requests" | "lor" => Router::LeastOutstanding,
-            "least_kv" | "least_kv_load" => Router::LeastKv,
-            "random" => Router::Random,
-            _ => return None,
-        })
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Router::RoundRobin => "round_robin",
-            Router::LeastOutstanding => "least_outstanding",
-            Router::LeastKv => "least_kv",
-            Router::Random => "random",
-        }
-    }
-}
+pub use reallm_sim::{Role, Router};
 
 /// The KV transfer link between a prefill and a decode pool.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -179,7 +128,7 @@ pub struct Experiment {
     pub workload: SimWorkload,
     pub kernel: KernelConfig,
     pub sim: SimConfig,
-    pub slo: crate::metrics::Slo,
+    pub slo: reallm_sim::metrics::Slo,
     pub workspace: Option<PathBuf>,
     pub plugin_dirs: Vec<PathBuf>,
     /// Result directory override (the original hetero layout's `output_dir`).
@@ -555,7 +504,7 @@ fn from_original(f: OriginalFile, origin: &str, base_dir: Option<PathBuf>) -> Re
         },
         kernel,
         sim: SimConfig { end_time_s: None, iteration_overhead_s: 0.0, seed: 0, cuda_graph_batch_sizes: Vec::new() },
-        slo: crate::metrics::Slo::default(),
+        slo: reallm_sim::metrics::Slo::default(),
         workspace: None,
         plugin_dirs: vec![],
         output_dir: f.output_dir.map(PathBuf::from),

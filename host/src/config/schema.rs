@@ -107,7 +107,7 @@ pub struct ProductFile {
     pub sim: ProductSim,
     /// Service-level objectives for goodput and SLO attainment.
     #[serde(default)]
-    pub slo: crate::metrics::Slo,
+    pub slo: reallm_sim::metrics::Slo,
     /// Workspace directory (traces, kernel library, results); the CLI's `--workspace` wins.
     #[serde(default)]
     pub workspace: Option<String>,
@@ -294,10 +294,10 @@ impl Default for ProductKernel {
             decode_ctx: vec![128, 256, 512, 1024, 2048],
             decode_batches: vec![1],
             // Every kernel kind the library knows (batched matmuls share the `matmul` files).
-            kernel_types: crate::engine::system::WORK_KINDS
+            kernel_types: reallm_plugin_api::KernelKind::ALL
                 .iter()
-                .filter(|k| !matches!(**k, "bmm" | "communication"))
-                .map(|s| s.to_string())
+                .filter(|k| **k != reallm_plugin_api::KernelKind::Bmm)
+                .map(|k| k.name().to_string())
                 .collect(),
         }
     }

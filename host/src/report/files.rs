@@ -4,10 +4,10 @@
 //! Numbers use [`fmt_f64`] (shortest round-trip form), rows follow the engine's order: the
 //! output is byte-for-byte deterministic.
 
-use crate::engine::SimResult;
 use crate::error::{Error, Result};
-use crate::metrics::{iteration_utilisation, RequestMetrics, Summary};
-use crate::output::{fmt_f64, AtomicFile};
+use crate::output::{fmt_f64, fmt_f64_into, AtomicFile};
+use reallm_sim::metrics::{iteration_utilisation, RequestMetrics, Slo, Summary};
+use reallm_sim::{RecordSink, RequestRecord, RunOutcome};
 use std::io::Write;
 use std::path::Path;
 
@@ -15,12 +15,6 @@ use std::path::Path;
 pub const REQUESTS_CSV: &str = "requests.csv";
 pub const ITERATIONS_CSV: &str = "iterations.csv";
 pub const TRACE_JSON: &str = "trace.json";
-
-/// Write `requests.csv`, `iterations.csv` and `trace.json` of one run into `dir` (created if
-/// missing). `summary` supplies the SLO (per-request verdicts) and the device peaks (MFU/MBU).
-pub fn write_run_files(dir: &Path, result: &SimResult, summary: &Summary) -> Result<()> {
-    write_run_files_with(dir, result, summary, Timeline::Auto)
-}
 
 /// Whether the per-iteration files (`iterations.csv`, `trace.json`) are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,9 +29,9 @@ pub enum Timeline {
 /// The `auto` limit on iterations for writing the per-iteration files.
 pub const AUTO_TIMELINE_ITERATIONS: usize = 100_000;
 
-/// [`write_run_files`] with an explicit timeline choice.
-pub fn write_run_files_with(dir: &Path, result: &SimResult, summary: &Summary, timeline: Timeline) -> Result<()> {
-    write_requests_csv(&dir.join(REQUESTS_CSV), result, summary)?;
+/// Write the per-iteration files `iterations.csv` and `trace.json` of one run into `dir`, as
+/// `timeline` says (`requests.csv` streams through [`RequestsCsv`] during the run).
+pub fn write_timeline(dir: &Path, result: &RunOutcome, summary: &Summary, timeline: Timeline) -> Result<()> {
     let write = match timeline {
         Timeline::Always => true,
         Timeline::Never => false,
@@ -85,16 +79,65 @@ pub fn requests_csv_header(tbt_percentile: f64) -> String {
     )
 }
 
-/// `requests.csv`: one row per request in trace order, every per-request metric (seconds).
-pub fn write_requests_csv(path: &Path, r: &SimResult, summary: &Summary) -> Result<()> {
-    let slo = &summary.goodput.slo;
-    let mut f = AtomicFile::create(path)?;
-    let io = |e| Error::io(path, e);
-    f.writer().write_all(requests_csv_header(slo.tbt_percentile).as_bytes()).map_err(io)?;
-    let mut line = String::with_capacity(256);
-    let mut scratch = Vec::new();
-    for q in &r.requests {
-        let m = RequestMetrics::of(q, slo, &mut scratch);
+/// A [`RecordSink`] that streams records into a CSV file; the first write error is kept and
+/// returned by `commit`.
+struct CsvSink {
+    file: Option<AtomicFile>,
+    path: std::path::PathBuf,
+    error: Option<std::io::Error>,
+    line: String,
+}
+
+impl CsvSink {
+    fn create(path: &Path, header: &str) -> Result<CsvSink> {
+        let mut file = AtomicFile::create(path)?;
+        file.writer().write_all(header.as_bytes()).map_err(|e| Error::io(path, e))?;
+        Ok(CsvSink { file: Some(file), path: path.to_path_buf(), error: None, line: String::with_capacity(256) })
+    }
+
+    /// Write `self.line`.
+    fn flush_line(&mut self) {
+        if self.error.is_none() {
+            if let Some(f) = &mut self.file {
+                if let Err(e) = f.writer().write_all(self.line.as_bytes()) {
+                    self.error = Some(e);
+                }
+            }
+        }
+    }
+
+    fn commit(mut self) -> Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(Error::io(&self.path, e));
+        }
+        self.file.take().map_or(Ok(()), |f| f.commit())
+    }
+}
+
+/// `requests.csv`, streamed: one row per request in arrival order, every per-request metric
+/// (seconds).
+pub struct RequestsCsv {
+    csv: CsvSink,
+    slo: Slo,
+    scratch: Vec<f64>,
+}
+
+impl RequestsCsv {
+    /// Start `path` (as a temporary file, renamed by [`RequestsCsv::commit`]).
+    pub fn create(path: &Path, slo: Slo) -> Result<RequestsCsv> {
+        Ok(RequestsCsv { csv: CsvSink::create(path, &requests_csv_header(slo.tbt_percentile))?, slo, scratch: Vec::new() })
+    }
+
+    /// Finish the file.
+    pub fn commit(self) -> Result<()> {
+        self.csv.commit()
+    }
+}
+
+impl RecordSink for RequestsCsv {
+    fn record(&mut self, q: &RequestRecord) {
+        let m = RequestMetrics::of(q, &self.slo, &mut self.scratch);
+        let line = &mut self.csv.line;
         line.clear();
         line.push_str(&q.id.to_string());
         line.push(',');
@@ -103,7 +146,7 @@ pub fn write_requests_csv(path: &Path, r: &SimResult, summary: &Summary) -> Resu
         if let Some(d) = q.decode_replica {
             line.push_str(&d.to_string());
         }
-        push_opt(&mut line, Some(q.arrival_s));
+        push_opt(line, Some(q.arrival_s));
         for n in [q.prompt_tokens as u64, q.output_tokens as u64, q.token_times.len() as u64, m.completed as u64, q.preemptions as u64] {
             line.push(',');
             line.push_str(&n.to_string());
@@ -124,15 +167,49 @@ pub fn write_requests_csv(path: &Path, r: &SimResult, summary: &Summary) -> Resu
             m.tbt_at_slo_percentile_s,
             q.decode_replica.map(|_| q.transfer_s),
         ] {
-            push_opt(&mut line, v);
+            push_opt(line, v);
         }
         for b in [m.meets_ttft, m.meets_tbt, m.meets_tpot, m.meets_e2e, Some(m.meets_all)] {
-            push_bool(&mut line, b);
+            push_bool(line, b);
         }
         line.push('\n');
-        f.writer().write_all(line.as_bytes()).map_err(io)?;
+        self.csv.flush_line();
     }
-    f.commit()
+}
+
+/// The original tool's per-request result format, streamed: `request_id,arrival_time,` then
+/// the finish time of each output token (a row per request, in arrival order).
+pub struct SimResultsCsv {
+    csv: CsvSink,
+    fb: ryu::Buffer,
+}
+
+impl SimResultsCsv {
+    /// Start `path` (as a temporary file, renamed by [`SimResultsCsv::commit`]).
+    pub fn create(path: &Path) -> Result<SimResultsCsv> {
+        Ok(SimResultsCsv { csv: CsvSink::create(path, "request_id,arrival_time\n")?, fb: ryu::Buffer::new() })
+    }
+
+    /// Finish the file.
+    pub fn commit(self) -> Result<()> {
+        self.csv.commit()
+    }
+}
+
+impl RecordSink for SimResultsCsv {
+    fn record(&mut self, q: &RequestRecord) {
+        let line = &mut self.csv.line;
+        line.clear();
+        line.push_str(itoa::Buffer::new().format(q.id));
+        line.push(',');
+        line.push_str(fmt_f64_into(&mut self.fb, q.arrival_s));
+        for t in &q.token_times {
+            line.push(',');
+            line.push_str(fmt_f64_into(&mut self.fb, *t));
+        }
+        line.push('\n');
+        self.csv.flush_line();
+    }
 }
 
 /// The header of `iterations.csv`.
@@ -141,7 +218,7 @@ pub const ITERATIONS_CSV_HEADER: &str =
 kv_used_blocks,kv_total_blocks,kv_used_fraction,compute_s,comm_s,flops,bytes,mfu,mbu\n";
 
 /// `iterations.csv`: one row per iteration (micro-batch) in scheduling order.
-pub fn write_iterations_csv(path: &Path, r: &SimResult, summary: &Summary) -> Result<()> {
+pub fn write_iterations_csv(path: &Path, r: &RunOutcome, summary: &Summary) -> Result<()> {
     let mut f = AtomicFile::create(path)?;
     let io = |e| Error::io(path, e);
     f.writer().write_all(ITERATIONS_CSV_HEADER.as_bytes()).map_err(io)?;
@@ -213,7 +290,7 @@ pub fn iteration_name(prefill_seqs: u32, prefill_tokens: u32, decode_seqs: u32) 
 /// track never overlap. Complete events (`"ph": "X"`) carry `ts`/`dur` in microseconds and the
 /// composition in `args`; counter events (`"ph": "C"`) track each replica's KV blocks in use
 /// and batch size at every iteration start.
-pub fn write_chrome_trace(path: &Path, r: &SimResult, summary: &Summary) -> Result<()> {
+pub fn write_chrome_trace(path: &Path, r: &RunOutcome, summary: &Summary) -> Result<()> {
     let mut f = AtomicFile::create(path)?;
     let io = |e| Error::io(path, e);
     let w = f.writer();

@@ -9,7 +9,7 @@ pub mod files;
 pub mod plot;
 pub mod progress;
 
-pub use files::{write_run_files, write_run_files_with, Timeline};
+pub use files::{write_timeline, Timeline};
 pub use plot::plot;
 pub use progress::Progress;
 

@@ -30,11 +30,6 @@ impl Progress {
         Progress { bar, calls: 0, total: total_requests }
     }
 
-    /// Whether a bar is shown.
-    pub fn is_visible(&self) -> bool {
-        self.bar.is_some()
-    }
-
     /// Report `done` completed requests at simulated time `sim_time_s`.
     pub fn update(&mut self, sim_time_s: f64, done: u64) {
         let Some(bar) = &self.bar else { return };
@@ -51,6 +46,13 @@ impl Progress {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+impl reallm_sim::Observer for Progress {
+    fn progress(&mut self, sim_time_s: f64, done: u64, _expected: Option<u64>) -> bool {
+        self.update(sim_time_s, done);
+        true
     }
 }
 
@@ -79,7 +81,7 @@ mod tests {
     #[test]
     fn disabled_progress_is_hidden_and_cheap() {
         let mut p = Progress::new(10, false);
-        assert!(!p.is_visible());
+        assert!(p.bar.is_none());
         for i in 0..10 {
             p.update(i as f64, i);
         }

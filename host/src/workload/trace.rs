@@ -24,14 +24,8 @@ pub const MAX_TRACE_OUTPUT_TOKENS: u64 = 1_000_000_000;
 /// about 40 bytes, so this is far above [`MAX_REQUESTS`] rows).
 pub const MAX_TRACE_FILE_BYTES: u64 = 2 << 30;
 
-/// One inference request.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Request {
-    pub id: u64,
-    pub arrival_s: f64,
-    pub prompt_tokens: u32,
-    pub output_tokens: u32,
-}
+/// One inference request (the core's type).
+pub use reallm_sim::Request;
 
 /// Read a trace file in either format (detected from the header).
 pub fn read(path: &Path) -> Result<Vec<Request>> {

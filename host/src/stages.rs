@@ -1,12 +1,14 @@
 //! The three stages (`traces`, `kernel`, `sim`) and `all`, as the CLI runs them.
 
+use crate::assemble;
 use crate::config::Experiment;
-use crate::engine::{self, SimOptions, SimResult, System};
 use crate::error::{Error, Result};
-use crate::metrics::{self, Summary};
-use crate::output::{write_atomic, AtomicFile};
+use crate::output::write_atomic;
+use crate::report::files::{RequestsCsv, SimResultsCsv, REQUESTS_CSV};
+use crate::report::{Progress, Timeline};
 use crate::workload::{self, azure::Task, generate, Request};
-use std::io::Write;
+use reallm_sim::metrics::{RunInfo, Summarizer, Summary};
+use reallm_sim::{Pool, RecordSink, RunOutcome, SimOptions, SimResult, Tee, TraceWorkload, Workload};
 use std::path::{Path, PathBuf};
 
 /// Where a run reads and writes.
@@ -57,8 +59,9 @@ pub fn run_traces(exp: &Experiment, ws: &Workspace, tasks: &[String], rates: &[f
 
 /// `kernel`: write the kernel library. Returns the files.
 pub fn run_kernel(exp: &Experiment, ws: &Workspace) -> Result<Vec<PathBuf>> {
-    let mut system = System::build(exp)?;
-    crate::kernel_stage::run(exp, &mut system, &ws.kernel_lib_dir())
+    let device = crate::devices::resolve(&exp.pool.device, exp.base_dir.as_deref())?;
+    let (mut cost, _) = assemble::build_cost_model(exp, &exp.pool, &device)?;
+    crate::kernel_library::run(exp, &mut cost, &device.key, &ws.kernel_lib_dir())
 }
 
 /// The trace files `sim` runs when none is given on the command line.
@@ -159,28 +162,64 @@ pub struct SimRun {
     pub trace: PathBuf,
     pub dir: PathBuf,
     pub summary: Summary,
-    pub result: SimResult,
+    pub outcome: RunOutcome,
 }
 
 /// `sim` over one trace: simulate and write `sim_results.csv` and `summary.json`.
 pub fn run_sim_one(exp: &Experiment, ws: &Workspace, trace: &Path) -> Result<SimRun> {
-    run_sim_one_with(exp, ws, trace, crate::report::Timeline::Auto)
+    run_sim_one_with(exp, ws, trace, Timeline::Auto)
 }
 
-/// [`run_sim_one`] with an explicit choice of the per-iteration files.
-pub fn run_sim_one_with(exp: &Experiment, ws: &Workspace, trace: &Path, timeline: crate::report::Timeline) -> Result<SimRun> {
+/// Iteration records to keep for `timeline`.
+fn keep_iterations(timeline: Timeline) -> Option<usize> {
+    match timeline {
+        Timeline::Always => None,
+        Timeline::Never => Some(0),
+        Timeline::Auto => Some(crate::report::files::AUTO_TIMELINE_ITERATIONS),
+    }
+}
+
+/// [`run_sim_one`] with an explicit choice of the per-iteration files. Records stream into
+/// `sim_results.csv` and `requests.csv` as requests finish; `summary.json` is written last.
+pub fn run_sim_one_with(exp: &Experiment, ws: &Workspace, trace: &Path, timeline: Timeline) -> Result<SimRun> {
     let reqs = load_trace(exp, trace)?;
     let trace_name = trace.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "trace".into());
     let sim_exp = with_kernel_library(exp, ws);
-    let (result, summary) = simulate_requests_with(&sim_exp, &trace_name, &reqs, timeline)?;
+    let reqs = end_reqs_filter(exp, &trace_name, reqs)?;
+    let mut pools = assemble::build_pools(&sim_exp)?;
     let dir = ws.results_dir(exp, &trace_name);
-    write_sim_results(&dir.join("sim_results.csv"), &result)?;
-    crate::report::write_run_files_with(&dir, &result, &summary, timeline)?;
+    let created = !dir.exists();
+    let written = (|| {
+        let mut sim_csv = SimResultsCsv::create(&dir.join("sim_results.csv"))?;
+        let mut req_csv = RequestsCsv::create(&dir.join(REQUESTS_CSV), exp.slo)?;
+        let (outcome, summary) = simulate_pools(
+            &sim_exp,
+            &trace_name,
+            &mut pools,
+            &mut TraceWorkload::new(&reqs),
+            &mut Tee(&mut sim_csv, &mut req_csv),
+            keep_iterations(timeline),
+        )?;
+        sim_csv.commit()?;
+        req_csv.commit()?;
+        crate::report::files::write_timeline(&dir, &outcome, &summary, timeline)?;
+        Ok((outcome, summary))
+    })();
+    let (outcome, summary) = match written {
+        Ok(x) => x,
+        Err(e) => {
+            if created {
+                // Nothing half-written: a folder this run made stays only if it holds results.
+                let _ = std::fs::remove_dir(&dir);
+            }
+            return Err(e);
+        }
+    };
     // `summary.json` last: when it is present, the run's other files are complete too
     // (docs/reliability.md).
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(&dir.join("summary.json"), format!("{json}\n").as_bytes())?;
-    Ok(SimRun { trace: trace.to_path_buf(), dir, summary, result })
+    Ok(SimRun { trace: trace.to_path_buf(), dir, summary, outcome })
 }
 
 /// The original tool's `sim_method: llmcompass` flow: when the `kernel` stage has written a
@@ -203,82 +242,60 @@ pub fn with_kernel_library(exp: &Experiment, ws: &Workspace) -> Experiment {
     e
 }
 
-/// Simulate requests (after `end_reqs` filtering) and summarise, writing nothing.
-pub fn simulate_requests(exp: &Experiment, trace_name: &str, reqs: &[Request]) -> Result<(SimResult, Summary)> {
-    simulate_requests_with(exp, trace_name, reqs, crate::report::Timeline::Never)
-}
-
-/// [`simulate_requests`], keeping iteration records as `timeline` needs them.
-pub fn simulate_requests_with(
-    exp: &Experiment,
-    trace_name: &str,
-    reqs: &[Request],
-    timeline: crate::report::Timeline,
-) -> Result<(SimResult, Summary)> {
-    let keep_iterations = match timeline {
-        crate::report::Timeline::Always => None,
-        crate::report::Timeline::Never => Some(0),
-        crate::report::Timeline::Auto => Some(crate::report::files::AUTO_TIMELINE_ITERATIONS),
-    };
-    let filtered: Vec<Request>;
-    let reqs = match exp.workload.end_reqs {
+/// The requests with an id below `end_reqs`, when set.
+fn end_reqs_filter(exp: &Experiment, trace_name: &str, reqs: Vec<Request>) -> Result<Vec<Request>> {
+    match exp.workload.end_reqs {
         Some(n) => {
-            filtered = reqs.iter().filter(|r| r.id < n).copied().collect();
+            let filtered: Vec<Request> = reqs.into_iter().filter(|r| r.id < n).collect();
             if filtered.is_empty() {
                 return Err(Error::input(trace_name, format!("no request has an id below end_reqs = {n}")));
             }
-            &filtered[..]
+            Ok(filtered)
         }
-        None => reqs,
-    };
-    let mut systems = build_systems(exp)?;
-    let result = engine::simulate_pools(
-        &mut systems,
-        exp.kv_transfer,
-        reqs,
-        SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, progress: !crate::report::progress::quiet(), keep_iterations },
-    )?;
-    let run = metrics::RunInfo::from_systems(trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, &systems);
-    let summary = metrics::summarize_run(&result, run, &exp.slo);
-    Ok((result, summary))
+        None => Ok(reqs),
+    }
 }
 
-/// Build every pool of an experiment, logging the plan notes.
-pub fn build_systems(exp: &Experiment) -> Result<Vec<System>> {
-    let mut v = Vec::new();
-    for p in exp.pools() {
-        let s = System::build_pool(exp, p)?;
-        for n in &s.notes {
-            log::info!("{} pool: {n}", p.role.name());
-        }
-        v.push(s);
-    }
-    Ok(v)
+/// Simulate requests (after `end_reqs` filtering) and summarise, writing nothing; every record
+/// is kept.
+pub fn simulate_requests(exp: &Experiment, trace_name: &str, reqs: &[Request]) -> Result<(SimResult, Summary)> {
+    let reqs = end_reqs_filter(exp, trace_name, reqs.to_vec())?;
+    let mut pools = assemble::build_pools(exp)?;
+    let mut records = Vec::new();
+    let (outcome, summary) = simulate_pools(exp, trace_name, &mut pools, &mut TraceWorkload::new(&reqs), &mut records, Some(0))?;
+    Ok((SimResult { requests: records, outcome }, summary))
 }
 
-/// The original tool's per-request result format: `request_id,arrival_time,` then the
-/// finish time of each output token (a row per request, in id order).
-pub fn write_sim_results(path: &Path, r: &SimResult) -> Result<()> {
-    let mut f = AtomicFile::create(path)?;
-    let w = f.writer();
-    let io = |e| Error::io(path, e);
-    w.write_all(b"request_id,arrival_time\n").map_err(io)?;
-    let mut line: Vec<u8> = Vec::with_capacity(4096);
-    let mut fb = ryu::Buffer::new();
-    let mut ib = itoa::Buffer::new();
-    for q in &r.requests {
-        line.clear();
-        line.extend_from_slice(ib.format(q.id).as_bytes());
-        line.push(b',');
-        line.extend_from_slice(crate::output::fmt_f64_into(&mut fb, q.arrival_s).as_bytes());
-        for t in &q.token_times {
-            line.push(b',');
-            line.extend_from_slice(crate::output::fmt_f64_into(&mut fb, *t).as_bytes());
-        }
-        line.push(b'\n');
-        w.write_all(&line).map_err(io)?;
+/// Simulate requests and summarise, keeping no record (sweeps, searches).
+pub fn summarize_requests(exp: &Experiment, trace_name: &str, reqs: &[Request]) -> Result<Summary> {
+    let reqs = end_reqs_filter(exp, trace_name, reqs.to_vec())?;
+    let mut pools = assemble::build_pools(exp)?;
+    struct Discard;
+    impl RecordSink for Discard {
+        fn record(&mut self, _: &reallm_sim::RequestRecord) {}
     }
-    f.commit()
+    Ok(simulate_pools(exp, trace_name, &mut pools, &mut TraceWorkload::new(&reqs), &mut Discard, Some(0))?.1)
+}
+
+/// Run `workload` on assembled `pools`, records to `sink` (and the summariser), with a
+/// progress bar unless quiet.
+pub fn simulate_pools(
+    exp: &Experiment,
+    trace_name: &str,
+    pools: &mut [Pool],
+    workload: &mut dyn Workload,
+    sink: &mut dyn RecordSink,
+    keep_iterations: Option<usize>,
+) -> Result<(RunOutcome, Summary)> {
+    let replicas = pools.iter().map(|p| p.spec.replicas as usize).sum();
+    let mut summarizer = Summarizer::new(exp.slo, replicas);
+    let mut progress = Progress::new(workload.expected_requests().unwrap_or(0), !crate::report::progress::quiet());
+    let opts = SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, keep_iterations };
+    let outcome = reallm_sim::simulate(pools, assemble::kv_transfer(exp), workload, &mut Tee(&mut summarizer, sink), &mut progress, opts)?;
+    progress.finish();
+    let run = RunInfo::from_pools(trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, pools);
+    let summary = summarizer.finish(&outcome, run);
+    Ok((outcome, summary))
 }
 
 /// A readable summary table.

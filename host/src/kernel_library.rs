@@ -1,12 +1,13 @@
-//! The `kernel` stage: enumerate the kernel shapes a model produces under the configured
+//! The kernel library (the `kernel` stage): enumerate the kernel shapes a model produces under the configured
 //! parallel plan for the configured prefill blocks and decode contexts, cost each with the
 //! backend, and write the kernel library (`{kind}_sizes.txt`, `{device}_{kind}_latency.csv`).
 
+use crate::assemble::build_passes;
 use crate::config::Experiment;
-use crate::engine::System;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::output::{fmt_f64, write_atomic};
 use reallm_plugin_api::{BatchShape, Degrees, Kernel, ModelGraph, ParallelPlan, PrefillChunk, WorkKind};
+use reallm_sim::CostModel;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -74,37 +75,40 @@ pub fn all_plans(base: &ParallelPlan) -> Vec<ParallelPlan> {
 /// Run the stage; returns the files written. With `kernel.all_plans`, shapes are enumerated
 /// over every plan of the device count that the model admits (others are skipped, with a
 /// count in the log), deduplicated.
-pub fn run(exp: &Experiment, system: &mut System, dir: &Path) -> Result<Vec<PathBuf>> {
+pub fn run(exp: &Experiment, system: &mut CostModel, device_key: &str, dir: &Path) -> Result<Vec<PathBuf>> {
     // kind -> (columns, shape row -> latency); BTreeMap keeps the output order stable.
     let mut lib: BTreeMap<&'static str, (&'static str, BTreeMap<Vec<u64>, f64>)> = BTreeMap::new();
     let mut graph = ModelGraph::default();
     let wanted = |kind: &str| exp.kernel.kernel_types.iter().any(|t| t == kind || (t == "matmul" && kind == "grouped_matmul"));
     let configured = system.plan.clone();
+    let configured_passes = std::mem::take(&mut system.passes);
     let plans = if exp.kernel.all_plans { all_plans(&configured) } else { vec![configured.clone()] };
     let mut skipped = 0usize;
     for plan in plans {
-        if plan != configured {
-            match system.set_plan(plan) {
-                Ok(()) => {}
-                Err(Error::Plugin { plugin, .. }) if plugin == "plan" => {
-                    skipped += 1;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        // A plan the model rejects is skipped (counted), not an error.
+        let Ok((passes, _)) = build_passes(&system.info, &plan, &exp.origin) else {
+            skipped += 1;
+            continue;
+        };
+        system.set_plan(plan, passes);
         collect(exp, system, &mut graph, &mut lib, &wanted)?;
     }
     if skipped > 0 {
         log::info!("kernel: {skipped} parallel plans of {} devices do not fit {} and were skipped", configured.devices, system.info.name);
     }
-    system.set_plan(configured)?;
-    write_library(&lib, &system.device.key, dir)
+    system.set_plan(configured, configured_passes);
+    write_library(&lib, device_key, dir)
 }
 
 type Library = BTreeMap<&'static str, (&'static str, BTreeMap<Vec<u64>, f64>)>;
 
-fn collect(exp: &Experiment, system: &mut System, graph: &mut ModelGraph, lib: &mut Library, wanted: &dyn Fn(&str) -> bool) -> Result<()> {
+fn collect(
+    exp: &Experiment,
+    system: &mut CostModel,
+    graph: &mut ModelGraph,
+    lib: &mut Library,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<()> {
     for shape in shapes(exp) {
         system.device_graph(&shape, graph)?;
         let kernels: Vec<Kernel> = graph

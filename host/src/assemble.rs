@@ -1,0 +1,125 @@
+//! Resolution of a configuration into the core's parts: one step from an [`Experiment`] to
+//! built plugins and [`PoolSpec`]s, assembled into [`Pool`]s. The only place that turns
+//! config types into core types.
+
+use crate::config::{Experiment, PoolConfig};
+use crate::devices::{self, Device};
+use crate::error::{Error, Result};
+use crate::registry;
+use reallm_plugin_api::{ModelArch, ModelInfo, ParallelPlan};
+use reallm_sim::cost::Pass;
+use reallm_sim::{CostModel, KvTransferSpec, MemorySpec, Pool, PoolParts, PoolSpec, Preemption};
+
+/// The parallelism passes in the order they are applied.
+pub const PASS_ORDER: [&str; 5] = ["dp", "cp", "tp", "ep", "pp"];
+
+/// Build the model plugin an experiment names.
+pub fn build_model(exp: &Experiment) -> Result<Box<dyn ModelArch>> {
+    let plugin = match &exp.model.plugin {
+        Some(p) => p.clone(),
+        None => registry::find_model_preset(&exp.model.label)?.name.clone(),
+    };
+    registry::model(&plugin, &exp.model.params)
+}
+
+/// The parallel plan of a pool on its device.
+pub fn parallel_plan(pool: &PoolConfig, device: &Device) -> ParallelPlan {
+    ParallelPlan {
+        devices: pool.num_devices,
+        attention: pool.attention,
+        ffn: pool.ffn,
+        sequence_parallel: pool.sequence_parallel,
+        comm_algo: pool.comm_algo,
+        devices_per_node: device.spec.interconnect.devices_per_node,
+    }
+}
+
+/// The parallelism passes a plan needs, validated against the model; notes from validation
+/// (e.g. replicated KV heads) are returned too. A plan the model rejects is a config error of
+/// `origin`.
+pub fn build_passes(info: &ModelInfo, plan: &ParallelPlan, origin: &str) -> Result<(Vec<Pass>, Vec<String>)> {
+    let mut passes = Vec::new();
+    let mut notes = Vec::new();
+    for name in PASS_ORDER {
+        let (a, f) = (&plan.attention, &plan.ffn);
+        let on = match name {
+            "dp" => a.dp > 1 || f.dp > 1,
+            "cp" => a.cp > 1 || f.cp > 1,
+            "tp" => a.tp > 1 || f.tp > 1,
+            "ep" => f.ep > 1 || a.ep > 1,
+            _ => a.pp > 1 || f.pp > 1,
+        };
+        if !on {
+            continue;
+        }
+        let p = registry::parallelism(name, &serde_json::Value::Null)?;
+        let n = p.validate(info, plan).map_err(|e| {
+            Error::config(origin, format!("parallel plan attention `{}` / ffn `{}` for {}: {e}", plan.attention, plan.ffn, info.name))
+        })?;
+        notes.extend(n);
+        passes.push((name.to_string(), p));
+    }
+    Ok((passes, notes))
+}
+
+/// The cost model of a pool: model, validated plan and backend on the pool's device.
+pub fn build_cost_model(exp: &Experiment, pool: &PoolConfig, device: &Device) -> Result<(CostModel, Vec<String>)> {
+    let model = build_model(exp)?;
+    let plan = parallel_plan(pool, device);
+    let (passes, notes) = build_passes(model.info(), &plan, &exp.origin)?;
+    let backend = registry::backend(&exp.backend.name, &exp.backend.params, &device.spec)?;
+    Ok((CostModel::new(model, plan, passes, backend, &exp.backend.name), notes))
+}
+
+/// The core's spec of a configured pool.
+pub fn pool_spec(exp: &Experiment, pool: &PoolConfig) -> PoolSpec {
+    let m = &pool.memory;
+    PoolSpec {
+        role: pool.role,
+        replicas: pool.replicas,
+        router: pool.router,
+        limits: pool.limits,
+        memory: MemorySpec {
+            usable_fraction: m.usable_fraction,
+            block_tokens: m.block_tokens,
+            watermark_fraction: m.watermark_fraction,
+            activation_reserve_bytes: (m.activation_reserve_gib * (1u64 << 30) as f64) as u64,
+            preemption: match m.preemption {
+                crate::config::schema::Preemption::Recompute => Preemption::Recompute,
+                crate::config::schema::Preemption::Swap => Preemption::Swap,
+            },
+            host_link_bytes_per_s: m.host_link_bytes_per_s,
+        },
+        cuda_graph_batch_sizes: exp.sim.cuda_graph_batch_sizes.clone(),
+        iteration_overhead_s: exp.sim.iteration_overhead_s,
+    }
+}
+
+/// Build one pool of an experiment.
+pub fn build_pool(exp: &Experiment, pool: &PoolConfig) -> Result<Pool> {
+    let device = devices::resolve(&pool.device, exp.base_dir.as_deref())?;
+    let (cost, notes) = build_cost_model(exp, pool, &device)?;
+    for n in &notes {
+        log::info!("{} pool: {n}", pool.role.name());
+    }
+    let policy = registry::batching(&pool.batching.name, &pool.batching.params)?;
+    Ok(Pool::new(PoolParts {
+        spec: pool_spec(exp, pool),
+        device_key: device.key,
+        device: device.spec,
+        cost,
+        policy,
+        policy_name: pool.batching.name.clone(),
+    })?)
+}
+
+/// Build every pool of an experiment, colocated/prefill first.
+pub fn build_pools(exp: &Experiment) -> Result<Vec<Pool>> {
+    exp.pools().map(|p| build_pool(exp, p)).collect()
+}
+
+/// The KV-transfer link of a disaggregated experiment.
+pub fn kv_transfer(exp: &Experiment) -> KvTransferSpec {
+    let k = &exp.kv_transfer;
+    KvTransferSpec { bandwidth_bytes_per_s: k.bandwidth_bytes_per_s, latency_s: k.latency_s, layerwise_overlap: k.layerwise_overlap }
+}

@@ -1,0 +1,273 @@
+//! [`CostModel`]: the cost of one iteration of a pool, with caches.
+
+use super::memo::{DecodeTemplate, StepMemo};
+use super::{StepCost, COMM_KIND};
+use crate::error::{Result, SimError};
+use reallm_plugin_api::{
+    BatchShape, Collective, Kernel, KernelBackend, ModelArch, ModelGraph, ModelInfo, ParallelPlan, Parallelism, WorkKind,
+};
+use rustc_hash::FxHashMap;
+
+/// A built parallelism pass and the name it reports errors under.
+pub type Pass = (String, Box<dyn Parallelism>);
+
+/// One pool's model, parallel plan and kernel backend: what an iteration over a batch shape
+/// costs, per pipeline stage.
+///
+/// Kernel costs are cached by kernel value (unless the backend says its formula is cheaper
+/// than a lookup), collective costs always; kernels a step misses are costed through one
+/// [`KernelBackend::kernel_times`] call, so a dynamically loaded backend crosses the library
+/// boundary once per step, not once per kernel. Decode-only steps are memoised by batch size
+/// ([`super::memo`]).
+pub struct CostModel {
+    /// The model plugin.
+    pub model: Box<dyn ModelArch>,
+    /// Its description.
+    pub info: ModelInfo,
+    /// The parallel plan.
+    pub plan: ParallelPlan,
+    /// Parallelism passes, in the order they are applied.
+    pub passes: Vec<Pass>,
+    /// The kernel backend, bound to the pool's device.
+    pub backend: Box<dyn KernelBackend>,
+    /// The backend's name (for errors and reports).
+    pub backend_name: String,
+    use_cache: bool,
+    /// (seconds, FLOPs, bytes) by kernel value.
+    kernel_cache: FxHashMap<Kernel, (f64, f64, f64)>,
+    comm_cache: FxHashMap<Collective, f64>,
+    graph: ModelGraph,
+    /// Kernels of the current step that the cache did not answer, and their times.
+    pending: Vec<Kernel>,
+    pending_s: Vec<f64>,
+    pub(super) step_memo: FxHashMap<u64, Option<StepMemo>>,
+}
+
+impl CostModel {
+    /// Assemble from built plugins. `passes` must already be validated against `plan`.
+    pub fn new(
+        model: Box<dyn ModelArch>,
+        plan: ParallelPlan,
+        passes: Vec<Pass>,
+        backend: Box<dyn KernelBackend>,
+        backend_name: &str,
+    ) -> CostModel {
+        let info = model.info().clone();
+        let use_cache = backend.wants_cache();
+        CostModel {
+            model,
+            info,
+            plan,
+            passes,
+            backend,
+            backend_name: backend_name.to_string(),
+            use_cache,
+            kernel_cache: FxHashMap::default(),
+            comm_cache: FxHashMap::default(),
+            graph: ModelGraph::default(),
+            pending: Vec::new(),
+            pending_s: Vec::new(),
+            step_memo: FxHashMap::default(),
+        }
+    }
+
+    /// Switch to another parallel plan (same model and backend), with its passes; clears the
+    /// step memo.
+    pub fn set_plan(&mut self, plan: ParallelPlan, passes: Vec<Pass>) {
+        self.plan = plan;
+        self.passes = passes;
+        self.step_memo.clear();
+    }
+
+    /// The per-device work of one step (model graph after every parallelism pass).
+    pub fn device_graph(&self, shape: &BatchShape, graph: &mut ModelGraph) -> Result<()> {
+        graph.clear();
+        self.model.build_step(shape, graph).map_err(|e| SimError::plugin(&self.info.family, e))?;
+        for (name, p) in &self.passes {
+            p.apply(&self.info, &self.plan, graph).map_err(|e| SimError::plugin(name, e))?;
+        }
+        Ok(())
+    }
+
+    /// Whether `k`'s time may be cached: attention kernels carry the batch's context lengths,
+    /// which change every iteration, so caching them would only grow the map.
+    fn cacheable(&self, k: &Kernel) -> bool {
+        self.use_cache && !matches!(k, Kernel::Attention { .. } | Kernel::DecodeAttention { .. })
+    }
+
+    /// Seconds of one kernel (cached where cacheable).
+    pub fn kernel_time(&mut self, k: &Kernel) -> Result<f64> {
+        let cacheable = self.cacheable(k);
+        if cacheable {
+            if let Some(t) = self.kernel_cache.get(k) {
+                return Ok(t.0);
+            }
+        }
+        let t = self.checked(self.backend.kernel_time(k), k)?;
+        if cacheable {
+            self.kernel_cache.insert(*k, (t, k.flops(), k.bytes()));
+        }
+        Ok(t)
+    }
+
+    /// A backend's answer for `k`, checked to be a finite, non-negative number of seconds.
+    fn checked(&self, t: std::result::Result<f64, reallm_plugin_api::PluginError>, k: &Kernel) -> Result<f64> {
+        let t = t.map_err(|e| SimError::plugin(&self.backend_name, e))?;
+        if !(t.is_finite() && t >= 0.0) {
+            return Err(SimError::plugin(
+                &self.backend_name,
+                format!("returned time {t} for {k:?}; expected a finite, non-negative number of seconds"),
+            ));
+        }
+        Ok(t)
+    }
+
+    /// Cost `self.pending` in one backend call into `self.pending_s`, caching what may be.
+    fn cost_pending(&mut self) -> Result<()> {
+        self.pending_s.clear();
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.pending_s.resize(self.pending.len(), 0.0);
+        self.backend.kernel_times(&self.pending, &mut self.pending_s).map_err(|e| SimError::plugin(&self.backend_name, e))?;
+        for i in 0..self.pending.len() {
+            let k = self.pending[i];
+            let t = self.checked(Ok(self.pending_s[i]), &k)?;
+            if self.cacheable(&k) {
+                self.kernel_cache.insert(k, (t, k.flops(), k.bytes()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Seconds of one collective (cached).
+    pub fn collective_time(&mut self, c: &Collective) -> Result<f64> {
+        if let Some(t) = self.comm_cache.get(c) {
+            return Ok(*t);
+        }
+        let t = self.backend.collective_time(c).map_err(|e| SimError::plugin(&self.backend_name, e))?;
+        if !(t.is_finite() && t >= 0.0) {
+            return Err(SimError::plugin(
+                &self.backend_name,
+                format!("returned time {t} for {c:?}; expected a finite, non-negative number of seconds"),
+            ));
+        }
+        self.comm_cache.insert(*c, t);
+        Ok(t)
+    }
+
+    /// Cost of one iteration over `shape`, all stages in sequence (no iteration overhead).
+    pub fn step_cost(&mut self, shape: &BatchShape) -> Result<StepCost> {
+        let mut stage_s = Vec::new();
+        self.step_cost_stages(shape, &mut stage_s)
+    }
+
+    /// Cost of one iteration, with the time of each pipeline stage in `stage_s` (cleared
+    /// first). Decode-only shapes go through the step memo.
+    pub fn step_cost_stages(&mut self, shape: &BatchShape, stage_s: &mut Vec<f64>) -> Result<StepCost> {
+        if let Some(c) = self.memoised_cost(shape, stage_s)? {
+            return Ok(c);
+        }
+        let mut graph = std::mem::take(&mut self.graph);
+        let r = self.device_graph(shape, &mut graph).and_then(|_| self.cost_graph_stages(&graph, stage_s));
+        self.graph = graph;
+        r
+    }
+
+    /// Sum the costs of a per-device graph (stages run one after another).
+    pub fn cost_graph(&mut self, graph: &ModelGraph) -> Result<StepCost> {
+        let mut scratch = Vec::new();
+        self.cost_graph_stages(graph, &mut scratch)
+    }
+
+    /// Like [`CostModel::cost_graph`], also filling the time of each stage.
+    pub fn cost_graph_stages(&mut self, graph: &ModelGraph, stage_s: &mut Vec<f64>) -> Result<StepCost> {
+        // 1. Every kernel the cache cannot answer, costed in one backend call.
+        self.pending.clear();
+        for stage in &graph.stages {
+            for seg in &stage.segments {
+                for item in &seg.items {
+                    if let WorkKind::Kernel(k) = &item.work {
+                        if !(self.cacheable(k) && self.kernel_cache.contains_key(k)) {
+                            self.pending.push(*k);
+                        }
+                    }
+                }
+            }
+        }
+        self.cost_pending()?;
+        // 2. Sum, in graph order.
+        stage_s.clear();
+        let mut next_pending = 0usize;
+        let mut c = StepCost::default();
+        for stage in &graph.stages {
+            let before = c.compute_s + c.comm_s;
+            for seg in &stage.segments {
+                let layers = seg.n_layers as f64;
+                for item in &seg.items {
+                    let n = item.count as f64 * layers;
+                    match &item.work {
+                        WorkKind::Kernel(k) => {
+                            let (t, flops, bytes) = if self.cacheable(k) {
+                                // Present: it was cached, or costed above and inserted.
+                                self.kernel_cache[k]
+                            } else {
+                                // Uncacheable kernels were queued in this same order.
+                                while self.cacheable(&self.pending[next_pending]) {
+                                    next_pending += 1;
+                                }
+                                let t = self.pending_s[next_pending];
+                                next_pending += 1;
+                                (t, k.flops(), k.bytes())
+                            };
+                            c.compute_s += t * n;
+                            c.flops += flops * n;
+                            c.bytes += bytes * n;
+                            c.by_kind_s[k.kind().index()] += t * n;
+                        }
+                        WorkKind::Comm(col) => {
+                            let t = self.collective_time(col)?;
+                            c.comm_s += t * n;
+                            c.by_kind_s[COMM_KIND] += t * n;
+                        }
+                    }
+                }
+            }
+            stage_s.push(c.compute_s + c.comm_s - before);
+        }
+        c.total_s = c.compute_s + c.comm_s;
+        Ok(c)
+    }
+
+    /// Cost the decode-attention kernels of a memoised shape at this step's context sum, in
+    /// one backend call, adding them to `c` and `stage_s`.
+    pub(super) fn add_decode_templates(
+        &mut self,
+        templates: &[DecodeTemplate],
+        ctx_sum: u64,
+        c: &mut StepCost,
+        stage_s: &mut [f64],
+    ) -> Result<()> {
+        self.pending.clear();
+        for &(_, mut k, _) in templates {
+            if let Kernel::DecodeAttention { kv_total, .. } = &mut k {
+                *kv_total = ctx_sum;
+            }
+            self.pending.push(k);
+        }
+        self.pending_s.clear();
+        self.pending_s.resize(self.pending.len(), 0.0);
+        self.backend.kernel_times(&self.pending, &mut self.pending_s).map_err(|e| SimError::plugin(&self.backend_name, e))?;
+        for (i, &(stage, _, n)) in templates.iter().enumerate() {
+            let k = self.pending[i];
+            let t = self.checked(Ok(self.pending_s[i]), &k)?;
+            c.compute_s += t * n;
+            c.flops += k.flops() * n;
+            c.bytes += k.bytes() * n;
+            c.by_kind_s[k.kind().index()] += t * n;
+            c.total_s += t * n;
+            stage_s[stage] += t * n;
+        }
+        Ok(())
+    }
+}

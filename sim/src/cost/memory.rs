@@ -1,0 +1,72 @@
+//! Memory footprint of a model replica under a parallel plan.
+
+use crate::error::{Result, SimError};
+use crate::spec::MemorySpec;
+use reallm_plugin_api::{ModelInfo, ParallelPlan};
+
+/// Memory footprint of the model on one device of a pool.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MemoryPlan {
+    /// Device memory, bytes.
+    pub capacity_bytes_per_device: u64,
+    /// Weights held by one device, bytes.
+    pub weight_bytes_per_device: u64,
+    /// Activation workspace reserved per device, bytes.
+    pub activation_reserve_bytes: u64,
+    /// What is left for KV per device, bytes.
+    pub kv_bytes_per_device: u64,
+    /// KV bytes one token occupies on one device.
+    pub kv_bytes_per_token_per_device: u64,
+    /// Tokens of KV one replica holds.
+    pub kv_token_capacity: u64,
+}
+
+/// Weights, reserve and KV capacity per device of `info` under `plan` on a device of
+/// `capacity_bytes` (named `device` in errors).
+///
+/// Attention weights split over attention TP (replicated over DP/CP); FFN over FFN TP; routed
+/// experts over EP·TP; embedding and LM head vocab-parallel over TP; layers over PP. KV heads
+/// split over attention TP up to the number of KV heads (beyond that they are replicated); MLA's
+/// latent cache (one shared head) is replicated across TP. Usable memory is
+/// `capacity × usable_fraction`; KV gets what the weights and the reserve leave.
+pub fn memory_plan(info: &ModelInfo, plan: &ParallelPlan, mem: &MemorySpec, device: &str, capacity_bytes: u64) -> Result<MemoryPlan> {
+    let w = &info.weights;
+    let (a, f) = (plan.attention, plan.ffn);
+    let pp = a.pp.max(1) as u64;
+    let per_dev = w.attention / a.tp as u64
+        + (w.dense_ffn + w.shared_experts) / f.tp as u64
+        + w.routed_experts / (f.ep as u64 * f.tp as u64)
+        + w.router
+        + w.norms;
+    let per_dev = per_dev / pp + w.embedding / a.tp as u64 + w.lm_head / f.tp as u64;
+    let usable = (capacity_bytes as f64 * mem.usable_fraction) as u64;
+    let reserve = mem.activation_reserve_bytes;
+    let shown = |b: u64| format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64);
+    if per_dev + reserve >= usable {
+        return Err(SimError::Infeasible(format!(
+            "{} does not fit: weights need {} per device under attention `{}` / ffn `{}` on {} devices, plus an activation reserve of {}, but each {} offers {} usable ({} × {})",
+            info.name,
+            shown(per_dev),
+            a,
+            f,
+            plan.devices,
+            shown(reserve),
+            device,
+            shown(usable),
+            shown(capacity_bytes),
+            mem.usable_fraction
+        )));
+    }
+    let kv_bytes = usable - per_dev - reserve;
+    let kv_split = (a.tp as u64).min(info.n_kv_heads.max(1)) * pp * a.cp as u64;
+    let per_tok = info.kv_bytes_per_token.div_ceil(kv_split).max(1);
+    let tokens = kv_bytes / per_tok * a.dp as u64;
+    Ok(MemoryPlan {
+        capacity_bytes_per_device: capacity_bytes,
+        weight_bytes_per_device: per_dev,
+        activation_reserve_bytes: reserve,
+        kv_bytes_per_device: kv_bytes,
+        kv_bytes_per_token_per_device: per_tok,
+        kv_token_capacity: tokens,
+    })
+}

@@ -1,0 +1,45 @@
+//! The cost layer: what one iteration of a pool costs, from the model graph the plugins build
+//! and the backend's kernel and collective times, with caches that make repeated shapes cheap.
+//!
+//! * [`CostModel`]: one pool's model, parallelism passes and backend, with a cost cache keyed
+//!   by kernel / collective value and a memo of decode-only steps ([`memo`]).
+//! * [`memory_plan`]: weights, reserve and KV capacity per device ([`MemoryPlan`]).
+
+mod cache;
+mod memo;
+mod memory;
+
+pub use cache::{CostModel, Pass};
+pub use memory::{memory_plan, MemoryPlan};
+
+use reallm_plugin_api::KernelKind;
+
+/// Number of kinds of work an iteration's time is broken down into: every kernel kind, then
+/// communication.
+pub const N_WORK_KINDS: usize = KernelKind::ALL.len() + 1;
+
+/// Index of communication in [`StepCost::by_kind_s`].
+pub const COMM_KIND: usize = KernelKind::ALL.len();
+
+/// Name of work kind `i` (kernel kinds, then `communication`).
+pub fn work_kind_name(i: usize) -> &'static str {
+    KernelKind::ALL.get(i).map(|k| k.name()).unwrap_or("communication")
+}
+
+/// Cost of one iteration, broken down.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepCost {
+    /// Wall time of the iteration (all stages in sequence), seconds.
+    pub total_s: f64,
+    /// Kernel time, seconds.
+    pub compute_s: f64,
+    /// Collective time, seconds.
+    pub comm_s: f64,
+    /// FLOPs executed per device (summed over stages).
+    pub flops: f64,
+    /// DRAM bytes moved per device (summed over stages).
+    pub bytes: f64,
+    /// Time by kind of work, seconds: index [`KernelKind::index`] for kernels, [`COMM_KIND`]
+    /// for collectives.
+    pub by_kind_s: [f64; N_WORK_KINDS],
+}

@@ -1,0 +1,439 @@
+//! The discrete-event engine: pools of replicas, each an iteration-level scheduler with paged
+//! KV memory, optionally pipelined over stages, optionally disaggregated into a prefill pool
+//! and a decode pool joined by a KV-transfer link.
+//!
+//! Events are request arrivals, wake-ups (a replica's first pipeline stage becomes free),
+//! batch completions, and KV-transfer completions, processed in time order (ties: arrivals
+//! first, then events in the order they were created), so runs are deterministic.
+//!
+//! One iteration on a replica ([`schedule`]): the batch policy plans from a read-only view of
+//! the replica's idle requests; the engine admits waiting entries while their KV blocks fit,
+//! grows the KV of running entries (preempting the most recently admitted idle request on
+//! shortage), costs the iteration through the pool's [`CostModel`](crate::CostModel), and
+//! books it on the pipeline stages: stage `s` starts when both the previous stage of this
+//! micro-batch and stage `s` of the previous micro-batch are done. Tokens are emitted when the
+//! last stage finishes. With `pp` stages, up to `pp` micro-batches are in flight.
+//!
+//! Requests live in a slab while they run (`RequestState::id` is their slot); a finished
+//! request's record leaves through the [`RecordSink`] in arrival order, so memory is
+//! O(requests in flight), not O(requests).
+
+mod events;
+mod live;
+mod route;
+mod schedule;
+mod transfer;
+
+use crate::cost::StepCost;
+use crate::error::{Result, SimError};
+use crate::kv::KvPool;
+use crate::metrics::IterationTotals;
+use crate::pool::Pool;
+use crate::request::RequestRecord;
+use crate::spec::{KvTransferSpec, Role};
+use crate::workload::{Observer, RecordSink, Workload};
+use events::{EvKind, Event};
+use live::Live;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use reallm_plugin_api::{BatchPlan, BatchShape, RequestState};
+use std::collections::{BinaryHeap, VecDeque};
+
+/// One iteration (micro-batch) and its cost.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IterationRecord {
+    /// Global replica index.
+    pub replica: u32,
+    /// Start, seconds.
+    pub start_s: f64,
+    /// End of its last stage, seconds.
+    pub end_s: f64,
+    /// Prefill tokens in the batch.
+    pub prefill_tokens: u32,
+    /// Decoding sequences in the batch.
+    pub decode_tokens: u32,
+    /// Sequences in the batch.
+    pub seqs: u32,
+    /// KV blocks in use on the replica after admission.
+    pub kv_used_blocks: u64,
+    /// What it cost.
+    pub cost: StepCost,
+}
+
+/// Per-replica facts of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaSummary {
+    /// Pool index.
+    pub pool: u32,
+    /// The pool's role.
+    pub role: Role,
+    /// Requests routed to it.
+    pub requests: u64,
+    /// KV blocks it holds.
+    pub kv_total_blocks: u64,
+    /// Most KV blocks in use at once.
+    pub kv_peak_used_blocks: u64,
+    /// Blocks still allocated when the run ended (0 when every request completed).
+    pub kv_used_blocks_at_end: u64,
+    /// Seconds of iterations it ran.
+    pub busy_s: f64,
+}
+
+/// What a run produced besides the request records (which went to the sink).
+#[derive(Debug, Clone, Default)]
+pub struct RunOutcome {
+    /// Requests that arrived or were pending when the run ended (records delivered).
+    pub requests: u64,
+    /// Every iteration, when kept (see [`SimOptions::keep_iterations`]); otherwise empty.
+    pub iterations: Vec<IterationRecord>,
+    /// True when more iterations ran than were kept.
+    pub iterations_truncated: bool,
+    /// Running totals over all iterations (always complete).
+    pub totals: IterationTotals,
+    /// Per replica, in global order.
+    pub replicas: Vec<ReplicaSummary>,
+    /// Preemptions.
+    pub preemptions: u64,
+    /// KV blocks over all replicas.
+    pub kv_total_blocks: u64,
+    /// Sum of the replicas' peak KV use, blocks.
+    pub kv_peak_used_blocks: u64,
+    /// Tokens per KV block (of the first pool).
+    pub kv_block_tokens: u32,
+    /// Simulated time of the last iteration end, seconds.
+    pub end_s: f64,
+}
+
+/// A run's request records and outcome, for callers that keep every record.
+#[derive(Debug, Clone, Default)]
+pub struct SimResult {
+    /// Every request's record, in arrival order.
+    pub requests: Vec<RequestRecord>,
+    /// The rest.
+    pub outcome: RunOutcome,
+}
+
+/// Simulation options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SimOptions {
+    /// Stop when simulated time reaches this (requests then unfinished stay unfinished).
+    pub end_time_s: Option<f64>,
+    /// Seed of the engine's own sampling (routing seeds, random router).
+    pub seed: u64,
+    /// Keep at most this many iteration records (beyond it they are dropped and the outcome is
+    /// marked truncated; totals stay complete). `None` keeps them all.
+    pub keep_iterations: Option<usize>,
+}
+
+/// Run `workload` on one pool (colocated) or on a prefill and a decode pool (`pools.len() ==
+/// 2`, roles Prefill and Decode) joined by `transfer`. Records go to `sink` in arrival order.
+pub fn simulate(
+    pools: &mut [Pool],
+    transfer: KvTransferSpec,
+    workload: &mut dyn Workload,
+    sink: &mut dyn RecordSink,
+    observer: &mut dyn Observer,
+    opts: SimOptions,
+) -> Result<RunOutcome> {
+    let mut e = Engine::new(pools, transfer, opts);
+    e.run(workload, sink, observer)?;
+    Ok(e.finish(workload, sink))
+}
+
+/// [`simulate`] keeping every record, with no observer.
+pub fn simulate_collect(pools: &mut [Pool], transfer: KvTransferSpec, workload: &mut dyn Workload, opts: SimOptions) -> Result<SimResult> {
+    let mut requests = Vec::new();
+    let outcome = simulate(pools, transfer, workload, &mut requests, &mut crate::workload::NoObserver, opts)?;
+    Ok(SimResult { requests, outcome })
+}
+
+/// KV tokens a request holds before its next step.
+fn held_tokens(q: &RequestState) -> u64 {
+    if q.is_decoding() {
+        (q.prompt_tokens + q.generated - 1) as u64
+    } else {
+        q.prefilled as u64
+    }
+}
+
+struct Replica {
+    pool: usize,
+    waiting: VecDeque<RequestState>,
+    /// Admitted requests not in flight.
+    running: Vec<RequestState>,
+    kv: KvPool,
+    stage_free_s: Vec<f64>,
+    in_flight: u32,
+    wake_pending: bool,
+    outstanding: u32,
+    requests: u64,
+    busy_s: f64,
+}
+
+#[derive(Default)]
+struct Batch {
+    replica: usize,
+    /// (request state, tokens this step).
+    members: Vec<(RequestState, u32)>,
+    start_s: f64,
+}
+
+struct Transfer {
+    state: RequestState,
+    from: usize,
+}
+
+struct Engine<'a> {
+    pools: &'a mut [Pool],
+    transfer: KvTransferSpec,
+    opts: SimOptions,
+    replicas: Vec<Replica>,
+    /// Global index of each pool's first replica, and its replica count.
+    pool_replicas: Vec<(usize, usize)>,
+    rr_next: Vec<usize>,
+    rng: ChaCha8Rng,
+    live: Live,
+    iterations: Vec<IterationRecord>,
+    iterations_truncated: bool,
+    last_end_s: f64,
+    totals: IterationTotals,
+    /// (peak FLOP/s, DRAM B/s) per device of each pool, for the totals.
+    pool_peaks: Vec<(f64, f64)>,
+    heap: BinaryHeap<Event>,
+    seq: u64,
+    batches: Vec<Batch>,
+    free_batches: Vec<usize>,
+    transfers: Vec<Option<Transfer>>,
+    free_transfers: Vec<usize>,
+    preemptions: u64,
+    iter_no: u64,
+    done: u64,
+    // Scratch buffers reused every iteration.
+    plan: BatchPlan,
+    shape: BatchShape,
+    members: Vec<(usize, u32)>,
+    marks: Vec<bool>,
+    /// Running requests already in this iteration (by index in `running`).
+    in_batch: Vec<bool>,
+    /// KV tokens swapped out or in while forming the current iteration.
+    swap_tokens: u64,
+    stage_s: Vec<f64>,
+}
+
+impl<'a> Engine<'a> {
+    fn new(pools: &'a mut [Pool], transfer: KvTransferSpec, opts: SimOptions) -> Self {
+        let mut replicas = Vec::new();
+        let mut pool_replicas = Vec::new();
+        for (pi, p) in pools.iter().enumerate() {
+            let m = &p.spec.memory;
+            let blocks = p.memory.kv_token_capacity / m.block_tokens as u64;
+            pool_replicas.push((replicas.len(), p.spec.replicas as usize));
+            for _ in 0..p.spec.replicas {
+                replicas.push(Replica {
+                    pool: pi,
+                    waiting: VecDeque::new(),
+                    running: Vec::new(),
+                    kv: KvPool::new(blocks, m.block_tokens, m.watermark_fraction),
+                    stage_free_s: vec![0.0; p.stages()],
+                    in_flight: 0,
+                    wake_pending: false,
+                    outstanding: 0,
+                    requests: 0,
+                    busy_s: 0.0,
+                });
+            }
+        }
+        let pool_peaks = pools.iter().map(|p| (p.peak_flops_per_device(), p.device.mem_bw_bytes_per_s)).collect();
+        let n_pools = pools.len();
+        Engine {
+            pools,
+            transfer,
+            opts,
+            replicas,
+            pool_replicas,
+            rr_next: vec![0; n_pools],
+            rng: ChaCha8Rng::seed_from_u64(opts.seed ^ 0x005E_ED0F_C1A5_7E55),
+            live: Live::default(),
+            iterations: Vec::new(),
+            iterations_truncated: false,
+            last_end_s: 0.0,
+            totals: IterationTotals::default(),
+            pool_peaks,
+            heap: BinaryHeap::new(),
+            seq: 0,
+            batches: Vec::new(),
+            free_batches: Vec::new(),
+            transfers: Vec::new(),
+            free_transfers: Vec::new(),
+            preemptions: 0,
+            iter_no: 0,
+            done: 0,
+            plan: BatchPlan::default(),
+            shape: BatchShape::default(),
+            members: Vec::new(),
+            marks: Vec::new(),
+            in_batch: Vec::new(),
+            swap_tokens: 0,
+            stage_s: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, t: f64, kind: EvKind) {
+        self.seq += 1;
+        self.heap.push(Event { t, seq: self.seq, kind });
+    }
+
+    fn run(&mut self, workload: &mut dyn Workload, sink: &mut dyn RecordSink, observer: &mut dyn Observer) -> Result<()> {
+        let end = self.opts.end_time_s.unwrap_or(f64::INFINITY);
+        let expected = workload.expected_requests();
+        loop {
+            let next_arrival = workload.peek_arrival_s();
+            let next_event = self.heap.peek().map(|e| e.t);
+            let arrival_first = match (next_arrival, next_event) {
+                (None, None) => break,
+                (Some(a), Some(t)) => a <= t,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+            };
+            if arrival_first {
+                let now = next_arrival.expect("checked");
+                if now >= end {
+                    break;
+                }
+                let r = workload.next_request().expect("peeked");
+                self.arrive(r, now)?;
+            } else {
+                let ev = self.heap.pop().expect("checked");
+                if ev.t >= end {
+                    break;
+                }
+                match ev.kind {
+                    EvKind::Wake(r) => {
+                        self.replicas[r].wake_pending = false;
+                        self.try_schedule(r, ev.t)?;
+                    }
+                    EvKind::BatchDone(b) => {
+                        self.batch_done(b, ev.t, workload, sink)?;
+                        if !observer.progress(ev.t, self.done, expected) {
+                            return Err(SimError::Interrupted);
+                        }
+                    }
+                    EvKind::TransferDone(x) => self.transfer_done(x, ev.t)?,
+                }
+            }
+        }
+        if self.opts.end_time_s.is_none() && self.live.len() > 0 {
+            let waiting: usize = self.replicas.iter().map(|r| r.waiting.len()).sum();
+            let running: usize = self.replicas.iter().map(|r| r.running.len()).sum();
+            return Err(SimError::Infeasible(format!(
+                "the simulation stalled with {} of {} requests unfinished ({waiting} waiting, {running} admitted): batch policy `{}` scheduled nothing more; \
+                 check max_batch_tokens / max_batch_seqs against the longest prompts and the KV capacity",
+                self.live.len(),
+                self.live.arrived(),
+                self.pools[0].policy_name
+            )));
+        }
+        Ok(())
+    }
+
+    fn arrive(&mut self, r: crate::request::Request, now: f64) -> Result<()> {
+        let rep = self.route(0);
+        let slot = self.live.admit(&r, rep as u32);
+        let replica = &mut self.replicas[rep];
+        replica.waiting.push_back(RequestState::new(slot as u64, r.arrival_s, r.prompt_tokens, r.output_tokens));
+        replica.outstanding += 1;
+        replica.requests += 1;
+        self.try_schedule(rep, now)
+    }
+
+    fn wake_at(&mut self, r: usize, t: f64) {
+        if !self.replicas[r].wake_pending {
+            self.replicas[r].wake_pending = true;
+            self.push(t, EvKind::Wake(r));
+        }
+    }
+
+    fn batch_done(&mut self, slot: usize, now: f64, workload: &mut dyn Workload, sink: &mut dyn RecordSink) -> Result<()> {
+        let mut b = std::mem::take(&mut self.batches[slot]);
+        let r = b.replica;
+        let pool = self.replicas[r].pool;
+        let role = self.pools[pool].spec.role;
+        for (mut q, tok) in b.members.drain(..) {
+            let rec = self.live.record_mut(q.id);
+            if rec.first_scheduled_s.is_none() {
+                rec.first_scheduled_s = Some(b.start_s);
+            }
+            if q.is_decoding() {
+                q.generated += 1;
+                rec.token_times.push(now);
+            } else {
+                let t = tok.min(q.prefill_remaining());
+                q.prefilled += t;
+                if q.prefill_remaining() == 0 && q.generated == 0 {
+                    q.generated = 1;
+                    rec.token_times.push(now);
+                }
+            }
+            let rep = &mut self.replicas[r];
+            if q.generated >= q.output_tokens {
+                rep.kv.free(q.kv_blocks as u64);
+                rep.outstanding -= 1;
+                self.done += 1;
+                let rec = self.live.complete(q.id);
+                workload.on_complete(&rec, now);
+                self.live.emit(rec, sink);
+            } else if role == Role::Prefill && q.is_decoding() {
+                // Prefill done: ship the KV to the decode pool.
+                let dt = self.transfer_time(pool, &q, now - b.start_s);
+                self.live.record_mut(q.id).transfer_s = dt;
+                let x = self.free_transfers.pop().unwrap_or_else(|| {
+                    self.transfers.push(None);
+                    self.transfers.len() - 1
+                });
+                self.transfers[x] = Some(Transfer { state: q, from: r });
+                self.push(now + dt, EvKind::TransferDone(x));
+            } else {
+                rep.running.push(q);
+            }
+        }
+        self.batches[slot] = b;
+        self.free_batches.push(slot);
+        self.replicas[r].in_flight -= 1;
+        self.try_schedule(r, now)?;
+        // A closed-loop workload may have issued requests due now; the main loop takes them.
+        Ok(())
+    }
+
+    fn finish(self, workload: &mut dyn Workload, sink: &mut dyn RecordSink) -> RunOutcome {
+        let Engine { pools, replicas, mut live, iterations, iterations_truncated, totals, preemptions, last_end_s, .. } = self;
+        let summaries: Vec<ReplicaSummary> = replicas
+            .iter()
+            .map(|r| ReplicaSummary {
+                pool: r.pool as u32,
+                role: pools[r.pool].spec.role,
+                requests: r.requests,
+                kv_total_blocks: r.kv.total_blocks,
+                kv_peak_used_blocks: r.kv.peak_used_blocks,
+                kv_used_blocks_at_end: r.kv.used_blocks(),
+                busy_s: r.busy_s,
+            })
+            .collect();
+        // Unfinished requests, then those that never arrived, in arrival order.
+        live.flush_unfinished(sink);
+        while let Some(r) = workload.next_request() {
+            live.emit_unarrived(&r, sink);
+        }
+        RunOutcome {
+            requests: live.arrived(),
+            iterations: if iterations_truncated { Vec::new() } else { iterations },
+            iterations_truncated,
+            totals,
+            preemptions,
+            kv_total_blocks: replicas.iter().map(|r| r.kv.total_blocks).sum(),
+            kv_peak_used_blocks: summaries.iter().map(|r| r.kv_peak_used_blocks).sum(),
+            kv_block_tokens: replicas.first().map(|r| r.kv.block_tokens).unwrap_or(16),
+            replicas: summaries,
+            end_s: last_end_s,
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! Forming and booking one micro-batch on a replica, in named steps:
+//! [`plan`](Engine::plan) → [`admit`](Engine::admit) → [`grow_kv`](Engine::grow_kv) →
+//! [`shape_batch`](Engine::shape_batch) → [`cost_step`](Engine::cost_step) →
+//! [`launch`](Engine::launch).
+
+use super::{held_tokens, Batch, Engine, EvKind, IterationRecord};
+use crate::cost::{StepCost, COMM_KIND};
+use crate::error::{Result, SimError};
+use crate::spec::Preemption;
+use reallm_plugin_api::{KvView, PrefillChunk, SchedulerView, Source};
+
+/// Whether the members' KV could be grown.
+enum Growth {
+    Grown,
+    /// Others hold KV; retry when a micro-batch completes.
+    Wait,
+}
+
+impl Engine<'_> {
+    /// Form and book the next micro-batch of replica `r` if it can start now.
+    pub(super) fn try_schedule(&mut self, r: usize, now: f64) -> Result<()> {
+        {
+            let rep = &self.replicas[r];
+            if rep.in_flight >= rep.stage_free_s.len() as u32 || (rep.waiting.is_empty() && rep.running.is_empty()) {
+                return Ok(());
+            }
+            if rep.stage_free_s[0] > now {
+                let t = rep.stage_free_s[0];
+                self.wake_at(r, t);
+                return Ok(());
+            }
+        }
+        self.plan(r, now);
+        self.admit(r);
+        if let Growth::Wait = self.grow_kv(r)? {
+            return Ok(());
+        }
+        if self.members.is_empty() {
+            return Ok(());
+        }
+        let (prefill_tokens, decode_tokens) = self.shape_batch(r);
+        let cost = self.cost_step(r)?;
+        self.launch(r, now, cost, prefill_tokens, decode_tokens);
+        Ok(())
+    }
+
+    /// Step 1: The batch policy plans from a read-only view of the replica.
+    fn plan(&mut self, r: usize, now: f64) {
+        let pool = self.replicas[r].pool;
+        self.plan.clear();
+        let rep = &mut self.replicas[r];
+        let view = SchedulerView {
+            now_s: now,
+            waiting: rep.waiting.make_contiguous(),
+            running: &rep.running,
+            kv: KvView {
+                total_blocks: rep.kv.total_blocks,
+                free_blocks: rep.kv.free_blocks,
+                block_tokens: rep.kv.block_tokens,
+                watermark_blocks: rep.kv.watermark_blocks,
+            },
+            limits: self.pools[pool].spec.limits,
+        };
+        self.pools[pool].policy.schedule(&view, &mut self.plan);
+    }
+
+    /// Step 2: Take running entries as planned; admit waiting entries in plan order while their
+    /// blocks fit (above the watermark, unless the replica is otherwise idle).
+    fn admit(&mut self, r: usize) {
+        let rep = &mut self.replicas[r];
+        self.members.clear();
+        self.marks.clear();
+        self.marks.resize(rep.waiting.len(), false);
+        self.in_batch.clear();
+        self.in_batch.resize(rep.running.len(), false);
+        self.swap_tokens = 0;
+        let mut admitted = false;
+        for e in &self.plan.entries {
+            let idx = e.index as usize;
+            match e.source {
+                Source::Running => {
+                    // A policy naming a request twice gets it once.
+                    if idx < self.in_batch.len() && e.tokens > 0 && !self.in_batch[idx] {
+                        self.in_batch[idx] = true;
+                        self.members.push((idx, e.tokens));
+                    }
+                }
+                Source::Waiting => {
+                    if idx >= rep.waiting.len() || self.marks[idx] || e.tokens == 0 {
+                        continue;
+                    }
+                    let mut q = rep.waiting[idx];
+                    let tokens = if q.is_decoding() { 1 } else { e.tokens.min(q.prefill_remaining()) };
+                    let need = rep.kv.blocks_for(q.context_after(tokens) as u64);
+                    let alone = rep.running.is_empty() && rep.in_flight == 0;
+                    if need > rep.kv.free_blocks.saturating_sub(rep.kv.watermark_blocks) && !(alone && need <= rep.kv.free_blocks) {
+                        continue;
+                    }
+                    if !rep.kv.try_alloc(need) {
+                        continue;
+                    }
+                    self.marks[idx] = true;
+                    admitted = true;
+                    if self.live.set_swapped(q.id, false) {
+                        // Swap its KV back in from host memory.
+                        self.swap_tokens += held_tokens(&q);
+                    }
+                    q.kv_blocks = need as u32;
+                    rep.running.push(q);
+                    self.members.push((rep.running.len() - 1, tokens));
+                }
+            }
+        }
+        if admitted {
+            let mut i = 0;
+            let marks = &self.marks;
+            rep.waiting.retain(|_| {
+                let keep = !marks[i];
+                i += 1;
+                keep
+            });
+        }
+    }
+
+    /// Step 3: Grow the members' KV; on shortage preempt the most recently admitted idle request
+    /// (recompute: progress dropped; swap: KV to host memory, costed on this iteration).
+    fn grow_kv(&mut self, r: usize) -> Result<Growth> {
+        let pool = self.replicas[r].pool;
+        let preemption = self.pools[pool].spec.memory.preemption;
+        let rep = &mut self.replicas[r];
+        loop {
+            let need: u64 = self
+                .members
+                .iter()
+                .map(|&(i, t)| {
+                    let q = &rep.running[i];
+                    rep.kv.blocks_for(q.context_after(t) as u64).saturating_sub(q.kv_blocks as u64)
+                })
+                .sum();
+            if need <= rep.kv.free_blocks {
+                for &(i, t) in &self.members {
+                    let q = &mut rep.running[i];
+                    let want = rep.kv.blocks_for(q.context_after(t) as u64);
+                    let extra = want.saturating_sub(q.kv_blocks as u64);
+                    let ok = rep.kv.try_alloc(extra);
+                    debug_assert!(ok, "checked above");
+                    q.kv_blocks = want.max(q.kv_blocks as u64) as u32;
+                }
+                return Ok(Growth::Grown);
+            }
+            if rep.running.len() <= 1 {
+                if rep.in_flight > 0 {
+                    self.members.clear();
+                    return Ok(Growth::Wait);
+                }
+                let q = rep.running[0];
+                return Err(SimError::Infeasible(format!(
+                    "request {} needs {} KV tokens but a replica holds only {} ({} blocks of {}): add memory or devices, or shorten the context",
+                    self.live.record_mut(q.id).id,
+                    q.context_after(1),
+                    rep.kv.total_blocks * rep.kv.block_tokens as u64,
+                    rep.kv.total_blocks,
+                    rep.kv.block_tokens
+                )));
+            }
+            let victim_idx = rep.running.len() - 1;
+            let mut victim = rep.running.pop().expect("len > 1");
+            self.members.retain(|m| m.0 != victim_idx);
+            rep.kv.free(victim.kv_blocks as u64);
+            victim.kv_blocks = 0;
+            if preemption == Preemption::Swap {
+                self.live.set_swapped(victim.id, true);
+                self.swap_tokens += held_tokens(&victim);
+            } else {
+                victim.prefilled = 0;
+                victim.recompute_tokens = victim.generated.saturating_sub(1);
+            }
+            victim.preemptions += 1;
+            self.live.record_mut(victim.id).preemptions += 1;
+            self.preemptions += 1;
+            rep.waiting.push_front(victim);
+        }
+    }
+
+    /// Step 4: The batch shape of the members: (prefill tokens, decoding sequences).
+    fn shape_batch(&mut self, r: usize) -> (u32, u32) {
+        let pool = self.replicas[r].pool;
+        let rep = &self.replicas[r];
+        let shape = &mut self.shape;
+        shape.prefills.clear();
+        shape.decode_seqs = 0;
+        shape.decode_ctx_sum = 0;
+        let (mut pf, mut dec) = (0u32, 0u32);
+        for &(i, t) in &self.members {
+            let q = &rep.running[i];
+            if q.is_decoding() {
+                shape.decode_seqs += 1;
+                shape.decode_ctx_sum += q.context_after(1) as u64;
+                dec += 1;
+            } else {
+                let t = t.min(q.prefill_remaining());
+                shape.prefills.push(PrefillChunk {
+                    tokens: t as u64,
+                    prefix: q.prefilled as u64,
+                    last: q.prefilled + t == q.prefill_target(),
+                });
+                pf += t;
+            }
+        }
+        // CUDA graphs: a decode-only batch runs padded to the next captured size; each padding
+        // row is a dummy sequence attending over one token.
+        if shape.prefills.is_empty() {
+            if let Some(&g) = self.pools[pool].spec.cuda_graph_batch_sizes.iter().find(|&&g| g as u64 >= shape.decode_seqs) {
+                shape.decode_ctx_sum += g as u64 - shape.decode_seqs;
+                shape.decode_seqs = g as u64;
+            }
+        }
+        self.iter_no += 1;
+        shape.seed = self.opts.seed ^ self.iter_no.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (pf, dec)
+    }
+
+    /// Step 5: Cost the step (per stage), plus the iteration overhead and any swap traffic.
+    fn cost_step(&mut self, r: usize) -> Result<StepCost> {
+        let p = &mut self.pools[self.replicas[r].pool];
+        let mut cost = p.cost.step_cost_stages(&self.shape, &mut self.stage_s)?;
+        let overhead = p.spec.iteration_overhead_s;
+        cost.total_s += overhead;
+        if let Some(s0) = self.stage_s.first_mut() {
+            *s0 += overhead;
+        }
+        if self.swap_tokens > 0 {
+            // Swaps move every device's KV shard over its own host link, before the step.
+            let swap_s = self.swap_tokens as f64 * p.memory.kv_bytes_per_token_per_device as f64 / p.spec.memory.host_link_bytes_per_s;
+            cost.total_s += swap_s;
+            cost.comm_s += swap_s;
+            cost.by_kind_s[COMM_KIND] += swap_s;
+            if let Some(s0) = self.stage_s.first_mut() {
+                *s0 += swap_s;
+            }
+        }
+        Ok(cost)
+    }
+
+    /// Step 6: Book the stages, move the members into a batch, record the iteration.
+    fn launch(&mut self, r: usize, now: f64, cost: StepCost, prefill_tokens: u32, decode_tokens: u32) {
+        let pool = self.replicas[r].pool;
+        let rep = &mut self.replicas[r];
+        let stages = rep.stage_free_s.len() as u32;
+        let mut t = now;
+        for (s, dur) in self.stage_s.iter().enumerate() {
+            let start = t.max(rep.stage_free_s[s]);
+            t = start + dur;
+            rep.stage_free_s[s] = t;
+        }
+        let end = t;
+        rep.in_flight += 1;
+        rep.busy_s += cost.total_s;
+
+        let slot = self.free_batches.pop().unwrap_or_else(|| {
+            self.batches.push(Batch::default());
+            self.batches.len() - 1
+        });
+        let b = &mut self.batches[slot];
+        b.replica = r;
+        b.start_s = now;
+        b.members.clear();
+        self.marks.clear();
+        self.marks.resize(rep.running.len(), false);
+        for &(i, tok) in &self.members {
+            b.members.push((rep.running[i], tok));
+            self.marks[i] = true;
+        }
+        let mut i = 0;
+        let marks = &self.marks;
+        rep.running.retain(|_| {
+            let keep = !marks[i];
+            i += 1;
+            keep
+        });
+        let record = IterationRecord {
+            replica: r as u32,
+            start_s: now,
+            end_s: end,
+            prefill_tokens,
+            decode_tokens,
+            seqs: b.members.len() as u32,
+            kv_used_blocks: rep.kv.used_blocks(),
+            cost,
+        };
+        let (peak_flops, mem_bw) = self.pool_peaks[pool];
+        self.totals.add(&record, rep.kv.total_blocks, peak_flops, mem_bw);
+        self.last_end_s = self.last_end_s.max(end);
+        let keep = !self.iterations_truncated && self.opts.keep_iterations.map_or(true, |cap| self.iterations.len() < cap);
+        if keep {
+            self.iterations.push(record);
+        } else if !self.iterations_truncated {
+            self.iterations_truncated = true;
+            self.iterations = Vec::new();
+        }
+        let next_free = rep.stage_free_s[0];
+        let more = rep.in_flight < stages && !(rep.waiting.is_empty() && rep.running.is_empty());
+        self.push(end, EvKind::BatchDone(slot));
+        if more {
+            self.wake_at(r, next_free);
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Moving a finished prefill's KV from the prefill pool to the decode pool.
+
+use super::{Engine, Transfer};
+use crate::error::Result;
+use reallm_plugin_api::RequestState;
+
+impl Engine<'_> {
+    /// Seconds a finished prefill's KV takes to reach the decode pool: link latency plus
+    /// bytes / bandwidth, where bytes = KV bytes per token × prompt tokens and the default
+    /// bandwidth is the device's scale-out bandwidth times the replica's KV shards. With
+    /// layer-wise overlap, layer l's KV moves while layers l+1.. are prefilled: only the last
+    /// layer's share and whatever the link could not hide behind the prefill remain.
+    pub(super) fn transfer_time(&self, pool: usize, q: &RequestState, prefill_s: f64) -> f64 {
+        let p = &self.pools[pool];
+        let info = &p.cost.info;
+        let bytes = info.kv_bytes_per_token as f64 * q.prompt_tokens as f64;
+        let a = p.cost.plan.attention;
+        let shards = (a.tp as u64).min(info.n_kv_heads.max(1)) * a.pp as u64 * a.cp as u64;
+        let bw = self.transfer.bandwidth_bytes_per_s.unwrap_or(p.device.scale_out.bw_per_device_bytes_per_s * shards as f64);
+        let lat = self.transfer.latency_s.unwrap_or(p.device.scale_out.latency_s);
+        let full = bytes / bw;
+        if self.transfer.layerwise_overlap {
+            let per_layer = full / info.n_layers.max(1) as f64;
+            lat + per_layer + (full - per_layer - prefill_s).max(0.0)
+        } else {
+            lat + full
+        }
+    }
+
+    pub(super) fn transfer_done(&mut self, x: usize, now: f64) -> Result<()> {
+        let Transfer { mut state, from } = self.transfers[x].take().expect("live transfer");
+        self.free_transfers.push(x);
+        let src = &mut self.replicas[from];
+        src.kv.free(state.kv_blocks as u64);
+        src.outstanding -= 1;
+        state.kv_blocks = 0;
+        let to = self.route(1);
+        self.live.record_mut(state.id).decode_replica = Some(to as u32);
+        let dst = &mut self.replicas[to];
+        dst.waiting.push_back(state);
+        dst.outstanding += 1;
+        dst.requests += 1;
+        self.try_schedule(from, now)?;
+        self.try_schedule(to, now)
+    }
+}

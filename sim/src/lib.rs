@@ -1,0 +1,40 @@
+//! ReaLLM's simulation core: the discrete-event serving engine, its cost layer and metrics.
+//!
+//! **Architecture invariant:** this crate does no IO. It knows no files, config formats,
+//! terminals or plugin registries: it is assembled from built plugin objects
+//! ([`CostModel`], a batch policy) and plain specs ([`PoolSpec`]), pulls requests from a
+//! [`Workload`], hands finished records to a [`RecordSink`] in arrival order, reports
+//! progress to an [`Observer`], and returns a [`RunOutcome`]. Its dependency list (plugin API,
+//! serde derive for the summary schema, seeded RNG, hash map, quantile sketch) is the
+//! enforcement: nothing here can read a file or draw a progress bar.
+//!
+//! **API boundary:** the host (`reallm`) resolves configurations into these types
+//! (`assemble`), and turns records and summaries into files.
+//!
+//! ```text
+//! Workload ──► engine::simulate(pools, transfer, …) ──► RecordSink (Summarizer, CSV writers)
+//!                   │ per iteration: BatchPolicy → KV admission → CostModel → book stages
+//!                   ▼
+//!              RunOutcome (iteration totals, replicas) ──► Summarizer::finish ──► Summary
+//! ```
+
+// `!(x > 0.0)` is used on purpose: it also rejects NaN.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
+pub mod cost;
+pub mod engine;
+pub mod error;
+pub mod kv;
+pub mod metrics;
+pub mod pool;
+pub mod request;
+pub mod spec;
+pub mod workload;
+
+pub use cost::{CostModel, MemoryPlan, StepCost};
+pub use engine::{simulate, simulate_collect, IterationRecord, ReplicaSummary, RunOutcome, SimOptions, SimResult};
+pub use error::{Result, SimError};
+pub use pool::{Pool, PoolParts};
+pub use request::{Request, RequestRecord};
+pub use spec::{KvTransferSpec, MemorySpec, PoolSpec, Preemption, Role, Router};
+pub use workload::{NoObserver, Observer, RecordSink, Tee, TraceWorkload, Workload};

@@ -1,0 +1,277 @@
+//! [`Summarizer`]: the run summary, accumulated record by record as the engine delivers them.
+
+use super::stats::Quantiles;
+use super::summary::{Attainment, EngineMetrics, Goodput, ReplicaMetrics, RequestCounts, RunInfo, Summary, Throughput};
+use super::totals::div;
+use super::{RequestMetrics, Slo};
+use crate::cost::work_kind_name;
+use crate::engine::RunOutcome;
+use crate::request::RequestRecord;
+use crate::workload::RecordSink;
+
+/// Per-request quantiles of one replica (prefilled there / decoded there).
+#[derive(Default)]
+struct ReplicaAcc {
+    completed: u64,
+    ttft: Quantiles,
+    tbt: Quantiles,
+}
+
+/// Accumulates the request half of a [`Summary`] from records (a [`RecordSink`]); memory is
+/// bounded by the distributions' exact limit, not by the number of requests.
+pub struct Summarizer {
+    slo: Slo,
+    counts: RequestCounts,
+    ttft: Quantiles,
+    tbt: Quantiles,
+    tpot: Quantiles,
+    e2e: Quantiles,
+    norm: Quantiles,
+    queue: Quantiles,
+    prefill: Quantiles,
+    decode: Quantiles,
+    transfer: Quantiles,
+    reps: Vec<ReplicaAcc>,
+    in_tok: u64,
+    out_tok: u64,
+    met: [u64; 5],
+    first_arrival: f64,
+    last_done: f64,
+    scratch: Vec<f64>,
+}
+
+/// Values a per-replica distribution keeps exactly (there can be many replicas).
+const REPLICA_EXACT_LIMIT: usize = 1 << 18;
+
+impl Summarizer {
+    /// A summariser with goodput against `slo`, for a run of `replicas` replicas.
+    pub fn new(slo: Slo, replicas: usize) -> Self {
+        let rep = || ReplicaAcc {
+            completed: 0,
+            ttft: Quantiles::with_limit(REPLICA_EXACT_LIMIT),
+            tbt: Quantiles::with_limit(REPLICA_EXACT_LIMIT),
+        };
+        Summarizer {
+            slo,
+            counts: RequestCounts::default(),
+            ttft: Quantiles::default(),
+            tbt: Quantiles::default(),
+            tpot: Quantiles::default(),
+            e2e: Quantiles::default(),
+            norm: Quantiles::default(),
+            queue: Quantiles::default(),
+            prefill: Quantiles::default(),
+            decode: Quantiles::default(),
+            transfer: Quantiles::default(),
+            reps: (0..replicas).map(|_| rep()).collect(),
+            in_tok: 0,
+            out_tok: 0,
+            met: [0; 5],
+            first_arrival: f64::INFINITY,
+            last_done: f64::NEG_INFINITY,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The SLO goodput is measured against.
+    pub fn slo(&self) -> &Slo {
+        &self.slo
+    }
+
+    /// Whether every distribution so far is exact (no sketch).
+    pub fn is_exact(&self) -> bool {
+        [&self.ttft, &self.tbt, &self.tpot, &self.e2e, &self.norm, &self.queue, &self.prefill, &self.decode, &self.transfer]
+            .iter()
+            .all(|q| q.is_exact())
+            && self.reps.iter().all(|r| r.ttft.is_exact() && r.tbt.is_exact())
+    }
+
+    /// The summary of the run described by `run`, with the engine half from `outcome`.
+    pub fn finish(self, outcome: &RunOutcome, run: RunInfo) -> Summary {
+        let Summarizer {
+            slo,
+            counts,
+            ttft,
+            tbt,
+            tpot,
+            e2e,
+            norm,
+            queue,
+            prefill,
+            decode,
+            transfer,
+            mut reps,
+            in_tok,
+            out_tok,
+            met,
+            first_arrival,
+            last_done,
+            ..
+        } = self;
+        let makespan = if counts.completed > 0 { (last_done - first_arrival).max(0.0) } else { 0.0 };
+        let per_s = |x: f64| div(x, makespan);
+        let devices = run.devices.max(1) as f64;
+        let totals = &outcome.totals;
+        let mut e = EngineMetrics {
+            preemptions: outcome.preemptions,
+            kv_total_blocks: outcome.kv_total_blocks,
+            kv_block_tokens: outcome.kv_block_tokens,
+            kv_peak_used_blocks: outcome.kv_peak_used_blocks,
+            kv_peak_used_fraction: div(outcome.kv_peak_used_blocks as f64, outcome.kv_total_blocks as f64),
+            iterations: totals.count,
+            max_batch_seqs: totals.max_batch_seqs,
+            max_tokens_per_iteration: totals.max_tokens_per_iteration,
+            prefill_tokens: totals.prefill_tokens,
+            decode_tokens: totals.decode_tokens,
+            busy_s: totals.busy_s,
+            compute_s: totals.compute_s,
+            comm_s: totals.comm_s,
+            flops: totals.flops,
+            bytes: totals.bytes,
+            ..EngineMetrics::default()
+        };
+        let iters = totals.count as f64;
+        e.mean_batch_seqs = div(totals.seqs as f64, iters);
+        e.mean_tokens_per_iteration = div(totals.tokens as f64, iters);
+        e.mean_kv_used_fraction = div(totals.kv_fraction_sum, iters);
+        e.compute_fraction = div(e.compute_s, e.busy_s);
+        e.comm_fraction = div(e.comm_s, e.busy_s);
+        e.mfu = div(e.flops, totals.peak_time_flops);
+        e.mbu = div(e.bytes, totals.peak_time_bytes);
+        e.time_by_kind_s =
+            totals.by_kind_s.iter().enumerate().filter(|(_, t)| **t > 0.0).map(|(i, t)| (work_kind_name(i).to_string(), *t)).collect();
+        e.iteration_s = totals.iteration_s.clone().stats();
+
+        let n_rep = reps.len().max(outcome.replicas.len()).max(totals.replicas.len());
+        reps.resize_with(n_rep, ReplicaAcc::default);
+        let replicas = reps
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let s = outcome.replicas.get(i);
+                let t = totals.replicas.get(i).cloned().unwrap_or_default();
+                let (pf, bw) = run.peaks_of(i as u32);
+                ReplicaMetrics {
+                    replica: i as u32,
+                    pool: s.map(|s| s.pool).unwrap_or(0),
+                    role: s.map(|s| s.role.name().to_string()).unwrap_or_default(),
+                    devices: run.devices_of(i as u32),
+                    requests: s.map(|s| s.requests).unwrap_or(0),
+                    completed: a.completed,
+                    iterations: t.iterations,
+                    busy_s: t.busy_s,
+                    busy_fraction: div(t.busy_s, makespan),
+                    prefill_tokens: t.prefill_tokens,
+                    decode_tokens: t.decode_tokens,
+                    mfu: div(t.flops, t.busy_s * pf),
+                    mbu: div(t.bytes, t.busy_s * bw),
+                    comm_fraction: div(t.comm_s, t.busy_s),
+                    kv_total_blocks: s.map(|s| s.kv_total_blocks).unwrap_or(0),
+                    kv_peak_used_blocks: s.map(|s| s.kv_peak_used_blocks).unwrap_or(0),
+                    ttft_s: a.ttft.stats(),
+                    tbt_s: a.tbt.stats(),
+                }
+            })
+            .collect();
+
+        let frac = |k: u64| div(k as f64, counts.total as f64);
+        let [met_all, met_ttft, met_tbt, met_tpot, met_e2e] = met;
+        Summary {
+            requests: counts,
+            ttft_s: ttft.stats(),
+            tbt_s: tbt.stats(),
+            tpot_s: tpot.stats(),
+            e2e_s: e2e.stats(),
+            normalized_latency_s_per_token: norm.stats(),
+            queueing_s: queue.stats(),
+            prefill_s: prefill.stats(),
+            decode_s: decode.stats(),
+            kv_transfer_s: transfer.stats(),
+            throughput: Throughput {
+                requests_per_s: per_s(counts.completed as f64),
+                input_tokens_per_s: per_s(in_tok as f64),
+                output_tokens_per_s: per_s(out_tok as f64),
+                total_tokens_per_s: per_s((in_tok + out_tok) as f64),
+                requests_per_s_per_device: per_s(counts.completed as f64) / devices,
+                input_tokens_per_s_per_device: per_s(in_tok as f64) / devices,
+                output_tokens_per_s_per_device: per_s(out_tok as f64) / devices,
+            },
+            goodput: Goodput {
+                slo,
+                requests_met: met_all,
+                requests_per_s: per_s(met_all as f64),
+                requests_per_s_per_device: per_s(met_all as f64) / devices,
+                attainment: Attainment {
+                    ttft: slo.ttft_s.map(|_| frac(met_ttft)),
+                    tbt: slo.tbt_s.map(|_| frac(met_tbt)),
+                    tpot: slo.tpot_s.map(|_| frac(met_tpot)),
+                    e2e: slo.e2e_s.map(|_| frac(met_e2e)),
+                    all: frac(met_all),
+                },
+            },
+            makespan_s: makespan,
+            end_s: outcome.end_s,
+            engine: e,
+            replicas,
+            run,
+        }
+    }
+}
+
+impl RecordSink for Summarizer {
+    fn record(&mut self, q: &RequestRecord) {
+        let m = RequestMetrics::of(q, &self.slo, &mut self.scratch);
+        self.counts.total += 1;
+        self.first_arrival = self.first_arrival.min(q.arrival_s);
+        let dec_rep = q.decode_replica.unwrap_or(q.replica) as usize;
+        if let Some(v) = m.queueing_s {
+            self.queue.push(v);
+        }
+        if let Some(v) = m.ttft_s {
+            self.counts.started += 1;
+            self.ttft.push(v);
+            if let Some(a) = self.reps.get_mut(q.replica as usize) {
+                a.ttft.push(v);
+            }
+        }
+        if let Some(v) = m.prefill_s {
+            self.prefill.push(v);
+        }
+        for w in q.token_times.windows(2) {
+            self.tbt.push(w[1] - w[0]);
+            if let Some(a) = self.reps.get_mut(dec_rep) {
+                a.tbt.push(w[1] - w[0]);
+            }
+        }
+        if q.decode_replica.is_some() && !q.token_times.is_empty() {
+            self.transfer.push(q.transfer_s);
+        }
+        if q.preemptions > 0 {
+            self.counts.preempted += 1;
+        }
+        self.out_tok += q.token_times.len() as u64;
+        self.met[1] += m.meets_ttft.unwrap_or(false) as u64;
+        self.met[2] += m.meets_tbt.unwrap_or(false) as u64;
+        self.met[3] += m.meets_tpot.unwrap_or(false) as u64;
+        self.met[4] += m.meets_e2e.unwrap_or(false) as u64;
+        self.met[0] += m.meets_all as u64;
+        if m.completed {
+            self.counts.completed += 1;
+            self.in_tok += q.prompt_tokens as u64;
+            self.last_done = self.last_done.max(m.last_token_s.unwrap_or(f64::NEG_INFINITY));
+            if let Some(a) = self.reps.get_mut(dec_rep) {
+                a.completed += 1;
+            }
+            for (acc, v) in [
+                (&mut self.e2e, m.e2e_s),
+                (&mut self.norm, m.normalized_latency_s_per_token),
+                (&mut self.tpot, m.tpot_s),
+                (&mut self.decode, m.decode_s),
+            ] {
+                if let Some(v) = v {
+                    acc.push(v);
+                }
+            }
+        }
+    }
+}
