@@ -20,6 +20,7 @@ pub mod batch;
 pub mod device;
 pub mod dtype;
 pub mod error;
+#[cfg(feature = "ffi")]
 pub mod ffi;
 pub mod kernel;
 pub mod model;
