@@ -7,7 +7,7 @@
 //! `inference/model.py` (`MLA`: `wq_a`, `q_norm`, `wq_b`, `wkv_a`, `kv_norm`, `wkv_b`, `wo`;
 //! `MoE`: `gate` (+ `bias` for V3), `experts`, `shared_experts`).
 
-use reallm_llama::common::{params_error, ArchDims, FamilyConfig, HfConfig, MoeDims, ParamCounts};
+use reallm_model_kit::{check_bounds, params_error, ArchDims, FamilyConfig, HfConfig, MoeDims, ParamCounts, MAX_DIM, MAX_LAYERS};
 use reallm_plugin_api::{DType, PluginError};
 use serde::{Deserialize, Serialize};
 
@@ -77,7 +77,6 @@ impl DeepSeekConfig {
                 return Err(err(format!("`{field}` must be positive")));
             }
         }
-        use reallm_llama::common::{check_bounds, MAX_DIM, MAX_LAYERS};
         let f = |v: u64| v as f64;
         // ≈ param_counts(): MLA projections, dense FFN and (routed + shared) experts per layer,
         // plus embedding and LM head.

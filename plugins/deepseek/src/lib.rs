@@ -5,9 +5,9 @@
 //! for the leading dense-FFN layers (`first_k_dense_replace`), a `Layers` segment for the MoE
 //! layers, and `Post` (final norm, LM head over the logit tokens). Prefill attention is the
 //! up-projected MLA form, decode the weight-absorbed form (see [`model`]). Expert routing is
-//! sampled per step with the batch seed ([`reallm_llama::routing`]).
+//! sampled per step with the batch seed ([`reallm_model_kit::routing`]).
 //!
-//! Parameters are those of the `llama` plugin ([`ModelParams`]): `preset` (`deepseek-v2`,
+//! Parameters are those of every model plugin built on the kit ([`ModelParams`]): `preset` (`deepseek-v2`,
 //! `deepseek-v3`), `hf_config` or `config`, dtype overrides, `attention`,
 //! `include_embedding_and_head`, `fuse_gate_up`, `routing`. DeepSeek-V3 weights default to fp8
 //! as shipped; multi-token-prediction layers are neither simulated nor counted.
@@ -17,7 +17,7 @@ pub mod model;
 
 pub use config::DeepSeekConfig;
 pub use model::DeepSeekModel;
-pub use reallm_llama::{format_graph, format_info, ModelParams, RoutingSpec};
+pub use reallm_model_kit::{format_graph, format_info, ModelParams, RoutingSpec};
 
 use reallm_plugin_api::{register_plugin, Constructor, ModelArch, PluginError, PluginInfo, PluginKind, PluginRegistration};
 

@@ -16,7 +16,7 @@
 //!   entries), and the result is multiplied by the `W_UV` slice per head (`un-absorb`).
 
 use crate::config::DeepSeekConfig;
-use reallm_llama::common::{prefill_groups, push_unfused_attention, AttentionBlock, AttentionForm, FamilyModel, ModelCore};
+use reallm_model_kit::{prefill_groups, push_unfused_attention, AttentionBlock, AttentionForm, FamilyModel, ModelCore};
 use reallm_plugin_api::{BatchShape, Kernel, Phase, Shard, WorkItem};
 #[cfg(test)]
 use reallm_plugin_api::{ModelArch, ModelGraph, Segment, SegmentKind};

@@ -5,7 +5,7 @@
 //! Preset values are the published `config.json` fields, as collected in the project's
 //! reference `shared/reference/models.md` (§6.1 dense, §6.2 MoE).
 
-use crate::common::{params_error, ArchDims, FamilyConfig, HfConfig, MoeDims, ParamCounts};
+use reallm_model_kit::{check_bounds, params_error, ArchDims, FamilyConfig, HfConfig, MoeDims, ParamCounts, MAX_DIM, MAX_LAYERS};
 use reallm_plugin_api::{DType, PluginError};
 use serde::{Deserialize, Serialize};
 
@@ -107,21 +107,21 @@ impl LlamaConfig {
         let per_layer = f(self.hidden) * f(self.head_dim) * (2.0 * f(self.n_heads) + 2.0 * f(self.n_kv_heads))
             + 3.0 * f(self.hidden) * (f(self.ffn_dim) + (f(experts) + f(shared)) * f(expert_dim));
         let approx = f(self.n_layers as u64) * per_layer + 2.0 * f(self.vocab) * f(self.hidden);
-        crate::common::check_bounds(
+        check_bounds(
             plugin,
             &self.name,
             &[
-                ("num_hidden_layers", self.n_layers as u64, crate::common::MAX_LAYERS),
-                ("hidden_size", self.hidden, crate::common::MAX_DIM),
-                ("num_attention_heads", self.n_heads, crate::common::MAX_DIM),
-                ("num_key_value_heads", self.n_kv_heads, crate::common::MAX_DIM),
-                ("head_dim", self.head_dim, crate::common::MAX_DIM),
-                ("intermediate_size", self.ffn_dim, crate::common::MAX_DIM),
-                ("vocab_size", self.vocab, crate::common::MAX_DIM),
-                ("num_experts", experts, crate::common::MAX_DIM),
-                ("num_experts_per_tok", top_k, crate::common::MAX_DIM),
-                ("moe_intermediate_size", expert_dim, crate::common::MAX_DIM),
-                ("n_shared_experts", shared, crate::common::MAX_DIM),
+                ("num_hidden_layers", self.n_layers as u64, MAX_LAYERS),
+                ("hidden_size", self.hidden, MAX_DIM),
+                ("num_attention_heads", self.n_heads, MAX_DIM),
+                ("num_key_value_heads", self.n_kv_heads, MAX_DIM),
+                ("head_dim", self.head_dim, MAX_DIM),
+                ("intermediate_size", self.ffn_dim, MAX_DIM),
+                ("vocab_size", self.vocab, MAX_DIM),
+                ("num_experts", experts, MAX_DIM),
+                ("num_experts_per_tok", top_k, MAX_DIM),
+                ("moe_intermediate_size", expert_dim, MAX_DIM),
+                ("n_shared_experts", shared, MAX_DIM),
             ],
             approx,
         )?;

@@ -22,19 +22,17 @@
 //! (the embedding lookup has no FLOPs; the LM head runs only for logit tokens), plus
 //! attention, norms and element-wise work (see the tests of [`model`]).
 //!
-//! The [`routing`] and [`common`] modules are shared with the `deepseek` plugin.
+//! The parameter schema, Hugging Face config access, layer builders and expert routing come
+//! from the model-building kit shared with the `deepseek` plugin ([`reallm_model_kit`]).
 
-pub mod common;
 pub mod config;
-pub mod describe;
 pub mod model;
-pub mod routing;
 
-pub use common::{AttentionForm, Dtypes, ModelParams, ParamCounts};
 pub use config::{LlamaConfig, MoeConfig};
-pub use describe::{format_graph, format_info, kernel_shape};
 pub use model::LlamaModel;
-pub use routing::{ExpertRouter, RoutingSpec};
+pub use reallm_model_kit::{
+    format_graph, format_info, kernel_shape, AttentionForm, Dtypes, ExpertRouter, ModelParams, ParamCounts, RoutingSpec,
+};
 
 use reallm_plugin_api::{register_plugin, Constructor, ModelArch, PluginError, PluginInfo, PluginKind, PluginRegistration};
 

@@ -4,8 +4,8 @@
 //! MoE block): `x += o_proj(attn(rope(qkv_proj(rmsnorm(x)))))`, then
 //! `x += down(silu(gate(rmsnorm(x))) ⊙ up(rmsnorm(x)))`.
 
-use crate::common::{prefill_groups, push_unfused_attention, AttentionBlock, AttentionForm, ChunkGroup, FamilyModel, ModelCore};
 use crate::config::LlamaConfig;
+use reallm_model_kit::{prefill_groups, push_unfused_attention, AttentionBlock, AttentionForm, ChunkGroup, FamilyModel, ModelCore};
 use reallm_plugin_api::{BatchShape, Kernel, Phase, Shard, WorkItem};
 #[cfg(test)]
 use reallm_plugin_api::{ModelArch, ModelGraph, Segment, SegmentKind, Stage};
@@ -489,6 +489,6 @@ mod tests {
         assert!(reg.info.presets.contains(&"llama70b") && reg.info.presets.contains(&"mixtral-8x7b"));
         let reallm_plugin_api::Constructor::Model(ctor) = reg.ctor else { panic!("not a model constructor") };
         assert_eq!(ctor(&json!({"preset": "llama405b"})).unwrap().info().n_layers, 126);
-        println!("{}", crate::describe::format_info(ctor(&json!({"preset": "llama405b"})).unwrap().info()));
+        println!("{}", reallm_model_kit::format_info(ctor(&json!({"preset": "llama405b"})).unwrap().info()));
     }
 }
