@@ -99,7 +99,7 @@ pub fn push_routed_experts(items: &mut Vec<WorkItem>, s: &MoeShape, fuse_gate_up
         k,
         n,
         a: dt.act,
-        w: dt.weight,
+        w: dt.expert,
         out: dt.act,
     };
     if fuse_gate_up {
@@ -138,10 +138,10 @@ pub fn push_unfused_attention(
     items.push(heads(Kernel::Gemm { b, m: q_len, k: kv_len, n: d_v, a: act, w: kv, out: act }));
 }
 
-/// Runs of consecutive layers of the same kind: `(first_layer, n_layers, is_moe)`.
-pub fn layer_runs(is_moe: &[bool]) -> Vec<(u32, u32, bool)> {
-    let mut runs: Vec<(u32, u32, bool)> = Vec::new();
-    for (i, &m) in is_moe.iter().enumerate() {
+/// Runs of consecutive layers of the same kind: `(first_layer, n_layers, kind)`.
+pub fn layer_runs<K: Copy + PartialEq>(kinds: &[K]) -> Vec<(u32, u32, K)> {
+    let mut runs: Vec<(u32, u32, K)> = Vec::new();
+    for (i, &m) in kinds.iter().enumerate() {
         match runs.last_mut() {
             Some(r) if r.2 == m => r.1 += 1,
             _ => runs.push((i as u32, 1, m)),
@@ -169,6 +169,6 @@ mod tests {
     fn runs_of_layers() {
         assert_eq!(layer_runs(&[false, false, true, true, true]), vec![(0, 2, false), (2, 3, true)]);
         assert_eq!(layer_runs(&[false, true, false, true]).len(), 4);
-        assert!(layer_runs(&[]).is_empty());
+        assert!(layer_runs::<bool>(&[]).is_empty());
     }
 }

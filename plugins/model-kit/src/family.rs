@@ -7,6 +7,7 @@ use crate::blocks::{check_batch, layer_runs, push_routed_experts, push_router, p
 use crate::counts::ParamCounts;
 use crate::params::{params_error, AttentionForm, ConfigSource, Dtypes, ModelParams};
 use crate::routing::ExpertRouter;
+use crate::window::LayerAttention;
 use reallm_plugin_api::{
     BatchShape, DType, Kernel, ModelArch, ModelGraph, ModelInfo, Phase, PluginError, Segment, SegmentKind, Shard, Stage, WorkItem,
 };
@@ -51,6 +52,11 @@ pub trait FamilyConfig: Sized {
     const FAMILY: &'static str;
     /// Presets as `(canonical name, aliases)`.
     const PRESETS: &'static [(&'static str, &'static [&'static str])];
+    /// Hugging Face `architectures` entries whose `config.json` this family reads (e.g.
+    /// `LlamaForCausalLM`), for importing a config by path.
+    const HF_ARCHITECTURES: &'static [&'static str];
+    /// Hugging Face `model_type` values this family reads (e.g. `llama`, `qwen3`).
+    const HF_MODEL_TYPES: &'static [&'static str];
     /// The preset of a canonical name or alias.
     fn preset(name: &str) -> Option<Self>;
     /// Parse a Hugging Face `config.json` object (`fallback_name` names the model when the
@@ -64,6 +70,16 @@ pub trait FamilyConfig: Sized {
     fn validate(&self, plugin: &str) -> Result<(), PluginError>;
     /// Weights as shipped.
     fn weight_dtype(&self) -> DType;
+    /// Routed-expert weights as shipped (the same as [`FamilyConfig::weight_dtype`] unless the
+    /// checkpoint quantises its experts alone, as gpt-oss does).
+    fn expert_weight_dtype(&self) -> DType {
+        self.weight_dtype()
+    }
+    /// The attention variant of layer `i` (its window, whether it applies RoPE); full
+    /// attention with RoPE unless the family says otherwise.
+    fn layer_attention(&self, _i: u32) -> LayerAttention {
+        LayerAttention::default()
+    }
     /// Parameter counts by part.
     fn param_counts(&self) -> ParamCounts;
     /// Whether layer `i` has an MoE FFN.
@@ -107,8 +123,8 @@ pub struct ModelCore {
     pub include_embedding_and_head: bool,
     /// One gate+up GEMM rather than two.
     pub fuse_gate_up: bool,
-    /// `(first_layer, n_layers, is_moe)` runs.
-    pub runs: Vec<(u32, u32, bool)>,
+    /// Runs of consecutive identical layers: `(first_layer, n_layers, (is_moe, attention))`.
+    pub runs: Vec<(u32, u32, (bool, LayerAttention))>,
     /// The expert router (models with MoE layers only).
     pub router: Option<ExpertRouter>,
     /// Dense FFN intermediate size (also kept where [`ModelInfo::ffn_dim`] reports 0).
@@ -124,7 +140,7 @@ impl ModelCore {
             cfg.set_name(n.clone());
         }
         cfg.validate(plugin)?;
-        let dt = p.dtypes(plugin, cfg.weight_dtype())?;
+        let dt = p.dtypes(plugin, cfg.weight_dtype(), cfg.expert_weight_dtype())?;
         let counts = cfg.param_counts();
         let moe_layers = cfg.moe_layers();
         let dims = cfg.dims();
@@ -136,6 +152,11 @@ impl ModelCore {
             _ => None,
         };
         let moe = dims.moe.unwrap_or(MoeDims { n_routed: 0, n_shared: 0, top_k: 0, expert_ffn_dim: 0 });
+        let layer_attention: Vec<LayerAttention> = (0..dims.n_layers).map(|i| cfg.layer_attention(i)).collect();
+        // Windowed layers keep at most their window of KV; with several window sizes (none
+        // published so far) the largest is reported, which over-states their KV.
+        let windows: Vec<u64> = layer_attention.iter().filter_map(|a| a.window.tokens()).collect();
+        let kv_window_tokens = windows.iter().copied().max().unwrap_or(0);
         let info = ModelInfo {
             name: cfg.name().to_string(),
             family: plugin.into(),
@@ -159,9 +180,12 @@ impl ModelCore {
             weights: counts.weight_bytes(&dt),
             kv_bytes_per_token: dt.kv.bytes_for(dims.n_layers as u64 * dims.kv_elems_per_token_per_layer),
             max_context: dims.max_context,
+            kv_window_tokens,
+            kv_windowed_layers: windows.len() as u32,
         };
+        let kinds: Vec<(bool, LayerAttention)> = moe_layers.iter().copied().zip(layer_attention).collect();
         Ok(ModelCore {
-            runs: layer_runs(&moe_layers),
+            runs: layer_runs(&kinds),
             info,
             counts,
             dt,
@@ -173,14 +197,15 @@ impl ModelCore {
         })
     }
 
-    /// Emit one step: the embedding (Pre), one Layers segment per run of layers (the family's
-    /// attention block from `push_attention(items, tokens)`, then the FFN norm, a dense SwiGLU
-    /// or MoE block, and the residual add), and the final norm + LM head (Post).
+    /// Emit one step: the embedding (Pre), one Layers segment per run of identical layers (the
+    /// family's attention block from `push_attention(items, tokens, layer_attention)`, built
+    /// once per attention variant, then the FFN norm, a dense SwiGLU or MoE block, and the
+    /// residual add), and the final norm + LM head (Post).
     pub fn build_step(
         &self,
         batch: &BatchShape,
         graph: &mut ModelGraph,
-        push_attention: impl FnOnce(&mut Vec<WorkItem>, u64),
+        mut push_attention: impl FnMut(&mut Vec<WorkItem>, u64, &LayerAttention),
     ) -> Result<(), PluginError> {
         check_batch(batch)?;
         let t = batch.tokens();
@@ -201,9 +226,16 @@ impl ModelCore {
             });
         }
 
-        // The attention block, identical in every layer.
-        let mut attn = Vec::with_capacity(16);
-        push_attention(&mut attn, t);
+        // The attention block of each attention variant (one for most models; gpt-oss and
+        // Llama 4 alternate windowed and full layers).
+        let mut attn_blocks: Vec<(LayerAttention, Vec<WorkItem>)> = Vec::with_capacity(2);
+        for (_, _, (_, la)) in &self.runs {
+            if !attn_blocks.iter().any(|(a, _)| a == la) {
+                let mut attn = Vec::with_capacity(16);
+                push_attention(&mut attn, t, la);
+                attn_blocks.push((*la, attn));
+            }
+        }
         let ffn_norm = WorkItem::kernel(Kernel::LayerNorm { m: t, n: hidden, dtype: dt.act }, Shard::Replicated, Phase::Ffn);
         let residual = WorkItem::kernel(Kernel::Add { m: t, n: hidden, dtype: dt.act }, Shard::Replicated, Phase::Ffn);
 
@@ -216,9 +248,10 @@ impl ModelCore {
             MoeShape { tokens: t, hidden, n_experts: i.n_routed_experts, top_k: i.experts_per_token, expert_inter: i.moe_ffn_dim, max_rows }
         });
 
-        for &(first_layer, n_layers, is_moe) in &self.runs {
+        for &(first_layer, n_layers, (is_moe, la)) in &self.runs {
+            let attn = attn_blocks.iter().find(|(a, _)| *a == la).map(|(_, v)| v.as_slice()).unwrap_or_default();
             let mut items = Vec::with_capacity(attn.len() + 14);
-            items.extend_from_slice(&attn);
+            items.extend_from_slice(attn);
             items.push(ffn_norm);
             match (is_moe, &moe_shape) {
                 (true, Some(s)) => {
@@ -255,9 +288,9 @@ impl ModelCore {
 
 /// The family-specific attention block of a layer.
 pub trait AttentionBlock {
-    /// Push the attention block of one layer (from the input norm to the residual add) for a
-    /// step of `tokens` tokens.
-    fn push_attention_block(&self, core: &ModelCore, items: &mut Vec<WorkItem>, tokens: u64, batch: &BatchShape);
+    /// Push the attention block of a layer of variant `layer` (from the input norm to the
+    /// residual add) for a step of `tokens` tokens.
+    fn push_attention_block(&self, core: &ModelCore, items: &mut Vec<WorkItem>, tokens: u64, batch: &BatchShape, layer: &LayerAttention);
 }
 
 /// A model instance of one family: its architecture `C` plus the shared state and options.
@@ -314,6 +347,6 @@ impl<C: FamilyConfig + AttentionBlock + Send + Sync> ModelArch for FamilyModel<C
     }
 
     fn build_step(&self, batch: &BatchShape, graph: &mut ModelGraph) -> Result<(), PluginError> {
-        self.core.build_step(batch, graph, |items, t| self.cfg.push_attention_block(&self.core, items, t, batch))
+        self.core.build_step(batch, graph, |items, t, layer| self.cfg.push_attention_block(&self.core, items, t, batch, layer))
     }
 }

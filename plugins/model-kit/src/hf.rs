@@ -85,9 +85,31 @@ impl<'a> HfConfig<'a> {
         }
     }
 
+    /// A list of strings (e.g. `layer_types`); `None` when absent.
+    pub fn str_list(&self, key: &str) -> Result<Option<Vec<&'a str>>, PluginError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .map(|v| v.as_str().ok_or_else(|| self.err(format!("`{key}` must list strings, got {v}"))))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(v) => Err(self.err(format!("field `{key}` must be a list, got {v}"))),
+        }
+    }
+
+    /// Routed-expert weight type when the checkpoint quantises the experts differently from the
+    /// rest: `quantization_config.quant_method` `mxfp4` (gpt-oss: experts in MXFP4, attention,
+    /// router, embedding and head in bf16, per its `modules_to_not_convert`). `None` otherwise.
+    pub fn expert_weight_dtype(&self) -> Option<DType> {
+        let method = self.get("quantization_config")?.get("quant_method")?.as_str()?;
+        (method == "mxfp4").then_some(DType::Mxfp4)
+    }
+
     /// Weight type as shipped: `quantization_config.quant_method` `fp8`/`fbgemm_fp8` gives
     /// fp8; otherwise `torch_dtype` (or `dtype`), defaulting to bf16. Other quantisation
-    /// methods are not interpreted: set `weight_dtype` explicitly for them.
+    /// methods are not interpreted (`mxfp4` concerns the experts alone: see
+    /// [`HfConfig::expert_weight_dtype`]): set `weight_dtype` explicitly for them.
     pub fn weight_dtype(&self) -> DType {
         if let Some(q) = self.get("quantization_config") {
             if let Some(m) = q.get("quant_method").and_then(|m| m.as_str()) {

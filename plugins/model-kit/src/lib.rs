@@ -11,6 +11,9 @@
 //!   router and routed experts, unfused attention, layer runs).
 //! * [`family`]: the scaffold ([`FamilyConfig`], [`ModelCore`], [`AttentionBlock`],
 //!   [`FamilyModel`]): `ModelInfo`, layer runs, embedding / layers / head segments.
+//! * [`window`]: sliding-window and chunked local attention ([`AttentionWindow`],
+//!   [`LayerAttention`]): the spans a windowed layer's prefill attention is cut into and its
+//!   capped decode context.
 //! * [`routing`]: seeded expert routing ([`ExpertRouter`]).
 //! * [`describe`]: human-readable listings of a model and of a step's work.
 
@@ -21,6 +24,7 @@ pub mod family;
 pub mod hf;
 pub mod params;
 pub mod routing;
+pub mod window;
 
 pub use blocks::{
     check_batch, layer_runs, prefill_groups, push_routed_experts, push_router, push_swiglu, push_unfused_attention, ChunkGroup, MoeShape,
@@ -31,3 +35,4 @@ pub use family::{load_config, ArchDims, AttentionBlock, FamilyConfig, FamilyMode
 pub use hf::HfConfig;
 pub use params::{check_bounds, params_error, AttentionForm, ConfigSource, Dtypes, ModelParams, MAX_DIM, MAX_LAYERS, MAX_PARAMS};
 pub use routing::{ExpertRouter, RoutingSpec};
+pub use window::{decode_context, prefill_spans, AttentionWindow, AttnSpan, LayerAttention};

@@ -25,8 +25,9 @@ pub enum AttentionForm {
 pub struct ModelParams {
     /// A catalogue name (or alias), e.g. `llama3-70b`, `deepseek-v3`.
     pub preset: Option<String>,
-    /// Path of a Hugging Face `config.json` (relative paths resolve against the working
-    /// directory of the process; the host resolves config-relative paths before passing them).
+    /// Path of a Hugging Face `config.json`, or of a folder holding one (relative paths resolve
+    /// against the working directory of the process; the host resolves config-relative paths
+    /// before passing them).
     pub hf_config: Option<PathBuf>,
     /// An inline Hugging Face-style config object (same field names as `config.json`).
     pub config: Option<serde_json::Value>,
@@ -34,6 +35,9 @@ pub struct ModelParams {
     pub name: Option<String>,
     /// Weight type of the decoder linear layers (attention projections, FFN, experts).
     pub weight_dtype: Option<String>,
+    /// Weight type of the routed experts alone (gpt-oss ships them in MXFP4 and the rest in
+    /// bf16). Defaults to `weight_dtype` when that is given, else to the type as shipped.
+    pub expert_dtype: Option<String>,
     /// Activation type; also the type of the embedding, LM head, norms and router weights.
     pub act_dtype: Option<String>,
     /// KV-cache type.
@@ -59,6 +63,7 @@ impl Default for ModelParams {
             config: None,
             name: None,
             weight_dtype: None,
+            expert_dtype: None,
             act_dtype: None,
             kv_dtype: None,
             attention: AttentionForm::Flash,
@@ -93,7 +98,15 @@ impl ModelParams {
         if let Some(p) = &self.preset {
             return Ok(ConfigSource::Preset(p.clone()));
         }
-        if let Some(path) = &self.hf_config {
+        if let Some(given) = &self.hf_config {
+            // A folder stands for the config.json inside it (a downloaded model folder).
+            let joined;
+            let path = if given.is_dir() {
+                joined = given.join("config.json");
+                &joined
+            } else {
+                given
+            };
             let text = std::fs::read_to_string(path)
                 .map_err(|e| params_error(plugin, format!("cannot read hf_config `{}`: {e}", path.display())))?;
             let json: serde_json::Value = serde_json::from_str(&text)
@@ -111,19 +124,26 @@ impl ModelParams {
         Ok(ConfigSource::Hf { json, origin: "inline config".into(), stem: "custom".into() })
     }
 
-    /// The data types, with `default_weight` when `weight_dtype` is not given. Activations and
-    /// the KV cache default to bf16.
-    pub fn dtypes(&self, plugin: &str, default_weight: DType) -> Result<Dtypes, PluginError> {
+    /// The data types, with `default_weight` when `weight_dtype` is not given. Routed experts
+    /// take `expert_dtype`, else a given `weight_dtype`, else `default_expert` (the type as
+    /// shipped). Activations and the KV cache default to bf16.
+    pub fn dtypes(&self, plugin: &str, default_weight: DType, default_expert: DType) -> Result<Dtypes, PluginError> {
         let parse = |field: &str, v: &Option<String>, default: DType| -> Result<DType, PluginError> {
             match v {
                 None => Ok(default),
                 Some(s) => DType::parse(s).ok_or_else(|| {
-                    params_error(plugin, format!("`{field}: {s}` is not a data type; expected fp32, bf16, fp16, fp8, int8 or fp4"))
+                    params_error(
+                        plugin,
+                        format!("`{field}: {s}` is not a data type; expected fp32, bf16, fp16, fp8, int8, fp4, mxfp4 or nvfp4"),
+                    )
                 }),
             }
         };
+        let weight = parse("weight_dtype", &self.weight_dtype, default_weight)?;
+        let expert_default = if self.weight_dtype.is_some() { weight } else { default_expert };
         Ok(Dtypes {
-            weight: parse("weight_dtype", &self.weight_dtype, default_weight)?,
+            weight,
+            expert: parse("expert_dtype", &self.expert_dtype, expert_default)?,
             act: parse("act_dtype", &self.act_dtype, DType::Bf16)?,
             kv: parse("kv_dtype", &self.kv_dtype, DType::Bf16)?,
         })
@@ -160,9 +180,10 @@ pub fn params_error(plugin: &str, message: impl Into<String>) -> PluginError {
     PluginError::Params { plugin: plugin.to_string(), message: message.into() }
 }
 
-/// The three data types of a model instance.
+/// The data types of a model instance.
 ///
-/// `weight` applies to the decoder's linear layers. The embedding table, LM head, norm gains
+/// `weight` applies to the decoder's linear layers, `expert` to the routed experts' (the same
+/// type unless a checkpoint quantises its experts alone, as gpt-oss does with MXFP4). The embedding table, LM head, norm gains
 /// and router weights are kept at `act` precision, as in DeepSeek-V3's FP8 recipe (technical
 /// report §3.3.1: "the embedding module, the output head, MoE gating modules, normalization
 /// operators" stay in BF16/FP32) and in common FP8 serving setups. For bf16 models the
@@ -171,6 +192,8 @@ pub fn params_error(plugin: &str, message: impl Into<String>) -> PluginError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dtypes {
     pub weight: DType,
+    /// Routed-expert weights.
+    pub expert: DType,
     pub act: DType,
     pub kv: DType,
 }
@@ -200,9 +223,14 @@ mod tests {
     #[test]
     fn dtype_overrides() {
         let p = ModelParams { weight_dtype: Some("fp8".into()), kv_dtype: Some("FP16".into()), ..Default::default() };
-        let d = p.dtypes("llama", DType::Bf16).unwrap();
-        assert_eq!((d.weight, d.act, d.kv), (DType::F8, DType::Bf16, DType::F16));
+        let d = p.dtypes("llama", DType::Bf16, DType::Bf16).unwrap();
+        assert_eq!((d.weight, d.expert, d.act, d.kv), (DType::F8, DType::F8, DType::Bf16, DType::F16));
         let bad = ModelParams { act_dtype: Some("fp7".into()), ..Default::default() };
-        assert!(bad.dtypes("llama", DType::Bf16).unwrap_err().to_string().contains("fp7"));
+        assert!(bad.dtypes("llama", DType::Bf16, DType::Bf16).unwrap_err().to_string().contains("fp7"));
+        // Experts keep their shipped type unless an override names them (or all weights).
+        let d = ModelParams::default().dtypes("llama", DType::Bf16, DType::Mxfp4).unwrap();
+        assert_eq!((d.weight, d.expert), (DType::Bf16, DType::Mxfp4));
+        let p = ModelParams { expert_dtype: Some("nvfp4".into()), ..Default::default() };
+        assert_eq!(p.dtypes("llama", DType::Bf16, DType::Mxfp4).unwrap().expert, DType::Nvfp4);
     }
 }
