@@ -16,6 +16,7 @@ pub mod error;
 pub mod kernel_stage;
 pub mod loader;
 pub mod metrics;
+pub mod model_import;
 pub mod output;
 pub mod registry;
 pub mod report;

@@ -67,7 +67,7 @@ pub struct ModelInfo {
     /// Attention window of the windowed layers, tokens: a sliding window (gpt-oss:
     /// `sliding_window` 128) or chunked local attention (Llama 4: `attention_chunk_size` 8192).
     /// Such a layer keeps the KV of at most this many tokens of a sequence. 0 when no layer is
-    /// windowed. Added in API 1.1 (`#[serde(default)]`: a 1.0 plugin's JSON reads as 0).
+    /// windowed. Added after 1.0 with `#[serde(default)]`: a 1.0 plugin's JSON reads as 0.
     #[serde(default)]
     pub kv_window_tokens: u64,
     /// How many of the `n_layers` layers are windowed (0 when none).

@@ -391,7 +391,10 @@ fn from_product(f: ProductFile, origin: &str, base_dir: Option<PathBuf>) -> Resu
         form: Form::Product,
         base_dir: base_dir.clone(),
         name: f.name,
-        model: resolve_model_paths(model_from_ref(f.model), base_dir.as_deref()),
+        model: crate::model_import::resolve_model_path(
+            resolve_model_paths(model_from_ref(f.model), base_dir.as_deref()),
+            base_dir.as_deref(),
+        )?,
         backend: PluginSel { name: backend.name().to_string(), params: backend.params() },
         pool,
         decode_pool,
@@ -530,12 +533,16 @@ fn from_original(f: OriginalFile, origin: &str, base_dir: Option<PathBuf>) -> Re
     // The original tool ran the unfused attention kernels and left out the embedding and the
     // LM head; keep its view of the model for its own configs.
     let model_params = serde_json::json!({ "preset": f.model, "include_embedding_and_head": false, "attention": "unfused" });
+    let model = crate::model_import::resolve_model_path(
+        ModelSel { plugin: None, label: f.model.clone(), params: model_params },
+        base_dir.as_deref(),
+    )?;
     Ok(Experiment {
         origin: origin.to_string(),
         form: Form::Original,
         base_dir,
         name: None,
-        model: ModelSel { plugin: None, label: f.model.clone(), params: model_params },
+        model,
         backend,
         pool,
         decode_pool,

@@ -320,6 +320,8 @@ impl LlamaConfig {
             return Err(c.error("`num_attention_heads` must be positive"));
         }
         let n_layers = u32::try_from(c.u64("num_hidden_layers")?).map_err(|_| c.error("`num_hidden_layers` is too large"))?;
+        // Before any per-layer table is built.
+        check_bounds(plugin, &top.name_or(fallback_name), &[("num_hidden_layers", n_layers as u64, MAX_LAYERS)], 0.0)?;
         let n_experts = c.opt_u64("num_local_experts")?.or(c.opt_u64("num_experts")?).unwrap_or(0);
         let ffn_dim = c.u64_or("intermediate_size", 0)?;
         let moe = if n_experts > 0 {

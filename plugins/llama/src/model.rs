@@ -664,6 +664,33 @@ mod tests {
     }
 
     #[test]
+    fn kv_bytes_and_windows_of_every_new_preset() {
+        // 2 (K, V) · layers · KV heads · head_dim · 2 bytes (bf16).
+        for (name, kv, windowed, window) in [
+            ("qwen3-0.6b", 2 * 28 * 8 * 128 * 2, 0, 0), // 114,688
+            ("qwen3-1.7b", 2 * 28 * 8 * 128 * 2, 0, 0),
+            ("qwen3-4b", 2 * 36 * 8 * 128 * 2, 0, 0), // 147,456
+            ("qwen3-8b", 147_456, 0, 0),
+            ("qwen3-14b", 2 * 40 * 8 * 128 * 2, 0, 0),        // 163,840
+            ("qwen3-32b", 2 * 64 * 8 * 128 * 2, 0, 0),        // 262,144
+            ("qwen3-30b-a3b", 2 * 48 * 4 * 128 * 2, 0, 0),    // 98,304
+            ("gpt-oss-20b", 2 * 24 * 8 * 64 * 2, 12, 128),    // 49,152
+            ("gpt-oss-120b", 2 * 36 * 8 * 64 * 2, 18, 128),   // 73,728
+            ("llama4-scout", 2 * 48 * 8 * 128 * 2, 36, 8192), // 196,608
+            ("llama4-maverick", 2 * 48 * 8 * 128 * 2, 36, 8192),
+        ] {
+            let i = LlamaModel::preset(name).unwrap().info().clone();
+            assert_eq!((i.kv_bytes_per_token, i.kv_windowed_layers, i.kv_window_tokens), (kv, windowed, window), "{name}");
+        }
+        // Qwen3-30B-A3B: attention 2048·(32+8)·128 + 32·128·2048 = 18,874,368, norms 4352,
+        // experts 128·3·2048·768 = 603,979,776, router 262,144 → layer 623,120,640; ×48
+        // = 29,909,790,720 + 2·311,164,928 + 2048 = 30,532,122,624; active: 8 of 128 experts
+        // → 48·56,889,600 + 622,331,904 = 3,353,032,704.
+        let q = LlamaModel::preset("qwen3-30b-a3b").unwrap();
+        assert_eq!((q.info().params_total, q.info().params_active), (30_532_122_624, 3_353_032_704));
+    }
+
+    #[test]
     fn qwen3_dense_presets() {
         let m = LlamaModel::preset("qwen3-8b").unwrap();
         // 36·2·8·128·2 = 147,456 bytes per token; no windowed layer.
