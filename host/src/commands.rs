@@ -273,7 +273,8 @@ fn plugins(cmd: Option<&PluginsCmd>) -> Result<()> {
 fn model_show(cli: &Cli, a: &ModelShowArgs) -> Result<()> {
     let mut exp = load_experiment(cli)?;
     if let Some(n) = &a.name {
-        exp.model = config::ModelSel { plugin: None, label: n.clone(), params: serde_json::json!({ "preset": n }) };
+        let by_name = config::ModelSel { plugin: None, label: n.clone(), params: serde_json::json!({ "preset": n }) };
+        exp.model = crate::model_import::resolve_model_path(by_name, None)?;
     }
     let mut system = crate::assemble::build_pool(&exp, &exp.pool)?;
     let i = system.cost.info.clone();

@@ -190,7 +190,10 @@ pub fn find_model_preset(preset: &str) -> Result<&'static Entry> {
             all().iter().filter(|r| r.kind == PluginKind::Model).flat_map(|r| r.presets.iter().map(String::as_str)).collect();
         Error::Plugin {
             plugin: preset.to_string(),
-            message: format!("no model plugin knows this model; known models: {}", names.join(", ")),
+            message: format!(
+                "no model plugin knows this model; known models: {}; or give the path of a Hugging Face config.json (ending in .json or containing `/`)",
+                names.join(", ")
+            ),
         }
     })
 }

@@ -96,6 +96,8 @@ fn test_info() -> ModelInfo {
         weights: WeightBytes { attention: 1, ..Default::default() },
         kv_bytes_per_token: 256,
         max_context: 4096,
+        kv_window_tokens: 0,
+        kv_windowed_layers: 0,
     }
 }
 
