@@ -30,6 +30,7 @@ pub mod pool;
 pub mod request;
 pub mod spec;
 pub mod workload;
+pub mod workloads;
 
 pub use cost::{CostModel, MemoryPlan, StepCost};
 pub use engine::{simulate, simulate_collect, IterationRecord, ReplicaSummary, RunOutcome, SimOptions, SimResult};
@@ -38,3 +39,4 @@ pub use pool::{Pool, PoolParts};
 pub use request::{Request, RequestRecord};
 pub use spec::{KvTransferSpec, MemorySpec, PoolSpec, Preemption, Role, Router};
 pub use workload::{NoObserver, Observer, RecordSink, Tee, TraceWorkload, Workload};
+pub use workloads::{ClosedLoop, LengthDist, LengthSampler};
