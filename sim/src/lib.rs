@@ -37,6 +37,6 @@ pub use engine::{simulate, simulate_collect, IterationRecord, ReplicaSummary, Ru
 pub use error::{Result, SimError};
 pub use pool::{Pool, PoolParts};
 pub use request::{Request, RequestRecord};
-pub use spec::{KvTransferSpec, MemorySpec, PoolSpec, Preemption, Role, Router};
+pub use spec::{KvTransferSpec, MemoryRule, MemorySpec, PoolSpec, Preemption, Role, Router};
 pub use workload::{NoObserver, Observer, RecordSink, Tee, TraceWorkload, Workload};
 pub use workloads::{ClosedLoop, LengthDist, LengthSampler};

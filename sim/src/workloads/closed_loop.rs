@@ -148,7 +148,7 @@ mod tests {
         assert_eq!(w.next_request().unwrap().arrival_s, 0.9);
         done(&mut w, 1.0);
         assert_eq!(w.peek_arrival_s(), None, "nothing is issued at or after the duration");
-        let mut w = ClosedLoop::new(2, 0.0, std::iter::repeat((5, 5)), Some(0), None);
+        let w = ClosedLoop::new(2, 0.0, std::iter::repeat((5, 5)), Some(0), None);
         assert_eq!(w.peek_arrival_s(), None);
     }
 }
