@@ -52,7 +52,7 @@ fn config_path(cli: &Cli) -> Result<Option<PathBuf>> {
 
 fn load_experiment(cli: &Cli) -> Result<Experiment> {
     let path = config_path(cli)?;
-    let mut exp = config::load(path.as_deref(), &cli.global.overrides)?;
+    let mut exp = config::load(path.as_deref(), &cli.global.all_overrides())?;
     for spec in &cli.global.plugins {
         let (kind, name) =
             spec.split_once('=').ok_or_else(|| Error::Usage(format!("--plugin `{spec}`: expected KIND=NAME, e.g. backend=llmcompass")))?;
@@ -83,7 +83,7 @@ fn workspace(cli: &Cli, exp: &Experiment) -> Workspace {
 /// them to the registry. Files that fail are reported and skipped.
 fn load_plugins(cli: &Cli) -> Result<()> {
     let config_dirs = match config_path(cli) {
-        Ok(p) => config::load(p.as_deref(), &cli.global.overrides).map(|e| e.plugin_dirs).unwrap_or_default(),
+        Ok(p) => config::load(p.as_deref(), &cli.global.all_overrides()).map(|e| e.plugin_dirs).unwrap_or_default(),
         Err(_) => Vec::new(),
     };
     let dirs = crate::loader::default_dirs(&cli.global.plugin_dirs, &config_dirs);
@@ -197,9 +197,9 @@ fn kernel(exp: &Experiment, ws: &Workspace) -> Result<()> {
 }
 
 fn sim(exp: &Experiment, ws: &Workspace, a: &SimArgs) -> Result<()> {
-    let traces = if a.traces.is_empty() { stages::default_traces(exp, ws, &a.tasks.tasks, &a.tasks.rates)? } else { a.traces.clone() };
+    let sources = crate::workload::source::sources(exp, ws, &a.traces, &a.tasks.tasks, &a.tasks.rates, &a.concurrency)?;
     let mut last = None;
-    for t in &traces {
+    for src in &sources {
         let start = std::time::Instant::now();
         let timeline = if a.timeline {
             crate::report::Timeline::Always
@@ -208,7 +208,7 @@ fn sim(exp: &Experiment, ws: &Workspace, a: &SimArgs) -> Result<()> {
         } else {
             crate::report::Timeline::Auto
         };
-        let run = stages::run_sim_one_with(exp, ws, t, timeline)?;
+        let run = stages::run_source(exp, ws, src, timeline)?;
         let pools: Vec<String> = exp
             .pools()
             .map(|p| {
@@ -217,7 +217,13 @@ fn sim(exp: &Experiment, ws: &Workspace, a: &SimArgs) -> Result<()> {
                 format!("{role}{reps}{} × {} ({} / {}, {})", p.num_devices, p.device, p.attention, p.ffn, p.batching.name)
             })
             .collect();
-        let title = format!("sim: {} on {}, backend {}, trace {}", exp.model.label, pools.join(" + "), exp.backend.name, t.display());
+        let engine = exp.engine.as_ref().map(|e| format!(", engine profile {}", e.name)).unwrap_or_default();
+        let what = match src {
+            crate::workload::source::RunSource::Trace(t) => format!("trace {}", t.display()),
+            crate::workload::source::RunSource::SyntheticRate(r) => format!("synthetic requests at {r} req/s"),
+            crate::workload::source::RunSource::Closed { clients, .. } => format!("{} ({clients} concurrent clients)", src.name()),
+        };
+        let title = format!("sim: {} on {}, backend {}{engine}, {what}", exp.model.label, pools.join(" + "), exp.backend.name);
         print!("{}", stages::format_summary(&title, &run.summary));
         println!("  results: {} ({:.2} s wall)", run.dir.display(), start.elapsed().as_secs_f64());
         last = Some(run.summary);
@@ -495,7 +501,7 @@ fn sweep(cli: &Cli, a: &SweepArgs) -> Result<()> {
     let axes = a.grid.iter().map(|g| crate::sweep::parse_axis(g)).collect::<Result<Vec<_>>>()?;
     let spec = crate::sweep::SweepSpec {
         config: config_path(cli)?,
-        base_overrides: cli.global.overrides.clone(),
+        base_overrides: cli.global.all_overrides(),
         axes,
         out: a.out.clone(),
         jobs: a.jobs,

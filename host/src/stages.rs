@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::output::write_atomic;
 use crate::report::files::{RequestsCsv, SimResultsCsv, REQUESTS_CSV};
 use crate::report::{Progress, Timeline};
+use crate::workload::source::{self, RunSource};
 use crate::workload::{self, azure::Task, generate, Request};
 use reallm_sim::metrics::{RunInfo, Summarizer, Summary};
 use reallm_sim::{Pool, RecordSink, RunOutcome, SimOptions, SimResult, Tee, TraceWorkload, Workload};
@@ -182,24 +183,40 @@ fn keep_iterations(timeline: Timeline) -> Option<usize> {
 /// [`run_sim_one`] with an explicit choice of the per-iteration files. Records stream into
 /// `sim_results.csv` and `requests.csv` as requests finish; `summary.json` is written last.
 pub fn run_sim_one_with(exp: &Experiment, ws: &Workspace, trace: &Path, timeline: Timeline) -> Result<SimRun> {
-    let reqs = load_trace(exp, trace)?;
-    let trace_name = trace.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "trace".into());
+    run_source(exp, ws, &RunSource::Trace(trace.to_path_buf()), timeline)
+}
+
+/// A trace's requests, loaded (or generated) as [`load_trace`] does, with `end_reqs` applied.
+pub fn load_trace_filtered(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
+    let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "trace".into());
+    end_reqs_filter(exp, &name, load_trace(exp, path)?)
+}
+
+/// One `sim` run of any source (a trace, synthetic requests at a rate, a closed loop): writes
+/// its result directory as [`run_sim_one_with`] does.
+pub fn run_source(exp: &Experiment, ws: &Workspace, src: &RunSource, timeline: Timeline) -> Result<SimRun> {
+    let mut workload = source::build(exp, src)?;
+    let trace_name = src.name();
+    let trace = match src {
+        RunSource::Trace(p) => p.clone(),
+        _ => PathBuf::from(&trace_name),
+    };
     let sim_exp = with_kernel_library(exp, ws);
-    let reqs = end_reqs_filter(exp, &trace_name, reqs)?;
     let mut pools = assemble::build_pools(&sim_exp)?;
     let dir = ws.results_dir(exp, &trace_name);
     let created = !dir.exists();
     let written = (|| {
         let mut sim_csv = SimResultsCsv::create(&dir.join("sim_results.csv"))?;
         let mut req_csv = RequestsCsv::create(&dir.join(REQUESTS_CSV), exp.slo)?;
-        let (outcome, summary) = simulate_pools(
+        let (outcome, mut summary) = simulate_pools(
             &sim_exp,
             &trace_name,
             &mut pools,
-            &mut TraceWorkload::new(&reqs),
+            &mut workload,
             &mut Tee(&mut sim_csv, &mut req_csv),
             keep_iterations(timeline),
         )?;
+        summary.run.concurrency = src.concurrency();
         sim_csv.commit()?;
         req_csv.commit()?;
         crate::report::files::write_timeline(&dir, &outcome, &summary, timeline)?;
@@ -219,7 +236,20 @@ pub fn run_sim_one_with(exp: &Experiment, ws: &Workspace, trace: &Path, timeline
     // (docs/reliability.md).
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(&dir.join("summary.json"), format!("{json}\n").as_bytes())?;
-    Ok(SimRun { trace: trace.to_path_buf(), dir, summary, outcome })
+    Ok(SimRun { trace, dir, summary, outcome })
+}
+
+/// Simulate one source and summarise, writing nothing (sweeps).
+pub fn summarize_source(exp: &Experiment, src: &RunSource) -> Result<Summary> {
+    let mut workload = source::build(exp, src)?;
+    let mut pools = assemble::build_pools(exp)?;
+    struct Discard;
+    impl RecordSink for Discard {
+        fn record(&mut self, _: &reallm_sim::RequestRecord) {}
+    }
+    let mut s = simulate_pools(exp, &src.name(), &mut pools, &mut workload, &mut Discard, Some(0))?.1;
+    s.run.concurrency = src.concurrency();
+    Ok(s)
 }
 
 /// The original tool's `sim_method: llmcompass` flow: when the `kernel` stage has written a
@@ -288,12 +318,13 @@ pub fn simulate_pools(
     keep_iterations: Option<usize>,
 ) -> Result<(RunOutcome, Summary)> {
     let replicas = pools.iter().map(|p| p.spec.replicas as usize).sum();
-    let mut summarizer = Summarizer::new(exp.slo, replicas);
+    let mut summarizer = Summarizer::new(exp.slo, replicas).with_warmup(exp.workload.warmup_requests);
     let mut progress = Progress::new(workload.expected_requests().unwrap_or(0), !crate::report::progress::quiet());
     let opts = SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, keep_iterations };
     let outcome = reallm_sim::simulate(pools, assemble::kv_transfer(exp), workload, &mut Tee(&mut summarizer, sink), &mut progress, opts)?;
     progress.finish();
-    let run = RunInfo::from_pools(trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, pools);
+    let mut run = RunInfo::from_pools(trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, pools);
+    run.engine_profile = exp.engine.as_ref().map(|e| e.name.clone());
     let summary = summarizer.finish(&outcome, run);
     Ok((outcome, summary))
 }
