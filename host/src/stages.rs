@@ -329,21 +329,38 @@ pub fn simulate_pools(
     Ok((outcome, summary))
 }
 
-/// A readable summary table.
+/// A readable summary, laid out as benchmark clients print theirs (vLLM `bench serve`,
+/// SGLang `bench_serving`, genai-perf): counts and duration, token totals, throughput (per GPU
+/// and per user too), then TTFT, TPOT, ITL and E2E with mean, median, p90, p99 and max.
 pub fn format_summary(title: &str, s: &Summary) -> String {
     let ms = |x: f64| format!("{:>10.2}", x * 1e3);
     let mut out = String::new();
     out.push_str(&format!("{title}\n"));
-    out.push_str(&format!("  requests: {} completed of {}, makespan {:.2} s\n", s.requests.completed, s.requests.total, s.makespan_s));
-    out.push_str(&format!("  {:<12}{:>10}{:>10}{:>10}{:>10}{:>10}\n", "latency (ms)", "mean", "p50", "p90", "p99", "max"));
-    for (name, st) in [("TTFT", &s.ttft_s), ("TBT", &s.tbt_s), ("TPOT", &s.tpot_s), ("E2E", &s.e2e_s), ("queueing", &s.queueing_s)] {
-        out.push_str(&format!("  {:<12}{}{}{}{}{}\n", name, ms(st.mean), ms(st.p50), ms(st.p90), ms(st.p99), ms(st.max)));
-    }
+    let warm = if s.requests.warmup > 0 { format!(" ({} warm-up requests not measured)", s.requests.warmup) } else { String::new() };
+    out.push_str(&format!(
+        "  requests: {} completed of {}{warm}, benchmark duration (makespan) {:.2} s\n",
+        s.requests.completed, s.requests.total, s.makespan_s
+    ));
+    out.push_str(&format!("  tokens: {} input, {} generated\n", s.requests.input_tokens, s.requests.output_tokens));
     let t = &s.throughput;
     out.push_str(&format!(
-        "  throughput: {:.3} req/s, {:.1} input tok/s, {:.1} output tok/s ({:.1} per device)\n",
-        t.requests_per_s, t.input_tokens_per_s, t.output_tokens_per_s, t.output_tokens_per_s_per_device
+        "  throughput: {:.3} req/s, {:.1} input tok/s, {:.1} output tok/s, {:.1} total tok/s\n",
+        t.requests_per_s, t.input_tokens_per_s, t.output_tokens_per_s, t.total_tokens_per_s
     ));
+    let u = &s.output_tokens_per_s_per_user;
+    out.push_str(&format!(
+        "  per GPU: {:.1} output tok/s, {:.1} total tok/s; per user: {:.1} output tok/s mean, {:.1} median, {:.1} p10\n",
+        t.output_tokens_per_s_per_device,
+        t.total_tokens_per_s_per_device,
+        u.mean,
+        u.p50,
+        // The slowest 10 % of users: 1 / TPOT at its p90.
+        if s.tpot_s.p90 > 0.0 { 1.0 / s.tpot_s.p90 } else { 0.0 }
+    ));
+    out.push_str(&format!("  {:<12}{:>10}{:>10}{:>10}{:>10}{:>10}\n", "latency (ms)", "mean", "median", "p90", "p99", "max"));
+    for (name, st) in [("TTFT", &s.ttft_s), ("TPOT", &s.tpot_s), ("ITL (TBT)", &s.tbt_s), ("E2E", &s.e2e_s), ("queueing", &s.queueing_s)] {
+        out.push_str(&format!("  {:<12}{}{}{}{}{}\n", name, ms(st.mean), ms(st.p50), ms(st.p90), ms(st.p99), ms(st.max)));
+    }
     let e = &s.engine;
     if e.busy_s > 0.0 && !e.time_by_kind_s.is_empty() {
         let mut kinds: Vec<(&String, &f64)> = e.time_by_kind_s.iter().collect();

@@ -1,5 +1,6 @@
 //! ReaLLM's integration tests: one test binary, one module per area.
 
+mod benchmarks;
 mod cli;
 mod compat;
 mod determinism;
