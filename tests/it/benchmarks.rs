@@ -220,6 +220,15 @@ fn concurrency_sweep_writes_one_run_per_level() {
     let before = std::fs::read(root.join("synthetic_c4/H100-SXM_x1_tp1_tp1_chunked/requests.csv")).unwrap();
     assert!(run().status.success());
     assert_eq!(before, std::fs::read(root.join("synthetic_c4/H100-SXM_x1_tp1_tp1_chunked/requests.csv")).unwrap());
+    // The concurrency plots.
+    let runs = [root.join("synthetic_c1/H100-SXM_x1_tp1_tp1_chunked"), root.join("synthetic_c4/H100-SXM_x1_tp1_tp1_chunked")];
+    let files = reallm::report::plot(&runs, &dir.path().join("pics")).unwrap();
+    let names: Vec<String> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();
+    for f in ["ttft_vs_concurrency.svg", "tpot_vs_concurrency.svg", "throughput_vs_interactivity.svg", "ttft_cdf_log.svg", "itl_cdf_log.svg", "e2e_cdf_log.svg"] {
+        assert!(names.iter().any(|n| n == f), "{f} not in {names:?}");
+    }
+    let svg = std::fs::read_to_string(dir.path().join("pics/throughput_vs_interactivity.svg")).unwrap();
+    assert!(svg.contains("output tokens/s per GPU") && svg.contains("per user"));
     // Synthetic lengths with rates: Poisson arrivals, `rr_synthetic_{rate}`.
     let out = reallm(dir.path()).args(["-q", "-c", "c.yaml", "--workspace", "ws", "sim", "--rate", "2"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
