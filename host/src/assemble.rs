@@ -2,13 +2,13 @@
 //! built plugins and [`PoolSpec`]s, assembled into [`Pool`]s. The only place that turns
 //! config types into core types.
 
+use crate::config::schema::{AutoOr, MemoryRuleName};
 use crate::config::{Experiment, PoolConfig};
 use crate::devices::{self, Device};
 use crate::error::{Error, Result};
 use crate::registry;
 use reallm_plugin_api::{ModelArch, ModelInfo, ParallelPlan};
 use reallm_sim::cost::Pass;
-use crate::config::schema::{AutoOr, MemoryRuleName};
 use reallm_sim::{CostModel, KvTransferSpec, MemoryRule, MemorySpec, Pool, PoolParts, PoolSpec, Preemption};
 
 /// The parallelism passes in the order they are applied.
@@ -88,10 +88,7 @@ fn build_backend(exp: &Experiment, device: &Device) -> Result<Box<dyn reallm_plu
             let keys: Vec<&String> = extra.as_object().map(|m| m.keys().collect()).unwrap_or_default();
             let msg = e.to_string();
             if keys.iter().any(|k| msg.contains(k.as_str())) {
-                log::info!(
-                    "backend `{}` does not take the engine profile's parameters {extra}: built without them",
-                    exp.backend.name
-                );
+                log::info!("backend `{}` does not take the engine profile's parameters {extra}: built without them", exp.backend.name);
                 registry::backend(&exp.backend.name, &exp.backend.params, &device.spec)
             } else {
                 Err(e)
@@ -167,14 +164,7 @@ pub fn build_pool(exp: &Experiment, pool: &PoolConfig) -> Result<Pool> {
     }
     let policy = registry::batching(&pool.batching.name, &pool.batching.params)?;
     let spec = pool_spec(exp, pool, &device, &cost.info)?;
-    Ok(Pool::new(PoolParts {
-        spec,
-        device_key: device.key,
-        device: device.spec,
-        cost,
-        policy,
-        policy_name: pool.batching.name.clone(),
-    })?)
+    Ok(Pool::new(PoolParts { spec, device_key: device.key, device: device.spec, cost, policy, policy_name: pool.batching.name.clone() })?)
 }
 
 /// Build every pool of an experiment, colocated/prefill first.

@@ -154,12 +154,14 @@ fn pool_facts(pool: &Value, key: &str, origin: &str, base_dir: Option<&Path>) ->
     let n = pool.get("num_devices").and_then(Value::as_u64).unwrap_or(1) as u32;
     let tp = match pool.pointer("/parallelism/attention") {
         None | Some(Value::Null) => n.max(1),
-        Some(Value::String(s)) => reallm_plugin_api::Degrees::parse(s)
-            .map_err(|m| Error::config(origin, format!("key `{key}.parallelism.attention`: {m}")))?
-            .tp,
-        Some(v) => serde_json::from_value::<reallm_plugin_api::Degrees>(v.clone())
-            .map_err(|m| Error::config(origin, format!("key `{key}.parallelism.attention`: {m}")))?
-            .tp,
+        Some(Value::String(s)) => {
+            reallm_plugin_api::Degrees::parse(s).map_err(|m| Error::config(origin, format!("key `{key}.parallelism.attention`: {m}")))?.tp
+        }
+        Some(v) => {
+            serde_json::from_value::<reallm_plugin_api::Degrees>(v.clone())
+                .map_err(|m| Error::config(origin, format!("key `{key}.parallelism.attention`: {m}")))?
+                .tp
+        }
     };
     Ok(Some(PoolFacts {
         memory_gib: device.spec.mem_capacity_bytes as f64 / (1u64 << 30) as f64,
@@ -184,9 +186,10 @@ pub fn apply(tree: &mut Value, origin: &str, base_dir: Option<&Path>) -> Result<
         Some(Value::String(s)) => s.trim().to_ascii_lowercase(),
         Some(v) => return Err(Error::config(origin, format!("key `engine`: invalid value {v}; expected one of {}", names().join(", ")))),
     };
-    let text = PROFILES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).ok_or_else(|| {
-        Error::config(origin, format!("key `engine`: unknown engine `{name}`; expected one of {}", names().join(", ")))
-    })?;
+    let text =
+        PROFILES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).ok_or_else(|| {
+            Error::config(origin, format!("key `engine`: unknown engine `{name}`; expected one of {}", names().join(", ")))
+        })?;
     let p = parse_profile(&name, text)?;
     let pool_keys: Vec<&str> = if tree.get("disaggregated").is_some_and(|d| !d.is_null()) {
         vec!["disaggregated.prefill", "disaggregated.decode"]
@@ -274,7 +277,11 @@ mod tests {
 
     #[test]
     fn estimates_by_hand() {
-        let e = ActivationEstimate { coefficients_by_tp: [(1, 11.0), (2, 6.5), (4, 5.0), (8, 5.0)].into(), min_mib: 70.0, overhead_fraction: 0.0 };
+        let e = ActivationEstimate {
+            coefficients_by_tp: [(1, 11.0), (2, 6.5), (4, 5.0), (8, 5.0)].into(),
+            min_mib: 70.0,
+            overhead_fraction: 0.0,
+        };
         // Llama-3-70B (64 heads × 128), 8192 tokens, TP2: 2 · 8192 · 8192 · 6.5 = 872,415,232.
         assert_eq!(activation_bytes(&e, 8192, 8192, 2), 872_415_232);
         // TP3 uses TP2's coefficient; TP16 uses TP8's; a tiny batch takes the 70 MiB floor.

@@ -213,7 +213,8 @@ fn concurrency_sweep_writes_one_run_per_level() {
     }
     let root = dir.path().join("ws/roofline_results/llama3.1-8b");
     let s4: reallm::metrics::Summary =
-        serde_json::from_str(&std::fs::read_to_string(root.join("synthetic_c4/H100-SXM_x1_tp1_tp1_chunked/summary.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(root.join("synthetic_c4/H100-SXM_x1_tp1_tp1_chunked/summary.json")).unwrap())
+            .unwrap();
     assert_eq!((s4.run.concurrency, s4.requests.warmup, s4.requests.total), (Some(4), 4, 36));
     assert_eq!(s4.run.engine_profile.as_deref(), Some("vllm"));
     // Rerun: byte-identical files.
@@ -224,7 +225,14 @@ fn concurrency_sweep_writes_one_run_per_level() {
     let runs = [root.join("synthetic_c1/H100-SXM_x1_tp1_tp1_chunked"), root.join("synthetic_c4/H100-SXM_x1_tp1_tp1_chunked")];
     let files = reallm::report::plot(&runs, &dir.path().join("pics")).unwrap();
     let names: Vec<String> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect();
-    for f in ["ttft_vs_concurrency.svg", "tpot_vs_concurrency.svg", "throughput_vs_interactivity.svg", "ttft_cdf_log.svg", "itl_cdf_log.svg", "e2e_cdf_log.svg"] {
+    for f in [
+        "ttft_vs_concurrency.svg",
+        "tpot_vs_concurrency.svg",
+        "throughput_vs_interactivity.svg",
+        "ttft_cdf_log.svg",
+        "itl_cdf_log.svg",
+        "e2e_cdf_log.svg",
+    ] {
         assert!(names.iter().any(|n| n == f), "{f} not in {names:?}");
     }
     let svg = std::fs::read_to_string(dir.path().join("pics/throughput_vs_interactivity.svg")).unwrap();

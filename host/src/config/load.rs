@@ -33,7 +33,10 @@ pub fn load_str(text: &str, origin: &str, base_dir: Option<PathBuf>, overrides: 
         || tree.pointer("/system/attention_parallelism").is_some();
     let exp = if is_original {
         if tree.get("engine").is_some() {
-            return Err(Error::config(origin, "key `engine`: engine profiles apply to ReaLLM's own config form, not the original tool's layout"));
+            return Err(Error::config(
+                origin,
+                "key `engine`: engine profiles apply to ReaLLM's own config form, not the original tool's layout",
+            ));
         }
         let f: OriginalFile = deserialize(tree, origin)?;
         from_original(f, origin, base_dir)?

@@ -79,7 +79,11 @@ fn pool_from_product(sys: ProductSystem, role: Role, key: &str, origin: &str) ->
         sequence_parallel: sys.parallelism.sequence_parallel,
         comm_algo,
         batching: PluginSel { name: b.policy.clone(), params: b.params.clone() },
-        limits: Limits { max_batch_seqs: b.max_batch_seqs, max_batch_tokens: b.max_batch_tokens, chunk_tokens: b.chunk_tokens.unwrap_or(0) },
+        limits: Limits {
+            max_batch_seqs: b.max_batch_seqs,
+            max_batch_tokens: b.max_batch_tokens,
+            chunk_tokens: b.chunk_tokens.unwrap_or(0),
+        },
         memory: sys.memory,
     })
 }
@@ -210,5 +214,9 @@ fn synthetic(s: &SyntheticFile, origin: &str) -> Result<SyntheticConfig> {
         d.validate().map_err(|m| err(key, m))?;
         Ok(d)
     };
-    Ok(SyntheticConfig { requests: s.requests, input_tokens: length("input_tokens", &s.input_tokens)?, output_tokens: length("output_tokens", &s.output_tokens)? })
+    Ok(SyntheticConfig {
+        requests: s.requests,
+        input_tokens: length("input_tokens", &s.input_tokens)?,
+        output_tokens: length("output_tokens", &s.output_tokens)?,
+    })
 }

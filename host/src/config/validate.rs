@@ -40,7 +40,11 @@ fn validate_pool(p: &PoolConfig, o: &str, engine: bool) -> Result<()> {
         return Err(Error::config(o, format!("{role} pool: batching max_batch_seqs and max_batch_tokens must be at least 1")));
     }
     let m = &p.memory;
-    let autos = [("usable_fraction", m.usable_fraction), ("activation_reserve_gib", m.activation_reserve_gib), ("framework_reserve_gib", m.framework_reserve_gib)];
+    let autos = [
+        ("usable_fraction", m.usable_fraction),
+        ("activation_reserve_gib", m.activation_reserve_gib),
+        ("framework_reserve_gib", m.framework_reserve_gib),
+    ];
     for (key, v) in autos {
         if v == schema::AutoOr::Auto && !engine {
             return Err(Error::config(
@@ -140,7 +144,10 @@ fn validate_workload(w: &SimWorkload, o: &str) -> Result<()> {
         }
     }
     if !(w.think_time_s.is_finite() && w.think_time_s >= 0.0) {
-        return Err(Error::config(o, format!("key `workload.think_time_s` = {}: expected a non-negative number of seconds", w.think_time_s)));
+        return Err(Error::config(
+            o,
+            format!("key `workload.think_time_s` = {}: expected a non-negative number of seconds", w.think_time_s),
+        ));
     }
     if let Some(d) = w.duration_s {
         if !(d.is_finite() && d > 0.0) {

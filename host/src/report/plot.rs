@@ -98,9 +98,33 @@ pub fn charts(runs: &[RunData]) -> Result<Vec<Chart>> {
         c.series.retain(|s| !s.points.is_empty());
         c
     };
-    v.push(log(chart("ttft_cdf_log.svg", "TTFT CDF", "time to first token (ms, log scale)", "fraction of requests", ttft.clone(), false, Legend::UpperLeft)));
-    v.push(log(chart("itl_cdf_log.svg", "ITL (TBT) CDF", "inter-token latency (ms, log scale)", "fraction of token gaps", tbt.clone(), false, Legend::UpperLeft)));
-    v.push(log(chart("e2e_cdf_log.svg", "E2E latency CDF", "end-to-end latency (ms, log scale)", "fraction of requests", e2e, false, Legend::UpperLeft)));
+    v.push(log(chart(
+        "ttft_cdf_log.svg",
+        "TTFT CDF",
+        "time to first token (ms, log scale)",
+        "fraction of requests",
+        ttft.clone(),
+        false,
+        Legend::UpperLeft,
+    )));
+    v.push(log(chart(
+        "itl_cdf_log.svg",
+        "ITL (TBT) CDF",
+        "inter-token latency (ms, log scale)",
+        "fraction of token gaps",
+        tbt.clone(),
+        false,
+        Legend::UpperLeft,
+    )));
+    v.push(log(chart(
+        "e2e_cdf_log.svg",
+        "E2E latency CDF",
+        "end-to-end latency (ms, log scale)",
+        "fraction of requests",
+        e2e,
+        false,
+        Legend::UpperLeft,
+    )));
     v.push(chart("ttft_cdf.svg", "TTFT CDF", "time to first token (ms)", "fraction of requests", ttft, false, Legend::LowerRight));
     v.push(chart("tbt_cdf.svg", "TBT CDF", "time between tokens (ms)", "fraction of token gaps", tbt, false, Legend::LowerRight));
     v.push(chart(
@@ -166,7 +190,10 @@ pub fn charts(runs: &[RunData]) -> Result<Vec<Chart>> {
             tpot_c.push(line("TPOT p99", &|s| s.tpot_s.p99 * 1e3));
             curve.push(Series {
                 name: if one { "output tokens/s".to_string() } else { g.clone() },
-                points: pts.iter().map(|(_, s)| (s.output_tokens_per_s_per_user.p50, s.throughput.output_tokens_per_s_per_device)).collect(),
+                points: pts
+                    .iter()
+                    .map(|(_, s)| (s.output_tokens_per_s_per_user.p50, s.throughput.output_tokens_per_s_per_device))
+                    .collect(),
             });
         }
         let conc = "concurrency (clients)";
