@@ -8,9 +8,7 @@ use crate::stages::{self, Workspace};
 
 use crate::error::{Error, Result};
 use crate::registry;
-use reallm_plugin_api::{
-    BatchShape, Collective, CollectiveKind, CommAlgo, DType, Kernel, LinkScope, ModelGraph, PluginKind, PrefillChunk, WorkKind,
-};
+use reallm_plugin_api::{BatchShape, Collective, CollectiveKind, CommAlgo, DType, Kernel, LinkScope, ModelGraph, PrefillChunk, WorkKind};
 use std::path::{Path, PathBuf};
 
 /// Where `config set` persists the current config (relative to the working directory).
@@ -50,29 +48,30 @@ fn config_path(cli: &Cli) -> Result<Option<PathBuf>> {
     Ok(None)
 }
 
+/// The experiment of this invocation: the config parsed once (before plugins are loaded, for
+/// its `plugin_dirs`), then `--plugin` overrides applied once the registry knows every plugin.
 fn load_experiment(cli: &Cli) -> Result<Experiment> {
-    let path = config_path(cli)?;
-    let mut exp = config::load(path.as_deref(), &cli.global.all_overrides())?;
-    for spec in &cli.global.plugins {
-        let (kind, name) =
-            spec.split_once('=').ok_or_else(|| Error::Usage(format!("--plugin `{spec}`: expected KIND=NAME, e.g. backend=llmcompass")))?;
-        let k = PluginKind::parse(kind.trim()).ok_or_else(|| {
-            Error::Usage(format!("--plugin `{spec}`: unknown kind `{kind}`; expected backend, model, parallelism or batching"))
-        })?;
-        let name = name.trim().to_string();
-        registry::find(k, &name)?;
-        match k {
-            PluginKind::Backend => exp.backend = config::PluginSel { name, params: serde_json::Value::Null },
-            PluginKind::Batching => exp.pool.batching = config::PluginSel { name, params: serde_json::Value::Null },
-            PluginKind::Model => exp.model.plugin = Some(name),
-            PluginKind::Parallelism => {
-                return Err(Error::Usage(
-                    "--plugin parallelism=NAME: parallelism plugins are chosen by the plan's degrees (tp, pp, cp, ep, dp)".into(),
-                ))
-            }
-        }
-    }
+    let mut exp =
+        PARSED.with(|p| p.borrow_mut().take()).unwrap_or_else(|| config::load(config_path(cli)?.as_deref(), &cli.global.all_overrides()))?;
+    let overrides = plugin_overrides(cli)?;
+    config::apply_plugin_overrides(&mut exp, &overrides);
     Ok(exp)
+}
+
+thread_local! {
+    /// The config as parsed at the start of [`run`], taken by the first [`load_experiment`].
+    static PARSED: std::cell::RefCell<Option<Result<Experiment>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `--plugin KIND=NAME` selections, checked against the registry.
+fn plugin_overrides(cli: &Cli) -> Result<Vec<config::PluginOverride>> {
+    let mut v = Vec::new();
+    for spec in &cli.global.plugins {
+        let o = config::PluginOverride::parse(spec).map_err(Error::Usage)?;
+        registry::find(o.kind, &o.name)?;
+        v.push(o);
+    }
+    Ok(v)
 }
 
 fn workspace(cli: &Cli, exp: &Experiment) -> Workspace {
@@ -81,12 +80,8 @@ fn workspace(cli: &Cli, exp: &Experiment) -> Workspace {
 
 /// Find and load the plugin libraries (CLI, environment, config, beside the binary) and add
 /// them to the registry. Files that fail are reported and skipped.
-fn load_plugins(cli: &Cli) -> Result<()> {
-    let config_dirs = match config_path(cli) {
-        Ok(p) => config::load(p.as_deref(), &cli.global.all_overrides()).map(|e| e.plugin_dirs).unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
-    let dirs = crate::loader::default_dirs(&cli.global.plugin_dirs, &config_dirs);
+fn load_plugins(cli: &Cli, config_dirs: &[PathBuf]) -> Result<()> {
+    let dirs = crate::loader::default_dirs(&cli.global.plugin_dirs, config_dirs);
     let report = crate::loader::load_dirs(&dirs);
     for f in &report.failures {
         log::warn!("skipped plugin file {}: {}", f.path.display(), f.reason);
@@ -101,7 +96,12 @@ fn load_plugins(cli: &Cli) -> Result<()> {
 /// Run one CLI invocation.
 pub fn run(cli: Cli) -> Result<()> {
     init_logging(&cli);
-    load_plugins(&cli)?;
+    // The config is parsed once: its `plugin_dirs` are needed before the plugins are loaded,
+    // and the command takes the parsed experiment afterwards.
+    let parsed = config_path(&cli).and_then(|p| config::load(p.as_deref(), &cli.global.all_overrides()));
+    let config_dirs = parsed.as_ref().map(|e| e.plugin_dirs.clone()).unwrap_or_default();
+    PARSED.with(|p| *p.borrow_mut() = Some(parsed));
+    load_plugins(&cli, &config_dirs)?;
     match &cli.command {
         Command::Config(ConfigCmd::Set { path }) => {
             config::load(Some(path), &[])?;
@@ -242,6 +242,12 @@ fn plugins(cmd: Option<&PluginsCmd>) -> Result<()> {
             for e in registry::all() {
                 let aliases = if e.aliases.is_empty() { String::new() } else { format!(" (aliases: {})", e.aliases.join(", ")) };
                 println!("{:<12} {:<20} {:<9} {:<10} {}{}", e.kind.name(), e.name, e.version, e.origin, e.summary, aliases);
+                if let Some(other) = &e.conflicts_with {
+                    println!(
+                        "{:<12} CONFLICT: `{}` also answers to a name of the plugin from {other}; selecting it is an error",
+                        "", e.name
+                    );
+                }
             }
             for f in registry::failures() {
                 println!("failed       {}: {}", f.path.display(), f.reason);
@@ -273,7 +279,8 @@ fn plugins(cmd: Option<&PluginsCmd>) -> Result<()> {
 fn model_show(cli: &Cli, a: &ModelShowArgs) -> Result<()> {
     let mut exp = load_experiment(cli)?;
     if let Some(n) = &a.name {
-        exp.model = config::ModelSel { plugin: None, label: n.clone(), params: serde_json::json!({ "preset": n }) };
+        let by_name = config::ModelSel { plugin: None, label: n.clone(), params: serde_json::json!({ "preset": n }) };
+        exp.model = crate::model_import::resolve_model_path(by_name, None)?;
     }
     let mut system = crate::assemble::build_pool(&exp, &exp.pool)?;
     let i = system.cost.info.clone();
@@ -495,13 +502,11 @@ fn sweep(cli: &Cli, a: &SweepArgs) -> Result<()> {
     if a.grid.is_empty() {
         return Err(Error::Usage("sweep: give at least one --grid KEY=V1,V2,...".into()));
     }
-    if !cli.global.plugins.is_empty() {
-        return Err(Error::Usage("sweep: choose plugins with --grid or --set keys (e.g. --set backend=llmcompass), not --plugin".into()));
-    }
     let axes = a.grid.iter().map(|g| crate::sweep::parse_axis(g)).collect::<Result<Vec<_>>>()?;
     let spec = crate::sweep::SweepSpec {
         config: config_path(cli)?,
         base_overrides: cli.global.all_overrides(),
+        plugin_overrides: plugin_overrides(cli)?,
         axes,
         out: a.out.clone(),
         jobs: a.jobs,

@@ -15,6 +15,7 @@ pub mod engines;
 pub mod error;
 pub mod kernel_library;
 pub mod loader;
+pub mod model_import;
 pub mod output;
 pub mod registry;
 pub mod report;

@@ -7,6 +7,8 @@ use super::*;
 use crate::error::{Error, Result};
 use std::path::Path;
 
+/// Load a config file (or the embedded default when `path` is `None`) and apply overrides
+/// (`key.path=value`).
 pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Experiment> {
     let (text, origin, base_dir) = match path {
         Some(p) => {
@@ -98,4 +100,47 @@ pub fn apply_override(tree: &mut Value, spec: &str) -> std::result::Result<(), S
         cur = obj.entry(part.to_string()).or_insert_with(|| Value::Object(Default::default()));
     }
     Ok(())
+}
+
+/// A `--plugin KIND=NAME` selection: an override like `--set`, applied to the resolved
+/// experiment in every place the kind appears (the backend; the batch policy of every pool; the
+/// model family).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginOverride {
+    pub kind: reallm_plugin_api::PluginKind,
+    pub name: String,
+}
+
+impl PluginOverride {
+    /// Parse `KIND=NAME`. Parallelism is not selectable: the passes follow from the plan's
+    /// degrees (tp, pp, cp, ep, dp), see docs/plugins.md.
+    pub fn parse(spec: &str) -> std::result::Result<PluginOverride, String> {
+        use reallm_plugin_api::PluginKind;
+        let (kind, name) = spec.split_once('=').ok_or_else(|| format!("--plugin `{spec}`: expected KIND=NAME, e.g. backend=llmcompass"))?;
+        let kind = PluginKind::parse(kind.trim())
+            .ok_or_else(|| format!("--plugin `{spec}`: unknown kind `{kind}`; expected backend, model, parallelism or batching"))?;
+        if kind == PluginKind::Parallelism {
+            return Err("--plugin parallelism=NAME: parallelism plugins are chosen by the plan's degrees (tp, pp, cp, ep, dp)".into());
+        }
+        Ok(PluginOverride { kind, name: name.trim().to_string() })
+    }
+}
+
+/// Apply plugin selections to every pool they concern.
+pub fn apply_plugin_overrides(exp: &mut Experiment, overrides: &[PluginOverride]) {
+    use reallm_plugin_api::PluginKind;
+    for o in overrides {
+        let sel = PluginSel { name: o.name.clone(), params: serde_json::Value::Null };
+        match o.kind {
+            PluginKind::Backend => exp.backend = sel,
+            PluginKind::Batching => {
+                exp.pool.batching = sel.clone();
+                if let Some(d) = &mut exp.decode_pool {
+                    d.batching = sel;
+                }
+            }
+            PluginKind::Model => exp.model.plugin = Some(o.name.clone()),
+            PluginKind::Parallelism => {}
+        }
+    }
 }

@@ -12,7 +12,7 @@ pub mod schema;
 mod validate;
 pub mod yaml;
 
-pub use load::{apply_override, load, load_str};
+pub use load::{apply_override, apply_plugin_overrides, load, load_str, PluginOverride};
 pub use original::{ORIGINAL_DEFAULT_DEVICE, ORIGINAL_HETERO_DEFAULT_DEVICE};
 pub use validate::{validate, MAX_CLIENTS};
 
@@ -185,9 +185,6 @@ impl Experiment {
     }
 }
 
-/// Load a config file (or the embedded default when `path` is `None`) and apply overrides
-/// (`key.path=value`).
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,5 +238,19 @@ mod tests {
         assert_eq!(d.device, ORIGINAL_HETERO_DEFAULT_DEVICE);
         assert_eq!(e.workload.traces, vec!["rr_code_1.csv".to_string()]);
         assert_eq!(e.output_dir.as_deref(), Some(std::path::Path::new("workspace/deepseekv3_hetero")));
+    }
+
+    #[test]
+    fn plugin_overrides_reach_every_pool() {
+        let yaml = "model: llama3-70b\ndisaggregated:\n  prefill: {device: H100-SXM, num_devices: 8}\n  decode: {device: H100-SXM, num_devices: 8}\n";
+        let mut e = load_str(yaml, "t.yaml", None, &[]).unwrap();
+        let o = [PluginOverride::parse("batching=chunked").unwrap(), PluginOverride::parse("backend = llmcompass").unwrap()];
+        apply_plugin_overrides(&mut e, &o);
+        assert_eq!(e.pool.batching.name, "chunked");
+        assert_eq!(e.decode_pool.as_ref().unwrap().batching.name, "chunked");
+        assert_eq!(e.backend.name, "llmcompass");
+        assert!(PluginOverride::parse("parallelism=tp").unwrap_err().contains("degrees"));
+        assert!(PluginOverride::parse("backend").unwrap_err().contains("KIND=NAME"));
+        assert!(PluginOverride::parse("gpu=x").unwrap_err().contains("unknown kind"));
     }
 }

@@ -115,7 +115,10 @@ pub(super) fn from_product(f: ProductFile, origin: &str, base_dir: Option<PathBu
         form: Form::Product,
         base_dir: base_dir.clone(),
         name: f.name,
-        model: resolve_model_paths(model_from_ref(f.model), base_dir.as_deref()),
+        model: crate::model_import::resolve_model_path(
+            resolve_model_paths(model_from_ref(f.model), base_dir.as_deref()),
+            base_dir.as_deref(),
+        )?,
         backend: PluginSel { name: backend.name().to_string(), params: backend.params() },
         pool,
         decode_pool,

@@ -116,12 +116,16 @@ pub(super) fn from_original(f: OriginalFile, origin: &str, base_dir: Option<Path
     // The original tool ran the unfused attention kernels and left out the embedding and the
     // LM head; keep its view of the model for its own configs.
     let model_params = serde_json::json!({ "preset": f.model, "include_embedding_and_head": false, "attention": "unfused" });
+    let model = crate::model_import::resolve_model_path(
+        ModelSel { plugin: None, label: f.model.clone(), params: model_params },
+        base_dir.as_deref(),
+    )?;
     Ok(Experiment {
         origin: origin.to_string(),
         form: Form::Original,
         base_dir,
         name: None,
-        model: ModelSel { plugin: None, label: f.model.clone(), params: model_params },
+        model,
         backend,
         pool,
         decode_pool,

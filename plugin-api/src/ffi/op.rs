@@ -71,6 +71,8 @@ pub fn dtype_code(d: DType) -> u8 {
         DType::F8 => 3,
         DType::I8 => 4,
         DType::F4 => 5,
+        DType::Mxfp4 => 6,
+        DType::Nvfp4 => 7,
     }
 }
 
@@ -83,6 +85,8 @@ pub fn dtype_from_code(c: u8) -> Result<DType, PluginError> {
         3 => DType::F8,
         4 => DType::I8,
         5 => DType::F4,
+        6 => DType::Mxfp4,
+        7 => DType::Nvfp4,
         _ => return Err(PluginError::unsupported(format!("unknown data-type code {c} in an op description"))),
     })
 }
@@ -457,6 +461,18 @@ mod tests {
         // reallm_backend_desc: 2 × u32 + 4 strings + 3 function pointers = 8 + 56 = 64.
         #[cfg(target_pointer_width = "64")]
         assert_eq!(std::mem::size_of::<ReallmBackendDesc>(), 64);
+    }
+
+    #[test]
+    fn every_dtype_code_round_trips() {
+        use DType::*;
+        let all = [F32, Bf16, F16, F8, I8, F4, Mxfp4, Nvfp4];
+        // The codes of reallm_backend.h, REALLM_DTYPE_F32 = 0 .. REALLM_DTYPE_NVFP4 = 7.
+        for (code, d) in all.into_iter().enumerate() {
+            assert_eq!(dtype_code(d), code as u8);
+            assert_eq!(dtype_from_code(code as u8).unwrap(), d);
+        }
+        assert!(dtype_from_code(8).is_err());
     }
 
     #[test]
