@@ -51,8 +51,9 @@ fn config_path(cli: &Cli) -> Result<Option<PathBuf>> {
 /// The experiment of this invocation: the config parsed once (before plugins are loaded, for
 /// its `plugin_dirs`), then `--plugin` overrides applied once the registry knows every plugin.
 fn load_experiment(cli: &Cli) -> Result<Experiment> {
-    let mut exp =
-        PARSED.with(|p| p.borrow_mut().take()).unwrap_or_else(|| config::load(config_path(cli)?.as_deref(), &cli.global.all_overrides()))?;
+    let mut exp = PARSED
+        .with(|p| p.borrow_mut().take())
+        .unwrap_or_else(|| config::load(config_path(cli)?.as_deref(), &cli.global.all_overrides()))?;
     let overrides = plugin_overrides(cli)?;
     config::apply_plugin_overrides(&mut exp, &overrides);
     Ok(exp)
