@@ -5,7 +5,7 @@
 //! ([`CostModel`], a batch policy) and plain specs ([`PoolSpec`]), pulls requests from a
 //! [`Workload`], hands finished records to a [`RecordSink`] in arrival order, reports
 //! progress to an [`Observer`], and returns a [`RunOutcome`]. Its dependency list (plugin API,
-//! serde derive for the summary schema, seeded RNG, hash map, quantile sketch) is the
+//! serde derive for the summary schema, seeded RNG and distributions, hash map, quantile sketch) is the
 //! enforcement: nothing here can read a file or draw a progress bar.
 //!
 //! **API boundary:** the host (`reallm`) resolves configurations into these types
