@@ -92,6 +92,9 @@ pub fn pool_spec(exp: &Experiment, pool: &PoolConfig) -> PoolSpec {
         },
         cuda_graph_batch_sizes: exp.sim.cuda_graph_batch_sizes.clone(),
         iteration_overhead_s: exp.sim.iteration_overhead_s,
+        prefix_cache: reallm_sim::PrefixCacheSpec::default(),
+        kv_router: reallm_sim::KvRouterSpec::default(),
+        session_affinity: false,
     }
 }
 

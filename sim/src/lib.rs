@@ -28,6 +28,7 @@ pub mod kv;
 pub mod metrics;
 pub mod pool;
 pub mod request;
+pub mod router;
 pub mod spec;
 pub mod workload;
 
@@ -35,6 +36,6 @@ pub use cost::{CostModel, MemoryPlan, StepCost};
 pub use engine::{simulate, simulate_collect, IterationRecord, ReplicaSummary, RunOutcome, SimOptions, SimResult};
 pub use error::{Result, SimError};
 pub use pool::{Pool, PoolParts};
-pub use request::{Request, RequestRecord};
-pub use spec::{KvTransferSpec, MemorySpec, PoolSpec, Preemption, Role, Router};
+pub use request::{BlockIds, Request, RequestRecord};
+pub use spec::{Eviction, KvRouterSpec, KvTransferSpec, MemorySpec, PoolSpec, Preemption, PrefixCacheSpec, Role, Router, TierSpec};
 pub use workload::{NoObserver, Observer, RecordSink, Tee, TraceWorkload, Workload};

@@ -57,16 +57,8 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<Request>> {
     }
     if header.starts_with("TIMESTAMP") {
         let rows = super::azure::parse_raw(text, origin)?;
-        let reqs: Vec<Request> = rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| Request {
-                id: i as u64,
-                arrival_s: r.arrival_s,
-                prompt_tokens: r.context_tokens,
-                output_tokens: r.generated_tokens,
-            })
-            .collect();
+        let reqs: Vec<Request> =
+            rows.iter().enumerate().map(|(i, r)| Request::new(i as u64, r.arrival_s, r.context_tokens, r.generated_tokens)).collect();
         check(&reqs, origin, 2)?;
         return Ok(reqs);
     }
@@ -109,7 +101,7 @@ fn parse_rr(text: &str, origin: &str) -> Result<Vec<Request>> {
         };
         let p = tok(cp, "prompt_size")?;
         let t = tok(ct, "token_size")?;
-        out.push(Request { id, arrival_s: arrival, prompt_tokens: p, output_tokens: t });
+        out.push(Request::new(id, arrival, p, t));
     }
     check(&out, origin, 2)?;
     Ok(out)
@@ -187,10 +179,7 @@ mod tests {
     fn rr_roundtrip_and_errors() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.csv");
-        let reqs = vec![
-            Request { id: 0, arrival_s: 0.25, prompt_tokens: 10, output_tokens: 3 },
-            Request { id: 1, arrival_s: 1.0 / 3.0, prompt_tokens: 7, output_tokens: 1 },
-        ];
+        let reqs = vec![Request::new(0, 0.25, 10, 3), Request::new(1, 1.0 / 3.0, 7, 1)];
         write_rr(&p, &reqs, 0).unwrap();
         assert_eq!(read(&p).unwrap(), reqs);
         let bad = |text: &str| parse(text, "x.csv").unwrap_err().to_string();
