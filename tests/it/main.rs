@@ -6,6 +6,7 @@ mod determinism;
 mod dynamic;
 mod engine;
 mod errors;
+mod prefix;
 mod registry;
 mod reliability;
 mod reports;

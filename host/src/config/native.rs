@@ -72,6 +72,8 @@ fn pool_from_product(sys: ProductSystem, role: Role, key: &str, origin: &str) ->
         batching: PluginSel { name: b.policy.clone(), params: b.params.clone() },
         limits: Limits { max_batch_seqs: b.max_batch_seqs, max_batch_tokens: b.max_batch_tokens, chunk_tokens: b.chunk_tokens },
         memory: sys.memory,
+        kv_router: sys.kv_router,
+        session_affinity: sys.session_affinity,
     })
 }
 
@@ -79,7 +81,10 @@ fn parse_router(s: Option<&str>, key: &str, origin: &str) -> Result<Router> {
     match s {
         None => Ok(Router::RoundRobin),
         Some(t) => Router::parse(t).ok_or_else(|| {
-            Error::config(origin, format!("key `{key}`: unknown router `{t}`; expected round_robin, least_outstanding, least_kv or random"))
+            Error::config(
+                origin,
+                format!("key `{key}`: unknown router `{t}`; expected round_robin, least_outstanding, least_kv, random or kv_aware"),
+            )
         }),
     }
 }

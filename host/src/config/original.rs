@@ -45,6 +45,8 @@ fn original_pool(p: &OriginalPool, role: Role, key: &str, origin: &str) -> Resul
         batching: PluginSel { name: original_policy(p.batching.as_deref().unwrap_or(default_policy)), params: Value::Null },
         limits: Limits { max_batch_seqs: 1024, max_batch_tokens: 16384, chunk_tokens: 0 },
         memory: MemoryConfig::default(),
+        kv_router: KvRouterConfig::default(),
+        session_affinity: false,
     })
 }
 

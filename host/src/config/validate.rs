@@ -58,6 +58,55 @@ fn validate_pool(p: &PoolConfig, o: &str) -> Result<()> {
     if !(m.activation_reserve_gib >= 0.0 && m.activation_reserve_gib.is_finite()) {
         return Err(Error::config(o, "key `memory.activation_reserve_gib`: expected a non-negative number"));
     }
+    validate_prefix_cache(p, o)?;
+    let k = &p.kv_router;
+    for (key, v) in [("overlap_score_weight", k.overlap_score_weight), ("load_weight", k.load_weight), ("temperature", k.temperature)] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(Error::config(o, format!("{role} pool: key `kv_router.{key}` = {v}: expected a non-negative number")));
+        }
+    }
+    Ok(())
+}
+
+fn validate_prefix_cache(p: &PoolConfig, o: &str) -> Result<()> {
+    let pc = &p.memory.prefix_cache;
+    let key = "memory.prefix_cache";
+    if reallm_sim::Eviction::parse(&pc.eviction).is_none() {
+        return Err(Error::config(o, format!("key `{key}.eviction`: unknown policy `{}`; expected lru, lfu or fifo", pc.eviction)));
+    }
+    if let Some(c) = pc.block_tokens {
+        let b = p.memory.block_tokens;
+        if c == 0 || c % b != 0 {
+            return Err(Error::config(
+                o,
+                format!("key `{key}.block_tokens` = {c}: expected a positive multiple of `memory.block_tokens` ({b})"),
+            ));
+        }
+    }
+    if pc.enabled && p.role == Role::Decode {
+        return Err(Error::config(
+            o,
+            format!(
+                "key `disaggregated.decode.{key}.enabled`: prefix caching applies to pools that prefill; enable it on the prefill pool"
+            ),
+        ));
+    }
+    for (name, t) in [("host", pc.host), ("ssd", pc.ssd), ("cluster", pc.cluster)] {
+        let Some(t) = t else { continue };
+        if !(t.capacity_gib.is_finite() && t.capacity_gib >= 0.0) {
+            return Err(Error::config(o, format!("key `{key}.{name}.capacity_gib` = {}: expected a non-negative number", t.capacity_gib)));
+        }
+        if let Some(b) = t.bandwidth_bytes_per_s {
+            if !(b.is_finite() && b > 0.0) {
+                return Err(Error::config(o, format!("key `{key}.{name}.bandwidth_bytes_per_s` = {b}: expected a positive number")));
+            }
+        }
+        if let Some(l) = t.latency_s {
+            if !(l.is_finite() && l >= 0.0) {
+                return Err(Error::config(o, format!("key `{key}.{name}.latency_s` = {l}: expected a non-negative number of seconds")));
+            }
+        }
+    }
     Ok(())
 }
 

@@ -1,0 +1,212 @@
+//! Prefix caching, offload tiers and KV-aware routing against hand calculations.
+
+use crate::support::{pool, run_one, run_pools};
+use reallm::config::{self, Experiment};
+use reallm::sim::{BlockIds, Pool, Request, SimResult};
+use reallm_plugin_api::{BatchShape, ModelGraph, PrefillChunk, WorkKind};
+
+/// Sum, item by item, of what the backend reports for the per-device work of one step.
+fn hand_step_time(system: &mut Pool, shape: &BatchShape) -> f64 {
+    let mut g = ModelGraph::default();
+    system.cost.device_graph(shape, &mut g).unwrap();
+    let mut t = 0.0;
+    for stage in &g.stages {
+        for seg in &stage.segments {
+            for it in &seg.items {
+                let one = match &it.work {
+                    WorkKind::Kernel(k) => system.cost.backend.kernel_time(k).unwrap(),
+                    WorkKind::Comm(c) => system.cost.backend.collective_time(c).unwrap(),
+                };
+                t += one * it.count as f64 * seg.n_layers as f64;
+            }
+        }
+    }
+    t
+}
+
+fn exp(extra: &[&str]) -> Experiment {
+    let mut o: Vec<String> =
+        vec!["backend={name: roofline, params: {calibration: none}}".into(), "system.memory.prefix_cache.enabled=true".into()];
+    o.extend(extra.iter().map(|s| s.to_string()));
+    config::load(None, &o).unwrap()
+}
+
+/// A request of `prompt` tokens whose first `shared` 16-token blocks have content ids
+/// `0..shared` and the rest ids unique to `uniq`.
+fn req(id: u64, t: f64, prompt: u32, out: u32, shared: u64, uniq: u64) -> Request {
+    let n = prompt.div_ceil(16) as u64;
+    let ids: Vec<u64> = (0..n).map(|j| if j < shared { j } else { (uniq << 32) | j }).collect();
+    Request { blocks: Some(BlockIds::new(16, prompt, ids)), ..Request::new(id, t, prompt, out) }
+}
+
+fn prefix_totals(r: &SimResult) -> reallm::sim::kv::PrefixStats {
+    r.outcome.prefix.as_ref().expect("prefix caching on").totals.clone()
+}
+
+#[test]
+fn a_shared_k_block_prefix_is_prefilled_once() {
+    let e = exp(&[]);
+    let mut system = pool(&e);
+    // Two 1000-token prompts sharing their first k = 40 blocks (640 tokens); the second arrives
+    // after the first finished.
+    let k = 40u64;
+    let reqs = [req(0, 0.0, 1000, 2, k, 1), req(1, 10.0, 1000, 2, k, 2)];
+    let r = run_one(&mut system, &reqs);
+    assert!(r.requests.iter().all(|q| q.completed()));
+    // Prefill work: 1000 + (1000 − 640) tokens.
+    assert_eq!(r.outcome.totals.prefill_tokens, 1000 + 1000 - 16 * k);
+    let s = prefix_totals(&r);
+    assert_eq!((s.hit_blocks[0], s.hit_tokens[0]), (k, 16 * k));
+    assert_eq!(s.lookups, 2);
+    // Lookups cover ⌊(1000 − 1)/16⌋ = 62 blocks each.
+    assert_eq!(s.lookup_blocks, 124);
+    // TTFT of the second: one step prefilling 360 tokens after a 640-token cached prefix.
+    let shape = BatchShape { prefills: vec![PrefillChunk { tokens: 360, prefix: 640, last: true }], ..Default::default() };
+    let ttft = hand_step_time(&mut system, &shape);
+    let got = r.requests[1].token_times[0] - 10.0;
+    assert!((got - ttft).abs() < 1e-12, "TTFT {got} vs {ttft}");
+    // And the timeline says which iteration used the cache.
+    let cached: Vec<u32> = r.outcome.iterations.iter().map(|i| i.cached_tokens).collect();
+    assert_eq!(cached.iter().filter(|&&c| c > 0).count(), 1);
+    assert!(cached.contains(&640));
+
+    // Arriving together, the second is admitted after the first's step registered the shared
+    // blocks: still prefilled once.
+    let mut system = pool(&e);
+    let reqs = [req(0, 0.0, 1000, 2, k, 1), req(1, 0.0, 1000, 2, k, 2)];
+    let r = run_one(&mut system, &reqs);
+    assert_eq!(r.outcome.totals.prefill_tokens, 2000 - 16 * k);
+
+    // Off: both prefilled in full.
+    let mut off = pool(&exp(&["system.memory.prefix_cache.enabled=false"]));
+    let r = run_one(&mut off, &reqs);
+    assert_eq!(r.outcome.totals.prefill_tokens, 2000);
+    assert!(r.outcome.prefix.is_none());
+}
+
+#[test]
+fn a_fully_cached_prompt_still_computes_its_last_token() {
+    // vLLM caps a hit at n − 1 tokens: the same 992-token prompt (62 full blocks) twice hits
+    // 61 blocks and recomputes the last block's 16 tokens.
+    let mut system = pool(&exp(&[]));
+    let reqs = [req(0, 0.0, 992, 1, 62, 0), req(1, 5.0, 992, 1, 62, 0)];
+    let r = run_one(&mut system, &reqs);
+    assert_eq!(r.outcome.totals.prefill_tokens, 992 + 16);
+    assert_eq!(prefix_totals(&r).hit_blocks[0], 61);
+}
+
+#[test]
+fn eviction_is_least_recently_used_first() {
+    // A replica of 200 blocks of 16 tokens. A, B, C (641 tokens: 41 blocks, 40 of them full
+    // and cached) run one after the other and stay cached: 120 cached, 80 plain free. D (1601
+    // unique tokens, 101 blocks) takes the 80 plain free blocks and evicts 21 cached ones: the
+    // least recently released are A's, tail first (vLLM frees a request's blocks in reverse),
+    // so A keeps its first 19 blocks. B then hits all 40 blocks it may (⌊640/16⌋) and
+    // computes 1 token; A hits 19 blocks and computes 641 − 304 = 337 tokens (evicting C's
+    // tail, the least recent now that A's and B's blocks are held).
+    let mut system = pool(&exp(&[]));
+    system.memory.kv_token_capacity = 200 * 16;
+    let reqs = [
+        req(0, 0.0, 641, 1, 0, 100),
+        req(1, 1.0, 641, 1, 0, 200),
+        req(2, 2.0, 641, 1, 0, 300),
+        req(3, 3.0, 1601, 1, 0, 400),
+        req(4, 4.0, 641, 1, 0, 200),
+        req(5, 5.0, 641, 1, 0, 100),
+    ];
+    let r = run_one(&mut system, &reqs);
+    let computed: Vec<u32> = r.outcome.iterations.iter().map(|i| i.prefill_tokens).collect();
+    assert_eq!(computed, vec![641, 641, 641, 1601, 1, 337]);
+    let s = prefix_totals(&r);
+    assert_eq!(s.hit_blocks[0], 40 + 19);
+    assert_eq!(s.evicted_blocks[0], 21 + 21);
+    assert_eq!(s.dropped_blocks, 42, "no lower tier: evicted blocks are gone");
+    assert_eq!(r.outcome.replicas[0].kv_used_blocks_at_end, 0);
+}
+
+#[test]
+fn a_host_tier_hit_costs_exactly_its_transfer() {
+    // 100 blocks of GPU KV. A (960 + 1 tokens) runs; B (1500 unique tokens) evicts most of
+    // A's cached blocks to the host tier; A's content comes back: its hit is partly in GPU,
+    // partly in host memory. With the load before the step (no overlap), the only difference
+    // between a 10 GB/s, 50 µs host link and an infinitely fast one is latency + tokens ×
+    // KV bytes per token per device / bandwidth.
+    let run = |bw: &str, lat: &str| {
+        let e = exp(&[
+            &format!("system.memory.prefix_cache.host={{capacity_gib: 64, bandwidth_bytes_per_s: {bw}, latency_s: {lat}}}"),
+            "system.memory.prefix_cache.load_overlap=false",
+        ]);
+        let mut system = pool(&e);
+        system.memory.kv_token_capacity = 100 * 16;
+        let reqs = [req(0, 0.0, 961, 1, 0, 7), req(1, 1.0, 1500, 1, 0, 8), req(2, 2.0, 961, 1, 0, 7)];
+        let per_tok = system.memory.kv_bytes_per_token_per_device as f64;
+        (run_one(&mut system, &reqs), per_tok)
+    };
+    let (slow, per_tok) = run("10e9", "50e-6");
+    let (fast, _) = run("1e300", "0");
+    let s = prefix_totals(&slow);
+    let host_tokens = s.hit_tokens[1];
+    assert!(host_tokens > 0 && s.hit_tokens[0] > 0, "{s:?}");
+    assert_eq!(s.loaded_blocks[1] * 16, host_tokens);
+    assert_eq!(prefix_totals(&fast).hit_tokens, s.hit_tokens);
+    let ttft = |r: &SimResult| r.requests[2].token_times[0] - 2.0;
+    let expected = 50e-6 + host_tokens as f64 * per_tok / 10e9;
+    let diff = ttft(&slow) - ttft(&fast);
+    assert!((diff - expected).abs() < 1e-12, "extra TTFT {diff} vs transfer {expected}");
+}
+
+#[test]
+fn kv_aware_routing_sends_a_repeated_prefix_to_its_replica() {
+    // Four replicas. Request 0 (prefix P) lands on replica 0; 1 and 2 (other content) go to
+    // the idle replicas 1 and 2; request 3 repeats P after everything finished: the KV-aware
+    // router sends it to replica 0, which holds P (round robin would pick replica 3).
+    let reqs = [req(0, 0.0, 2000, 4, 100, 1), req(1, 0.001, 2000, 4, 0, 2), req(2, 0.002, 2000, 4, 0, 3), req(3, 10.0, 2000, 4, 100, 9)];
+    let replicas = |router: &str| {
+        let e = exp(&["system.replicas=4", &format!("system.router={router}")]);
+        let mut pools = reallm::assemble::build_pools(&e).unwrap();
+        let r = run_pools(&mut pools, &e, &reqs);
+        (r.requests.iter().map(|q| q.replica).collect::<Vec<u32>>(), r)
+    };
+    let (kv, r) = replicas("kv_aware");
+    assert_eq!(kv, vec![0, 1, 2, 0]);
+    let hits: Vec<u64> = r.outcome.replicas.iter().map(|x| x.prefix.as_ref().unwrap().hit_blocks[0]).collect();
+    // Request 3 hits P's 100 blocks on replica 0.
+    assert_eq!(hits, vec![100, 0, 0, 0]);
+    let (rr, _) = replicas("round_robin");
+    assert_eq!(rr, vec![0, 1, 2, 3]);
+}
+
+#[test]
+fn block_accounting_is_conserved_under_preemption() {
+    // Tight memory, many requests sharing prefixes, both preemption modes: every request
+    // completes, preemptions happen, hits happen, and no block is left held at the end (the
+    // pool's debug assertions also check that free never exceeds total).
+    for mode in ["recompute", "swap"] {
+        let e = exp(&[
+            "system.memory.usable_fraction=0.255",
+            &format!("system.memory.preemption={mode}"),
+            "system.memory.prefix_cache.host={capacity_gib: 1}",
+        ]);
+        let mut system = pool(&e);
+        let reqs: Vec<Request> =
+            (0..300u64).map(|i| req(i, i as f64 * 0.01, 600 + (i as u32 * 97) % 1400, 50 + (i as u32 * 31) % 300, i % 7 * 5, i)).collect();
+        let r = run_one(&mut system, &reqs);
+        assert!(r.requests.iter().all(|q| q.completed()), "{mode}");
+        assert!(r.outcome.preemptions > 0, "{mode}: no preemption; tighten the memory");
+        let s = prefix_totals(&r);
+        assert!(s.hit_blocks[0] > 0, "{mode}");
+        assert_eq!(r.outcome.replicas[0].kv_used_blocks_at_end, 0, "{mode}");
+    }
+}
+
+#[test]
+fn caching_without_shared_content_or_preemption_changes_nothing() {
+    let base = ["system.memory.prefix_cache.enabled=false"];
+    let reqs: Vec<Request> = (0..40).map(|i| Request::new(i, i as f64 * 0.2, 300 + 50 * i as u32, 20)).collect();
+    let mut off = pool(&exp(&base));
+    let mut on = pool(&exp(&[]));
+    let a = run_one(&mut off, &reqs);
+    let b = run_one(&mut on, &reqs);
+    assert_eq!(a.requests, b.requests);
+    assert_eq!(prefix_totals(&b).hit_blocks, [0; 4]);
+}
