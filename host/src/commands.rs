@@ -178,6 +178,11 @@ pub fn run(cli: Cli) -> Result<()> {
             let ws = workspace(&cli, &exp);
             sim(&exp, &ws, a)
         }
+        Command::ExportTrace(a) => {
+            let exp = load_experiment(&cli)?;
+            let ws = workspace(&cli, &exp);
+            export_trace(&exp, &ws, a)
+        }
         Command::All => {
             let exp = load_experiment(&cli)?;
             let ws = workspace(&cli, &exp);
@@ -196,8 +201,36 @@ fn kernel(exp: &Experiment, ws: &Workspace) -> Result<()> {
     Ok(())
 }
 
+fn export_trace(exp: &Experiment, ws: &Workspace, a: &crate::cli::ExportTraceArgs) -> Result<()> {
+    let reqs = match (&a.trace, &exp.workload.conversations) {
+        (Some(t), _) => stages::load_trace(exp, t)?,
+        (None, Some(c)) => {
+            crate::workload::synth::conversations(c, exp.workload.system_prompt.as_ref(), exp.trace_gen.seed)?.open_loop_requests()
+        }
+        (None, None) => {
+            let traces = stages::default_traces(exp, ws, &[], &[])?;
+            let t = traces.first().ok_or_else(|| Error::Usage("no trace to export: pass --trace FILE".into()))?;
+            stages::load_trace(exp, t)?
+        }
+    };
+    let bt = a.block_tokens.unwrap_or(exp.workload.hash_block_tokens);
+    if bt == 0 {
+        return Err(Error::Usage("--block-tokens 0: expected at least 1 token per block".into()));
+    }
+    crate::workload::jsonl::write(&a.out, &reqs, bt)?;
+    println!("export-trace: wrote {} requests to {}", reqs.len(), a.out.display());
+    Ok(())
+}
+
 fn sim(exp: &Experiment, ws: &Workspace, a: &SimArgs) -> Result<()> {
-    let traces = if a.traces.is_empty() { stages::default_traces(exp, ws, &a.tasks.tasks, &a.tasks.rates)? } else { a.traces.clone() };
+    let conversations = exp.workload.conversations.is_some() && a.traces.is_empty() && a.tasks.tasks.is_empty() && a.tasks.rates.is_empty();
+    let traces = if conversations {
+        vec![PathBuf::from(stages::CONVERSATIONS_NAME)]
+    } else if a.traces.is_empty() {
+        stages::default_traces(exp, ws, &a.tasks.tasks, &a.tasks.rates)?
+    } else {
+        a.traces.clone()
+    };
     let mut last = None;
     for t in &traces {
         let start = std::time::Instant::now();
@@ -208,7 +241,8 @@ fn sim(exp: &Experiment, ws: &Workspace, a: &SimArgs) -> Result<()> {
         } else {
             crate::report::Timeline::Auto
         };
-        let run = stages::run_sim_one_with(exp, ws, t, timeline)?;
+        let run =
+            if conversations { stages::run_sim_conversations(exp, ws, timeline)? } else { stages::run_sim_one_with(exp, ws, t, timeline)? };
         let pools: Vec<String> = exp
             .pools()
             .map(|p| {

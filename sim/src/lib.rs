@@ -21,6 +21,7 @@
 // `!(x > 0.0)` is used on purpose: it also rejects NaN.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod conversation;
 pub mod cost;
 pub mod engine;
 pub mod error;
@@ -32,8 +33,9 @@ pub mod router;
 pub mod spec;
 pub mod workload;
 
+pub use conversation::{Conversation, ConversationWorkload, Turn};
 pub use cost::{CostModel, MemoryPlan, StepCost};
-pub use engine::{simulate, simulate_collect, IterationRecord, ReplicaSummary, RunOutcome, SimOptions, SimResult};
+pub use engine::{simulate, simulate_collect, IterationRecord, PrefixOutcome, ReplicaSummary, RunOutcome, SimOptions, SimResult};
 pub use error::{Result, SimError};
 pub use pool::{Pool, PoolParts};
 pub use request::{BlockIds, Request, RequestRecord};

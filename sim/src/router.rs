@@ -35,7 +35,8 @@ pub trait ReplicaView {
     fn kv_free_blocks(&self, i: usize) -> u64;
     /// KV blocks replica `i`'s waiting requests need for their next step (O(queue)).
     fn queued_kv_blocks(&self, i: usize) -> u64;
-    /// Prompt tokens replica `i`'s waiting requests still have to prefill (O(queue)).
+    /// Prompt tokens replica `i`'s requests (waiting, or admitted and not through their
+    /// prefill) still have to prefill.
     fn queued_prefill_tokens(&self, i: usize) -> u64;
     /// Tokens per KV block.
     fn kv_block_tokens(&self) -> u32;

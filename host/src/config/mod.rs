@@ -101,6 +101,14 @@ pub struct SimWorkload {
     pub tasks: Vec<String>,
     pub request_rates: Vec<f64>,
     pub end_reqs: Option<u64>,
+    /// Multiplier of trace arrival times.
+    pub time_scale: f64,
+    /// Tokens per `hash_ids` entry of Mooncake-format traces.
+    pub hash_block_tokens: u32,
+    /// Shared system prompts added to requests without content ids.
+    pub system_prompt: Option<SystemPromptConfig>,
+    /// Closed-loop conversations (run instead of traces).
+    pub conversations: Option<ConversationsConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -119,7 +119,16 @@ pub(super) fn from_product(f: ProductFile, origin: &str, base_dir: Option<PathBu
             end_time_s: wl.end_time_s,
             seed: wl.seed,
         },
-        workload: SimWorkload { traces: wl.traces, tasks: wl.tasks, request_rates: wl.request_rates, end_reqs: wl.end_reqs },
+        workload: SimWorkload {
+            traces: wl.traces,
+            tasks: wl.tasks,
+            request_rates: wl.request_rates,
+            end_reqs: wl.end_reqs,
+            time_scale: wl.time_scale,
+            hash_block_tokens: wl.hash_block_tokens,
+            system_prompt: wl.system_prompt,
+            conversations: wl.conversations,
+        },
         kernel: KernelConfig {
             prefill_blocks: f.kernel.prefill_blocks,
             decode_ctx: f.kernel.decode_ctx,

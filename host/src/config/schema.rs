@@ -333,6 +333,15 @@ pub struct ProductWorkload {
     pub seed: u64,
     /// Simulate only requests with id below this.
     pub end_reqs: Option<u64>,
+    /// Arrival times of trace requests are multiplied by this (0.5: twice the rate).
+    pub time_scale: f64,
+    /// Tokens per `hash_ids` entry of Mooncake-format traces.
+    pub hash_block_tokens: u32,
+    /// A shared system prompt prepended to every request of traces without content ids (and
+    /// to every conversation), from one of `groups` prompts.
+    pub system_prompt: Option<SystemPromptConfig>,
+    /// Closed-loop multi-turn conversations, simulated instead of traces when set.
+    pub conversations: Option<ConversationsConfig>,
 }
 
 impl Default for ProductWorkload {
@@ -345,7 +354,49 @@ impl Default for ProductWorkload {
             end_time_s: 500.0,
             seed: 0,
             end_reqs: None,
+            time_scale: 1.0,
+            hash_block_tokens: 512,
+            system_prompt: None,
+            conversations: None,
         }
+    }
+}
+
+/// Shared system prompts: each request (or conversation) starts with one of `groups`
+/// prompts of `tokens` tokens, chosen uniformly (seeded by `workload.seed`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SystemPromptConfig {
+    pub groups: u32,
+    pub tokens: u32,
+    /// Tokens per content id of the generated requests (16, vLLM's KV block, by default).
+    #[serde(default = "sixteen")]
+    pub block_tokens: u32,
+}
+
+fn sixteen() -> u32 {
+    16
+}
+
+/// Multi-turn conversations: `count` conversations starting as a Poisson process of `rate`
+/// per second; turns per conversation geometric with mean `turns`; each turn's user tokens and
+/// answer drawn jointly from an Azure task's rows (`task`); think time between an answer and
+/// the next turn exponential with mean `think_time_s`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConversationsConfig {
+    pub count: u64,
+    pub rate: f64,
+    pub turns: f64,
+    pub think_time_s: f64,
+    pub task: String,
+    /// Tokens per content id (16 by default).
+    pub block_tokens: u32,
+}
+
+impl Default for ConversationsConfig {
+    fn default() -> Self {
+        ConversationsConfig { count: 100, rate: 1.0, turns: 4.0, think_time_s: 10.0, task: "conv".into(), block_tokens: 16 }
     }
 }
 

@@ -156,6 +156,45 @@ pub fn validate(e: &Experiment) -> Result<()> {
     if !(e.sim.iteration_overhead_s >= 0.0 && e.sim.iteration_overhead_s.is_finite()) {
         return Err(Error::config(o, "key `sim.iteration_overhead_s`: expected a non-negative number of seconds"));
     }
+    let w = &e.workload;
+    if !(w.time_scale.is_finite() && w.time_scale > 0.0) {
+        return Err(Error::config(o, format!("key `workload.time_scale` = {}: expected a positive factor", w.time_scale)));
+    }
+    if w.hash_block_tokens == 0 {
+        return Err(Error::config(o, "key `workload.hash_block_tokens`: expected at least 1 token per block"));
+    }
+    if let Some(sp) = &w.system_prompt {
+        if sp.groups == 0 || sp.tokens == 0 || sp.block_tokens == 0 {
+            return Err(Error::config(o, "key `workload.system_prompt`: groups, tokens and block_tokens must be at least 1"));
+        }
+    }
+    if let Some(c) = &w.conversations {
+        let key = "workload.conversations";
+        if c.count == 0 || c.count > crate::workload::trace::MAX_REQUESTS as u64 {
+            return Err(Error::config(
+                o,
+                format!("key `{key}.count` = {}: expected 1 to {}", c.count, crate::workload::trace::MAX_REQUESTS),
+            ));
+        }
+        if !(c.rate.is_finite() && c.rate > 0.0) {
+            return Err(Error::config(o, format!("key `{key}.rate` = {}: expected a positive number of conversations per second", c.rate)));
+        }
+        if !(c.turns.is_finite() && c.turns >= 1.0 && c.turns <= 10_000.0) {
+            return Err(Error::config(o, format!("key `{key}.turns` = {}: expected a mean of 1 to 10,000 turns", c.turns)));
+        }
+        if !(c.think_time_s.is_finite() && c.think_time_s >= 0.0) {
+            return Err(Error::config(
+                o,
+                format!("key `{key}.think_time_s` = {}: expected a non-negative number of seconds", c.think_time_s),
+            ));
+        }
+        if crate::workload::azure::Task::parse(&c.task).is_none() {
+            return Err(Error::config(o, format!("key `{key}.task`: unknown task `{}`; expected `code` or `conv`", c.task)));
+        }
+        if c.block_tokens == 0 {
+            return Err(Error::config(o, format!("key `{key}.block_tokens`: expected at least 1 token per block")));
+        }
+    }
     if e.kernel.prefill_blocks.contains(&0) || e.kernel.decode_ctx.contains(&0) || e.kernel.decode_batches.contains(&0) {
         return Err(Error::config(o, "kernel: prefill_blocks, decode_ctx and decode_batches must be positive"));
     }

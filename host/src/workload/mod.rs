@@ -2,6 +2,8 @@
 
 pub mod azure;
 pub mod generate;
+pub mod jsonl;
+pub mod synth;
 pub mod trace;
 
 pub use trace::Request;

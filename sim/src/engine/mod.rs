@@ -192,6 +192,8 @@ pub(super) struct Replica {
     in_flight: u32,
     wake_pending: bool,
     outstanding: u32,
+    /// Prompt tokens its requests (waiting, running or in flight) still have to prefill.
+    pending_prefill: i64,
     requests: u64,
     busy_s: f64,
 }
@@ -296,6 +298,7 @@ impl<'a> Engine<'a> {
                     in_flight: 0,
                     wake_pending: false,
                     outstanding: 0,
+                    pending_prefill: 0,
                     requests: 0,
                     busy_s: 0.0,
                 });
@@ -415,6 +418,7 @@ impl<'a> Engine<'a> {
             q.prefilled = self.hint(rep, slot, &q);
         }
         let replica = &mut self.replicas[rep];
+        replica.pending_prefill += q.prefill_remaining() as i64;
         replica.waiting.push_back(q);
         replica.outstanding += 1;
         replica.requests += 1;
@@ -444,6 +448,7 @@ impl<'a> Engine<'a> {
             } else {
                 let t = tok.min(q.prefill_remaining());
                 q.prefilled += t;
+                self.replicas[r].pending_prefill -= t as i64;
                 if q.prefill_remaining() == 0 && q.generated == 0 {
                     q.generated = 1;
                     rec.token_times.push(now);
@@ -513,6 +518,10 @@ impl<'a> Engine<'a> {
                 totals: t,
             }
         });
+        debug_assert!(
+            live.len() > 0 || replicas.iter().all(|r| r.pending_prefill == 0),
+            "pending prefill tokens left with no live request"
+        );
         // Unfinished requests, then those that never arrived, in arrival order.
         live.flush_unfinished(sink);
         while let Some(r) = workload.next_request() {

@@ -220,7 +220,9 @@ impl ReplicaView for PoolView<'_> {
         r.waiting.iter().map(|q| r.kv.blocks_for(q.context_after(1) as u64)).sum()
     }
     fn queued_prefill_tokens(&self, i: usize) -> u64 {
-        self.replicas[i].waiting.iter().map(|q| q.prefill_remaining() as u64).sum()
+        let p = self.replicas[i].pending_prefill;
+        debug_assert!(p >= 0, "pending prefill below zero");
+        p.max(0) as u64
     }
     fn kv_block_tokens(&self) -> u32 {
         self.kv_tokens

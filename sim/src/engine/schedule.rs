@@ -105,6 +105,7 @@ impl Engine<'_> {
                         continue;
                     }
                     let mut q = rep.waiting[idx];
+                    let remaining_before = q.prefill_remaining() as i64;
                     let lookup = caching && q.kv_blocks == 0 && !q.is_decoding() && !self.live.is_swapped(q.id);
                     let mut hit = Hit::default();
                     if lookup {
@@ -141,6 +142,7 @@ impl Engine<'_> {
                     if caching {
                         register_upto(&mut rep.kv, &mut self.prefix[q.id as usize], c, q.context_after(tokens) as u64);
                     }
+                    rep.pending_prefill += q.prefill_remaining() as i64 - remaining_before;
                     self.marks[idx] = true;
                     admitted = true;
                     if self.live.set_swapped(q.id, false) {
@@ -218,8 +220,10 @@ impl Engine<'_> {
                 self.live.set_swapped(victim.id, true);
                 self.swap_tokens += held_tokens(&victim);
             } else {
+                let before = victim.prefill_remaining() as i64;
                 victim.prefilled = 0;
                 victim.recompute_tokens = victim.generated.saturating_sub(1);
+                rep.pending_prefill += victim.prefill_remaining() as i64 - before;
             }
             victim.preemptions += 1;
             self.live.record_mut(victim.id).preemptions += 1;
