@@ -210,3 +210,153 @@ fn caching_without_shared_content_or_preemption_changes_nothing() {
     assert_eq!(a.requests, b.requests);
     assert_eq!(prefix_totals(&b).hit_blocks, [0; 4]);
 }
+
+// ------------------------------------------------------------------ workloads and the CLI
+
+use crate::support::{find, reallm, repo, stderr, stdout};
+
+fn mooncake(name: &str) -> std::path::PathBuf {
+    repo().join("host/data/mooncake").join(name)
+}
+
+#[test]
+fn shipped_mooncake_traces_match_their_notice() {
+    // NOTICE.md: conversation 12,031 requests, mean input 12,035, mean output 343, span
+    // 3,536,999 ms, 182,790 distinct ids; synthetic 3,993, 15,325, 149, 1,022,025 ms, 43,924.
+    for (file, n, input, output, span_ms, distinct) in [
+        ("conversation_trace.jsonl", 12_031, 12_035.0, 343.0, 3_536_999.0, 182_790),
+        ("synthetic_trace.jsonl", 3_993, 15_325.0, 149.0, 1_022_025.0, 43_924),
+    ] {
+        let r = reallm::workload::trace::read(&mooncake(file)).unwrap();
+        assert_eq!(r.len(), n, "{file}");
+        let mean = |f: &dyn Fn(&Request) -> u32| r.iter().map(|q| f(q) as f64).sum::<f64>() / n as f64;
+        assert!((mean(&|q| q.prompt_tokens) - input).abs() < 0.5, "{file}");
+        assert!((mean(&|q| q.output_tokens) - output).abs() < 0.5, "{file}");
+        assert!((r.last().unwrap().arrival_s - span_ms / 1000.0).abs() < 1e-9);
+        let mut ids: Vec<u64> = r.iter().flat_map(|q| q.blocks.as_ref().unwrap().ids.iter().copied()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), distinct, "{file}");
+        assert!(r.iter().all(|q| q.blocks.as_ref().unwrap().ids.len() as u32 == q.prompt_tokens.div_ceil(512)));
+    }
+    let notice = std::fs::read_to_string(repo().join("host/data/mooncake/NOTICE.md")).unwrap();
+    assert!(notice.contains("Apache License 2.0") && notice.contains("Mooncake"));
+    assert!(repo().join("host/data/mooncake/LICENSE").is_file());
+}
+
+#[test]
+fn sim_on_a_mooncake_trace_reports_the_prefix_cache() {
+    // The first 300 requests of the conversation trace, time-scaled 4× slower, on 2 replicas
+    // with prefix caching and KV-aware routing.
+    let dir = tempfile::tempdir().unwrap();
+    let trace = mooncake("conversation_trace.jsonl");
+    let out = reallm(dir.path())
+        .args([
+            "--set",
+            "workload.end_reqs=300",
+            "--set",
+            "workload.time_scale=4",
+            "--set",
+            "system.replicas=2",
+            "--set",
+            "system.router=kv_aware",
+            "--set",
+            "system.memory.prefix_cache={enabled: true, block_tokens: 512, host: {capacity_gib: 100}}",
+            "sim",
+            "--timeline",
+            "--trace",
+        ])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("300 completed of 300") && text.contains("prefix cache:"), "{text}");
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(find(dir.path(), "summary.json")).unwrap()).unwrap();
+    let p = &s["prefix_cache"];
+    assert_eq!(p["block_tokens"], 512);
+    assert_eq!(p["tiers"], serde_json::json!(["host"]));
+    let hit = p["token_hit_rate"].as_f64().unwrap();
+    assert!(hit > 0.05 && hit < 1.0, "{hit}");
+    assert_eq!(p["prefill_tokens_saved"], p["hit_tokens"]);
+    // Prefill work: every looked-up token is either hit or prefilled.
+    assert_eq!(p["lookup_tokens"].as_u64().unwrap(), s["engine"]["prefill_tokens"].as_u64().unwrap() + p["hit_tokens"].as_u64().unwrap());
+    assert!(s["replicas"][0]["prefix_cache"]["lookups"].as_u64().unwrap() > 0);
+    // The arrival span is 4× the trace's.
+    let reqs = std::fs::read_to_string(find(dir.path(), "requests.csv")).unwrap();
+    let last_arrival: f64 = reqs.lines().last().unwrap().split(',').nth(3).unwrap().parse().unwrap();
+    let r = reallm::workload::trace::read(&trace).unwrap();
+    assert!((last_arrival - 4.0 * r[299].arrival_s).abs() < 1e-9);
+    // The timeline has the cache columns.
+    let it = std::fs::read_to_string(find(dir.path(), "iterations.csv")).unwrap();
+    assert!(it.lines().next().unwrap().ends_with(",cached_tokens,kv_cached_blocks"));
+}
+
+#[test]
+fn summary_and_timeline_are_unchanged_with_caching_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = reallm(dir.path()).args(["--set", "workload.max_requests=20", "sim", "--timeline"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = std::fs::read_to_string(find(dir.path(), "summary.json")).unwrap();
+    assert!(!s.contains("prefix_cache"));
+    let it = std::fs::read_to_string(find(dir.path(), "iterations.csv")).unwrap();
+    assert_eq!(format!("{}\n", it.lines().next().unwrap()), reallm::report::files::ITERATIONS_CSV_HEADER);
+}
+
+#[test]
+fn conversations_run_closed_loop_and_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let conv = "workload.conversations={count: 12, rate: 0.5, turns: 3, think_time_s: 2}";
+    let sp = "workload.system_prompt={groups: 2, tokens: 512}";
+    let common = ["--set", conv, "--set", sp, "--set", "system.memory.prefix_cache.enabled=true"];
+    let out = reallm(dir.path()).args(common).args(["sim", "--summary-json", "s.json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("s.json")).unwrap()).unwrap();
+    assert_eq!(s["run"]["trace"], "conversations");
+    let total = s["requests"]["total"].as_u64().unwrap();
+    assert!(total >= 12 && total == s["requests"]["completed"].as_u64().unwrap());
+    // Later turns and other conversations of a group reuse cached blocks.
+    assert!(s["prefix_cache"]["hit_tokens"].as_u64().unwrap() > 0);
+    let rows = std::fs::read_to_string(find(dir.path(), "requests.csv")).unwrap();
+    assert_eq!(rows.lines().count() as u64, total + 1);
+
+    // export-trace writes the same conversations open-loop, with sessions and shared ids.
+    let out = reallm(dir.path()).args(common).args(["export-trace", "--out", "c.jsonl", "--block-tokens", "16"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = reallm::workload::trace::read(&dir.path().join("c.jsonl")).unwrap();
+    assert_eq!(r.len() as u64, total);
+    assert!(r.iter().all(|q| q.session.is_some() && q.blocks.as_ref().unwrap().block_tokens == 16));
+    // Every request starts with one of the two system prompts (32 blocks of 16 tokens).
+    let mut firsts: Vec<u64> = r.iter().map(|q| q.blocks.as_ref().unwrap().ids[31]).collect();
+    firsts.sort_unstable();
+    firsts.dedup();
+    assert!(firsts.len() <= 2, "{firsts:?}");
+    // A trace exported with a system prompt runs with `sim --trace`.
+    let out = reallm(dir.path()).args(["--set", "system.memory.prefix_cache.enabled=true", "sim", "--trace", "c.jsonl"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("prefix cache:"));
+}
+
+#[test]
+fn a_conversation_turn_arrives_a_think_time_after_the_previous_answer() {
+    use reallm::sim::{Conversation, ConversationWorkload, Turn};
+    let e = exp(&[]);
+    let mut system = pool(&e);
+    let t = |u, o, think| Turn { user_tokens: u, output_tokens: o, think_s: think };
+    let convs = vec![
+        Conversation { start_s: 0.0, system_group: Some(0), turns: vec![t(800, 20, 0.0), t(300, 10, 1.25), t(200, 5, 0.5)] },
+        Conversation { start_s: 0.1, system_group: Some(0), turns: vec![t(500, 8, 0.0)] },
+    ];
+    let mut w = ConversationWorkload::new(convs, 256, 16);
+    let r = reallm::sim::simulate_collect(std::slice::from_mut(&mut system), Default::default(), &mut w, Default::default()).unwrap();
+    // Issue order: A1 (id 0), B1 (id 1), A2 (id 2), A3 (id 3).
+    let by_id = |id: u64| r.requests.iter().find(|q| q.id == id).unwrap();
+    let (a1, b1, a2, a3) = (by_id(0), by_id(1), by_id(2), by_id(3));
+    assert_eq!((a1.prompt_tokens, b1.prompt_tokens, a2.prompt_tokens, a3.prompt_tokens), (1056, 756, 1056 + 20 + 300, 1376 + 10 + 200));
+    assert!((a2.arrival_s - (a1.token_times.last().unwrap() + 1.25)).abs() < 1e-12);
+    assert!((a3.arrival_s - (a2.token_times.last().unwrap() + 0.5)).abs() < 1e-12);
+    // A2 finds A1's prompt and answer cached: of its 1376 tokens, the full blocks of the first
+    // 1076 (67 blocks) hit; B1 shares the 256-token system prompt (16 blocks) with A1.
+    let s = prefix_totals(&r);
+    assert_eq!(s.hit_blocks[0], 16 + 67 + (1376 + 10) / 16);
+}

@@ -49,9 +49,11 @@ pub fn parse(text: &str, origin: &str, block_tokens: u32) -> Result<Vec<Request>
             continue;
         }
         let l: Line = serde_json::from_str(line).map_err(|e| {
+            let m = e.to_string();
+            let m = m.rsplit_once(" at line ").map_or(m.as_str(), |x| x.0);
             Error::input(
                 origin,
-                format!("line {lno}: {e}; expected a JSON object with timestamp (ms), input_length, output_length and optionally hash_ids"),
+                format!("line {lno}, column {}: {m}; expected a JSON object with timestamp (ms), input_length, output_length and optionally hash_ids", e.column()),
             )
         })?;
         let bad = |m: String| Error::input(origin, format!("line {lno}: {m}"));
