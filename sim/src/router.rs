@@ -25,8 +25,12 @@ pub struct RouteRequest {
 
 /// What a router may know of a pool's replicas (indices `0..len()` within the pool).
 pub trait ReplicaView {
-    /// Replicas in the pool.
+    /// Replicas in the pool (at least 1).
     fn len(&self) -> usize;
+    /// No replica (never, for a pool the engine routes in).
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Requests routed to replica `i` and not finished there.
     fn outstanding(&self, i: usize) -> u32;
     /// KV blocks replica `i` holds.

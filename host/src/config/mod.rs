@@ -177,9 +177,6 @@ impl Experiment {
     }
 }
 
-/// Load a config file (or the embedded default when `path` is `None`) and apply overrides
-/// (`key.path=value`).
-
 #[cfg(test)]
 mod tests {
     use super::*;
