@@ -37,7 +37,7 @@ pub use conversation::{Conversation, ConversationWorkload, Turn};
 pub use cost::{CostModel, MemoryPlan, StepCost};
 pub use engine::{simulate, simulate_collect, IterationRecord, PrefixOutcome, ReplicaSummary, RunOutcome, SimOptions, SimResult};
 pub use error::{Result, SimError};
-pub use pool::{Pool, PoolParts};
+pub use pool::{EvictionFactory, Pool, PoolParts};
 pub use request::{BlockIds, Request, RequestRecord};
 pub use spec::{Eviction, KvRouterSpec, KvTransferSpec, MemorySpec, PoolSpec, Preemption, PrefixCacheSpec, Role, Router, TierSpec};
 pub use workload::{NoObserver, Observer, RecordSink, Tee, TraceWorkload, Workload};

@@ -2,6 +2,7 @@
 
 use crate::cost::{memory_plan, CostModel, MemoryPlan};
 use crate::error::{Result, SimError};
+use crate::kv::EvictionPolicy;
 use crate::router::{self, Router};
 use crate::spec::{PoolSpec, Role};
 use reallm_plugin_api::{BatchPolicy, DeviceSpec};
@@ -40,7 +41,13 @@ pub struct Pool {
     pub memory: MemoryPlan,
     /// Places requests on the replicas (built from `spec.router`; see [`Pool::set_router`]).
     pub router: Box<dyn Router>,
+    /// Makes each replica's prefix-cache eviction policy, when not the built-in the spec names
+    /// ([`Pool::set_eviction_policy`]).
+    pub eviction: Option<EvictionFactory>,
 }
+
+/// Makes one replica's eviction policy.
+pub type EvictionFactory = Box<dyn Fn() -> Box<dyn EvictionPolicy> + Send>;
 
 impl Pool {
     /// Assemble a pool; fails when the model does not fit the device under the plan.
@@ -63,12 +70,26 @@ impl Pool {
             }
         }
         let router = router::build(spec.router, spec.kv_router, spec.session_affinity);
-        Ok(Pool { spec, device_key, device, cost, policy, policy_name, memory, router })
+        Ok(Pool { spec, device_key, device, cost, policy, policy_name, memory, router, eviction: None })
     }
 
     /// Place this pool's requests with `router` instead of the built-in one the spec names.
     pub fn set_router(&mut self, router: Box<dyn Router>) {
         self.router = router;
+    }
+
+    /// Evict cached blocks in the order of policies `make` builds (one per replica) instead of
+    /// the built-in `spec.prefix_cache.eviction`.
+    pub fn set_eviction_policy(&mut self, make: EvictionFactory) {
+        self.eviction = Some(make);
+    }
+
+    /// A new eviction policy for one replica.
+    pub fn new_eviction_policy(&self) -> Box<dyn EvictionPolicy> {
+        match &self.eviction {
+            Some(make) => make(),
+            None => crate::kv::evict::build(self.spec.prefix_cache.eviction),
+        }
     }
 
     /// Tokens per prefix-cache block (the KV block unless configured).

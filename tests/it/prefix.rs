@@ -360,3 +360,57 @@ fn a_conversation_turn_arrives_a_think_time_after_the_previous_answer() {
     let s = prefix_totals(&r);
     assert_eq!(s.hit_blocks[0], 16 + 67 + (1376 + 10) / 16);
 }
+
+#[test]
+fn a_library_user_can_install_a_router_and_an_eviction_policy() {
+    use reallm::sim::kv::{BlockMeta, EntryId, EvictionPolicy};
+    use reallm::sim::router::{ReplicaView, RouteRequest, Router};
+    /// Every request to the last replica.
+    struct Last;
+    impl Router for Last {
+        fn name(&self) -> &str {
+            "last"
+        }
+        fn route(&mut self, _: &RouteRequest, v: &dyn ReplicaView, _: &mut dyn rand::RngCore) -> usize {
+            v.len() - 1
+        }
+    }
+    /// Most recently released first.
+    #[derive(Default)]
+    struct Mru(Vec<EntryId>);
+    impl EvictionPolicy for Mru {
+        fn name(&self) -> &'static str {
+            "mru"
+        }
+        fn insert(&mut self, id: EntryId, _: BlockMeta) {
+            self.0.push(id);
+        }
+        fn remove(&mut self, id: EntryId) {
+            self.0.retain(|&x| x != id);
+        }
+        fn pop(&mut self) -> Option<EntryId> {
+            self.0.pop()
+        }
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+    }
+    let e = exp(&["system.replicas=3"]);
+    let mut pools = reallm::assemble::build_pools(&e).unwrap();
+    pools[0].set_router(Box::new(Last));
+    pools[0].set_eviction_policy(Box::new(|| Box::new(Mru::default())));
+    pools[0].memory.kv_token_capacity = 200 * 16;
+    // The LRU test's sequence under MRU: D evicts the most recently released blocks (C's, head
+    // first, as C released them tail first), so A then hits all 40 of its blocks and B too.
+    let reqs = [
+        req(0, 0.0, 641, 1, 0, 100),
+        req(1, 1.0, 641, 1, 0, 200),
+        req(2, 2.0, 641, 1, 0, 300),
+        req(3, 3.0, 1601, 1, 0, 400),
+        req(4, 4.0, 641, 1, 0, 200),
+        req(5, 5.0, 641, 1, 0, 100),
+    ];
+    let r = run_pools(&mut pools, &e, &reqs);
+    assert!(r.requests.iter().all(|q| q.replica == 2));
+    assert_eq!(prefix_totals(&r).hit_blocks[0], 80);
+}

@@ -283,7 +283,7 @@ impl<'a> Engine<'a> {
                     kv.prefix = Some(PrefixCache::new(
                         c as u32,
                         c / m.block_tokens as u64,
-                        crate::kv::evict::build(pc.eviction),
+                        p.new_eviction_policy(),
                         tier_blocks(pc.host),
                         tier_blocks(pc.ssd),
                         pc.cluster.is_some(),
