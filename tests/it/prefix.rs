@@ -414,3 +414,68 @@ fn a_library_user_can_install_a_router_and_an_eviction_policy() {
     assert!(r.requests.iter().all(|q| q.replica == 2));
     assert_eq!(prefix_totals(&r).hit_blocks[0], 80);
 }
+
+#[test]
+fn a_cluster_tier_hit_serves_another_replica_and_costs_its_transfer() {
+    // Two replicas of 100 blocks, round robin, no local lower tier, a cluster tier reached at
+    // 5 GB/s per device with 20 µs latency. P (961 tokens) runs on replica 0 and is pushed out
+    // by unique requests into the cluster tier; its repeat lands on replica 1, which never
+    // computed it: a cluster hit, costing latency + tokens × KV bytes per token per device /
+    // bandwidth, measured against the same run with an infinitely fast cluster link.
+    let run = |bw: &str, lat: &str| {
+        let e = exp(&[
+            "system.replicas=2",
+            &format!("system.memory.prefix_cache.cluster={{capacity_gib: 64, bandwidth_bytes_per_s: {bw}, latency_s: {lat}}}"),
+            "system.memory.prefix_cache.load_overlap=false",
+        ]);
+        let mut pools = reallm::assemble::build_pools(&e).unwrap();
+        pools[0].memory.kv_token_capacity = 100 * 16;
+        let per_tok = pools[0].memory.kv_bytes_per_token_per_device as f64;
+        let reqs = [
+            req(0, 0.0, 961, 1, 0, 7),
+            req(1, 1.0, 1500, 1, 0, 8),
+            req(2, 2.0, 1500, 1, 0, 9),
+            req(3, 3.0, 1500, 1, 0, 10),
+            req(4, 4.0, 1500, 1, 0, 11),
+            req(5, 5.0, 961, 1, 0, 7),
+        ];
+        (run_pools(&mut pools, &e, &reqs), per_tok)
+    };
+    let (slow, per_tok) = run("5e9", "20e-6");
+    let (fast, _) = run("1e300", "0");
+    assert_eq!(slow.requests[5].replica, 1);
+    let rep1 = slow.outcome.replicas[1].prefix.as_ref().unwrap();
+    let cluster_tokens = rep1.hit_tokens[3];
+    assert!(cluster_tokens > 0 && rep1.hit_tokens[0] == 0, "{rep1:?}");
+    assert_eq!(prefix_totals(&fast).hit_tokens, prefix_totals(&slow).hit_tokens);
+    let ttft = |r: &SimResult| r.requests[5].token_times[0] - 5.0;
+    let expected = 20e-6 + cluster_tokens as f64 * per_tok / 5e9;
+    let diff = ttft(&slow) - ttft(&fast);
+    assert!((diff - expected).abs() < 1e-12, "extra TTFT {diff} vs transfer {expected}");
+    assert!(prefix_totals(&slow).offloaded_blocks[3] > 0);
+}
+
+#[test]
+fn session_affinity_keeps_a_conversation_on_one_replica() {
+    use reallm::sim::{Conversation, ConversationWorkload, Turn};
+    let t = |u, think| Turn { user_tokens: u, output_tokens: 4, think_s: think };
+    let convs: Vec<Conversation> = (0..6)
+        .map(|c| Conversation { start_s: c as f64 * 0.3, system_group: None, turns: vec![t(300, 0.0), t(200, 0.5), t(100, 0.5)] })
+        .collect();
+    for affinity in [true, false] {
+        let e = exp(&["system.replicas=4", &format!("system.session_affinity={affinity}")]);
+        let mut pools = reallm::assemble::build_pools(&e).unwrap();
+        let mut w = ConversationWorkload::new(convs.clone(), 0, 16);
+        let r = reallm::sim::simulate_collect(&mut pools, Default::default(), &mut w, Default::default()).unwrap();
+        assert_eq!(r.requests.len(), 18);
+        let hits = prefix_totals(&r).hit_blocks[0];
+        if affinity {
+            // Each conversation's later turns find their history, the KV computed so far: turn
+            // 1 computed 300 + 3 tokens (the last answer token's KV never is): 18 full blocks,
+            // hit by turn 2 (504 tokens); turn 2 computed 504 + 3: 31 blocks, hit by turn 3.
+            assert_eq!(hits, 6 * (18 + 31));
+        } else {
+            assert!(hits < 6 * (18 + 31), "round robin scatters turns: {hits}");
+        }
+    }
+}
