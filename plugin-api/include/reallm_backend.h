@@ -71,7 +71,9 @@ extern "C" {
 #define REALLM_DTYPE_F16  2u
 #define REALLM_DTYPE_F8   3u
 #define REALLM_DTYPE_I8   4u
-#define REALLM_DTYPE_F4   5u
+#define REALLM_DTYPE_F4   5u  /* NVFP4 */
+#define REALLM_DTYPE_F8_BLOCK 6u  /* FP8 E4M3, block-scaled (runs at the FP8 rate) */
+#define REALLM_DTYPE_MXFP4    7u  /* MXFP4 (runs at the FP4 rate) */
 
 #define REALLM_SCOPE_SCALE_UP  0u  /* within a node (NVLink class) */
 #define REALLM_SCOPE_SCALE_OUT 1u  /* across nodes                 */

@@ -71,6 +71,8 @@ pub fn dtype_code(d: DType) -> u8 {
         DType::F8 => 3,
         DType::I8 => 4,
         DType::F4 => 5,
+        DType::F8Block => 6,
+        DType::MxFp4 => 7,
     }
 }
 
@@ -83,6 +85,8 @@ pub fn dtype_from_code(c: u8) -> Result<DType, PluginError> {
         3 => DType::F8,
         4 => DType::I8,
         5 => DType::F4,
+        6 => DType::F8Block,
+        7 => DType::MxFp4,
         _ => return Err(PluginError::unsupported(format!("unknown data-type code {c} in an op description"))),
     })
 }

@@ -122,7 +122,10 @@ impl ModelParams {
             match v {
                 None => Ok(default),
                 Some(s) => DType::parse(s).ok_or_else(|| {
-                    params_error(plugin, format!("`{field}: {s}` is not a data type; expected fp32, bf16, fp16, fp8, int8 or fp4"))
+                    params_error(
+                        plugin,
+                        format!("`{field}: {s}` is not a data type; expected fp32, bf16, fp16, fp8, fp8_block, int8, fp4 (nvfp4) or mxfp4"),
+                    )
                 }),
             }
         };
