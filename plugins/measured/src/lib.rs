@@ -42,6 +42,7 @@ pub mod aic;
 pub mod embedded;
 pub mod frame;
 pub mod grid;
+pub mod samples;
 
 use aic::{AttnKey, AttnTables, CommTables, GemmTables, Store};
 use reallm_plugin_api::{
