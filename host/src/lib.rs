@@ -21,6 +21,7 @@ pub mod registry;
 pub mod report;
 pub mod sweep;
 pub mod validate;
+pub mod validate_aic;
 pub mod workload;
 
 pub use commands::run;

@@ -34,9 +34,10 @@
 //! batched GEMMs, MLA attention), a data type without a table, a shape outside the measured
 //! grid (or next to an unmeasured point), a GPU count without data, a scale-out collective and
 //! send/recv are all costed by the calibrated `roofline` (built with `fallback_params`) and
-//! counted: [`Measured::stats`] per instance, [`fallbacks`] / [`stats`] for the whole process.
-//! The host caches costs by shape, so the counts are of distinct shapes asked for. A warning is
-//! logged once per kernel kind.
+//! counted: [`Measured::stats`] per instance, [`fallbacks`] / [`stats`] for the whole process
+//! (`out_of_grid` and `no_table` apart: kinds without a table fall back by design). The host
+//! caches costs by shape, so the counts are of distinct shapes asked for. A shape outside the
+//! tables logs a warning once per kernel kind; a kind without a table logs at debug level.
 
 pub mod aic;
 pub mod embedded;
@@ -473,11 +474,14 @@ impl Measured {
                 }
                 if let Ok(mut w) = self.warned.lock() {
                     if w.insert(kind) {
-                        let why =
-                            if matches!(look, Look::OutOfGrid) { "outside the measured tables" } else { "no measured table for this kind" };
-                        log::warn!(
-                            "measured backend: {why} for a {kind} ({what:?}); costing it and others like it with the calibrated roofline"
-                        );
+                        // Kinds without any table (norms, activations, ...) are expected: debug.
+                        if matches!(look, Look::OutOfGrid) {
+                            log::warn!(
+                                "measured backend: a {kind} outside the measured tables ({what:?}); costing it and others like it with the calibrated roofline"
+                            );
+                        } else {
+                            log::debug!("measured backend: no table for {kind} kernels; costed with the calibrated roofline");
+                        }
                     }
                 }
             }

@@ -1,5 +1,5 @@
 //! Measured points as kernels and collectives, with the split into fitting and held-out parts
-//! that the roofline fit (`examples/fit.rs`) and `reallm validate` share.
+//! that the roofline fit (`examples/fit_aic.rs`) and `reallm validate` share.
 //!
 //! Hold-out rules (fixed, so that the reported held-out error is of points the fit never saw):
 //!

@@ -43,7 +43,7 @@
 //! Where the coefficients come from: GEMM, attention and collective coefficients of every
 //! device were fitted on NVIDIA AIConfigurator's measured tables (TensorRT-LLM 1.3.0rc20 and
 //! NCCL 2.29.2 on H100/H200/B200, TensorRT-LLM 1.0.0 and NCCL 2.27.3 on A100) by
-//! `cargo run --release -p reallm-measured --example fit` (generated into [`crate::fitted`]);
+//! `cargo run --release -p reallm-measured --example fit_aic` (generated into [`crate::fitted`]);
 //! the element-wise coefficients (norms, activations, RoPE, adds: no AIConfigurator table) on
 //! Vidur's A100 and H100 profiles by `cargo run -p reallm-roofline --example fit --
 //! host/data/calibration` (`host/data/calibration/NOTICE.md`); H200 and B200 reuse H100's.

@@ -5,7 +5,7 @@
 //! count, within one node) is fitted by a **segmented power law**: `ln t` is piecewise linear in
 //! `log2 bytes` with knots every factor of 2 from 1 KiB to 1 GiB (the measured sizes), the knot
 //! values chosen by least squares with a small curvature penalty
-//! (`plugins/measured/examples/fit.rs`). In effect a smoothed copy of the measured curve, 21
+//! (`plugins/measured/examples/fit_aic.rs`). In effect a smoothed copy of the measured curve, 21
 //! numbers per curve. A segmented law rather than `α + D/B` because measured collectives switch
 //! protocol and algorithm with the size (NCCL's LL, LL128 and Simple protocols, ring and
 //! tree/NVLS; the frameworks' one-shot and two-shot kernels and their hand-over to NCCL), which
@@ -35,24 +35,29 @@ pub struct Curve {
 impl Curve {
     /// Seconds for a message of `bytes` bytes.
     pub fn eval(&self, bytes: f64) -> f64 {
-        let n = self.ln_t.len();
-        if n == 0 {
-            return 0.0;
-        }
-        let x = bytes.max(1.0).log2();
-        let last_x = self.log2_first + self.log2_step * (n - 1) as f64;
-        if x <= self.log2_first || n == 1 {
-            return self.ln_t[0].exp();
-        }
-        if x >= last_x {
-            // Bandwidth bound beyond the last knot.
-            return self.ln_t[n - 1].exp() * (x - last_x).exp2();
-        }
-        let f = (x - self.log2_first) / self.log2_step;
-        let i = (f.floor() as usize).min(n - 2);
-        let w = f - i as f64;
-        ((1.0 - w) * self.ln_t[i] + w * self.ln_t[i + 1]).exp()
+        eval_knots(self.ln_t, self.log2_first, self.log2_step, bytes)
     }
+}
+
+/// Seconds for `bytes` from knot values `ln_t` at `log2 bytes = first + i·step` (see [`Curve`]).
+pub fn eval_knots(ln_t: &[f64], first: f64, step: f64, bytes: f64) -> f64 {
+    let n = ln_t.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let x = bytes.max(1.0).log2();
+    let last_x = first + step * (n - 1) as f64;
+    if x <= first || n == 1 {
+        return ln_t[0].exp();
+    }
+    if x >= last_x {
+        // Bandwidth bound beyond the last knot.
+        return ln_t[n - 1].exp() * (x - last_x).exp2();
+    }
+    let f = (x - first) / step;
+    let i = (f.floor() as usize).min(n - 2);
+    let w = f - i as f64;
+    ((1.0 - w) * ln_t[i] + w * ln_t[i + 1]).exp()
 }
 
 /// The fitted curves of one device (sorted by GPU count within each operation).
@@ -142,6 +147,82 @@ pub fn time(curves: &[Curve], ranks: u32, bytes: f64) -> Option<f64> {
     Some((1.0 - w) * a.eval(bytes) + w * b.eval(bytes))
 }
 
+/// Least-squares knot values (`ln` seconds) at `log2 bytes = first + i·step`, `i < n`, for
+/// measured points `(log2 bytes, ln seconds)`: `ln t` piecewise linear between knots, flat
+/// below the first, proportional to bytes beyond the last (as [`Curve::eval`]); a small
+/// second-difference penalty makes knots without data continue the neighbouring slope.
+pub fn fit_knots(points: &[(f64, f64)], first: f64, step: f64, n: usize) -> Vec<f64> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut ata = vec![vec![0.0; n]; n];
+    let mut aty = vec![0.0; n];
+    let last = first + step * (n - 1) as f64;
+    for &(x, y) in points {
+        let mut row = vec![0.0; n];
+        let mut y = y;
+        if x <= first || n == 1 {
+            row[0] = 1.0;
+        } else if x >= last {
+            row[n - 1] = 1.0;
+            y -= (x - last) * std::f64::consts::LN_2;
+        } else {
+            let f = (x - first) / step;
+            let i = (f.floor() as usize).min(n - 2);
+            let w = f - i as f64;
+            row[i] = 1.0 - w;
+            row[i + 1] = w;
+        }
+        for a in 0..n {
+            aty[a] += row[a] * y;
+            for b in 0..n {
+                ata[a][b] += row[a] * row[b];
+            }
+        }
+    }
+    let lambda = 1e-4;
+    for j in 1..n.saturating_sub(1) {
+        let d = [(j - 1, 1.0), (j, -2.0), (j + 1, 1.0)];
+        for &(a, wa) in &d {
+            for &(b, wb) in &d {
+                ata[a][b] += lambda * wa * wb;
+            }
+        }
+    }
+    // A tiny ridge keeps the system solvable when a whole curve has no data.
+    for (j, row) in ata.iter_mut().enumerate() {
+        row[j] += 1e-12;
+    }
+    solve(ata, aty)
+}
+
+/// Gaussian elimination with partial pivoting.
+fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
+    let n = b.len();
+    for c in 0..n {
+        let p = (c..n).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs())).unwrap_or(c);
+        a.swap(c, p);
+        b.swap(c, p);
+        let d = a[c][c];
+        if d.abs() < 1e-300 {
+            continue;
+        }
+        for r in c + 1..n {
+            let f = a[r][c] / d;
+            for k in c..n {
+                a[r][k] -= f * a[c][k];
+            }
+            b[r] -= f * b[c];
+        }
+    }
+    let mut x = vec![0.0; n];
+    for r in (0..n).rev() {
+        let s: f64 = (r + 1..n).map(|k| a[r][k] * x[k]).sum();
+        x[r] = if a[r][r].abs() < 1e-300 { 0.0 } else { (b[r] - s) / a[r][r] };
+    }
+    x
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +239,18 @@ mod tests {
         assert!((c.eval(8192.0) - 2.0f64.exp()).abs() < 1e-12);
         // Beyond the last knot: proportional to bytes.
         assert!((c.eval(65536.0) - 3.0f64.exp() * 4.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn least_squares_knots_recover_a_power_law() {
+        // t = 1e-6 · (bytes / 1024): ln t linear in log2 bytes with slope ln 2; knots every 2.
+        let pts: Vec<(f64, f64)> = (10..=20).map(|x| (x as f64, (1e-6f64).ln() + (x - 10) as f64 * std::f64::consts::LN_2)).collect();
+        let k = fit_knots(&pts, 10.0, 2.0, 6);
+        for (i, v) in k.iter().enumerate() {
+            assert!((v - ((1e-6f64).ln() + 2.0 * i as f64 * std::f64::consts::LN_2)).abs() < 1e-6, "{i}: {v}");
+        }
+        // Beyond the data the extrapolation continues proportionally.
+        assert!((eval_knots(&k, 10.0, 2.0, 1024.0 * 8192.0) / (8192e-6) - 1.0).abs() < 1e-6);
     }
 
     #[test]
