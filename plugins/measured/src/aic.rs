@@ -242,6 +242,9 @@ pub struct CommTables {
     pub custom: BTreeMap<u32, Grid<1>>,
 }
 
+/// Points of one curve per key.
+type CurvePoints<K> = BTreeMap<K, Vec<([u64; 1], f64)>>;
+
 fn dtype_bytes(name: &str) -> Option<u64> {
     Some(match name {
         "half" | "float16" | "bfloat16" | "fp16" | "bf16" => 2,
@@ -257,7 +260,7 @@ impl CommTables {
     pub fn add_nccl(&mut self, f: &Frame) -> Result<(), PluginError> {
         let (op, dt, gpus, size, lat) =
             (f.strs("op_name")?, f.strs("nccl_dtype")?, f.ints("num_gpus")?, f.ints("message_size")?, f.floats("latency")?);
-        let mut pts: BTreeMap<(String, u32), Vec<([u64; 1], f64)>> = BTreeMap::new();
+        let mut pts: CurvePoints<(String, u32)> = BTreeMap::new();
         for i in 0..f.rows {
             if !rows_ok(f, i) || dtype_bytes(&dt[i]) != Some(2) {
                 continue;
@@ -278,7 +281,7 @@ impl CommTables {
     pub fn add_custom(&mut self, f: &Frame) -> Result<(), PluginError> {
         let (dt, gpus, size, lat) = (f.strs("allreduce_dtype")?, f.ints("num_gpus")?, f.ints("message_size")?, f.floats("latency")?);
         let src = if f.has("kernel_source") { Some(f.strs("kernel_source")?) } else { None };
-        let mut pts: BTreeMap<u32, Vec<([u64; 1], f64)>> = BTreeMap::new();
+        let mut pts: CurvePoints<u32> = BTreeMap::new();
         for i in 0..f.rows {
             if !rows_ok(f, i) || src.is_some_and(|s| s[i].to_ascii_lowercase().ends_with("eager")) {
                 continue;

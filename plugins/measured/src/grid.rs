@@ -19,6 +19,8 @@ pub struct Grid<const D: usize> {
     ln_t: Vec<f64>,
 }
 
+// Loops over the dimensions index several per-dimension arrays at once.
+#[allow(clippy::needless_range_loop)]
 impl<const D: usize> Grid<D> {
     /// Build from points `(coordinates, seconds)`. Duplicate coordinates keep the smallest time
     /// (alternative kernels for one shape: the framework's tuner picks the fastest). Points
