@@ -101,7 +101,8 @@ impl CommDevice {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AllReduceImpl {
-    /// TensorRT-LLM's all-reduce where fitted (it picks one-shot, two-shot or NCCL by size), else NCCL.
+    /// TensorRT-LLM's all-reduce where fitted (it picks one-shot, two-shot or NCCL by size) and
+    /// the group fits its largest fitted GPU count (8), else NCCL.
     #[default]
     Auto,
     /// NCCL.

@@ -245,6 +245,7 @@ impl Roofline {
             return None;
         }
         let bytes = c.bytes as f64;
+        let c_ranks = c.ranks;
         let curves = match c.kind {
             CollectiveKind::AllReduce => {
                 let imp = match c.algo {
@@ -254,6 +255,9 @@ impl Roofline {
                     CommAlgo::Auto => self.cal.allreduce,
                 };
                 let custom = match imp {
+                    // The frameworks' custom all-reduce runs within an 8-GPU board; `auto` hands
+                    // larger groups (an NVL72 rack) to NCCL.
+                    AllReduceImpl::Auto if fit.trtllm_all_reduce.last().is_some_and(|c| c.ranks < c_ranks) => &[],
                     AllReduceImpl::Auto | AllReduceImpl::Trtllm => fit.trtllm_all_reduce,
                     AllReduceImpl::Vllm => fit.vllm_all_reduce,
                     AllReduceImpl::Nccl => &[],
@@ -592,6 +596,9 @@ pub(crate) mod tests {
         assert_eq!(Roofline::new(h100.clone(), p).unwrap().collective_time(&ar(CommAlgo::Auto)).unwrap(), nccl);
         // AIConfigurator's H100 tables: NCCL 18.98 µs, TensorRT-LLM 3.559 µs for 16 KiB on 8 GPUs.
         assert!((nccl / 18.98e-6 - 1.0).abs() < 0.15 && (trt / 3.559e-6 - 1.0).abs() < 0.15, "{nccl} {trt}");
+        // Beyond the 8 GPUs of a board `auto` takes NCCL, extrapolated (an NVL72 group).
+        let ar16 = Collective { ranks: 16, ..ar(CommAlgo::Auto) };
+        assert_eq!(r.collective_time(&ar16).unwrap(), commfit::time(fit.nccl_all_reduce, 16, 16384.0).unwrap());
         // Explicit link figures switch to the α–β model; scale-out always uses it.
         let p: RooflineParams = parse_params("roofline", &serde_json::json!({"link_efficiency": 0.5})).unwrap();
         let ab = Roofline::new(h100.clone(), p).unwrap().collective_time(&ar(CommAlgo::Auto)).unwrap();
