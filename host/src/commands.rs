@@ -531,8 +531,9 @@ pub fn parse_query(op: &str, shape: &[u64], dtype: DType, algo: CommAlgo, scale_
 
 fn kernel_time(a: &KernelTimeArgs) -> Result<()> {
     let device = crate::devices::resolve(&a.device, None)?;
-    let dtype = DType::parse(&a.dtype)
-        .ok_or_else(|| Error::Usage(format!("--dtype `{}`: expected fp32, bf16, fp16, fp8, int8 or fp4", a.dtype)))?;
+    let dtype = DType::parse(&a.dtype).ok_or_else(|| {
+        Error::Usage(format!("--dtype `{}`: expected fp32, bf16, fp16, fp8, fp8_block, int8, fp4 (nvfp4) or mxfp4", a.dtype))
+    })?;
     let algo =
         CommAlgo::parse(&a.algo).ok_or_else(|| Error::Usage(format!("--algo `{}`: expected auto, ring, ring2d or multishot", a.algo)))?;
     let params = match &a.params {

@@ -20,6 +20,8 @@ pub const PRESETS: &[(&str, &[&str], &str)] = &[
     ("A100-SXM-80GB", &["a100", "a100-80gb", "a100-sxm", "a100_80gb"], include_str!("../../configs/device/A100-SXM-80GB.json")),
     ("H100-SXM", &["h100", "h100-sxm5", "h100-80gb", "h100_sxm"], include_str!("../../configs/device/H100-SXM.json")),
     ("H200-SXM", &["h200", "h200-141gb", "h200_sxm"], include_str!("../../configs/device/H200-SXM.json")),
+    ("B200-SXM", &["b200", "b200-180gb", "b200_sxm", "hgx-b200"], include_str!("../../configs/device/B200-SXM.json")),
+    ("GB200", &["gb200", "gb200-nvl72", "gb200_nvl72", "nvl72"], include_str!("../../configs/device/GB200.json")),
 ];
 
 #[derive(Deserialize)]
@@ -318,6 +320,33 @@ mod tests {
         assert_eq!(h.peak_matmul_flops_for(DType::F8), 2.0 * h.peak_matmul_flops);
         let h2 = resolve("H200-SXM", None).unwrap().spec;
         assert!((h2.mem_bw_bytes_per_s / 1e9 - 4800.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn blackwell_presets_and_memory_in_bytes() {
+        // Capacities as AIConfigurator's system files give them (bytes the GPU has).
+        assert_eq!(resolve("h100", None).unwrap().spec.mem_capacity_bytes, 85_899_345_920, "80 GiB");
+        assert_eq!(resolve("h200", None).unwrap().spec.mem_capacity_bytes, 151_397_597_184, "141 GiB");
+        let b = resolve("B200-SXM", None).unwrap().spec;
+        assert_eq!(b.mem_capacity_bytes, 193_273_528_320, "180 GiB");
+        // 148 SMs · 4 · 2 · 32 · 32 · 1.856 GHz = 2.2503 PFLOP/s dense bf16 (spec 2.25).
+        assert!((b.peak_matmul_flops / 1e15 - 2.2503).abs() < 1e-3, "{}", b.peak_matmul_flops);
+        assert_eq!(b.peak_matmul_flops_for(DType::F8), 2.0 * b.peak_matmul_flops);
+        assert_eq!(b.peak_matmul_flops_for(DType::F4), 4.0 * b.peak_matmul_flops);
+        assert_eq!(b.peak_matmul_flops_for(DType::Mxfp4), 4.0 * b.peak_matmul_flops);
+        assert_eq!(b.peak_matmul_flops_for(DType::F8Block), 2.0 * b.peak_matmul_flops);
+        // 8 stacks · 1024 pins · 7.5195 Gb/s / 8 = 7.7 TB/s.
+        assert_eq!(b.mem_bw_bytes_per_s, 7.7e12);
+        assert_eq!(b.interconnect.device_bw_per_direction_bytes_per_s(), 900e9);
+        assert_eq!((b.interconnect.devices_per_node, b.scale_out.bw_per_device_bytes_per_s), (8, 100e9));
+        let g = resolve("gb200-nvl72", None).unwrap().spec;
+        assert_eq!(g.mem_capacity_bytes, 198_674_743_296, "189,471 MiB");
+        assert!((g.peak_matmul_flops / 1e15 - 2.5).abs() < 1e-3);
+        assert_eq!(g.mem_bw_bytes_per_s, 8e12);
+        assert_eq!(g.interconnect.devices_per_node, 72, "NVL72 scale-up domain");
+        // Hopper has no FP4: such kernels run at the 16-bit rate.
+        let h = resolve("h100", None).unwrap().spec;
+        assert_eq!(h.peak_matmul_flops_for(DType::F4), h.peak_matmul_flops);
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod report;
 pub mod stages;
 pub mod sweep;
 pub mod validate;
+pub mod validate_aic;
 pub mod workload;
 
 pub use commands::run;

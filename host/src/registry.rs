@@ -19,6 +19,7 @@ use reallm_batching as _;
 use reallm_deepseek as _;
 use reallm_llama as _;
 use reallm_llmcompass as _;
+use reallm_measured as _;
 use reallm_parallel as _;
 use reallm_roofline as _;
 use reallm_table as _;

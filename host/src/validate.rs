@@ -19,20 +19,10 @@ use reallm_plugin_api::{Collective, CollectiveKind, CommAlgo, DType, DeviceSpec,
 use reallm_roofline::{Roofline, RooflineParams};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Operators of a Vidur `mlp.csv` profile that the report covers, in layer order.
-pub const OPS: [&str; 9] = [
-    "input_layernorm",
-    "attn_pre_proj",
-    "attn_rope",
-    "attn_post_proj",
-    "post_attention_layernorm",
-    "mlp_up_proj",
-    "mlp_act",
-    "mlp_down_proj",
-    "add",
-];
+pub use reallm_table::vidur::OPS;
 
 /// Token counts at which LLMCompass costs GEMMs (its search takes 10–70 ms per shape in release).
 pub const LLMCOMPASS_TOKENS: [u64; 4] = [16, 128, 1024, 4096];
@@ -82,81 +72,18 @@ impl ErrorStats {
     }
 }
 
-/// The kernel a Vidur operator measures for T tokens on one of `tp` GPUs (fp16; shapes from
-/// `NOTICE.md`; h = n_embd, I = n_expanded_embd, d = h / n_head). The fused SiLU-and-multiply
-/// `mlp_act` reads `[T, 2·I/t]` and writes `[T, I/t]`: the traffic of `Mul [T, I/t]`.
-#[allow(clippy::too_many_arguments)]
-pub fn op_kernel(op: &str, t: u64, tp: u64, heads: u64, kv_heads: u64, h: u64, inter: u64, gated: bool) -> Option<Kernel> {
-    let f = DType::F16;
-    let d = h / heads.max(1);
-    let tp = tp.max(1);
-    Some(match op {
-        "attn_pre_proj" => Kernel::matmul(t, h, (heads + 2 * kv_heads) * d / tp, f),
-        "attn_post_proj" => Kernel::matmul(t, heads * d / tp, h, f),
-        "mlp_up_proj" => Kernel::matmul(t, h, if gated { 2 } else { 1 } * inter / tp, f),
-        "mlp_down_proj" => Kernel::matmul(t, inter / tp, h, f),
-        "input_layernorm" | "post_attention_layernorm" => Kernel::LayerNorm { m: t, n: h, dtype: f },
-        "mlp_act" if gated => Kernel::Mul { m: t, n: inter / tp, dtype: f },
-        "mlp_act" => Kernel::Gelu { m: t, n: inter / tp, dtype: f },
-        "attn_rope" => Kernel::Rope { m: t, n: (heads + kv_heads) * d / tp, dtype: f },
-        "add" => Kernel::Add { m: t, n: h, dtype: f },
-        _ => return None,
-    })
-}
-
-fn find_profiles(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            find_profiles(&p, out);
-        } else if p.file_name().is_some_and(|n| n == "mlp.csv") {
-            out.push(p);
-        }
-    }
-}
+/// The kernel a Vidur operator measures (one reader and mapping for the whole workspace:
+/// `reallm_table::vidur`).
+pub use reallm_table::vidur::op_kernel;
 
 /// Read one Vidur `mlp.csv` (median column, milliseconds → seconds).
 pub fn load_profile(path: &Path) -> Result<Vec<Sample>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let model = path.parent().and_then(|p| p.file_name()).map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').map(str::trim).collect();
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    let need = |name: &str| col(name).ok_or_else(|| format!("{}:1: no `{name}` column", path.display()));
-    let (ch, ckv, ce, ci, ct, ctp) = (
-        need("n_head")?,
-        need("n_kv_head")?,
-        need("n_embd")?,
-        need("n_expanded_embd")?,
-        need("num_tokens")?,
-        need("num_tensor_parallel_workers")?,
-    );
-    let cg = col("use_gated_mlp");
-    let op_cols: Vec<(&'static str, usize)> =
-        OPS.iter().filter_map(|op| col(&format!("time_stats.{op}.median")).map(|c| (*op, c))).collect();
+    let rows = reallm_table::vidur::read_profile(path).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    for (i, line) in lines.enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        let at = |c: usize| f.get(c).copied().unwrap_or("");
-        let int = |c: usize| {
-            at(c)
-                .parse::<u64>()
-                .map_err(|_| format!("{}:{}: `{}` = `{}`: expected a whole number", path.display(), i + 2, header[c], at(c)))
-        };
-        let (heads, kvh, h, inter, t, tp) = (int(ch)?, int(ckv)?, int(ce)?, int(ci)?, int(ct)?, int(ctp)?);
-        let gated = cg.map_or(true, |c| at(c).eq_ignore_ascii_case("true") || at(c) == "1");
-        for &(op, c) in &op_cols {
-            let Ok(ms) = at(c).parse::<f64>() else { continue };
-            if !(ms > 0.0 && ms.is_finite()) {
-                continue;
-            }
-            if let Some(kernel) = op_kernel(op, t, tp, heads, kvh, h, inter, gated) {
-                out.push(Sample { model: model.clone(), op, tokens: t, tp, kernel, measured_s: ms * 1e-3 });
+    for row in rows {
+        for &(op, t) in &row.medians_s {
+            if let Some(kernel) = row.kernel(op) {
+                out.push(Sample { model: row.model.clone(), op, tokens: row.tokens, tp: row.tp, kernel, measured_s: t });
             }
         }
     }
@@ -166,8 +93,7 @@ pub fn load_profile(path: &Path) -> Result<Vec<Sample>, String> {
 /// Every sample of one GPU's profiles (`gpu` = `a100` or `h100`).
 pub fn load_gpu(data_dir: &Path, gpu: &str) -> Result<Vec<Sample>, String> {
     let dir = data_dir.join("vidur-profiling/compute").join(gpu);
-    let mut files = Vec::new();
-    find_profiles(&dir, &mut files);
+    let files = reallm_table::vidur::find_profiles(&dir);
     if files.is_empty() {
         return Err(format!("{}: no mlp.csv profile found", dir.display()));
     }
@@ -350,11 +276,22 @@ pub fn load_all_reduce(data_dir: &Path) -> Result<Vec<(u32, u64, f64)>, String> 
 
 fn all_reduce_section(out: &mut String, data_dir: &Path) -> Result<(), String> {
     let spec = device("A100-SXM-80GB")?;
-    let b = Backends::new(&spec)?;
+    let mut b = Backends::new(&spec)?;
+    // Vidur measured NCCL: compare the roofline's NCCL curves (fitted on AIConfigurator's A100
+    // NCCL 2.27.3 table, so this is another source).
+    let p: RooflineParams =
+        reallm_plugin_api::parse_params("roofline", &serde_json::json!({"allreduce": "nccl"})).map_err(|e| e.to_string())?;
+    b.calibrated = Roofline::new(spec.clone(), p).map_err(|e| e.to_string())?;
     let rows = load_all_reduce(data_dir)?;
     let _ = writeln!(out, "\n## All-reduce, 8×A100 NVSwitch node (`a100_dgx`, workers = devices per node)\n");
-    let _ = writeln!(out, "Backends on `A100-SXM-80GB`, `algo: auto` (one-shot on a fully connected node).\n");
-    let _ = writeln!(out, "| P | sizes | calibrated | ideal | llmcompass |");
+    let _ = writeln!(
+        out,
+        "Backends on `A100-SXM-80GB`, `algo: auto`: the calibrated roofline with `allreduce: nccl` (its NCCL curves, \
+         fitted on AIConfigurator's A100 NCCL 2.27.3 table: a test on another source); the ideal roofline and \
+         LLMCompass one-shot on a fully connected node. Vidur's small messages (≤ 1 MiB) take 10–60 µs where \
+         AIConfigurator's NCCL takes 10–25 µs: the two sources disagree most there.\n"
+    );
+    let _ = writeln!(out, "| P | sizes | calibrated (NCCL) | ideal | llmcompass |");
     let _ = writeln!(out, "|---|---|---|---|---|");
     let coll = |p: u32, bytes: u64| Collective {
         kind: CollectiveKind::AllReduce,
@@ -462,11 +399,21 @@ pub fn run(data_dir: &Path) -> Result<String, String> {
         "\n`mlp_act` (fused SiLU-and-multiply) is costed as one `Mul [T, I/t]` kernel (the same DRAM traffic); \
          both layer norms as `LayerNorm [T, h]`."
     );
+    let _ = writeln!(
+        out,
+        "\nThe calibrated roofline's GEMM and collective coefficients are fitted on NVIDIA AIConfigurator's tables \
+         (sections below from \"Calibrated roofline against NVIDIA AIConfigurator's tables\" on); its element-wise \
+         coefficients (norms, activations, RoPE, adds) on these Vidur profiles. So the GEMM rows and the all-reduce \
+         rows of the Vidur sections are a test on another data source (other kernels, other software, fp16), the \
+         element-wise rows in-sample. `calibration: vidur_a100` / `vidur_h100` select the earlier fit on these \
+         profiles alone.\n\nRegenerate this file with `cargo run --release -- validate --out docs/validation.md`."
+    );
     for (gpu, preset) in GPUS {
         gpu_section(&mut out, data_dir, gpu, preset)?;
     }
     all_reduce_section(&mut out, data_dir)?;
     llmcompass_section(&mut out)?;
+    out.push_str(&crate::validate_aic::report()?);
     Ok(out)
 }
 
@@ -474,7 +421,7 @@ pub fn run(data_dir: &Path) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    fn data_dir() -> PathBuf {
+    fn data_dir() -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("data/calibration")
     }
 
@@ -497,7 +444,9 @@ mod tests {
         for (gpu, _) in GPUS {
             let (hi, lo) = gemm_error_summary(&data_dir(), gpu).unwrap();
             assert!(hi.n > 1000 && lo.n > 100, "{gpu}: {hi:?} {lo:?}");
-            assert!(hi.median < 0.15, "{gpu}: median error {:.3} for T ≥ 64", hi.median);
+            // The GEMM coefficients are fitted on AIConfigurator's tables; Vidur's profiles are
+            // another source (older software, fp16), on which the fit lands 12–16 % from them.
+            assert!(hi.median < 0.20, "{gpu}: median error {:.3} for T ≥ 64", hi.median);
         }
     }
 }

@@ -119,7 +119,7 @@ impl DeviceSpec {
     pub fn peak_matmul_flops_for(&self, dtype: DType) -> f64 {
         let mult = match dtype {
             DType::Bf16 | DType::F16 => 1.0,
-            DType::F8 => self.fp8_multiplier,
+            DType::F8 | DType::F8Block => self.fp8_multiplier,
             DType::I8 => self.int8_multiplier,
             DType::F4 | DType::Mxfp4 | DType::Nvfp4 => self.fp4_multiplier,
             DType::F32 => self.fp32_multiplier,

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 /// elements, one E8M0 scale per 32 elements, 4.25 bits per element; the format of gpt-oss's
 /// expert weights) and `Nvfp4` (NVIDIA NVFP4: E2M1 elements, one E4M3 scale per 16 elements,
 /// 4.5 bits per element; the per-tensor fp32 scale is not counted). Plain `F4` has no scales.
+/// Block-scaled FP8 (`F8Block`, DeepSeek-V3 style: one fp32 scale per 1×128 activation block or
+/// 128×128 weight block, +0.25 / +0.002 bit per element) is sized by its elements alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[repr(u8)]
@@ -28,6 +30,10 @@ pub enum DType {
     Mxfp4,
     /// NVIDIA NVFP4: 4-bit E2M1 elements, one 8-bit E4M3 scale per 16 elements.
     Nvfp4,
+    /// FP8 E4M3 with block scales (1×128 activations, 128×128 weights), as DeepSeek-V3 and
+    /// TensorRT-LLM / vLLM `fp8_block` GEMMs use. Runs at the FP8 rate.
+    #[serde(rename = "fp8_block", alias = "f8block", alias = "fp8block", alias = "f8_block")]
+    F8Block,
 }
 
 impl DType {
@@ -37,10 +43,24 @@ impl DType {
         match self {
             DType::F32 => 32,
             DType::Bf16 | DType::F16 => 16,
-            DType::F8 | DType::I8 => 8,
+            DType::F8 | DType::F8Block | DType::I8 => 8,
             DType::F4 | DType::Mxfp4 | DType::Nvfp4 => 4,
         }
     }
+
+    /// The data type of the tensor-core rate it runs at: block-scaled FP8 at the FP8 rate,
+    /// MXFP4 and NVFP4 at the FP4 rate; every other type is its own class.
+    pub const fn rate_class(self) -> DType {
+        match self {
+            DType::F8Block => DType::F8,
+            DType::Mxfp4 | DType::Nvfp4 => DType::F4,
+            d => d,
+        }
+    }
+
+    /// Every data type, in code order.
+    pub const ALL: [DType; 9] =
+        [DType::F32, DType::Bf16, DType::F16, DType::F8, DType::I8, DType::F4, DType::Mxfp4, DType::Nvfp4, DType::F8Block];
 
     /// `(elements per block, scale bits per block)` of a block-scaled format: MXFP4 `(32, 8)`,
     /// NVFP4 `(16, 8)`; `None` for the others.
@@ -71,6 +91,7 @@ impl DType {
         (elements * self.bits() + scales).div_ceil(8)
     }
 
+    /// The canonical name (configs, reports, JSON).
     pub const fn name(self) -> &'static str {
         match self {
             DType::F32 => "fp32",
@@ -81,6 +102,7 @@ impl DType {
             DType::F4 => "fp4",
             DType::Mxfp4 => "mxfp4",
             DType::Nvfp4 => "nvfp4",
+            DType::F8Block => "fp8_block",
         }
     }
 
@@ -96,6 +118,7 @@ impl DType {
             "fp4" | "f4" => DType::F4,
             "mxfp4" => DType::Mxfp4,
             "nvfp4" => DType::Nvfp4,
+            "fp8_block" | "fp8block" | "f8_block" | "f8block" | "fp8_blockwise" => DType::F8Block,
             _ => return None,
         })
     }

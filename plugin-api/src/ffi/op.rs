@@ -91,6 +91,7 @@ pub fn dtype_code(d: DType) -> u8 {
         DType::F4 => 5,
         DType::Mxfp4 => 6,
         DType::Nvfp4 => 7,
+        DType::F8Block => 8,
     }
 }
 
@@ -105,6 +106,7 @@ pub fn dtype_from_code(c: u8) -> Result<DType, PluginError> {
         5 => DType::F4,
         6 => DType::Mxfp4,
         7 => DType::Nvfp4,
+        8 => DType::F8Block,
         _ => return Err(PluginError::unsupported(format!("unknown data-type code {c} in an op description"))),
     })
 }
@@ -505,7 +507,7 @@ mod tests {
     #[test]
     fn every_dtype_code_round_trips() {
         use DType::*;
-        let all = [F32, Bf16, F16, F8, I8, F4, Mxfp4, Nvfp4];
+        let all = [F32, Bf16, F16, F8, I8, F4, Mxfp4, Nvfp4, F8Block];
         // The codes of reallm_backend.h, REALLM_DTYPE_F32 = 0 .. REALLM_DTYPE_NVFP4 = 7.
         for (code, d) in all.into_iter().enumerate() {
             assert_eq!(dtype_code(d), code as u8);

@@ -37,8 +37,15 @@
 //!    wave per L2 tile. Kept (the extra wave is a pipeline-fill penalty, not an error).
 //! 7. The L2-level partial-sum reduction uses device-wide vector throughput, the L1-level one
 //!    per-core throughput. Kept.
-//! 8. Results on non-square arrays depend on LUT contents in LLMCompass. Not reproduced: the
-//!    closed form is used, which is deterministic.
+//! 8. Results on non-square arrays depend on LUT contents in LLMCompass: a short array tile
+//!    `(m, n, k)` missing from its look-up table is answered by the swapped row `(n, m, k)` when
+//!    that exists, i.e. with the other orientation's fold count. Reproduced within each matmul
+//!    search (`systolic::SaLut`: the table starts empty and fills in the search's order, pruned
+//!    candidates included), which makes GH100 M = 128, K = 8192, N = 3584 exact (32,567 cycles,
+//!    2.3 % above the pure fold formula). Rows LLMCompass's shipped tables (or earlier runs)
+//!    already hold cannot be known here; a shape whose result hinges on them may still differ.
+//!    Switch: with `quirks: false` the pure fold formula is used throughout. Square arrays
+//!    (GA100, B200) are unaffected.
 //! 9. `BatchedMatmul` takes the min of "bs separate GEMMs" and "one K-concatenated GEMM plus
 //!    extra writes". Kept.
 //! 10. `TransformerBlockInitComputationTP.roofline_model` fails for one device. Not applicable
@@ -162,6 +169,7 @@ impl LlmCompass {
             l1_out_bits: l1(out),
             mac_per_cycle: self.hw.mac_per_cycle * hardware::mac_multiplier(&self.device, compute),
             underuse_speedup: self.params.quirks,
+            lut_history: self.params.quirks,
         }
     }
 

@@ -25,7 +25,7 @@
 //! path is checked against.
 
 use crate::hardware::Hardware;
-use crate::systolic::{find_permutations, l1_tile_cycles, L0Split};
+use crate::systolic::{find_permutations, l1_tile_cycles_lut, L0Split, SaLut};
 use reallm_plugin_api::PluginError;
 use std::collections::HashMap;
 use std::fmt;
@@ -54,10 +54,13 @@ pub struct GemmPrecision {
     pub mac_per_cycle: f64,
     /// Keep quirk 3 (the 2 % speed-up of under-utilised arrays, §7).
     pub underuse_speedup: bool,
+    /// Reproduce LLMCompass's look-up-table history within a search (swapped-row hits on
+    /// non-square arrays; [`SaLut`]).
+    pub lut_history: bool,
 }
 
 /// Hashable identity of a [`GemmPrecision`].
-pub type PrecisionKey = (u64, u64, u64, u64, u64, u64, u64, bool);
+pub type PrecisionKey = (u64, u64, u64, u64, u64, u64, u64, bool, bool);
 
 impl GemmPrecision {
     /// One word size throughout, the systolic array's word at L1 and its native MAC rate: the
@@ -73,6 +76,7 @@ impl GemmPrecision {
             l1_out_bits: hw.sa_word_bits,
             mac_per_cycle: hw.mac_per_cycle,
             underuse_speedup: true,
+            lut_history: true,
         }
     }
 
@@ -87,6 +91,7 @@ impl GemmPrecision {
             self.l1_out_bits,
             self.mac_per_cycle.to_bits(),
             self.underuse_speedup,
+            self.lut_history,
         )
     }
 }
@@ -552,18 +557,40 @@ fn wave_summary(
     out
 }
 
-/// Compute cycles of each L1 compute class (see [`compute_class`]) for one L0 split.
-fn l1_class_cycles(hw: &Hardware, prec: &GemmPrecision, dm: &Dim, dn: &Dim, dk: &Dim, split: L0Split) -> [u64; 16] {
+/// Compute cycles of each L1 compute class (see [`compute_class`]) for one L0 split; classes
+/// of tiles the grid does not have stay 0 (never referenced). With `lut`, short tiles are
+/// answered by LLMCompass's look-up-table history, in class order.
+fn l1_class_cycles(
+    hw: &Hardware,
+    prec: &GemmPrecision,
+    dm: &Dim,
+    dn: &Dim,
+    dk: &Dim,
+    split: L0Split,
+    mut lut: Option<&mut SaLut>,
+) -> [u64; 16] {
     let mut out = [0; 16];
     let vc = hw.vc();
-    for (idx, slot) in out.iter_mut().enumerate() {
-        let (m, n, k) = (dm.size(idx & 1), dn.size(idx >> 1 & 1), dk.size(idx >> 2 & 1));
-        let mut c = l1_tile_cycles(m, n, k, split, hw.sa_height, hw.sa_width, prec.mac_per_cycle, vc, prec.underuse_speedup);
-        if idx & 8 != 0 {
-            // Partial-sum add on the core's vector unit: ceil(m·n / Vc).
-            c += ((m * n) as f64 / vc).ceil() as u64;
+    for idx in 0..8 {
+        if !present(dm, dn, dk, idx) {
+            continue;
         }
-        *slot = c;
+        let (m, n, k) = (dm.size(idx & 1), dn.size(idx >> 1 & 1), dk.size(idx >> 2 & 1));
+        let c = l1_tile_cycles_lut(
+            m,
+            n,
+            k,
+            split,
+            hw.sa_height,
+            hw.sa_width,
+            prec.mac_per_cycle,
+            vc,
+            prec.underuse_speedup,
+            lut.as_deref_mut(),
+        );
+        out[idx] = c;
+        // With a partial sum to add (k > 0): ceil(m·n / Vc) on the core's vector unit.
+        out[idx | 8] = c + ((m * n) as f64 / vc).ceil() as u64;
     }
     out
 }
@@ -608,6 +635,8 @@ pub(crate) fn search_with(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrec
     let mut best: Option<(u64, Mapping)> = None;
     let mut memo: HashMap<(u64, u64, u64, u64, u64), WaveSummary> = HashMap::new();
     let mut scratch = WaveScratch::default();
+    // LLMCompass's look-up table, filled in its search order (quirk; see `SaLut`).
+    let mut lut = prec.lut_history.then(SaLut::default);
 
     for l2m in L2_TILE_M {
         for l2n in [l2m / 2, l2m, l2m * 2] {
@@ -623,6 +652,11 @@ pub(crate) fn search_with(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrec
                 let io = L2Costs::new(hw, &dm, &dn, &dk, prec);
                 if let Some((best_cycles, _)) = best.filter(|_| prune) {
                     if l2_pipeline_cycles(&dm, &dn, &dk, &io, &[0; 8], double_buffered) >= best_cycles {
+                        // LLMCompass simulates this candidate anyway: its short tiles enter the
+                        // look-up table, which later candidates see.
+                        if let Some(l) = lut.as_mut() {
+                            register_short_tiles(hw, prec, &dm, &dn, &dk, l2k, sram_bits, &splits, l);
+                        }
                         continue;
                     }
                 }
@@ -651,7 +685,7 @@ pub(crate) fn search_with(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrec
                             let mut comp = [0u64; 8];
                             for (idx, shape) in shapes.iter().enumerate() {
                                 if let Some((sdm, sdn, sdk, key)) = shape {
-                                    let class_cycles = l1_class_cycles(hw, prec, sdm, sdn, sdk, split);
+                                    let class_cycles = l1_class_cycles(hw, prec, sdm, sdn, sdk, split, lut.as_mut());
                                     comp[idx] = memo[key].cycles(&class_cycles);
                                 }
                             }
@@ -687,7 +721,45 @@ pub(crate) fn search_with(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrec
     })
 }
 
-/// Cycles of the tiled simulation of one given mapping (`Matmul.simulate`), via the fast path.
+/// The look-up-table entries a pruned L2 candidate would have made: the short tiles of every
+/// L1 candidate and L0 split, in search order.
+#[allow(clippy::too_many_arguments)]
+fn register_short_tiles(
+    hw: &Hardware,
+    prec: &GemmPrecision,
+    dm: &Dim,
+    dn: &Dim,
+    dk: &Dim,
+    l2k: u64,
+    sram_bits: u64,
+    splits: &[L0Split],
+    lut: &mut SaLut,
+) {
+    for l1mn in L1_TILE_MN {
+        if l1mn > dm.tile.min(dn.tile) {
+            continue;
+        }
+        for g in L1_K_FACTORS {
+            let l1k = l2k.div_ceil(g);
+            let l1_bits = l1mn * l1mn * prec.out_bits + l1mn * l1k * prec.w_bits + l1mn * l1k * prec.a_bits;
+            if 2 * l1_bits > sram_bits {
+                continue;
+            }
+            for &split in splits {
+                for idx in 0..8 {
+                    if !present(dm, dn, dk, idx) {
+                        continue;
+                    }
+                    let (sm, sn, sk) = (dm.size(idx & 1), dn.size(idx >> 1 & 1), dk.size(idx >> 2 & 1));
+                    l1_class_cycles(hw, prec, &Dim::new(sm, l1mn), &Dim::new(sn, l1mn), &Dim::new(sk, l1k), split, Some(lut));
+                }
+            }
+        }
+    }
+}
+
+/// Cycles of the tiled simulation of one given mapping (`Matmul.simulate`), via the fast path,
+/// with the pure fold formula for short tiles (no look-up-table history).
 pub fn simulate_mapping(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecision, mapping: &Mapping) -> Result<u64, PluginError> {
     check_dims(m, k, n)?;
     let split = L0Split { m: mapping.l0_m, n: mapping.l0_n, k: mapping.l0_k };
@@ -707,7 +779,7 @@ pub fn simulate_mapping(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecis
         let (sm, sn, sk) = (dm.size(idx & 1), dn.size(idx >> 1 & 1), dk.size(idx >> 2 & 1));
         let summary = wave_summary(hw, prec, sm, sn, sk, mapping.l1_tile_m, mapping.l1_tile_n, mapping.l1_tile_k, &mut scratch);
         let (sdm, sdn, sdk) = (Dim::new(sm, mapping.l1_tile_m), Dim::new(sn, mapping.l1_tile_n), Dim::new(sk, mapping.l1_tile_k));
-        *c = summary.cycles(&l1_class_cycles(hw, prec, &sdm, &sdn, &sdk, split));
+        *c = summary.cycles(&l1_class_cycles(hw, prec, &sdm, &sdn, &sdk, split, None));
     }
     Ok(l2_pipeline_cycles(&dm, &dn, &dk, &io, &comp, mapping.l2_double_buffered))
 }
@@ -718,6 +790,7 @@ pub(crate) mod reference {
     //! `L2TileSimulator` and `L1TileSimulator` (§2.1), used to check the fast path.
 
     use super::*;
+    use crate::systolic::l1_tile_cycles;
     use std::collections::HashSet;
 
     fn l1_tile(hw: &Hardware, prec: &GemmPrecision, m: u64, n: u64, k: u64, split: L0Split) -> u64 {

@@ -14,6 +14,58 @@
 /// `util / 0.98`, a 2 % speed-up. With `false` they multiply by 0.98 instead (2 % loss).
 /// All arguments must be positive (callers guarantee it).
 pub fn sa_cycles(m: u64, n: u64, k: u64, h: u64, w: u64, mac: f64, underuse_speedup: bool) -> u64 {
+    sa_cycles_lut(m, n, k, h, w, mac, underuse_speedup, None)
+}
+
+/// Cycles of one fold sequence: `ceil(m/h)·ceil(n/w)·(k + h + w − 2) − 1` (every row of
+/// LLMCompass's SCALE-Sim look-up tables satisfies it).
+fn fold_cycles(m: u64, n: u64, k: u64, h: u64, w: u64) -> u64 {
+    m.div_ceil(h) * n.div_ceil(w) * (k + h + w - 2) - 1
+}
+
+/// LLMCompass's systolic-array look-up table as it fills during one matmul search (quirk 7,
+/// `reference/llmcompass-model.md` §2.1 "Systolic-array cycles"): a short tile `(m, n, k)` is
+/// looked up as `(m, n, k)`, then as the swapped `(n, m, k)`, and only on a double miss
+/// simulated (here: the fold formula) and stored under `(m, n, k)`. On a non-square array
+/// (GH100's 16×32) a hit on the swapped row returns the other orientation's fold count, so the
+/// cycles of a shape depend on which orientation the search met first. Starting from an empty
+/// table reproduces a fresh LLMCompass whose shipped table lacks both rows: for GH100
+/// M = 128, K = 8192, N = 3584 the `(16, 32, 128)` tiles of the `(2, 1, 2)` split find the
+/// `(32, 16, 128)` row of the `(1, 2, 2)` split, tried just before, and cost two folds, which
+/// moves the best mapping and adds 2.3 % (32,567 instead of 31,821 cycles).
+#[derive(Debug, Clone, Default)]
+pub struct SaLut {
+    rows: std::collections::HashMap<(u64, u64, u64), u64>,
+}
+
+impl SaLut {
+    /// Raw (SCALE-Sim) cycles of a short tile as the table answers.
+    pub fn cycles(&mut self, m: u64, n: u64, k: u64, h: u64, w: u64) -> u64 {
+        if let Some(&c) = self.rows.get(&(m, n, k)) {
+            return c;
+        }
+        if let Some(&c) = self.rows.get(&(n, m, k)) {
+            return c;
+        }
+        let c = fold_cycles(m, n, k, h, w);
+        self.rows.insert((m, n, k), c);
+        c
+    }
+
+    /// Rows stored so far.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether no row is stored.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// [`sa_cycles`] with short tiles answered by `lut` (LLMCompass's table history) when given.
+#[allow(clippy::too_many_arguments)]
+pub fn sa_cycles_lut(m: u64, n: u64, k: u64, h: u64, w: u64, mac: f64, underuse_speedup: bool, lut: Option<&mut SaLut>) -> u64 {
     let (mf, nf, kf, hf, wf) = (m as f64, n as f64, k as f64, h as f64, w as f64);
     let mx = h.max(w) as f64;
     let mnk = (m as u128 * n as u128 * k as u128) as f64;
@@ -39,7 +91,10 @@ pub fn sa_cycles(m: u64, n: u64, k: u64, h: u64, w: u64, mac: f64, underuse_spee
     } else if kf / mx >= 64.0 {
         return under(mf / hf * nf / wf);
     }
-    let cycles = m.div_ceil(h) * n.div_ceil(w) * (k + h + w - 2) - 1;
+    let cycles = match lut {
+        Some(l) => l.cycles(m, n, k, h, w),
+        None => fold_cycles(m, n, k, h, w),
+    };
     (cycles as f64 / mac).ceil() as u64
 }
 
@@ -49,7 +104,24 @@ pub fn sa_cycles(m: u64, n: u64, k: u64, h: u64, w: u64, mac: f64, underuse_spee
 /// cross-sublane K reduction on the core's vector unit.
 #[allow(clippy::too_many_arguments)]
 pub fn l1_tile_cycles(m: u64, n: u64, k: u64, split: L0Split, h: u64, w: u64, mac: f64, vc: f64, underuse_speedup: bool) -> u64 {
-    let sa = sa_cycles(m.div_ceil(split.m), n.div_ceil(split.n), k.div_ceil(split.k), h, w, mac, underuse_speedup);
+    l1_tile_cycles_lut(m, n, k, split, h, w, mac, vc, underuse_speedup, None)
+}
+
+/// [`l1_tile_cycles`] with LLMCompass's look-up-table history (see [`SaLut`]).
+#[allow(clippy::too_many_arguments)]
+pub fn l1_tile_cycles_lut(
+    m: u64,
+    n: u64,
+    k: u64,
+    split: L0Split,
+    h: u64,
+    w: u64,
+    mac: f64,
+    vc: f64,
+    underuse_speedup: bool,
+    lut: Option<&mut SaLut>,
+) -> u64 {
+    let sa = sa_cycles_lut(m.div_ceil(split.m), n.div_ceil(split.n), k.div_ceil(split.k), h, w, mac, underuse_speedup, lut);
     (sa as f64 + ((split.k - 1) * m * n) as f64 / vc).ceil() as u64
 }
 

@@ -134,7 +134,7 @@ impl ModelParams {
                 Some(s) => DType::parse(s).ok_or_else(|| {
                     params_error(
                         plugin,
-                        format!("`{field}: {s}` is not a data type; expected fp32, bf16, fp16, fp8, int8, fp4, mxfp4 or nvfp4"),
+                        format!("`{field}: {s}` is not a data type; expected fp32, bf16, fp16, fp8, fp8_block, int8, fp4, mxfp4 or nvfp4"),
                     )
                 }),
             }

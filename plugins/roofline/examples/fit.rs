@@ -82,61 +82,14 @@ fn device(name: &str, cores: u32, peak: f64, bw: f64) -> DeviceSpec {
     }
 }
 
-/// Every `mlp.csv` under `dir`.
-fn find_profiles(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            find_profiles(&p, out);
-        } else if p.file_name().is_some_and(|n| n == "mlp.csv") {
-            out.push(p);
-        }
-    }
-}
-
+/// Every sample of one profile, read by the workspace's one Vidur reader
+/// (`reallm_table::vidur`, which also maps each operator to its kernel).
 fn load(path: &Path, out: &mut Vec<Sample>) {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    let need = |name: &str| col(name).unwrap_or_else(|| panic!("{}: no column {name}", path.display()));
-    let (ch, ckv, ce, ci, ct, ctp) = (
-        need("n_head"),
-        need("n_kv_head"),
-        need("n_embd"),
-        need("n_expanded_embd"),
-        need("num_tokens"),
-        need("num_tensor_parallel_workers"),
-    );
-    let f16 = DType::F16;
-    for line in lines {
-        let f: Vec<&str> = line.split(',').collect();
-        let u = |i: usize| f[i].parse::<u64>().unwrap_or_else(|_| panic!("{}: bad integer {:?}", path.display(), f[i]));
-        let (heads, kvh, h, inter, t, tp) = (u(ch), u(ckv), u(ce), u(ci), u(ct), u(ctp));
-        let gated = col("use_gated_mlp").map_or(true, |c| f[c].eq_ignore_ascii_case("true") || f[c] == "1");
-        let up_n = if gated { 2 * inter / tp } else { inter / tp };
-        let act = if gated { Kernel::Mul { m: t, n: inter / tp, dtype: f16 } } else { Kernel::Gelu { m: t, n: inter / tp, dtype: f16 } };
-        let d = h / heads;
-        let ops: [(&'static str, Kernel); 9] = [
-            ("attn_pre_proj", Kernel::matmul(t, h, (heads + 2 * kvh) * d / tp, f16)),
-            ("attn_post_proj", Kernel::matmul(t, heads * d / tp, h, f16)),
-            ("mlp_up_proj", Kernel::matmul(t, h, up_n, f16)),
-            ("mlp_down_proj", Kernel::matmul(t, inter / tp, h, f16)),
-            ("input_layernorm", Kernel::LayerNorm { m: t, n: h, dtype: f16 }),
-            ("post_attention_layernorm", Kernel::LayerNorm { m: t, n: h, dtype: f16 }),
-            ("mlp_act", act),
-            ("attn_rope", Kernel::Rope { m: t, n: (heads + kvh) * d / tp, dtype: f16 }),
-            ("add", Kernel::Add { m: t, n: h, dtype: f16 }),
-        ];
-        for (op, kernel) in ops {
-            if let Some(c) = col(&format!("time_stats.{op}.median")) {
-                if let Ok(ms) = f[c].parse::<f64>() {
-                    if ms > 0.0 {
-                        out.push(Sample { kernel, op, tokens: t, measured_s: ms * 1e-3 });
-                    }
-                }
+    let rows = reallm_table::vidur::read_profile(path).unwrap_or_else(|e| panic!("{e}"));
+    for row in rows {
+        for &(op, t) in &row.medians_s {
+            if let Some(kernel) = row.kernel(op) {
+                out.push(Sample { kernel, op, tokens: row.tokens, measured_s: t });
             }
         }
     }
@@ -402,7 +355,7 @@ fn main() {
     let h100 = device("NVIDIA H100-SXM5-80GB", 132, 132.0 * 4.0 * 1024.0 * 1.83e9, 3.35e12);
     for (label, gpu, dev) in [("A100", "a100", &a100), ("H100", "h100", &h100)] {
         let mut files = Vec::new();
-        find_profiles(&dir.join("vidur-profiling/compute").join(gpu), &mut files);
+        files.extend(reallm_table::vidur::find_profiles(&dir.join("vidur-profiling/compute").join(gpu)));
         let mut samples = Vec::new();
         for f in &files {
             load(f, &mut samples);

@@ -38,6 +38,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+pub mod vidur;
+
 /// The plugin's name in configs.
 pub const NAME: &str = "table";
 
@@ -341,69 +343,26 @@ pub fn vidur_kernels(t: u64, tp: u64, heads: u64, kv_heads: u64, h: u64, inter: 
     v
 }
 
-/// Read the rows of TP size `tp` of a Vidur `mlp.csv` into curves.
+/// Read the rows of TP size `tp` of a Vidur `mlp.csv` into curves (the file is read by
+/// [`vidur::read_profile`]).
 pub fn load_vidur(path: &Path, tp: u32) -> Result<HashMap<Kernel, Curve>, PluginError> {
-    let text = std::fs::read_to_string(path).map_err(|e| PluginError::invalid(format!("{}: {e}", path.display())))?;
-    let mut lines = text.lines().enumerate();
-    let header: Vec<&str> = match lines.next() {
-        Some((_, h)) => h.split(',').map(str::trim).collect(),
-        None => return Err(err_at(path, 1, "empty file: expected a Vidur profile header")),
-    };
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    let need = |name: &str| col(name).ok_or_else(|| err_at(path, 1, format!("no `{name}` column: not a Vidur mlp.csv profile")));
-    let (c_h, c_kv, c_e, c_i, c_t, c_tp) = (
-        need("n_head")?,
-        need("n_kv_head")?,
-        need("n_embd")?,
-        need("n_expanded_embd")?,
-        need("num_tokens")?,
-        need("num_tensor_parallel_workers")?,
-    );
-    let c_gated = col("use_gated_mlp");
+    let rows = vidur::read_profile(path)?;
     let mut points = Points::new();
     let mut tps = BTreeSet::new();
-    for (i, line) in lines {
-        let line_no = i + 1;
-        if line.trim().is_empty() {
+    for row in &rows {
+        tps.insert(row.tp);
+        if row.tp != tp as u64 {
             continue;
         }
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if f.len() != header.len() {
-            return Err(err_at(path, line_no, format!("{} fields: expected {} as in the header", f.len(), header.len())));
-        }
-        let int = |c: usize| {
-            f[c].parse::<u64>().map_err(|_| err_at(path, line_no, format!("{} = `{}`: expected a whole number", header[c], f[c])))
-        };
-        let row_tp = int(c_tp)?;
-        tps.insert(row_tp);
-        if row_tp != tp as u64 {
-            continue;
-        }
-        let (heads, kvh, h, inter, t) = (int(c_h)?, int(c_kv)?, int(c_e)?, int(c_i)?, int(c_t)?);
-        if heads == 0 || h % heads != 0 {
-            return Err(err_at(path, line_no, format!("n_embd {h} is not a multiple of n_head {heads}")));
-        }
-        let gated = c_gated.map_or(true, |c| f[c].eq_ignore_ascii_case("true") || f[c] == "1");
-        let median = |op: &str| -> Result<Option<f64>, PluginError> {
-            let Some(c) = col(&format!("time_stats.{op}.median")) else { return Ok(None) };
-            if f[c].is_empty() {
-                return Ok(None);
-            }
-            let ms: f64 = f[c].parse().map_err(|_| err_at(path, line_no, format!("{} = `{}`: expected milliseconds", header[c], f[c])))?;
-            if !(ms.is_finite() && ms >= 0.0) {
-                return Err(err_at(path, line_no, format!("{} = {ms}: expected a non-negative time", header[c])));
-            }
-            Ok(Some(ms * 1e-3))
-        };
-        for (op, kernel, share) in vidur_kernels(t, tp as u64, heads, kvh, h, inter, gated) {
-            if let Some(s) = median(op)? {
+        for (op, kernel, share) in vidur_kernels(row.tokens, row.tp, row.heads, row.kv_heads, row.hidden, row.inter, row.gated) {
+            if let Some(s) = row.median_s(op) {
                 let (key, x) = family(&kernel);
                 points.entry(key).or_default().push((x, s * share));
             }
         }
-        let norms: Vec<f64> = [median("input_layernorm")?, median("post_attention_layernorm")?].into_iter().flatten().collect();
+        let norms: Vec<f64> = [row.median_s("input_layernorm"), row.median_s("post_attention_layernorm")].into_iter().flatten().collect();
         if !norms.is_empty() {
-            let (key, x) = family(&Kernel::LayerNorm { m: t, n: h, dtype: DType::F16 });
+            let (key, x) = family(&Kernel::LayerNorm { m: row.tokens, n: row.hidden, dtype: DType::F16 });
             points.entry(key).or_default().push((x, norms.iter().sum::<f64>() / norms.len() as f64));
         }
     }
