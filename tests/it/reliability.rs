@@ -796,6 +796,7 @@ mod fuzz {
                         decode_seqs: 3,
                         decode_ctx_sum: 300,
                         seed: 1,
+                        spec_tokens: 0,
                     };
                     let mut g = ModelGraph::default();
                     let _ = model.build_step(&shape, &mut g);
