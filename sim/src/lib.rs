@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod pool;
 pub mod request;
 pub mod spec;
+pub mod spec_decode;
 pub mod workload;
 
 pub use cost::{CostModel, MemoryPlan, StepCost};
@@ -37,4 +38,5 @@ pub use error::{Result, SimError};
 pub use pool::{Pool, PoolParts};
 pub use request::{Request, RequestRecord};
 pub use spec::{KvTransferSpec, MemorySpec, PoolSpec, Preemption, Role, Router};
+pub use spec_decode::{Acceptance, DraftHead, HeadKind, SpecDecodeSpec, SpecDecodeTotals, SpecMethod};
 pub use workload::{NoObserver, Observer, RecordSink, Tee, TraceWorkload, Workload};

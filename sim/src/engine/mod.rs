@@ -22,6 +22,7 @@ mod events;
 mod live;
 mod route;
 mod schedule;
+mod spec;
 mod transfer;
 
 use crate::cost::StepCost;
@@ -102,6 +103,8 @@ pub struct RunOutcome {
     pub kv_block_tokens: u32,
     /// Simulated time of the last iteration end, seconds.
     pub end_s: f64,
+    /// What speculative decoding did (`None` when no pool speculates).
+    pub spec_decode: Option<crate::spec_decode::SpecDecodeTotals>,
 }
 
 /// A run's request records and outcome, for callers that keep every record.
@@ -218,6 +221,8 @@ struct Engine<'a> {
     /// KV tokens swapped out or in while forming the current iteration.
     swap_tokens: u64,
     stage_s: Vec<f64>,
+    /// Speculative decoding's counters.
+    spec_totals: crate::spec_decode::SpecDecodeTotals,
 }
 
 impl<'a> Engine<'a> {
@@ -275,6 +280,7 @@ impl<'a> Engine<'a> {
             in_batch: Vec::new(),
             swap_tokens: 0,
             stage_s: Vec::new(),
+            spec_totals: Default::default(),
         }
     }
 
@@ -359,13 +365,16 @@ impl<'a> Engine<'a> {
         let pool = self.replicas[r].pool;
         let role = self.pools[pool].spec.role;
         for (mut q, tok) in b.members.drain(..) {
+            let emit = self.spec_emit(r, &q);
             let rec = self.live.record_mut(q.id);
             if rec.first_scheduled_s.is_none() {
                 rec.first_scheduled_s = Some(b.start_s);
             }
             if q.is_decoding() {
-                q.generated += 1;
-                rec.token_times.push(now);
+                // One token, or 1 + accepted drafts under speculative decoding (same time).
+                q.generated += emit;
+                rec.token_times.extend(std::iter::repeat_n(now, emit as usize));
+                self.spec_release(r, &mut q);
             } else {
                 let t = tok.min(q.prefill_remaining());
                 q.prefilled += t;
@@ -405,7 +414,8 @@ impl<'a> Engine<'a> {
     }
 
     fn finish(self, workload: &mut dyn Workload, sink: &mut dyn RecordSink) -> RunOutcome {
-        let Engine { pools, replicas, mut live, iterations, iterations_truncated, totals, preemptions, last_end_s, .. } = self;
+        let Engine { pools, replicas, mut live, iterations, iterations_truncated, totals, preemptions, last_end_s, spec_totals, .. } = self;
+        let spec_decode = pools.iter().any(|p| p.spec.spec_decode.is_some()).then_some(spec_totals);
         let summaries: Vec<ReplicaSummary> = replicas
             .iter()
             .map(|r| ReplicaSummary {
@@ -434,6 +444,7 @@ impl<'a> Engine<'a> {
             kv_block_tokens: replicas.first().map(|r| r.kv.block_tokens).unwrap_or(16),
             replicas: summaries,
             end_s: last_end_s,
+            spec_decode,
         }
     }
 }

@@ -32,6 +32,7 @@ impl Engine<'_> {
         }
         self.plan(r, now)?;
         self.admit(r);
+        self.spec_reserve(r);
         if let Growth::Wait = self.grow_kv(r)? {
             return Ok(());
         }
@@ -218,13 +219,15 @@ impl Engine<'_> {
         }
         self.iter_no += 1;
         shape.seed = self.opts.seed ^ self.iter_no.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.shape.spec_tokens = self.spec_tokens(pool, self.shape.decode_seqs);
         (pf, dec)
     }
 
     /// Step 5: Cost the step (per stage), plus the iteration overhead and any swap traffic.
     fn cost_step(&mut self, r: usize) -> Result<StepCost> {
-        let p = &mut self.pools[self.replicas[r].pool];
-        let mut cost = p.cost.step_cost_stages(&self.shape, &mut self.stage_s)?;
+        let mut cost = self.pools[self.replicas[r].pool].cost.step_cost_stages(&self.shape, &mut self.stage_s)?;
+        self.spec_draft(r, &mut cost)?;
+        let p = &self.pools[self.replicas[r].pool];
         let overhead = p.spec.iteration_overhead_s;
         cost.total_s += overhead;
         if let Some(s0) = self.stage_s.first_mut() {
