@@ -385,76 +385,115 @@ pub fn parse_query(op: &str, shape: &[u64], dtype: DType, algo: CommAlgo, scale_
         need(2, "M,N")?;
         Ok(Query::Kernel(f(s[0], s[1], dtype)))
     };
-    Ok(match op {
-        "matmul" | "gemm" => {
-            need(3, "M,K,N")?;
-            Query::Kernel(Kernel::matmul(s[0], s[1], s[2], dtype))
-        }
-        "bmm" | "batched_matmul" => {
-            need(4, "B,M,K,N")?;
-            Query::Kernel(Kernel::Gemm { b: s[0], m: s[1], k: s[2], n: s[3], a: dtype, w: dtype, out: dtype })
-        }
-        "grouped_matmul" => {
-            need(5, "G,ROWS,MAX_ROWS,K,N")?;
-            Query::Kernel(Kernel::GroupedGemm { groups: s[0], rows: s[1], max_rows: s[2], k: s[3], n: s[4], a: dtype, w: dtype, out: dtype })
-        }
-        "softmax" => mn(|m, n, dtype| Kernel::Softmax { m, n, dtype })?,
-        "layernorm" | "rmsnorm" => mn(|m, n, dtype| Kernel::LayerNorm { m, n, dtype })?,
-        "silu" => mn(|m, n, dtype| Kernel::Silu { m, n, dtype })?,
-        "gelu" => mn(|m, n, dtype| Kernel::Gelu { m, n, dtype })?,
-        "mul" => mn(|m, n, dtype| Kernel::Mul { m, n, dtype })?,
-        "add" => mn(|m, n, dtype| Kernel::Add { m, n, dtype })?,
-        "rope" => mn(|m, n, dtype| Kernel::Rope { m, n, dtype })?,
-        "embedding" => mn(|tokens, hidden, dtype| Kernel::Embedding { tokens, hidden, dtype })?,
-        "topk" => {
-            need(3, "M,N,K")?;
-            Query::Kernel(Kernel::TopK { m: s[0], n: s[1], k: s[2], dtype })
-        }
-        "flash_attention" | "attention" => {
-            let causal = match s.len() {
-                6 => true,
-                7 => s[6] != 0,
-                _ => return Err(Error::Usage(format!("--op {op} takes --shape SEQS,Q,KV,HEADS,KV_HEADS,HEAD_DIM[,CAUSAL], got {} numbers", s.len()))),
-            };
-            if s[..6].contains(&0) {
-                return Err(Error::Usage(format!("--shape {s:?}: every dimension must be positive")));
+    // Aliases, then the one list of kernel kinds (`KernelKind`) and of collectives.
+    let canonical = match op {
+        "gemm" => "matmul",
+        "batched_matmul" => "bmm",
+        "rmsnorm" => "layernorm",
+        "attention" => "flash_attention",
+        other => other,
+    };
+    if let Some(kind) = reallm_plugin_api::KernelKind::parse(canonical) {
+        use reallm_plugin_api::KernelKind as K;
+        return Ok(match kind {
+            K::Matmul => {
+                need(3, "M,K,N")?;
+                Query::Kernel(Kernel::matmul(s[0], s[1], s[2], dtype))
             }
-            Query::Kernel(Kernel::Attention {
-                seqs: s[0],
-                q_len: s[1],
-                kv_len: s[2],
-                q_heads: s[3],
-                kv_heads: s[4],
-                d_qk: s[5],
-                d_v: s[5],
-                causal,
-                kv_shared: false,
-                act: dtype,
-                kv: dtype,
-            })
-        }
-        "decode_attention" => {
-            need(5, "SEQS,KV_TOTAL,HEADS,KV_HEADS,HEAD_DIM")?;
-            Query::Kernel(Kernel::DecodeAttention { seqs: s[0], kv_total: s[1], q_heads: s[2], kv_heads: s[3], d_qk: s[4], d_v: s[4], kv_shared: false, act: dtype, kv: dtype })
-        }
-        "all_reduce" | "all_gather" | "reduce_scatter" | "all_to_all" | "send_recv" => {
-            need(2, "BYTES,RANKS")?;
-            let kind = match op {
-                "all_reduce" => CollectiveKind::AllReduce,
-                "all_gather" => CollectiveKind::AllGather,
-                "reduce_scatter" => CollectiveKind::ReduceScatter,
-                "all_to_all" => CollectiveKind::AllToAll,
-                _ => CollectiveKind::SendRecv,
-            };
-            let ranks = u32::try_from(s[1]).map_err(|_| Error::Usage(format!("{} ranks is too many", s[1])))?;
-            Query::Comm(Collective { kind, bytes: s[0], ranks, scope: if scale_out { LinkScope::ScaleOut } else { LinkScope::ScaleUp }, algo })
-        }
-        other => {
-            return Err(Error::Usage(format!(
-                "unknown --op `{other}`; expected matmul, bmm, grouped_matmul, softmax, layernorm, silu, gelu, mul, add, rope, embedding, topk, flash_attention, decode_attention, all_reduce, all_gather, reduce_scatter, all_to_all or send_recv"
-            )))
-        }
-    })
+            K::Bmm => {
+                need(4, "B,M,K,N")?;
+                Query::Kernel(Kernel::Gemm { b: s[0], m: s[1], k: s[2], n: s[3], a: dtype, w: dtype, out: dtype })
+            }
+            K::GroupedMatmul => {
+                need(5, "G,ROWS,MAX_ROWS,K,N")?;
+                Query::Kernel(Kernel::GroupedGemm {
+                    groups: s[0],
+                    rows: s[1],
+                    max_rows: s[2],
+                    k: s[3],
+                    n: s[4],
+                    a: dtype,
+                    w: dtype,
+                    out: dtype,
+                })
+            }
+            K::Softmax => mn(|m, n, dtype| Kernel::Softmax { m, n, dtype })?,
+            K::LayerNorm => mn(|m, n, dtype| Kernel::LayerNorm { m, n, dtype })?,
+            K::Silu => mn(|m, n, dtype| Kernel::Silu { m, n, dtype })?,
+            K::Gelu => mn(|m, n, dtype| Kernel::Gelu { m, n, dtype })?,
+            K::Mul => mn(|m, n, dtype| Kernel::Mul { m, n, dtype })?,
+            K::Add => mn(|m, n, dtype| Kernel::Add { m, n, dtype })?,
+            K::Rope => mn(|m, n, dtype| Kernel::Rope { m, n, dtype })?,
+            K::Embedding => mn(|tokens, hidden, dtype| Kernel::Embedding { tokens, hidden, dtype })?,
+            K::TopK => {
+                need(3, "M,N,K")?;
+                Query::Kernel(Kernel::TopK { m: s[0], n: s[1], k: s[2], dtype })
+            }
+            K::FlashAttention => {
+                let causal = match s.len() {
+                    6 => true,
+                    7 => s[6] != 0,
+                    _ => {
+                        return Err(Error::Usage(format!(
+                            "--op {op} takes --shape SEQS,Q,KV,HEADS,KV_HEADS,HEAD_DIM[,CAUSAL], got {} numbers",
+                            s.len()
+                        )))
+                    }
+                };
+                if s[..6].contains(&0) {
+                    return Err(Error::Usage(format!("--shape {s:?}: every dimension must be positive")));
+                }
+                Query::Kernel(Kernel::Attention {
+                    seqs: s[0],
+                    q_len: s[1],
+                    kv_len: s[2],
+                    q_heads: s[3],
+                    kv_heads: s[4],
+                    d_qk: s[5],
+                    d_v: s[5],
+                    causal,
+                    kv_shared: false,
+                    act: dtype,
+                    kv: dtype,
+                })
+            }
+            K::DecodeAttention => {
+                need(5, "SEQS,KV_TOTAL,HEADS,KV_HEADS,HEAD_DIM")?;
+                Query::Kernel(Kernel::DecodeAttention {
+                    seqs: s[0],
+                    kv_total: s[1],
+                    q_heads: s[2],
+                    kv_heads: s[3],
+                    d_qk: s[4],
+                    d_v: s[4],
+                    kv_shared: false,
+                    act: dtype,
+                    kv: dtype,
+                })
+            }
+        });
+    }
+    const COLLECTIVES: [CollectiveKind; 5] = [
+        CollectiveKind::AllReduce,
+        CollectiveKind::AllGather,
+        CollectiveKind::ReduceScatter,
+        CollectiveKind::AllToAll,
+        CollectiveKind::SendRecv,
+    ];
+    if let Some(kind) = COLLECTIVES.into_iter().find(|c| c.name() == op) {
+        need(2, "BYTES,RANKS")?;
+        let ranks = u32::try_from(s[1]).map_err(|_| Error::Usage(format!("{} ranks is too many", s[1])))?;
+        return Ok(Query::Comm(Collective {
+            kind,
+            bytes: s[0],
+            ranks,
+            scope: if scale_out { LinkScope::ScaleOut } else { LinkScope::ScaleUp },
+            algo,
+        }));
+    }
+    let names: Vec<&str> =
+        reallm_plugin_api::KernelKind::ALL.iter().map(|k| k.name()).chain(COLLECTIVES.iter().map(|c| c.name())).collect();
+    Err(Error::Usage(format!("unknown --op `{op}`; expected one of {}", names.join(", "))))
 }
 
 fn kernel_time(a: &KernelTimeArgs) -> Result<()> {

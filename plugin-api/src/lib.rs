@@ -26,6 +26,8 @@ pub mod kernel;
 pub mod model;
 pub mod parallel;
 pub mod registry;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 pub mod traits;
 
 pub use batch::{BatchPlan, KvView, Limits, PlanEntry, RequestState, SchedulerView, Source};

@@ -33,6 +33,7 @@ pub trait KernelBackend: Send + Sync {
 
 /// Describes a model: its dimensions and footprint, and the logical kernels of one step.
 pub trait ModelArch: Send + Sync {
+    /// The model's dimensions, footprint and data types.
     fn info(&self) -> &ModelInfo;
 
     /// Fill `graph` (cleared by the caller) with one stage holding the logical, unsharded

@@ -37,8 +37,11 @@ pub enum LoadErrorKind {
 /// A library that did not load: a one-line reason for the user, the full text for `--verbose`.
 #[derive(Debug, Clone)]
 pub struct LoadError {
+    /// Why, as a class.
     pub kind: LoadErrorKind,
+    /// One line for listings.
     pub reason: String,
+    /// The full reason (shown with `-v`).
     pub detail: String,
 }
 

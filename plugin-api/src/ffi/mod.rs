@@ -46,12 +46,19 @@ use serde::{Deserialize, Serialize};
 /// [`PluginInfo`](crate::PluginInfo)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginDescription {
+    /// See [`PluginInfo`](crate::PluginInfo).
     pub kind: PluginKind,
+    /// See [`PluginInfo`](crate::PluginInfo).
     pub name: String,
+    /// See [`PluginInfo`](crate::PluginInfo).
     pub aliases: Vec<String>,
+    /// See [`PluginInfo`](crate::PluginInfo).
     pub version: String,
+    /// See [`PluginInfo`](crate::PluginInfo).
     pub summary: String,
+    /// See [`PluginInfo`](crate::PluginInfo).
     pub example_params: String,
+    /// See [`PluginInfo`](crate::PluginInfo).
     pub presets: Vec<String>,
 }
 
