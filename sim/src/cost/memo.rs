@@ -27,6 +27,12 @@ pub(crate) struct StepMemo {
 }
 
 impl CostModel {
+    /// Whether decode-only steps of `decode_seqs` sequences verifying `spec_tokens` drafts each
+    /// are served from the memo (false when not memoisable, or not seen yet).
+    pub fn is_memoised(&self, decode_seqs: u64, spec_tokens: u64) -> bool {
+        matches!(self.step_memo.get(&(decode_seqs, spec_tokens)), Some(Some(_)))
+    }
+
     /// The memoised cost of `shape`, or `None` when the shape is not memoisable.
     pub(super) fn memoised_cost(&mut self, shape: &BatchShape, stage_s: &mut Vec<f64>) -> Result<Option<StepCost>> {
         // Only decode-only shapes repeat often enough to pay for the probe builds.
