@@ -232,6 +232,22 @@ fn config_errors_name_the_key() {
     assert!(e.contains("spec_decode.draft_model") && e.contains("required"), "{e}");
     let e = err("{method: mtp, typo: 1}");
     assert!(e.contains("typo"), "{e}");
+    // `method: none` turns it off whatever else is given (for sweeps).
+    assert!(exp(&with_spec("{method: none, num_speculative_tokens: 3}")).spec_decode.is_none());
+    // --set reaches the keys.
+    let e = config::load_str(&with_spec("{method: eagle}"), "t.yaml", None, &["spec_decode.num_speculative_tokens=5".into()]).unwrap();
+    assert_eq!(e.spec_decode.unwrap().spec.k(), 5);
+}
+
+#[test]
+fn the_experiment_configs_load_and_build() {
+    for (file, method) in [("deepseekv3_8xh200_mtp.yaml", "mtp"), ("llama31_70b_8xh100_eagle.yaml", "eagle")] {
+        let path = crate::support::repo().join("configs/experiments").join(file);
+        let e = config::load(Some(&path), &[]).unwrap();
+        assert_eq!(e.spec_decode.as_ref().unwrap().spec.method.name(), method);
+        let p = build_pool(&e, &e.pool).unwrap();
+        assert!(p.drafter.is_some() && p.memory.kv_token_capacity > 0);
+    }
 }
 
 #[test]

@@ -141,20 +141,24 @@ pub(super) fn from_product(f: ProductFile, origin: &str, base_dir: Option<PathBu
         plugin_dirs: f.plugin_dirs.iter().map(|p| rel(p)).collect(),
         output_dir: None,
         spec_decode: match f.spec_decode {
-            Some(sd) => Some(spec_decode(sd, origin, base_dir.as_deref())?),
+            Some(sd) => spec_decode(sd, origin, base_dir.as_deref())?,
             None => None,
         },
     })
 }
 
-/// Resolve `spec_decode:` (defaults in docs/speculative.md).
-fn spec_decode(f: SpecDecodeFile, origin: &str, base_dir: Option<&Path>) -> Result<SpecDecodeConfig> {
+/// Resolve `spec_decode:` (defaults in docs/speculative.md). `method: none` turns it off (the
+/// other keys are then ignored, so that a sweep can compare with and without).
+fn spec_decode(f: SpecDecodeFile, origin: &str, base_dir: Option<&Path>) -> Result<Option<SpecDecodeConfig>> {
     use reallm_sim::spec_decode::{default_acceptance, default_k};
     use reallm_sim::{Acceptance, SpecDecodeSpec, SpecMethod};
     let err = |key: &str, m: String| Error::config(origin, format!("key `spec_decode.{key}`: {m}"));
+    if matches!(f.method.to_ascii_lowercase().as_str(), "none" | "off") {
+        return Ok(None);
+    }
     let method = SpecMethod::parse(&f.method).ok_or_else(|| {
         let known: Vec<&str> = SpecMethod::ALL.iter().map(|m| m.name()).collect();
-        err("method", format!("unknown method `{}`; expected one of {}", f.method, known.join(", ")))
+        err("method", format!("unknown method `{}`; expected none or one of {}", f.method, known.join(", ")))
     })?;
     let k = match f.num_speculative_tokens.or(default_k(method)) {
         Some(0) => return Err(err("num_speculative_tokens", "expected at least 1 draft token per step".into())),
@@ -197,5 +201,5 @@ fn spec_decode(f: SpecDecodeFile, origin: &str, base_dir: Option<&Path>) -> Resu
         (None, Some(_)) => return Err(err("draft_parallelism", "only a draft model takes its own parallelism".into())),
         (_, None) => None,
     };
-    Ok(SpecDecodeConfig { spec: SpecDecodeSpec { method, acceptance }, draft_model, draft_parallelism })
+    Ok(Some(SpecDecodeConfig { spec: SpecDecodeSpec { method, acceptance }, draft_model, draft_parallelism }))
 }

@@ -179,11 +179,13 @@ pub fn check_verification_support(model: &dyn ModelArch) -> Result<()> {
         Ok(g.kernel_flops())
     };
     if !(flops(2)? > flops(0)?) {
-        return Err(SimError::Infeasible(format!(
-            "model `{name}` (plugin `{}`) does not cost speculative verification: its step graph ignores BatchShape.spec_tokens \
-             (plugin API 1.1); rebuild the plugin against API ≥ 1.1 or turn spec_decode off",
-            model.info().family
-        )));
+        return Err(SimError::plugin(
+            &model.info().family,
+            format!(
+                "model `{name}` does not cost speculative verification: its step graph ignores BatchShape.spec_tokens \
+                 (plugin API 1.1); rebuild the plugin against API ≥ 1.1 or turn spec_decode off"
+            ),
+        ));
     }
     Ok(())
 }
