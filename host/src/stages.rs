@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::output::write_atomic;
 use crate::report::files::{RequestsCsv, SimResultsCsv, REQUESTS_CSV};
 use crate::report::{Progress, Timeline};
+use crate::workload::source::{self, RunSource};
 use crate::workload::{self, azure::Task, generate, Request};
 use reallm_sim::metrics::{RunInfo, Summarizer, Summary};
 use reallm_sim::{Pool, RecordSink, RunOutcome, SimOptions, SimResult, Tee, TraceWorkload, Workload};
@@ -182,24 +183,40 @@ fn keep_iterations(timeline: Timeline) -> Option<usize> {
 /// [`run_sim_one`] with an explicit choice of the per-iteration files. Records stream into
 /// `sim_results.csv` and `requests.csv` as requests finish; `summary.json` is written last.
 pub fn run_sim_one_with(exp: &Experiment, ws: &Workspace, trace: &Path, timeline: Timeline) -> Result<SimRun> {
-    let reqs = load_trace(exp, trace)?;
-    let trace_name = trace.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "trace".into());
+    run_source(exp, ws, &RunSource::Trace(trace.to_path_buf()), timeline)
+}
+
+/// A trace's requests, loaded (or generated) as [`load_trace`] does, with `end_reqs` applied.
+pub fn load_trace_filtered(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
+    let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "trace".into());
+    end_reqs_filter(exp, &name, load_trace(exp, path)?)
+}
+
+/// One `sim` run of any source (a trace, synthetic requests at a rate, a closed loop): writes
+/// its result directory as [`run_sim_one_with`] does.
+pub fn run_source(exp: &Experiment, ws: &Workspace, src: &RunSource, timeline: Timeline) -> Result<SimRun> {
+    let mut workload = source::build(exp, src)?;
+    let trace_name = src.name();
+    let trace = match src {
+        RunSource::Trace(p) => p.clone(),
+        _ => PathBuf::from(&trace_name),
+    };
     let sim_exp = with_kernel_library(exp, ws);
-    let reqs = end_reqs_filter(exp, &trace_name, reqs)?;
     let mut pools = assemble::build_pools(&sim_exp)?;
     let dir = ws.results_dir(exp, &trace_name);
     let created = !dir.exists();
     let written = (|| {
         let mut sim_csv = SimResultsCsv::create(&dir.join("sim_results.csv"))?;
         let mut req_csv = RequestsCsv::create(&dir.join(REQUESTS_CSV), exp.slo)?;
-        let (outcome, summary) = simulate_pools(
+        let (outcome, mut summary) = simulate_pools(
             &sim_exp,
             &trace_name,
             &mut pools,
-            &mut TraceWorkload::new(&reqs),
+            &mut workload,
             &mut Tee(&mut sim_csv, &mut req_csv),
             keep_iterations(timeline),
         )?;
+        summary.run.concurrency = src.concurrency();
         sim_csv.commit()?;
         req_csv.commit()?;
         crate::report::files::write_timeline(&dir, &outcome, &summary, timeline)?;
@@ -219,7 +236,20 @@ pub fn run_sim_one_with(exp: &Experiment, ws: &Workspace, trace: &Path, timeline
     // (docs/reliability.md).
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(&dir.join("summary.json"), format!("{json}\n").as_bytes())?;
-    Ok(SimRun { trace: trace.to_path_buf(), dir, summary, outcome })
+    Ok(SimRun { trace, dir, summary, outcome })
+}
+
+/// Simulate one source and summarise, writing nothing (sweeps).
+pub fn summarize_source(exp: &Experiment, src: &RunSource) -> Result<Summary> {
+    let mut workload = source::build(exp, src)?;
+    let mut pools = assemble::build_pools(exp)?;
+    struct Discard;
+    impl RecordSink for Discard {
+        fn record(&mut self, _: &reallm_sim::RequestRecord) {}
+    }
+    let mut s = simulate_pools(exp, &src.name(), &mut pools, &mut workload, &mut Discard, Some(0))?.1;
+    s.run.concurrency = src.concurrency();
+    Ok(s)
 }
 
 /// The original tool's `sim_method: llmcompass` flow: when the `kernel` stage has written a
@@ -288,31 +318,49 @@ pub fn simulate_pools(
     keep_iterations: Option<usize>,
 ) -> Result<(RunOutcome, Summary)> {
     let replicas = pools.iter().map(|p| p.spec.replicas as usize).sum();
-    let mut summarizer = Summarizer::new(exp.slo, replicas);
+    let mut summarizer = Summarizer::new(exp.slo, replicas).with_warmup(exp.workload.warmup_requests);
     let mut progress = Progress::new(workload.expected_requests().unwrap_or(0), !crate::report::progress::quiet());
     let opts = SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, keep_iterations };
     let outcome = reallm_sim::simulate(pools, assemble::kv_transfer(exp), workload, &mut Tee(&mut summarizer, sink), &mut progress, opts)?;
     progress.finish();
-    let run = RunInfo::from_pools(trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, pools);
+    let mut run = RunInfo::from_pools(trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, pools);
+    run.engine_profile = exp.engine.as_ref().map(|e| e.name.clone());
     let summary = summarizer.finish(&outcome, run);
     Ok((outcome, summary))
 }
 
-/// A readable summary table.
+/// A readable summary, laid out as benchmark clients print theirs (vLLM `bench serve`,
+/// SGLang `bench_serving`, genai-perf): counts and duration, token totals, throughput (per GPU
+/// and per user too), then TTFT, TPOT, ITL and E2E with mean, median, p90, p99 and max.
 pub fn format_summary(title: &str, s: &Summary) -> String {
     let ms = |x: f64| format!("{:>10.2}", x * 1e3);
     let mut out = String::new();
     out.push_str(&format!("{title}\n"));
-    out.push_str(&format!("  requests: {} completed of {}, makespan {:.2} s\n", s.requests.completed, s.requests.total, s.makespan_s));
-    out.push_str(&format!("  {:<12}{:>10}{:>10}{:>10}{:>10}{:>10}\n", "latency (ms)", "mean", "p50", "p90", "p99", "max"));
-    for (name, st) in [("TTFT", &s.ttft_s), ("TBT", &s.tbt_s), ("TPOT", &s.tpot_s), ("E2E", &s.e2e_s), ("queueing", &s.queueing_s)] {
-        out.push_str(&format!("  {:<12}{}{}{}{}{}\n", name, ms(st.mean), ms(st.p50), ms(st.p90), ms(st.p99), ms(st.max)));
-    }
+    let warm = if s.requests.warmup > 0 { format!(" ({} warm-up requests not measured)", s.requests.warmup) } else { String::new() };
+    out.push_str(&format!(
+        "  requests: {} completed of {}{warm}, benchmark duration (makespan) {:.2} s\n",
+        s.requests.completed, s.requests.total, s.makespan_s
+    ));
+    out.push_str(&format!("  tokens: {} input, {} generated\n", s.requests.input_tokens, s.requests.output_tokens));
     let t = &s.throughput;
     out.push_str(&format!(
-        "  throughput: {:.3} req/s, {:.1} input tok/s, {:.1} output tok/s ({:.1} per device)\n",
-        t.requests_per_s, t.input_tokens_per_s, t.output_tokens_per_s, t.output_tokens_per_s_per_device
+        "  throughput: {:.3} req/s, {:.1} input tok/s, {:.1} output tok/s, {:.1} total tok/s\n",
+        t.requests_per_s, t.input_tokens_per_s, t.output_tokens_per_s, t.total_tokens_per_s
     ));
+    let u = &s.output_tokens_per_s_per_user;
+    out.push_str(&format!(
+        "  per GPU: {:.1} output tok/s, {:.1} total tok/s; per user: {:.1} output tok/s mean, {:.1} median, {:.1} p10\n",
+        t.output_tokens_per_s_per_device,
+        t.total_tokens_per_s_per_device,
+        u.mean,
+        u.p50,
+        // The slowest 10 % of users: 1 / TPOT at its p90.
+        if s.tpot_s.p90 > 0.0 { 1.0 / s.tpot_s.p90 } else { 0.0 }
+    ));
+    out.push_str(&format!("  {:<12}{:>10}{:>10}{:>10}{:>10}{:>10}\n", "latency (ms)", "mean", "median", "p90", "p99", "max"));
+    for (name, st) in [("TTFT", &s.ttft_s), ("TPOT", &s.tpot_s), ("ITL (TBT)", &s.tbt_s), ("E2E", &s.e2e_s), ("queueing", &s.queueing_s)] {
+        out.push_str(&format!("  {:<12}{}{}{}{}{}\n", name, ms(st.mean), ms(st.p50), ms(st.p90), ms(st.p99), ms(st.max)));
+    }
     let e = &s.engine;
     if e.busy_s > 0.0 && !e.time_by_kind_s.is_empty() {
         let mut kinds: Vec<(&String, &f64)> = e.time_by_kind_s.iter().collect();

@@ -5,7 +5,7 @@
 //! ([`CostModel`], a batch policy) and plain specs ([`PoolSpec`]), pulls requests from a
 //! [`Workload`], hands finished records to a [`RecordSink`] in arrival order, reports
 //! progress to an [`Observer`], and returns a [`RunOutcome`]. Its dependency list (plugin API,
-//! serde derive for the summary schema, seeded RNG, hash map, quantile sketch) is the
+//! serde derive for the summary schema, seeded RNG and distributions, hash map, quantile sketch) is the
 //! enforcement: nothing here can read a file or draw a progress bar.
 //!
 //! **API boundary:** the host (`reallm`) resolves configurations into these types
@@ -31,12 +31,14 @@ pub mod request;
 pub mod spec;
 pub mod spec_decode;
 pub mod workload;
+pub mod workloads;
 
 pub use cost::{CostModel, MemoryPlan, StepCost};
 pub use engine::{simulate, simulate_collect, IterationRecord, ReplicaSummary, RunOutcome, SimOptions, SimResult};
 pub use error::{Result, SimError};
 pub use pool::{Pool, PoolParts};
 pub use request::{Request, RequestRecord};
-pub use spec::{KvTransferSpec, MemorySpec, PoolSpec, Preemption, Role, Router};
+pub use spec::{KvTransferSpec, MemoryRule, MemorySpec, PoolSpec, Preemption, Role, Router};
 pub use spec_decode::{Acceptance, DraftHead, HeadKind, SpecDecodeSpec, SpecDecodeTotals, SpecMethod};
 pub use workload::{NoObserver, Observer, RecordSink, Tee, TraceWorkload, Workload};
+pub use workloads::{ClosedLoop, LengthDist, LengthSampler};

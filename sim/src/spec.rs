@@ -73,10 +73,37 @@ pub enum Preemption {
     Swap,
 }
 
+/// How a serving engine sizes its KV cache from device memory (see
+/// [`memory_plan`](crate::cost::memory_plan)). With `C` the device memory, `f` the usable
+/// fraction, `W` the weights and `R` the reserves (activations + framework), per device:
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MemoryRule {
+    /// `KV = C·f − W − R`: the fraction caps the engine's whole footprint (vLLM's
+    /// `gpu_memory_utilization`, SGLang's `mem_fraction_static`; ReaLLM's generic rule).
+    #[default]
+    FractionOfTotal,
+    /// `KV = f·(C − W − R)`: the fraction applies to what is free after the weights and the
+    /// profiling run (TensorRT-LLM's `free_gpu_memory_fraction`).
+    FractionOfFree,
+}
+
+impl MemoryRule {
+    /// The name used in configs and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemoryRule::FractionOfTotal => "of_total",
+            MemoryRule::FractionOfFree => "of_free",
+        }
+    }
+}
+
 /// KV-cache memory of a pool.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MemorySpec {
-    /// Fraction of device memory the engine may use (weights + activations + KV).
+    /// How the KV budget follows from device memory.
+    pub rule: MemoryRule,
+    /// Fraction of device memory the engine may use: of the total (weights + activations +
+    /// KV) or of what is free after weights and reserves, per [`MemoryRule`].
     pub usable_fraction: f64,
     /// Tokens per KV block.
     pub block_tokens: u32,
@@ -84,6 +111,9 @@ pub struct MemorySpec {
     pub watermark_fraction: f64,
     /// Activation workspace reserved per device, bytes.
     pub activation_reserve_bytes: u64,
+    /// Memory the serving framework holds outside the weights, activations and KV, per device
+    /// (CUDA context, communicator buffers, CUDA graphs), bytes.
+    pub framework_reserve_bytes: u64,
     /// What preemption does with the victim's KV.
     pub preemption: Preemption,
     /// Host link bandwidth per device for swapping, bytes/s.
@@ -93,10 +123,12 @@ pub struct MemorySpec {
 impl Default for MemorySpec {
     fn default() -> Self {
         MemorySpec {
+            rule: MemoryRule::FractionOfTotal,
             usable_fraction: 0.9,
             block_tokens: 16,
             watermark_fraction: 0.01,
             activation_reserve_bytes: 2 << 30,
+            framework_reserve_bytes: 0,
             preemption: Preemption::Recompute,
             host_link_bytes_per_s: 25e9,
         }

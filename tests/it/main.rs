@@ -1,6 +1,7 @@
 //! ReaLLM's integration tests: one test binary, one module per area.
 
 mod architecture;
+mod benchmarks;
 mod cli;
 mod compat;
 mod determinism;

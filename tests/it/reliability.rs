@@ -97,6 +97,26 @@ fn cases() -> Vec<Case> {
             "c.yaml",
             "model: llama3-8b\ndisaggregated:\n  prefill: {device: H100-SXM, num_devices: 1}\n  decode: {device: H100-SXM, num_devices: 1}\n  kv_transfer: {bandwidth_bytes_per_s: -1}\n",
         ),
+        // ---- benchmark workloads and engine profiles: degenerate numbers are errors
+        case("chunked policy with chunk_tokens 0", &["--set", "system.batching.policy=chunked", "--set", "system.batching.chunk_tokens=0", "sim"], CONFIG, &["system.batching.chunk_tokens` = 0", "chunked"]),
+        case("original form: sarathi with prefill_chunk 0", &["-c", "c.yaml", "sim"], CONFIG, &["system.prefill_chunk` = 0", "mixed-sarathi"])
+            .file("c.yaml", "model: llama70b\nsystem: {device: GA100, num_devices: 8, batching_algo: mixed-sarathi, prefill_chunk: 0}\n"),
+        case("zero concurrency", &["--set", "workload.concurrency=[4, 0]", "sim"], CONFIG, &["workload.concurrency` = 0"]),
+        case("zero concurrency on the command line", &["sim", "--concurrency", "0"], USAGE, &["--concurrency 0"]),
+        case("--concurrency with --rate", &["sim", "--concurrency", "4", "--rate", "1"], USAGE, &["--concurrency", "--rate"]),
+        case("negative think time", &["--set", "workload.think_time_s=-1", "sim"], CONFIG, &["workload.think_time_s` = -1"]),
+        case("zero duration", &["--set", "workload.duration_s=0", "sim"], CONFIG, &["workload.duration_s` = 0"]),
+        case("distribution with min above max", &["--set", "workload.synthetic={requests: 10, input_tokens: {dist: uniform, min: 500, max: 100}, output_tokens: 8}", "sim"], CONFIG, &["workload.synthetic.input_tokens", "min = 500 is above max = 100"]),
+        case("zero-length synthetic output", &["--set", "workload.synthetic={requests: 10, input_tokens: 100, output_tokens: 0}", "sim"], CONFIG, &["workload.synthetic.output_tokens", "at least 1 token"]),
+        case("normal length without std", &["--set", "workload.synthetic={requests: 10, input_tokens: {dist: normal, mean: 100}, output_tokens: 8}", "sim"], CONFIG, &["workload.synthetic.input_tokens", "needs `std`"]),
+        case("negative mean length", &["--set", "workload.synthetic={requests: 10, input_tokens: {dist: lognormal, mean: -5, std: 1}, output_tokens: 8}", "sim"], CONFIG, &["workload.synthetic.input_tokens", "mean = -5"]),
+        case("unknown length distribution", &["--set", "workload.synthetic={requests: 10, input_tokens: {dist: zipf, mean: 5}, output_tokens: 8}", "sim"], CONFIG, &["workload.synthetic.input_tokens", "zipf"]),
+        case("zero synthetic requests", &["--set", "workload.synthetic={requests: 0, input_tokens: 100, output_tokens: 8}", "sim"], CONFIG, &["workload.synthetic.requests", "0 requests"]),
+        case("warm-up leaves nothing to measure", &["--set", "workload.synthetic={requests: 10, input_tokens: 100, output_tokens: 8}", "--set", "workload.warmup_requests=10", "sim"], CONFIG, &["workload.warmup_requests` = 10"]),
+        case("unknown engine profile", &["--engine", "tgi", "sim"], CONFIG, &["unknown engine `tgi`", "vllm"]),
+        case("`auto` memory without an engine profile", &["--set", "system.memory.usable_fraction=auto", "sim"], CONFIG, &["memory.usable_fraction` = auto", "engine"]),
+        case("engine profile in the original form", &["-c", "c.yaml", "--engine", "vllm", "sim"], CONFIG, &["engine profiles apply to ReaLLM's own config form"])
+            .file("c.yaml", "model: llama70b\nsystem: {device: GA100, num_devices: 8, batching_algo: continuous}\n"),
         case("original form: unknown sim_method", &["-c", "c.yaml", "sim"], CONFIG, &["sim_method", "warp"])
             .file("c.yaml", "model: llama70b\nsystem: {device: GA100, num_devices: 8}\nsystem_sim: {sim_method: warp}\n"),
         case("config file missing", &["-c", "missing.yaml", "sim"], IO, &["missing.yaml", "No such file"]),

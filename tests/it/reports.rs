@@ -117,6 +117,8 @@ fn hand_run() -> (SimResult, RunInfo) {
     let run = RunInfo {
         trace: "rr_code_2".into(),
         request_rate: Some(2.0),
+        concurrency: None,
+        engine_profile: None,
         model: "toy".into(),
         system: "toy_x8".into(),
         backend: "roofline".into(),

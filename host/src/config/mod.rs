@@ -14,7 +14,7 @@ pub mod yaml;
 
 pub use load::{apply_override, apply_plugin_overrides, load, load_str, PluginOverride};
 pub use original::{ORIGINAL_DEFAULT_DEVICE, ORIGINAL_HETERO_DEFAULT_DEVICE};
-pub use validate::validate;
+pub use validate::{validate, MAX_CLIENTS};
 
 use reallm_plugin_api::{CommAlgo, Degrees, Limits};
 use schema::*;
@@ -97,6 +97,24 @@ pub struct SimWorkload {
     pub tasks: Vec<String>,
     pub request_rates: Vec<f64>,
     pub end_reqs: Option<u64>,
+    /// Closed-loop client counts (one run each); empty: open loop.
+    pub concurrency: Vec<u32>,
+    /// Closed loop: seconds between a completion and the client's next request.
+    pub think_time_s: f64,
+    /// Closed loop: no request is sent at or after this time.
+    pub duration_s: Option<f64>,
+    /// Synthetic requests instead of traces or Azure lengths.
+    pub synthetic: Option<SyntheticConfig>,
+    /// Requests (first in arrival order) left out of the metrics.
+    pub warmup_requests: u64,
+}
+
+/// Synthetic requests: how many, and their length distributions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntheticConfig {
+    pub requests: u64,
+    pub input_tokens: reallm_sim::LengthDist,
+    pub output_tokens: reallm_sim::LengthDist,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +173,8 @@ pub struct Experiment {
     pub output_dir: Option<PathBuf>,
     /// Speculative decoding (product form only; `None`: off).
     pub spec_decode: Option<SpecDecodeConfig>,
+    /// The serving-engine profile whose defaults were applied (`engine:`), if any.
+    pub engine: Option<crate::engines::EngineProfile>,
 }
 
 impl Experiment {

@@ -72,6 +72,15 @@ pub(super) fn from_original(f: OriginalFile, origin: &str, base_dir: Option<Path
         };
         let mut pool = original_pool(&op, Role::Colocated, "system", origin)?;
         let chunk = sys.prefill_chunk.unwrap_or(0);
+        if sys.prefill_chunk == Some(0) && reallm_batching::uses_chunk_tokens(&pool.batching.name) {
+            return Err(Error::config(
+                origin,
+                format!(
+                    "key `system.prefill_chunk` = 0: batching_algo `{}` prefills in chunks of prefill_chunk tokens; give at least 1 token, or leave the key out",
+                    sys.batching_algo.as_deref().unwrap_or("")
+                ),
+            ));
+        }
         pool.limits = Limits { max_batch_seqs: 256, max_batch_tokens: if chunk > 0 { chunk } else { 16384 }, chunk_tokens: chunk };
         (pool, None)
     };
@@ -133,6 +142,11 @@ pub(super) fn from_original(f: OriginalFile, origin: &str, base_dir: Option<Path
             tasks: sim.tasks.unwrap_or(gen_tasks),
             request_rates: sim.request_rates.unwrap_or(gen_rates),
             end_reqs: sim.end_reqs,
+            concurrency: vec![],
+            think_time_s: 0.0,
+            duration_s: None,
+            synthetic: None,
+            warmup_requests: 0,
         },
         kernel,
         sim: SimConfig { end_time_s: None, iteration_overhead_s: 0.0, seed: 0, cuda_graph_batch_sizes: Vec::new() },
@@ -141,5 +155,6 @@ pub(super) fn from_original(f: OriginalFile, origin: &str, base_dir: Option<Path
         plugin_dirs: vec![],
         output_dir: f.output_dir.map(PathBuf::from),
         spec_decode: None,
+        engine: None,
     })
 }

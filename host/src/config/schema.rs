@@ -90,6 +90,10 @@ pub struct ProductFile {
     /// Experiment name (used for the system directory of results).
     #[serde(default)]
     pub name: Option<String>,
+    /// Serving-engine profile whose defaults fill the keys this file leaves out: `vllm`,
+    /// `sglang` or `trtllm` (`configs/engines/`, docs/engines.md).
+    #[serde(default)]
+    pub engine: Option<String>,
     pub model: ModelRef,
     #[serde(default)]
     pub backend: Option<PluginRef>,
@@ -220,7 +224,8 @@ pub struct ProductBatching {
     pub params: serde_json::Value,
     pub max_batch_seqs: u32,
     pub max_batch_tokens: u32,
-    pub chunk_tokens: u32,
+    /// Prefill chunk of chunking policies; absent: the whole token budget (`max_batch_tokens`).
+    pub chunk_tokens: Option<u32>,
 }
 
 impl Default for ProductBatching {
@@ -230,7 +235,7 @@ impl Default for ProductBatching {
             params: serde_json::Value::Null,
             max_batch_seqs: 256,
             max_batch_tokens: 16384,
-            chunk_tokens: 0,
+            chunk_tokens: None,
         }
     }
 }
@@ -239,19 +244,64 @@ impl Default for ProductBatching {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MemoryConfig {
-    /// Fraction of device memory the engine may use (weights + activations + KV).
-    pub usable_fraction: f64,
+    /// How the KV budget follows from device memory: `of_total` (`KV = C·f − W − R`, vLLM,
+    /// SGLang) or `of_free` (`KV = f·(C − W − R)`, TensorRT-LLM).
+    pub rule: MemoryRuleName,
+    /// Fraction of device memory the engine may use (weights + activations + KV), or of the
+    /// free memory under `rule: of_free`; `auto`: SGLang's heuristic (docs/engines.md).
+    pub usable_fraction: AutoOr<f64>,
     /// Tokens per KV block.
     pub block_tokens: u32,
     /// Fraction of KV blocks kept free when admitting new requests.
     pub watermark_fraction: f64,
-    /// Activation workspace reserved per device, GiB.
-    pub activation_reserve_gib: f64,
+    /// Activation workspace reserved per device, GiB; `auto`: the engine profile's estimate.
+    pub activation_reserve_gib: AutoOr<f64>,
+    /// Framework memory per device (CUDA context, communicator buffers, CUDA graphs), GiB;
+    /// `auto`: the engine profile's estimate.
+    pub framework_reserve_gib: AutoOr<f64>,
     /// What happens to a preempted request's KV: `recompute` (dropped, prefilled again, as
     /// vLLM's default) or `swap` (copied to host memory over the host link and back).
     pub preemption: Preemption,
     /// Host link (PCIe) bandwidth per device for swapping, bytes/s.
     pub host_link_bytes_per_s: f64,
+}
+
+/// The memory rule's config name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryRuleName {
+    #[default]
+    OfTotal,
+    OfFree,
+}
+
+/// A number, or `auto` (derived from the engine profile, the model and the device).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AutoOr<T> {
+    Auto,
+    Value(T),
+}
+
+impl<T: Copy> AutoOr<T> {
+    /// The number, if one was given.
+    pub fn value(self) -> Option<T> {
+        match self {
+            AutoOr::Auto => None,
+            AutoOr::Value(v) => Some(v),
+        }
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for AutoOr<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        if v.as_str() == Some("auto") {
+            return Ok(AutoOr::Auto);
+        }
+        serde_json::from_value::<T>(v.clone())
+            .map(AutoOr::Value)
+            .map_err(|_| serde::de::Error::custom(format!("invalid value {v}: expected a number or `auto`")))
+    }
 }
 
 /// Preemption mode.
@@ -266,10 +316,12 @@ pub enum Preemption {
 impl Default for MemoryConfig {
     fn default() -> Self {
         MemoryConfig {
-            usable_fraction: 0.9,
+            rule: MemoryRuleName::OfTotal,
+            usable_fraction: AutoOr::Value(0.9),
             block_tokens: 16,
             watermark_fraction: 0.01,
-            activation_reserve_gib: 2.0,
+            activation_reserve_gib: AutoOr::Value(2.0),
+            framework_reserve_gib: AutoOr::Value(0.0),
             preemption: Preemption::Recompute,
             // PCIe 4.0 ×16: 32 GB/s per direction raw, ~25 GB/s achieved.
             host_link_bytes_per_s: 25e9,
@@ -293,6 +345,76 @@ pub struct ProductWorkload {
     pub seed: u64,
     /// Simulate only requests with id below this.
     pub end_reqs: Option<u64>,
+    /// Closed loop: this many clients, each sending its next request when its previous one
+    /// completes (one run per value). Empty: open loop (traces or request rates).
+    #[serde(deserialize_with = "one_or_many")]
+    pub concurrency: Vec<u32>,
+    /// Closed loop: seconds a client waits after a completion before sending again.
+    pub think_time_s: f64,
+    /// Closed loop: no request is sent at or after this time (seconds); those in flight finish.
+    pub duration_s: Option<f64>,
+    /// Synthetic requests: a count and (prompt, output) lengths, numbers or distributions.
+    pub synthetic: Option<SyntheticFile>,
+    /// The first requests (in arrival order) left out of the metrics.
+    pub warmup_requests: u64,
+}
+
+/// `workload.synthetic`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SyntheticFile {
+    /// Requests per run.
+    pub requests: u64,
+    pub input_tokens: LengthFile,
+    pub output_tokens: LengthFile,
+}
+
+/// A length: a number of tokens, or `{dist: fixed | uniform | normal | lognormal, mean, std,
+/// min, max}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LengthFile {
+    Tokens(u64),
+    Dist(DistFile),
+}
+
+/// A length distribution as written.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistFile {
+    pub dist: DistKind,
+    #[serde(default)]
+    pub mean: Option<f64>,
+    #[serde(default)]
+    pub std: Option<f64>,
+    #[serde(default)]
+    pub min: Option<u64>,
+    #[serde(default)]
+    pub max: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DistKind {
+    Fixed,
+    Uniform,
+    Normal,
+    #[serde(alias = "log_normal")]
+    Lognormal,
+}
+
+impl<'de> Deserialize<'de> for LengthFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        if let Some(n) = v.as_u64() {
+            return Ok(LengthFile::Tokens(n));
+        }
+        if v.is_object() {
+            return serde_json::from_value::<DistFile>(v).map(LengthFile::Dist).map_err(serde::de::Error::custom);
+        }
+        Err(serde::de::Error::custom(format!(
+            "invalid value {v}: expected a whole number of tokens or {{dist: fixed | uniform | normal | lognormal, mean, std, min, max}}"
+        )))
+    }
 }
 
 impl Default for ProductWorkload {
@@ -305,6 +427,11 @@ impl Default for ProductWorkload {
             end_time_s: 500.0,
             seed: 0,
             end_reqs: None,
+            concurrency: vec![],
+            think_time_s: 0.0,
+            duration_s: None,
+            synthetic: None,
+            warmup_requests: 0,
         }
     }
 }

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 
 /// Checks shared by both forms. Plugin-specific checks (heads divisible by TP, ...) happen
 /// when the plugins are built.
-fn validate_pool(p: &PoolConfig, o: &str) -> Result<()> {
+fn validate_pool(p: &PoolConfig, o: &str, engine: bool) -> Result<()> {
     let role = p.role.name();
     if p.num_devices == 0 {
         return Err(Error::config(o, format!("{role} pool: num_devices is 0; expected at least 1")));
@@ -40,8 +40,23 @@ fn validate_pool(p: &PoolConfig, o: &str) -> Result<()> {
         return Err(Error::config(o, format!("{role} pool: batching max_batch_seqs and max_batch_tokens must be at least 1")));
     }
     let m = &p.memory;
-    if !(m.usable_fraction > 0.0 && m.usable_fraction <= 1.0) {
-        return Err(Error::config(o, format!("key `memory.usable_fraction` = {}: expected a fraction in (0, 1]", m.usable_fraction)));
+    let autos = [
+        ("usable_fraction", m.usable_fraction),
+        ("activation_reserve_gib", m.activation_reserve_gib),
+        ("framework_reserve_gib", m.framework_reserve_gib),
+    ];
+    for (key, v) in autos {
+        if v == schema::AutoOr::Auto && !engine {
+            return Err(Error::config(
+                o,
+                format!("key `memory.{key}` = auto: `auto` is derived from an engine profile's data; set `engine: vllm | sglang | trtllm` or give a number"),
+            ));
+        }
+    }
+    if let Some(f) = m.usable_fraction.value() {
+        if !(f > 0.0 && f <= 1.0) {
+            return Err(Error::config(o, format!("key `memory.usable_fraction` = {f}: expected a fraction in (0, 1]")));
+        }
     }
     if !(0.0..1.0).contains(&m.watermark_fraction) {
         return Err(Error::config(o, format!("key `memory.watermark_fraction` = {}: expected a fraction in [0, 1)", m.watermark_fraction)));
@@ -55,8 +70,12 @@ fn validate_pool(p: &PoolConfig, o: &str) -> Result<()> {
     if m.block_tokens == 0 {
         return Err(Error::config(o, "key `memory.block_tokens`: expected at least 1 token per block"));
     }
-    if !(m.activation_reserve_gib >= 0.0 && m.activation_reserve_gib.is_finite()) {
-        return Err(Error::config(o, "key `memory.activation_reserve_gib`: expected a non-negative number"));
+    for (key, v) in [("activation_reserve_gib", m.activation_reserve_gib), ("framework_reserve_gib", m.framework_reserve_gib)] {
+        if let Some(x) = v.value() {
+            if !(x >= 0.0 && x.is_finite()) {
+                return Err(Error::config(o, format!("key `memory.{key}` = {x}: expected a non-negative number of GiB")));
+            }
+        }
     }
     Ok(())
 }
@@ -68,8 +87,9 @@ pub fn validate(e: &Experiment) -> Result<()> {
     }
     e.slo.validate().map_err(|m| Error::config(o, format!("key `slo`: {m}")))?;
     for p in e.pools() {
-        validate_pool(p, o)?;
+        validate_pool(p, o, e.engine.is_some())?;
     }
+    validate_workload(&e.workload, o)?;
     if let Some(b) = e.kv_transfer.bandwidth_bytes_per_s {
         if !(b.is_finite() && b > 0.0) {
             return Err(Error::config(
@@ -112,3 +132,41 @@ pub fn validate(e: &Experiment) -> Result<()> {
     }
     Ok(())
 }
+
+/// Closed-loop and warm-up settings: degenerate numbers are errors naming the key.
+fn validate_workload(w: &SimWorkload, o: &str) -> Result<()> {
+    for &c in &w.concurrency {
+        if c == 0 {
+            return Err(Error::config(o, "key `workload.concurrency` = 0: a closed loop needs at least 1 client"));
+        }
+        if c > MAX_CLIENTS {
+            return Err(Error::config(o, format!("key `workload.concurrency` = {c}: at most {MAX_CLIENTS} clients")));
+        }
+    }
+    if !(w.think_time_s.is_finite() && w.think_time_s >= 0.0) {
+        return Err(Error::config(
+            o,
+            format!("key `workload.think_time_s` = {}: expected a non-negative number of seconds", w.think_time_s),
+        ));
+    }
+    if let Some(d) = w.duration_s {
+        if !(d.is_finite() && d > 0.0) {
+            return Err(Error::config(o, format!("key `workload.duration_s` = {d}: expected a positive number of seconds")));
+        }
+    }
+    if let Some(s) = &w.synthetic {
+        if w.warmup_requests >= s.requests {
+            return Err(Error::config(
+                o,
+                format!(
+                    "key `workload.warmup_requests` = {}: leaves none of the {} synthetic requests to measure",
+                    w.warmup_requests, s.requests
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Most closed-loop clients (each holds one request in flight).
+pub const MAX_CLIENTS: u32 = 1_000_000;

@@ -2,6 +2,7 @@
 
 pub mod azure;
 pub mod generate;
+pub mod source;
 pub mod trace;
 
 pub use trace::Request;

@@ -4,7 +4,10 @@
 //!
 //! Events are request arrivals, wake-ups (a replica's first pipeline stage becomes free),
 //! batch completions, and KV-transfer completions, processed in time order (ties: arrivals
-//! first, then events in the order they were created), so runs are deterministic.
+//! first, then events in the order they were created), so runs are deterministic. Requests
+//! that arrive at the same instant are all queued before their replicas plan an iteration, so
+//! they can share it; so are requests a closed-loop workload issues at the instant a batch
+//! completes (the completing replica plans its next iteration after they are queued).
 //!
 //! One iteration on a replica ([`schedule`]): the batch policy plans from a read-only view of
 //! the replica's idle requests; the engine admits waiting entries while their KV blocks fit,
@@ -223,6 +226,10 @@ struct Engine<'a> {
     stage_s: Vec<f64>,
     /// Speculative decoding's counters.
     spec_totals: crate::spec_decode::SpecDecodeTotals,
+    /// Replicas to schedule once every arrival of the current instant is queued, and a flag
+    /// per replica: whether it is in that list.
+    deferred: Vec<usize>,
+    is_deferred: Vec<bool>,
 }
 
 impl<'a> Engine<'a> {
@@ -250,6 +257,7 @@ impl<'a> Engine<'a> {
         }
         let pool_peaks = pools.iter().map(|p| (p.peak_flops_per_device(), p.device.mem_bw_bytes_per_s)).collect();
         let n_pools = pools.len();
+        let n_replicas = replicas.len();
         Engine {
             pools,
             transfer,
@@ -281,6 +289,8 @@ impl<'a> Engine<'a> {
             swap_tokens: 0,
             stage_s: Vec::new(),
             spec_totals: Default::default(),
+            deferred: Vec::new(),
+            is_deferred: vec![false; n_replicas],
         }
     }
 
@@ -307,7 +317,8 @@ impl<'a> Engine<'a> {
                     break;
                 }
                 let r = workload.next_request().expect("peeked");
-                self.arrive(r, now)?;
+                self.arrive(r, now);
+                self.schedule_deferred(workload, now)?;
             } else {
                 let ev = self.heap.pop().expect("checked");
                 if ev.t >= end {
@@ -320,6 +331,7 @@ impl<'a> Engine<'a> {
                     }
                     EvKind::BatchDone(b) => {
                         self.batch_done(b, ev.t, workload, sink)?;
+                        self.schedule_deferred(workload, ev.t)?;
                         if !observer.progress(ev.t, self.done, expected) {
                             return Err(SimError::Interrupted);
                         }
@@ -342,14 +354,39 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    fn arrive(&mut self, r: crate::request::Request, now: f64) -> Result<()> {
+    /// Queue an arrival on its replica; the replica is scheduled by
+    /// [`schedule_deferred`](Self::schedule_deferred).
+    fn arrive(&mut self, r: crate::request::Request, _now: f64) {
         let rep = self.route(0);
         let slot = self.live.admit(&r, rep as u32);
         let replica = &mut self.replicas[rep];
         replica.waiting.push_back(RequestState::new(slot as u64, r.arrival_s, r.prompt_tokens, r.output_tokens));
         replica.outstanding += 1;
         replica.requests += 1;
-        self.try_schedule(rep, now)
+        self.defer(rep);
+    }
+
+    fn defer(&mut self, r: usize) {
+        if !self.is_deferred[r] {
+            self.is_deferred[r] = true;
+            self.deferred.push(r);
+        }
+    }
+
+    /// Schedule the deferred replicas (in the order they were deferred) unless another
+    /// arrival is due at `now`: simultaneous arrivals are all queued first.
+    fn schedule_deferred(&mut self, workload: &dyn Workload, now: f64) -> Result<()> {
+        if workload.peek_arrival_s() == Some(now) {
+            return Ok(());
+        }
+        let mut list = std::mem::take(&mut self.deferred);
+        for &r in &list {
+            self.is_deferred[r] = false;
+            self.try_schedule(r, now)?;
+        }
+        list.clear();
+        self.deferred = list;
+        Ok(())
     }
 
     fn wake_at(&mut self, r: usize, t: f64) {
@@ -408,8 +445,8 @@ impl<'a> Engine<'a> {
         self.batches[slot] = b;
         self.free_batches.push(slot);
         self.replicas[r].in_flight -= 1;
-        self.try_schedule(r, now)?;
-        // A closed-loop workload may have issued requests due now; the main loop takes them.
+        // Scheduled once the requests a closed-loop workload issued at `now` are queued.
+        self.defer(r);
         Ok(())
     }
 

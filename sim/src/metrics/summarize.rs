@@ -21,11 +21,14 @@ struct ReplicaAcc {
 /// bounded by the distributions' exact limit, not by the number of requests.
 pub struct Summarizer {
     slo: Slo,
+    /// Records with `seq` below this are warm-up: counted, not measured.
+    warmup: u64,
     counts: RequestCounts,
     ttft: Quantiles,
     tbt: Quantiles,
     tpot: Quantiles,
     e2e: Quantiles,
+    per_user: Quantiles,
     norm: Quantiles,
     queue: Quantiles,
     prefill: Quantiles,
@@ -57,11 +60,13 @@ impl Summarizer {
         let single = replicas == 1;
         Summarizer {
             slo,
+            warmup: 0,
             counts: RequestCounts::default(),
             ttft: Quantiles::default(),
             tbt: Quantiles::default(),
             tpot: Quantiles::default(),
             e2e: Quantiles::default(),
+            per_user: Quantiles::default(),
             norm: Quantiles::default(),
             queue: Quantiles::default(),
             prefill: Quantiles::default(),
@@ -78,6 +83,13 @@ impl Summarizer {
         }
     }
 
+    /// Leave the first `n` records (arrival positions `seq` 0 … n − 1) out of every request
+    /// metric; the summary says how many (`requests.warmup`).
+    pub fn with_warmup(mut self, n: u64) -> Self {
+        self.warmup = n;
+        self
+    }
+
     /// The SLO goodput is measured against.
     pub fn slo(&self) -> &Slo {
         &self.slo
@@ -85,7 +97,7 @@ impl Summarizer {
 
     /// Whether every distribution so far is exact (no sketch).
     pub fn is_exact(&self) -> bool {
-        [&self.ttft, &self.tbt, &self.tpot, &self.e2e, &self.norm, &self.queue, &self.prefill, &self.decode, &self.transfer]
+        [&self.ttft, &self.tbt, &self.tpot, &self.e2e, &self.per_user, &self.norm, &self.queue, &self.prefill, &self.decode, &self.transfer]
             .iter()
             .all(|q| q.is_exact())
             && self.reps.iter().all(|r| r.ttft.is_exact() && r.tbt.is_exact())
@@ -100,6 +112,7 @@ impl Summarizer {
             tbt,
             tpot,
             e2e,
+            per_user,
             norm,
             queue,
             prefill,
@@ -191,6 +204,9 @@ impl Summarizer {
             })
             .collect();
 
+        let mut counts = counts;
+        counts.input_tokens = in_tok;
+        counts.output_tokens = out_tok;
         let frac = |k: u64| div(k as f64, counts.total as f64);
         let [met_all, met_ttft, met_tbt, met_tpot, met_e2e] = met;
         Summary {
@@ -199,6 +215,7 @@ impl Summarizer {
             tbt_s: tbt,
             tpot_s: tpot.stats(),
             e2e_s: e2e.stats(),
+            output_tokens_per_s_per_user: per_user.stats(),
             normalized_latency_s_per_token: norm.stats(),
             queueing_s: queue.stats(),
             prefill_s: prefill.stats(),
@@ -212,6 +229,7 @@ impl Summarizer {
                 requests_per_s_per_device: per_s(counts.completed as f64) / devices,
                 input_tokens_per_s_per_device: per_s(in_tok as f64) / devices,
                 output_tokens_per_s_per_device: per_s(out_tok as f64) / devices,
+                total_tokens_per_s_per_device: per_s((in_tok + out_tok) as f64) / devices,
             },
             goodput: Goodput {
                 slo,
@@ -237,6 +255,10 @@ impl Summarizer {
 
 impl RecordSink for Summarizer {
     fn record(&mut self, q: &RequestRecord) {
+        if q.seq < self.warmup {
+            self.counts.warmup += 1;
+            return;
+        }
         let m = RequestMetrics::of(q, &self.slo, &mut self.scratch);
         self.counts.total += 1;
         self.first_arrival = self.first_arrival.min(q.arrival_s);
@@ -294,6 +316,9 @@ impl RecordSink for Summarizer {
                 if let Some(v) = v {
                     acc.push(v);
                 }
+            }
+            if let Some(t) = m.tpot_s.filter(|t| *t > 0.0) {
+                self.per_user.push(1.0 / t);
             }
         }
     }

@@ -28,6 +28,10 @@ pub struct RunInfo {
     pub trace: String,
     /// Mean request rate, requests/s, when known (from an `rr_{task}_{rate}` trace name).
     pub request_rate: Option<f64>,
+    /// Closed-loop clients (`workload.concurrency`), for a closed-loop run.
+    pub concurrency: Option<u32>,
+    /// Serving-engine profile (`engine:`), when one was applied.
+    pub engine_profile: Option<String>,
     pub model: String,
     /// System name (the results folder name).
     pub system: String,
@@ -55,6 +59,8 @@ impl RunInfo {
         RunInfo {
             trace: trace.to_string(),
             request_rate: rate_from_trace_name(trace),
+            concurrency: None,
+            engine_profile: None,
             model: model.to_string(),
             system: system.to_string(),
             backend: backend.to_string(),
@@ -98,12 +104,20 @@ pub fn rate_from_trace_name(name: &str) -> Option<f64> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RequestCounts {
+    /// Requests measured (warm-up requests are not counted).
     pub total: u64,
     pub completed: u64,
     /// Requests that produced at least one token.
     pub started: u64,
     /// Requests preempted at least once.
     pub preempted: u64,
+    /// The first requests (in arrival order) left out of every request metric
+    /// (`workload.warmup_requests`); they still ran and loaded the system.
+    pub warmup: u64,
+    /// Prompt tokens of the completed (measured) requests.
+    pub input_tokens: u64,
+    /// Output tokens produced by the measured requests.
+    pub output_tokens: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -120,6 +134,8 @@ pub struct Throughput {
     pub requests_per_s_per_device: f64,
     pub input_tokens_per_s_per_device: f64,
     pub output_tokens_per_s_per_device: f64,
+    /// (Input + output tokens) / makespan / devices.
+    pub total_tokens_per_s_per_device: f64,
 }
 
 /// Fraction of all requests meeting each SLO target (`null` where the target is unset).
@@ -254,6 +270,9 @@ pub struct Summary {
     pub tbt_s: Stats,
     pub tpot_s: Stats,
     pub e2e_s: Stats,
+    /// Output tokens per second seen by one user: `1 / TPOT` of each completed request with
+    /// more than one output token (AIPerf's "output token throughput per user").
+    pub output_tokens_per_s_per_user: Stats,
     pub normalized_latency_s_per_token: Stats,
     pub queueing_s: Stats,
     pub prefill_s: Stats,
