@@ -357,6 +357,17 @@ mod tests {
     }
 
     #[test]
+    fn a_1_0_batch_shape_reads_as_plain_decoding() {
+        let old = r#"{"prefills":[{"tokens":5,"prefix":0,"last":true}],"decode_seqs":3,"decode_ctx_sum":30,"seed":7}"#;
+        let b: BatchShape = serde_json::from_str(old).unwrap();
+        assert_eq!(b.spec_tokens, 0);
+        assert_eq!((b.tokens(), b.logit_tokens(), b.decode_attention_pairs()), (8, 4, 30));
+        // With 2 draft tokens: 3 · 3 decode tokens, all with logits; pairs 3·30 + 3·(1 + 2).
+        let s = BatchShape { spec_tokens: 2, ..b };
+        assert_eq!((s.decode_tokens(), s.tokens(), s.logit_tokens(), s.decode_attention_pairs()), (9, 14, 10, 99));
+    }
+
+    #[test]
     fn a_1_0_model_info_without_window_fields_still_loads() {
         let mut v = serde_json::to_value(info(2, 8, 0, 0)).unwrap();
         let obj = v.as_object_mut().unwrap();

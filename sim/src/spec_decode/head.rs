@@ -67,10 +67,10 @@ fn is_moe(seg: &Segment) -> bool {
 /// dense run, or the last run when every run is MoE.
 fn chosen(segments: &[Segment], kind: HeadKind) -> Option<usize> {
     let layers = || segments.iter().enumerate().filter(|(_, s)| s.kind == SegmentKind::Layers);
-    let last = layers().last().map(|(i, _)| i);
+    let last = layers().next_back().map(|(i, _)| i);
     match kind {
         HeadKind::Mtp => last,
-        HeadKind::Eagle => layers().filter(|(_, s)| !is_moe(s)).last().map(|(i, _)| i).or(last),
+        HeadKind::Eagle => layers().rfind(|(_, s)| !is_moe(s)).map(|(i, _)| i).or(last),
     }
 }
 
