@@ -9,7 +9,10 @@ use crate::error::{Error, Result};
 use crate::registry;
 use reallm_plugin_api::{ModelArch, ModelInfo, ParallelPlan};
 use reallm_sim::cost::Pass;
-use reallm_sim::{CostModel, KvTransferSpec, MemoryRule, MemorySpec, Pool, PoolParts, PoolSpec, Preemption};
+use reallm_sim::{
+    CostModel, Eviction, KvRouterSpec, KvTransferSpec, MemoryRule, MemorySpec, Pool, PoolParts, PoolSpec, Preemption, PrefixCacheSpec,
+    TierSpec,
+};
 
 /// The parallelism passes in the order they are applied.
 pub const PASS_ORDER: [&str; 5] = ["dp", "cp", "tp", "ep", "pp"];
@@ -70,6 +73,39 @@ pub fn build_cost_model(exp: &Experiment, pool: &PoolConfig, device: &Device) ->
     let (passes, notes) = build_passes(model.info(), &plan, &exp.origin)?;
     let backend = build_backend(exp, device)?;
     Ok((CostModel::new(model, plan, passes, backend, &exp.backend.name), notes))
+}
+
+/// Default bandwidth per device of the local SSD tier, bytes/s: one NVMe drive per GPU (DGX
+/// H100: 8 × 3.84 TB U.2 NVMe data drives for 8 GPUs), about 7 GB/s sequential read each
+/// (PCIe 4.0 ×4 enterprise drives such as Samsung PM1733).
+pub const SSD_TIER_BYTES_PER_S: f64 = 7e9;
+/// Default latency of an SSD-tier transfer, seconds (NVMe read latency, order 100 µs).
+pub const SSD_TIER_LATENCY_S: f64 = 100e-6;
+
+/// The core's spec of the prefix cache of a pool on `device`: host-tier bandwidth defaults to
+/// the host link (`memory.host_link_bytes_per_s`), the cluster tier's to the device's
+/// scale-out link.
+pub fn prefix_cache_spec(pool: &PoolConfig, device: Option<&reallm_plugin_api::DeviceSpec>) -> PrefixCacheSpec {
+    let m = &pool.memory;
+    let pc = &m.prefix_cache;
+    let gib = (1u64 << 30) as f64;
+    let tier = |t: Option<crate::config::schema::TierConfig>, bw: f64, lat: f64| {
+        t.map(|t| TierSpec {
+            capacity_bytes: (t.capacity_gib * gib) as u64,
+            bandwidth_bytes_per_s: t.bandwidth_bytes_per_s.unwrap_or(bw),
+            latency_s: t.latency_s.unwrap_or(lat),
+        })
+    };
+    let (so_bw, so_lat) = device.map_or((m.host_link_bytes_per_s, 0.0), |d| (d.scale_out.bw_per_device_bytes_per_s, d.scale_out.latency_s));
+    PrefixCacheSpec {
+        enabled: pc.enabled,
+        block_tokens: pc.block_tokens.unwrap_or(0),
+        eviction: Eviction::parse(&pc.eviction).unwrap_or_default(),
+        host: tier(pc.host, m.host_link_bytes_per_s, 0.0),
+        ssd: tier(pc.ssd, SSD_TIER_BYTES_PER_S, SSD_TIER_LATENCY_S),
+        cluster: tier(pc.cluster, so_bw, so_lat),
+        load_overlap: pc.load_overlap,
+    }
 }
 
 /// The backend, with the engine profile's backend parameters (e.g. the all-reduce
@@ -153,6 +189,13 @@ pub fn pool_spec(exp: &Experiment, pool: &PoolConfig, device: &Device, info: &Mo
         cuda_graph_batch_sizes: exp.sim.cuda_graph_batch_sizes.clone(),
         iteration_overhead_s: exp.sim.iteration_overhead_s,
         spec_decode: exp.spec_decode.as_ref().map(|s| s.spec.clone()),
+        prefix_cache: prefix_cache_spec(pool, Some(&device.spec)),
+        kv_router: KvRouterSpec {
+            overlap_score_weight: pool.kv_router.overlap_score_weight,
+            load_weight: pool.kv_router.load_weight,
+            temperature: pool.kv_router.temperature,
+        },
+        session_affinity: pool.session_affinity,
     })
 }
 

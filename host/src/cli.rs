@@ -66,8 +66,15 @@ pub enum Command {
     Kernel,
     /// Generate request traces `rr_{task}_{rate}.csv`.
     Traces(TaskRateArgs),
-    /// Simulate the serving system over traces.
+    /// Simulate the serving system over traces (or the config's `workload.conversations`).
     Sim(SimArgs),
+    /// Write the workload a run would simulate as a Mooncake-format JSON Lines trace (with
+    /// `hash_ids`): a trace after `time_scale` and system prompts, or the config's
+    /// conversations (arrivals as if every answer were instant).
+    ///
+    /// Example: reallm --set workload.system_prompt='{groups: 4, tokens: 1000}' export-trace --trace t.csv --out t.jsonl
+    #[command(verbatim_doc_comment)]
+    ExportTrace(ExportTraceArgs),
     /// Set or show the persisted current config.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -251,6 +258,19 @@ pub struct SimArgs {
     /// Never write iterations.csv and trace.json.
     #[arg(long)]
     pub no_timeline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportTraceArgs {
+    /// The trace to export (default: the config's conversations, else its first trace).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Output file (JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Tokens per `hash_ids` entry in the output (default: `workload.hash_block_tokens`, 512).
+    #[arg(long, value_name = "TOKENS")]
+    pub block_tokens: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -179,6 +179,11 @@ pub fn run(cli: Cli) -> Result<()> {
             let ws = workspace(&cli, &exp);
             sim(&exp, &ws, a)
         }
+        Command::ExportTrace(a) => {
+            let exp = load_experiment(&cli)?;
+            let ws = workspace(&cli, &exp);
+            export_trace(&exp, &ws, a)
+        }
         Command::All => {
             let exp = load_experiment(&cli)?;
             let ws = workspace(&cli, &exp);
@@ -194,6 +199,27 @@ fn kernel(exp: &Experiment, ws: &Workspace) -> Result<()> {
     let start = std::time::Instant::now();
     let files = stages::run_kernel(exp, ws)?;
     println!("kernel: wrote {} files to {} in {:.2} s", files.len(), ws.kernel_lib_dir().display(), start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn export_trace(exp: &Experiment, ws: &Workspace, a: &crate::cli::ExportTraceArgs) -> Result<()> {
+    let reqs = match (&a.trace, &exp.workload.conversations) {
+        (Some(t), _) => stages::load_trace(exp, t)?,
+        (None, Some(c)) => {
+            crate::workload::synth::conversations(c, exp.workload.system_prompt.as_ref(), exp.trace_gen.seed)?.open_loop_requests()
+        }
+        (None, None) => {
+            let traces = stages::default_traces(exp, ws, &[], &[])?;
+            let t = traces.first().ok_or_else(|| Error::Usage("no trace to export: pass --trace FILE".into()))?;
+            stages::load_trace(exp, t)?
+        }
+    };
+    let bt = a.block_tokens.unwrap_or(exp.workload.hash_block_tokens);
+    if bt == 0 {
+        return Err(Error::Usage("--block-tokens 0: expected at least 1 token per block".into()));
+    }
+    crate::workload::jsonl::write(&a.out, &reqs, bt)?;
+    println!("export-trace: wrote {} requests to {}", reqs.len(), a.out.display());
     Ok(())
 }
 
@@ -223,6 +249,7 @@ fn sim(exp: &Experiment, ws: &Workspace, a: &SimArgs) -> Result<()> {
             crate::workload::source::RunSource::Trace(t) => format!("trace {}", t.display()),
             crate::workload::source::RunSource::SyntheticRate(r) => format!("synthetic requests at {r} req/s"),
             crate::workload::source::RunSource::Closed { clients, .. } => format!("{} ({clients} concurrent clients)", src.name()),
+            crate::workload::source::RunSource::Conversations => "closed-loop conversations".to_string(),
         };
         let title = format!("sim: {} on {}, backend {}{engine}, {what}", exp.model.label, pools.join(" + "), exp.backend.name);
         print!("{}", stages::format_summary(&title, &run.summary));

@@ -118,9 +118,25 @@ fn write_gen_meta(path: &Path, meta: &serde_json::Value) -> Result<()> {
     write_atomic(&meta_path(path), format!("{meta}\n").as_bytes())
 }
 
-/// Load a trace; a missing generated trace (`rr_{task}_{rate}.csv`) is generated first with
-/// the experiment's generation settings, and so is one whose recorded settings differ.
+/// Load a trace as the experiment runs it: [`load_trace_file`], then arrival times scaled by
+/// `workload.time_scale` and the `workload.system_prompt` added to requests without content ids.
 pub fn load_trace(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
+    let mut reqs = load_trace_file(exp, path)?;
+    let w = &exp.workload;
+    if w.time_scale != 1.0 {
+        for r in &mut reqs {
+            r.arrival_s *= w.time_scale;
+        }
+    }
+    if let Some(sp) = &w.system_prompt {
+        crate::workload::synth::add_system_prompts(&mut reqs, sp, exp.trace_gen.seed)?;
+    }
+    Ok(reqs)
+}
+
+/// Load a trace file; a missing generated trace (`rr_{task}_{rate}.csv`) is generated first
+/// with the experiment's generation settings, and so is one whose recorded settings differ.
+pub fn load_trace_file(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
     if path.exists() {
         if let Some((task, rate)) = parse_rr_name(path) {
             let want = gen_meta(exp, task, rate);
@@ -146,7 +162,7 @@ pub fn load_trace(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
         }
         return Err(Error::input(path.display().to_string(), "trace file not found"));
     }
-    workload::trace::read(path)
+    workload::trace::read_with(path, exp.workload.hash_block_tokens)
 }
 
 fn parse_rr_name(path: &Path) -> Option<(Task, f64)> {
@@ -185,6 +201,9 @@ fn keep_iterations(timeline: Timeline) -> Option<usize> {
 pub fn run_sim_one_with(exp: &Experiment, ws: &Workspace, trace: &Path, timeline: Timeline) -> Result<SimRun> {
     run_source(exp, ws, &RunSource::Trace(trace.to_path_buf()), timeline)
 }
+
+/// The name results of `workload.conversations` runs go under.
+pub const CONVERSATIONS_NAME: &str = "conversations";
 
 /// A trace's requests, loaded (or generated) as [`load_trace`] does, with `end_reqs` applied.
 pub fn load_trace_filtered(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
@@ -367,6 +386,26 @@ pub fn format_summary(title: &str, s: &Summary) -> String {
         kinds.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
         let parts: Vec<String> = kinds.iter().take(6).map(|(k, t)| format!("{k} {:.1}%", 100.0 * **t / e.busy_s)).collect();
         out.push_str(&format!("  busy time by kind: {}\n", parts.join(", ")));
+    }
+    if let Some(p) = &s.prefix_cache {
+        let tiers: Vec<String> = p
+            .by_tier
+            .iter()
+            .filter(|(_, t)| t.hit_tokens > 0 || t.offloaded_blocks > 0)
+            .map(|(n, t)| format!("{n} {:.1}%", 100.0 * t.token_hit_rate))
+            .collect();
+        let gib = |b: f64| b / (1u64 << 30) as f64;
+        let (off, load) = p.by_tier.values().fold((0.0, 0.0), |(o, l), t| (o + t.offloaded_bytes, l + t.loaded_bytes));
+        out.push_str(&format!(
+            "  prefix cache: {:.1}% of prompt tokens hit ({:.1}% of blocks; {}), {} prefill tokens saved, {} blocks evicted from GPU, tier traffic {:.1} GiB out / {:.1} GiB in\n",
+            100.0 * p.token_hit_rate,
+            100.0 * p.block_hit_rate,
+            if tiers.is_empty() { "none".to_string() } else { tiers.join(", ") },
+            p.prefill_tokens_saved,
+            p.evicted_blocks,
+            gib(off),
+            gib(load)
+        ));
     }
     out.push_str(&format!(
         "  engine: {} iterations, mean batch {:.1} seqs / {:.1} tokens, {} preemptions, peak KV {:.1}% , MFU {:.1}%, MBU {:.1}%, comm {:.1}%\n",

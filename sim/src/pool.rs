@@ -2,7 +2,9 @@
 
 use crate::cost::{memory_plan_with, CostModel, DraftFootprint, MemoryPlan};
 use crate::error::{Result, SimError};
-use crate::spec::PoolSpec;
+use crate::kv::EvictionPolicy;
+use crate::router::{self, Router};
+use crate::spec::{PoolSpec, Role};
 use crate::spec_decode::{check_verification_support, footprint};
 use reallm_plugin_api::{BatchPolicy, BatchShape, DeviceSpec};
 
@@ -41,12 +43,20 @@ pub struct Pool {
     pub policy_name: String,
     /// Weights, reserve and KV capacity per device (the drafter's included).
     pub memory: MemoryPlan,
+    /// Places requests on the replicas (built from `spec.router`; see [`Pool::set_router`]).
+    pub router: Box<dyn Router>,
+    /// Makes each replica's prefix-cache eviction policy, when not the built-in the spec names
+    /// ([`Pool::set_eviction_policy`]).
+    pub eviction: Option<EvictionFactory>,
     /// The speculative-decoding drafter, with its own plan and caches.
     pub drafter: Option<CostModel>,
     /// Scratch of the drafter's single-token passes.
     pub(crate) draft_shape: BatchShape,
     pub(crate) draft_stage_s: Vec<f64>,
 }
+
+/// Makes one replica's eviction policy.
+pub type EvictionFactory = Box<dyn Fn() -> Box<dyn EvictionPolicy> + Send>;
 
 impl Pool {
     /// Assemble a pool; fails when the model does not fit the device under the plan.
@@ -80,6 +90,22 @@ impl Pool {
             (None, None) => {}
         }
         let memory = memory_plan_with(&cost.info, &cost.plan, &spec.memory, &device_key, device.mem_capacity_bytes, draft)?;
+        let pc = &spec.prefix_cache;
+        if pc.enabled {
+            let (c, b) = (pc.block_tokens, spec.memory.block_tokens);
+            if c != 0 && (c < b || c % b != 0) {
+                return Err(SimError::Infeasible(format!(
+                    "{} pool: prefix-cache blocks of {c} tokens must be a multiple of the KV block ({b} tokens)",
+                    spec.role.name()
+                )));
+            }
+            if spec.role == Role::Decode {
+                return Err(SimError::Infeasible(
+                    "decode pool: prefix caching applies to pools that prefill (colocated or prefill); the decode pool receives whole KV caches".into(),
+                ));
+            }
+        }
+        let router = router::build(spec.router, spec.kv_router, spec.session_affinity);
         Ok(Pool {
             spec,
             device_key,
@@ -88,10 +114,44 @@ impl Pool {
             policy,
             policy_name,
             memory,
+            router,
+            eviction: None,
             drafter,
             draft_shape: BatchShape::default(),
             draft_stage_s: Vec::new(),
         })
+    }
+
+    /// Place this pool's requests with `router` instead of the built-in one the spec names.
+    pub fn set_router(&mut self, router: Box<dyn Router>) {
+        self.router = router;
+    }
+
+    /// Evict cached blocks in the order of policies `make` builds (one per replica) instead of
+    /// the built-in `spec.prefix_cache.eviction`.
+    pub fn set_eviction_policy(&mut self, make: EvictionFactory) {
+        self.eviction = Some(make);
+    }
+
+    /// A new eviction policy for one replica.
+    pub fn new_eviction_policy(&self) -> Box<dyn EvictionPolicy> {
+        match &self.eviction {
+            Some(make) => make(),
+            None => crate::kv::evict::build(self.spec.prefix_cache.eviction),
+        }
+    }
+
+    /// Tokens per prefix-cache block (the KV block unless configured).
+    pub fn cache_block_tokens(&self) -> u32 {
+        match self.spec.prefix_cache.block_tokens {
+            0 => self.spec.memory.block_tokens,
+            c => c,
+        }
+    }
+
+    /// Whether this pool caches prefixes.
+    pub fn caches_prefixes(&self) -> bool {
+        self.spec.prefix_cache.enabled && self.spec.role != Role::Decode
     }
 
     /// Dense matrix peak of one device for the model's weight dtype, FLOP/s.

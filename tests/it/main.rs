@@ -8,6 +8,7 @@ mod determinism;
 mod dynamic;
 mod engine;
 mod errors;
+mod prefix;
 mod registry;
 mod reliability;
 mod reports;

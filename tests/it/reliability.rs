@@ -183,6 +183,21 @@ fn cases() -> Vec<Case> {
         case("Azure trace row with 4 fields", &sim_t, INPUT, &["t.csv", "line 2", "3 comma-separated fields"])
             .file("t.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,374,44,9\n"),
         case("request longer than the KV cache holds (10^7 tokens)", &sim_t, INFEASIBLE, &["KV"]).file("t.csv", trace("0,0,0,0,1,10000000,1\n")),
+        case("Mooncake line that is not JSON", &["sim", "--trace", "t.jsonl"], INPUT, &["t.jsonl", "line 2"])
+            .file("t.jsonl", "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 2, \"hash_ids\": [0]}\n{\"timestamp\": 5,\n"),
+        case("Mooncake line without input_length", &["sim", "--trace", "t.jsonl"], INPUT, &["t.jsonl", "line 1", "input_length"])
+            .file("t.jsonl", "{\"timestamp\": 0, \"output_length\": 2}\n"),
+        case("Mooncake unsorted timestamps", &["sim", "--trace", "t.jsonl"], INPUT, &["t.jsonl", "line 2", "sorted"]).file(
+            "t.jsonl",
+            "{\"timestamp\": 9, \"input_length\": 10, \"output_length\": 2}\n{\"timestamp\": 5, \"input_length\": 10, \"output_length\": 2}\n",
+        ),
+        case("unknown eviction policy", &["--set", "system.memory.prefix_cache.eviction=random", "sim"], CONFIG, &["prefix_cache.eviction", "random", "lru"]),
+        case("prefix-cache block not a multiple of the KV block", &["--set", "system.memory.prefix_cache.block_tokens=24", "sim"], CONFIG, &["block_tokens` = 24", "multiple"]),
+        case("negative host-tier capacity", &["--set", "system.memory.prefix_cache.host={capacity_gib: -1}", "sim"], CONFIG, &["host.capacity_gib", "-1"]),
+        case("zero SSD-tier bandwidth", &["--set", "system.memory.prefix_cache.ssd={capacity_gib: 1, bandwidth_bytes_per_s: 0}", "sim"], CONFIG, &["ssd.bandwidth_bytes_per_s"]),
+        case("negative KV-router weight", &["--set", "system.kv_router.load_weight=-1", "sim"], CONFIG, &["kv_router.load_weight", "-1"]),
+        case("zero time scale", &["--set", "workload.time_scale=0", "sim"], CONFIG, &["workload.time_scale"]),
+        case("conversations at a negative rate", &["--set", "workload.conversations={rate: -2}", "sim"], CONFIG, &["conversations.rate", "-2"]),
         case("end_reqs excludes every request", &["--set", "workload.end_reqs=0", "sim", "--trace", "t.csv"], INPUT, &["end_reqs = 0"]).file("t.csv", trace("5,0,0,0,1,10,1\n")),
         // ---- device files
         case("device file missing", &["--set", "system.device=devices/TPU9.json", "kernel"], INPUT, &["TPU9.json", "no such device"]),

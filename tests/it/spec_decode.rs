@@ -18,7 +18,7 @@ fn pool_of(yaml: &str) -> Pool {
 }
 
 fn req(id: u64, t: f64, p: u32, o: u32) -> Request {
-    Request { id, arrival_s: t, prompt_tokens: p, output_tokens: o }
+    Request::new(id, t, p, o)
 }
 
 fn prefill(tokens: u64) -> BatchShape {
@@ -295,4 +295,20 @@ fn verification_steps_are_memoised_and_match_the_full_graph() {
             assert!(close(memo.flops, full.flops) && close(memo.bytes, full.bytes));
         }
     }
+}
+
+#[test]
+fn speculation_with_prefix_caching_keeps_the_kv_accounts() {
+    // Growth registers every full block it reserves with the prefix cache, draft positions
+    // included; the release after a step keeps those. 100-token prompts, 40 drafts per step,
+    // nothing accepted: the first step reserves context 141 and registers ⌊141/16⌋ = 8 cached
+    // blocks, while the 101 tokens kept need only ⌈101/16⌉ = 7. Every block comes back at the end.
+    let yaml = format!("{LLAMA8B}spec_decode: {{method: ngram, num_speculative_tokens: 40, acceptance: {{rates: [0.0]}}}}\n")
+        .replace("num_devices: 1}", "num_devices: 1, memory: {prefix_cache: {enabled: true}}}");
+    let mut p = pool_of(&yaml);
+    assert!(p.caches_prefixes());
+    let reqs: Vec<Request> = (0..6).map(|i| req(i, i as f64 * 0.01, 100, 40)).collect();
+    let r = run_one(&mut p, &reqs);
+    assert!(r.requests.iter().all(|x| x.token_times.len() == 40));
+    assert!(r.outcome.replicas.iter().all(|x| x.kv_used_blocks_at_end == 0), "{:?}", r.outcome.replicas);
 }

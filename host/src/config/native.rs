@@ -85,6 +85,8 @@ fn pool_from_product(sys: ProductSystem, role: Role, key: &str, origin: &str) ->
             chunk_tokens: b.chunk_tokens.unwrap_or(0),
         },
         memory: sys.memory,
+        kv_router: sys.kv_router,
+        session_affinity: sys.session_affinity,
     })
 }
 
@@ -92,7 +94,10 @@ fn parse_router(s: Option<&str>, key: &str, origin: &str) -> Result<Router> {
     match s {
         None => Ok(Router::RoundRobin),
         Some(t) => Router::parse(t).ok_or_else(|| {
-            Error::config(origin, format!("key `{key}`: unknown router `{t}`; expected round_robin, least_outstanding, least_kv or random"))
+            Error::config(
+                origin,
+                format!("key `{key}`: unknown router `{t}`; expected round_robin, least_outstanding, least_kv, random or kv_aware"),
+            )
         }),
     }
 }
@@ -140,6 +145,10 @@ pub(super) fn from_product(f: ProductFile, origin: &str, base_dir: Option<PathBu
             duration_s: wl.duration_s,
             synthetic: wl.synthetic.as_ref().map(|s| synthetic(s, origin)).transpose()?,
             warmup_requests: wl.warmup_requests,
+            time_scale: wl.time_scale,
+            hash_block_tokens: wl.hash_block_tokens,
+            system_prompt: wl.system_prompt,
+            conversations: wl.conversations,
         },
         kernel: KernelConfig {
             prefill_blocks: f.kernel.prefill_blocks,

@@ -45,6 +45,8 @@ fn original_pool(p: &OriginalPool, role: Role, key: &str, origin: &str) -> Resul
         batching: PluginSel { name: original_policy(p.batching.as_deref().unwrap_or(default_policy)), params: Value::Null },
         limits: Limits { max_batch_seqs: 1024, max_batch_tokens: 16384, chunk_tokens: 0 },
         memory: MemoryConfig::default(),
+        kv_router: KvRouterConfig::default(),
+        session_affinity: false,
     })
 }
 
@@ -147,6 +149,10 @@ pub(super) fn from_original(f: OriginalFile, origin: &str, base_dir: Option<Path
             duration_s: None,
             synthetic: None,
             warmup_requests: 0,
+            time_scale: 1.0,
+            hash_block_tokens: crate::workload::jsonl::MOONCAKE_BLOCK_TOKENS,
+            system_prompt: None,
+            conversations: None,
         },
         kernel,
         sim: SimConfig { end_time_s: None, iteration_overhead_s: 0.0, seed: 0, cuda_graph_batch_sizes: Vec::new() },

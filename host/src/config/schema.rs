@@ -170,9 +170,34 @@ pub struct ProductSystem {
     /// Data-parallel replicas of this system, each with `num_devices` devices.
     #[serde(default = "one")]
     pub replicas: u32,
-    /// How requests are placed on replicas: round_robin, least_outstanding, least_kv, random.
+    /// How requests are placed on replicas: round_robin, least_outstanding, least_kv, random,
+    /// kv_aware.
     #[serde(default)]
     pub router: Option<String>,
+    /// Weights of the `kv_aware` router.
+    #[serde(default)]
+    pub kv_router: KvRouterConfig,
+    /// Send every request of a conversation (a workload `session`) to the replica that served
+    /// its first request; the router places first requests.
+    #[serde(default)]
+    pub session_affinity: bool,
+}
+
+/// The `kv_aware` router's weights: replica cost = `overlap_score_weight` × blocks it would
+/// prefill + `load_weight` × its active KV blocks (Dynamo's KV router, whose defaults these are).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KvRouterConfig {
+    pub overlap_score_weight: f64,
+    pub load_weight: f64,
+    /// 0: lowest cost wins; above 0: softmax sampling over normalised costs.
+    pub temperature: f64,
+}
+
+impl Default for KvRouterConfig {
+    fn default() -> Self {
+        KvRouterConfig { overlap_score_weight: 1.0, load_weight: 1.0, temperature: 0.0 }
+    }
 }
 
 fn one() -> u32 {
@@ -264,6 +289,56 @@ pub struct MemoryConfig {
     pub preemption: Preemption,
     /// Host link (PCIe) bandwidth per device for swapping, bytes/s.
     pub host_link_bytes_per_s: f64,
+    /// Prefix caching and KV offload tiers.
+    pub prefix_cache: PrefixCacheConfig,
+}
+
+/// Prefix caching (`memory.prefix_cache`): cached KV blocks keyed by the hash chain of their
+/// prefix, kept after their request finishes until evicted, optionally spilling to offload
+/// tiers. Off by default.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrefixCacheConfig {
+    pub enabled: bool,
+    /// Tokens per cached block, a multiple of `memory.block_tokens` (default: the KV block).
+    pub block_tokens: Option<u32>,
+    /// `lru` (default), `lfu` or `fifo`.
+    pub eviction: String,
+    /// Load lower-tier blocks layer by layer behind the step's compute (default) instead of
+    /// before it.
+    pub load_overlap: bool,
+    /// Host-memory tier of each replica.
+    pub host: Option<TierConfig>,
+    /// Local SSD tier of each replica.
+    pub ssd: Option<TierConfig>,
+    /// Tier shared by every replica of the pool, over the scale-out network.
+    pub cluster: Option<TierConfig>,
+}
+
+impl Default for PrefixCacheConfig {
+    fn default() -> Self {
+        PrefixCacheConfig {
+            enabled: false,
+            block_tokens: None,
+            eviction: "lru".into(),
+            load_overlap: true,
+            host: None,
+            ssd: None,
+            cluster: None,
+        }
+    }
+}
+
+/// One offload tier: capacity (GiB of KV per replica; in all for the cluster tier),
+/// bandwidth per device and latency (defaults by tier: docs/prefix-caching.md).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TierConfig {
+    pub capacity_gib: f64,
+    #[serde(default)]
+    pub bandwidth_bytes_per_s: Option<f64>,
+    #[serde(default)]
+    pub latency_s: Option<f64>,
 }
 
 /// The memory rule's config name.
@@ -325,6 +400,7 @@ impl Default for MemoryConfig {
             preemption: Preemption::Recompute,
             // PCIe 4.0 ×16: 32 GB/s per direction raw, ~25 GB/s achieved.
             host_link_bytes_per_s: 25e9,
+            prefix_cache: PrefixCacheConfig::default(),
         }
     }
 }
@@ -357,6 +433,15 @@ pub struct ProductWorkload {
     pub synthetic: Option<SyntheticFile>,
     /// The first requests (in arrival order) left out of the metrics.
     pub warmup_requests: u64,
+    /// Arrival times of trace requests are multiplied by this (0.5: twice the rate).
+    pub time_scale: f64,
+    /// Tokens per `hash_ids` entry of Mooncake-format traces.
+    pub hash_block_tokens: u32,
+    /// A shared system prompt prepended to every request of traces without content ids (and
+    /// to every conversation), from one of `groups` prompts.
+    pub system_prompt: Option<SystemPromptConfig>,
+    /// Closed-loop multi-turn conversations, simulated instead of traces when set.
+    pub conversations: Option<ConversationsConfig>,
 }
 
 /// `workload.synthetic`.
@@ -432,7 +517,49 @@ impl Default for ProductWorkload {
             duration_s: None,
             synthetic: None,
             warmup_requests: 0,
+            time_scale: 1.0,
+            hash_block_tokens: 512,
+            system_prompt: None,
+            conversations: None,
         }
+    }
+}
+
+/// Shared system prompts: each request (or conversation) starts with one of `groups`
+/// prompts of `tokens` tokens, chosen uniformly (seeded by `workload.seed`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SystemPromptConfig {
+    pub groups: u32,
+    pub tokens: u32,
+    /// Tokens per content id of the generated requests (16, vLLM's KV block, by default).
+    #[serde(default = "sixteen")]
+    pub block_tokens: u32,
+}
+
+fn sixteen() -> u32 {
+    16
+}
+
+/// Multi-turn conversations: `count` conversations starting as a Poisson process of `rate`
+/// per second; turns per conversation geometric with mean `turns`; each turn's user tokens and
+/// answer drawn jointly from an Azure task's rows (`task`); think time between an answer and
+/// the next turn exponential with mean `think_time_s`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConversationsConfig {
+    pub count: u64,
+    pub rate: f64,
+    pub turns: f64,
+    pub think_time_s: f64,
+    pub task: String,
+    /// Tokens per content id (16 by default).
+    pub block_tokens: u32,
+}
+
+impl Default for ConversationsConfig {
+    fn default() -> Self {
+        ConversationsConfig { count: 100, rate: 1.0, turns: 4.0, think_time_s: 10.0, task: "conv".into(), block_tokens: 16 }
     }
 }
 

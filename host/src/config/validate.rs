@@ -77,6 +77,55 @@ fn validate_pool(p: &PoolConfig, o: &str, engine: bool) -> Result<()> {
             }
         }
     }
+    validate_prefix_cache(p, o)?;
+    let k = &p.kv_router;
+    for (key, v) in [("overlap_score_weight", k.overlap_score_weight), ("load_weight", k.load_weight), ("temperature", k.temperature)] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(Error::config(o, format!("{role} pool: key `kv_router.{key}` = {v}: expected a non-negative number")));
+        }
+    }
+    Ok(())
+}
+
+fn validate_prefix_cache(p: &PoolConfig, o: &str) -> Result<()> {
+    let pc = &p.memory.prefix_cache;
+    let key = "memory.prefix_cache";
+    if reallm_sim::Eviction::parse(&pc.eviction).is_none() {
+        return Err(Error::config(o, format!("key `{key}.eviction`: unknown policy `{}`; expected lru, lfu or fifo", pc.eviction)));
+    }
+    if let Some(c) = pc.block_tokens {
+        let b = p.memory.block_tokens;
+        if c == 0 || c % b != 0 {
+            return Err(Error::config(
+                o,
+                format!("key `{key}.block_tokens` = {c}: expected a positive multiple of `memory.block_tokens` ({b})"),
+            ));
+        }
+    }
+    if pc.enabled && p.role == Role::Decode {
+        return Err(Error::config(
+            o,
+            format!(
+                "key `disaggregated.decode.{key}.enabled`: prefix caching applies to pools that prefill; enable it on the prefill pool"
+            ),
+        ));
+    }
+    for (name, t) in [("host", pc.host), ("ssd", pc.ssd), ("cluster", pc.cluster)] {
+        let Some(t) = t else { continue };
+        if !(t.capacity_gib.is_finite() && t.capacity_gib >= 0.0) {
+            return Err(Error::config(o, format!("key `{key}.{name}.capacity_gib` = {}: expected a non-negative number", t.capacity_gib)));
+        }
+        if let Some(b) = t.bandwidth_bytes_per_s {
+            if !(b.is_finite() && b > 0.0) {
+                return Err(Error::config(o, format!("key `{key}.{name}.bandwidth_bytes_per_s` = {b}: expected a positive number")));
+            }
+        }
+        if let Some(l) = t.latency_s {
+            if !(l.is_finite() && l >= 0.0) {
+                return Err(Error::config(o, format!("key `{key}.{name}.latency_s` = {l}: expected a non-negative number of seconds")));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -126,6 +175,45 @@ pub fn validate(e: &Experiment) -> Result<()> {
     }
     if !(e.sim.iteration_overhead_s >= 0.0 && e.sim.iteration_overhead_s.is_finite()) {
         return Err(Error::config(o, "key `sim.iteration_overhead_s`: expected a non-negative number of seconds"));
+    }
+    let w = &e.workload;
+    if !(w.time_scale.is_finite() && w.time_scale > 0.0) {
+        return Err(Error::config(o, format!("key `workload.time_scale` = {}: expected a positive factor", w.time_scale)));
+    }
+    if w.hash_block_tokens == 0 {
+        return Err(Error::config(o, "key `workload.hash_block_tokens`: expected at least 1 token per block"));
+    }
+    if let Some(sp) = &w.system_prompt {
+        if sp.groups == 0 || sp.tokens == 0 || sp.block_tokens == 0 {
+            return Err(Error::config(o, "key `workload.system_prompt`: groups, tokens and block_tokens must be at least 1"));
+        }
+    }
+    if let Some(c) = &w.conversations {
+        let key = "workload.conversations";
+        if c.count == 0 || c.count > crate::workload::trace::MAX_REQUESTS as u64 {
+            return Err(Error::config(
+                o,
+                format!("key `{key}.count` = {}: expected 1 to {}", c.count, crate::workload::trace::MAX_REQUESTS),
+            ));
+        }
+        if !(c.rate.is_finite() && c.rate > 0.0) {
+            return Err(Error::config(o, format!("key `{key}.rate` = {}: expected a positive number of conversations per second", c.rate)));
+        }
+        if !(c.turns.is_finite() && c.turns >= 1.0 && c.turns <= 10_000.0) {
+            return Err(Error::config(o, format!("key `{key}.turns` = {}: expected a mean of 1 to 10,000 turns", c.turns)));
+        }
+        if !(c.think_time_s.is_finite() && c.think_time_s >= 0.0) {
+            return Err(Error::config(
+                o,
+                format!("key `{key}.think_time_s` = {}: expected a non-negative number of seconds", c.think_time_s),
+            ));
+        }
+        if crate::workload::azure::Task::parse(&c.task).is_none() {
+            return Err(Error::config(o, format!("key `{key}.task`: unknown task `{}`; expected `code` or `conv`", c.task)));
+        }
+        if c.block_tokens == 0 {
+            return Err(Error::config(o, format!("key `{key}.block_tokens`: expected at least 1 token per block")));
+        }
     }
     if e.kernel.prefill_blocks.contains(&0) || e.kernel.decode_ctx.contains(&0) || e.kernel.decode_batches.contains(&0) {
         return Err(Error::config(o, "kernel: prefill_blocks, decode_ctx and decode_batches must be positive"));

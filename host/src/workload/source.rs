@@ -33,6 +33,8 @@ pub enum RunSource {
     SyntheticRate(f64),
     /// A closed loop of `clients` clients.
     Closed { lengths: Lengths, clients: u32 },
+    /// `workload.conversations`: closed-loop multi-turn conversations.
+    Conversations,
 }
 
 fn stem(p: &Path) -> String {
@@ -54,6 +56,7 @@ impl RunSource {
                 };
                 format!("{l}_c{clients}")
             }
+            RunSource::Conversations => stages::CONVERSATIONS_NAME.to_string(),
         }
     }
 
@@ -78,6 +81,9 @@ pub fn sources(
     concurrency: &[u32],
 ) -> Result<Vec<RunSource>> {
     let w = &exp.workload;
+    if w.conversations.is_some() && traces.is_empty() && tasks.is_empty() && rates.is_empty() && concurrency.is_empty() {
+        return Ok(vec![RunSource::Conversations]);
+    }
     for &c in concurrency {
         if c == 0 || c > crate::config::MAX_CLIENTS {
             return Err(Error::Usage(format!("--concurrency {c}: expected 1 to {} clients", crate::config::MAX_CLIENTS)));
@@ -146,8 +152,13 @@ type LengthStream = Box<dyn Iterator<Item = (u32, u32)>>;
 
 /// A built workload, owning its requests.
 pub enum SourceWorkload {
-    Open { requests: Vec<Request>, next: usize },
+    Open {
+        requests: Vec<Request>,
+        next: usize,
+    },
     Closed(ClosedLoop<LengthStream>),
+    /// Any other workload (conversations).
+    Other(Box<dyn Workload>),
 }
 
 impl Workload for SourceWorkload {
@@ -155,27 +166,32 @@ impl Workload for SourceWorkload {
         match self {
             SourceWorkload::Open { requests, next } => TraceWorkload::new(&requests[*next..]).peek_arrival_s(),
             SourceWorkload::Closed(c) => c.peek_arrival_s(),
+            SourceWorkload::Other(w) => w.peek_arrival_s(),
         }
     }
     fn next_request(&mut self) -> Option<Request> {
         match self {
             SourceWorkload::Open { requests, next } => {
-                let r = requests.get(*next).copied();
+                let r = requests.get(*next).cloned();
                 *next += r.is_some() as usize;
                 r
             }
             SourceWorkload::Closed(c) => c.next_request(),
+            SourceWorkload::Other(w) => w.next_request(),
         }
     }
     fn on_complete(&mut self, rec: &RequestRecord, now_s: f64) {
-        if let SourceWorkload::Closed(c) = self {
-            c.on_complete(rec, now_s);
+        match self {
+            SourceWorkload::Closed(c) => c.on_complete(rec, now_s),
+            SourceWorkload::Other(w) => w.on_complete(rec, now_s),
+            SourceWorkload::Open { .. } => {}
         }
     }
     fn expected_requests(&self) -> Option<u64> {
         match self {
             SourceWorkload::Open { requests, .. } => Some(requests.len() as u64),
             SourceWorkload::Closed(c) => c.expected_requests(),
+            SourceWorkload::Other(w) => w.expected_requests(),
         }
     }
 }
@@ -197,6 +213,15 @@ pub fn build(exp: &Experiment, src: &RunSource) -> Result<SourceWorkload> {
     let name = src.name();
     let wl = match src {
         RunSource::Trace(p) => SourceWorkload::Open { requests: stages::load_trace_filtered(exp, p)?, next: 0 },
+        RunSource::Conversations => {
+            let c =
+                exp.workload.conversations.as_ref().ok_or_else(|| Error::Usage("the config sets no `workload.conversations`".into()))?;
+            SourceWorkload::Other(Box::new(crate::workload::synth::conversations(
+                c,
+                exp.workload.system_prompt.as_ref(),
+                exp.trace_gen.seed,
+            )?))
+        }
         RunSource::SyntheticRate(rate) => {
             let (lengths, n) = synthetic_lengths(exp)?;
             let arrival_seed = stream_seed(exp.trace_gen.seed ^ rate.to_bits(), "synthetic arrivals");

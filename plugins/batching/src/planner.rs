@@ -204,7 +204,12 @@ impl<'a, 'v> Planner<'a, 'v> {
             Err(f) => return f,
         };
         let need = blocks_after(r, tokens, &self.view.kv);
-        let check = if self.admit_whole_prefill { need.max(blocks_after(r, prefill_remaining(r), &self.view.kv)) } else { need };
+        // A request coming back after a preemption is admitted only when its whole remaining
+        // prefill fits: admitted on its first chunk it would grow into the blocks of the
+        // request that preempted it, and two requests that cannot share the memory would
+        // preempt each other forever (a livelock a property test found under chunked prefill).
+        let whole = self.admit_whole_prefill || r.preemptions > 0;
+        let check = if whole { need.max(blocks_after(r, prefill_remaining(r), &self.view.kv)) } else { need };
         if check > self.view.kv.total_blocks {
             return Fit::Never;
         }

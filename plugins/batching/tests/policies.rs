@@ -832,3 +832,20 @@ proptest! {
         }
     }
 }
+
+/// Regression: two requests whose full contexts exceed the KV memory together (21 blocks of
+/// 16 tokens; 167 + 6 and 197 + 2 tokens) used to preempt each other forever under chunked
+/// prefill, each re-admitted on its first chunk. A preempted request now comes back only when
+/// its whole remaining prefill fits.
+#[test]
+fn chunked_prefill_does_not_livelock_under_preemption() {
+    let prompts = [(129u32, 4u32, 7u64), (167, 7, 10), (197, 3, 5)];
+    let reqs: Vec<RequestState> = prompts.iter().enumerate().map(|(i, &(p, o, _))| RequestState::new(i as u64, 0.0, p, o)).collect();
+    let arrive: Vec<u64> = prompts.iter().map(|&(_, _, a)| a).collect();
+    for name in NAMES {
+        let mut host = Host::new(reqs.clone(), arrive.clone(), pool(21, 0), limits(2, 92, 92));
+        host.run(&policy(name), 2_000).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(host.reqs.iter().all(|r| r.generated == r.output_tokens), "{name}");
+        assert_eq!(host.kv.free_blocks, 21, "{name}");
+    }
+}

@@ -23,21 +23,23 @@
 
 mod events;
 mod live;
-mod route;
+mod prefix;
 mod schedule;
 mod spec;
 mod transfer;
 
 use crate::cost::StepCost;
 use crate::error::{Result, SimError};
-use crate::kv::KvPool;
+use crate::kv::{KvPool, PrefixCache, PrefixStats, SharedTier, N_TIERS};
 use crate::metrics::IterationTotals;
 use crate::pool::Pool;
-use crate::request::RequestRecord;
+use crate::request::{Request, RequestRecord};
+use crate::router::RouteRequest;
 use crate::spec::{KvTransferSpec, Role};
 use crate::workload::{Observer, RecordSink, Workload};
 use events::{EvKind, Event};
 use live::Live;
+use prefix::PrefixState;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use reallm_plugin_api::{BatchPlan, BatchShape, RequestState};
@@ -60,6 +62,11 @@ pub struct IterationRecord {
     pub seqs: u32,
     /// KV blocks in use on the replica after admission.
     pub kv_used_blocks: u64,
+    /// Prompt tokens of requests admitted in this iteration that the prefix cache served
+    /// (not prefilled).
+    pub cached_tokens: u32,
+    /// Free KV blocks of the replica holding cached (evictable) prefix blocks, after admission.
+    pub kv_cached_blocks: u64,
     /// What it cost.
     pub cost: StepCost,
 }
@@ -81,6 +88,23 @@ pub struct ReplicaSummary {
     pub kv_used_blocks_at_end: u64,
     /// Seconds of iterations it ran.
     pub busy_s: f64,
+    /// Its prefix cache's counters, when the pool caches prefixes.
+    pub prefix: Option<PrefixStats>,
+}
+
+/// Prefix-cache facts of a run (present when a pool caches prefixes).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PrefixOutcome {
+    /// Tokens per cached block.
+    pub block_tokens: u32,
+    /// KV bytes of one token (the replica's whole KV: every layer and head).
+    pub kv_bytes_per_token: u64,
+    /// Eviction policy.
+    pub eviction: String,
+    /// Tiers enabled below GPU memory (`host`, `ssd`, `cluster`).
+    pub tiers: Vec<String>,
+    /// Every replica's counters summed, plus the cluster tier's.
+    pub totals: PrefixStats,
 }
 
 /// What a run produced besides the request records (which went to the sink).
@@ -108,6 +132,8 @@ pub struct RunOutcome {
     pub end_s: f64,
     /// What speculative decoding did (`None` when no pool speculates).
     pub spec_decode: Option<crate::spec_decode::SpecDecodeTotals>,
+    /// Prefix caching, when a pool caches prefixes.
+    pub prefix: Option<PrefixOutcome>,
 }
 
 /// A run's request records and outcome, for callers that keep every record.
@@ -162,7 +188,7 @@ fn held_tokens(q: &RequestState) -> u64 {
     }
 }
 
-struct Replica {
+pub(super) struct Replica {
     pool: usize,
     waiting: VecDeque<RequestState>,
     /// Admitted requests not in flight.
@@ -172,6 +198,8 @@ struct Replica {
     in_flight: u32,
     wake_pending: bool,
     outstanding: u32,
+    /// Prompt tokens its requests (waiting, running or in flight) still have to prefill.
+    pending_prefill: i64,
     requests: u64,
     busy_s: f64,
 }
@@ -196,7 +224,6 @@ struct Engine<'a> {
     replicas: Vec<Replica>,
     /// Global index of each pool's first replica, and its replica count.
     pool_replicas: Vec<(usize, usize)>,
-    rr_next: Vec<usize>,
     rng: ChaCha8Rng,
     live: Live,
     iterations: Vec<IterationRecord>,
@@ -230,33 +257,66 @@ struct Engine<'a> {
     /// per replica: whether it is in that list.
     deferred: Vec<usize>,
     is_deferred: Vec<bool>,
+    /// Whether each pool caches prefixes.
+    caching: Vec<bool>,
+    /// Each pool's cluster-shared tier.
+    cluster: Vec<Option<SharedTier>>,
+    /// Prefix state of each live request, by slot.
+    prefix: Vec<PrefixState>,
+    /// Scratch: a lookup's blocks.
+    walked: Vec<(crate::kv::EntryId, crate::kv::Tier)>,
+    /// Tokens loaded from each lower tier while forming the current iteration.
+    load_tokens: [u64; N_TIERS],
+    /// Prefix-cache hit tokens of the requests admitted in the current iteration.
+    hit_tokens: u64,
 }
 
 impl<'a> Engine<'a> {
     fn new(pools: &'a mut [Pool], transfer: KvTransferSpec, opts: SimOptions) -> Self {
         let mut replicas = Vec::new();
         let mut pool_replicas = Vec::new();
+        let mut caching = Vec::new();
+        let mut cluster = Vec::new();
         for (pi, p) in pools.iter().enumerate() {
             let m = &p.spec.memory;
             let blocks = p.memory.kv_token_capacity / m.block_tokens as u64;
             pool_replicas.push((replicas.len(), p.spec.replicas as usize));
+            let pc = p.spec.prefix_cache;
+            let on = p.caches_prefixes();
+            caching.push(on);
+            let c = p.cache_block_tokens() as u64;
+            // Tier capacities in cached blocks of the model's whole KV.
+            let tier_blocks =
+                |t: Option<crate::spec::TierSpec>| t.map_or(0, |t| t.capacity_bytes / (c * p.cost.info.kv_bytes_per_token.max(1)));
+            cluster.push(pc.cluster.filter(|_| on).map(|t| SharedTier::new(tier_blocks(Some(t)))));
             for _ in 0..p.spec.replicas {
+                let mut kv = KvPool::new(blocks, m.block_tokens, m.watermark_fraction);
+                if on {
+                    kv.prefix = Some(PrefixCache::new(
+                        c as u32,
+                        c / m.block_tokens as u64,
+                        p.new_eviction_policy(),
+                        tier_blocks(pc.host),
+                        tier_blocks(pc.ssd),
+                        pc.cluster.is_some(),
+                    ));
+                }
                 replicas.push(Replica {
                     pool: pi,
                     waiting: VecDeque::new(),
                     running: Vec::new(),
-                    kv: KvPool::new(blocks, m.block_tokens, m.watermark_fraction),
+                    kv,
                     stage_free_s: vec![0.0; p.stages()],
                     in_flight: 0,
                     wake_pending: false,
                     outstanding: 0,
+                    pending_prefill: 0,
                     requests: 0,
                     busy_s: 0.0,
                 });
             }
         }
         let pool_peaks = pools.iter().map(|p| (p.peak_flops_per_device(), p.device.mem_bw_bytes_per_s)).collect();
-        let n_pools = pools.len();
         let n_replicas = replicas.len();
         Engine {
             pools,
@@ -264,7 +324,6 @@ impl<'a> Engine<'a> {
             opts,
             replicas,
             pool_replicas,
-            rr_next: vec![0; n_pools],
             rng: ChaCha8Rng::seed_from_u64(opts.seed ^ 0x005E_ED0F_C1A5_7E55),
             live: Live::default(),
             iterations: Vec::new(),
@@ -291,6 +350,12 @@ impl<'a> Engine<'a> {
             spec_totals: Default::default(),
             deferred: Vec::new(),
             is_deferred: vec![false; n_replicas],
+            caching,
+            cluster,
+            prefix: Vec::new(),
+            walked: Vec::new(),
+            load_tokens: [0; N_TIERS],
+            hit_tokens: 0,
         }
     }
 
@@ -354,13 +419,27 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// Queue an arrival on its replica; the replica is scheduled by
-    /// [`schedule_deferred`](Self::schedule_deferred).
-    fn arrive(&mut self, r: crate::request::Request, _now: f64) {
-        let rep = self.route(0);
-        let slot = self.live.admit(&r, rep as u32);
+    /// Queue an arrival on its replica (routed now, prefix hits looked up); the replica is
+    /// scheduled by [`schedule_deferred`](Self::schedule_deferred).
+    fn arrive(&mut self, r: Request, _now: f64) {
+        let seq = self.live.arrived();
+        let slot = self.live.admit(&r, 0);
+        let caching = self.caching[0];
+        if caching {
+            if self.prefix.len() <= slot {
+                self.prefix.resize_with(slot + 1, PrefixState::default);
+            }
+            self.prefix[slot].set(&r, seq);
+        }
+        let rep = self.route(0, RouteRequest { seq, prompt_tokens: r.prompt_tokens, session: r.session }, caching.then_some(slot));
+        self.live.record_mut(slot as u64).replica = rep as u32;
+        let mut q = RequestState::new(slot as u64, r.arrival_s, r.prompt_tokens, r.output_tokens);
+        if caching {
+            q.prefilled = self.hint(rep, slot, &q);
+        }
         let replica = &mut self.replicas[rep];
-        replica.waiting.push_back(RequestState::new(slot as u64, r.arrival_s, r.prompt_tokens, r.output_tokens));
+        replica.pending_prefill += q.prefill_remaining() as i64;
+        replica.waiting.push_back(q);
         replica.outstanding += 1;
         replica.requests += 1;
         self.defer(rep);
@@ -415,6 +494,7 @@ impl<'a> Engine<'a> {
             } else {
                 let t = tok.min(q.prefill_remaining());
                 q.prefilled += t;
+                self.replicas[r].pending_prefill -= t as i64;
                 if q.prefill_remaining() == 0 && q.generated == 0 {
                     q.generated = 1;
                     rec.token_times.push(now);
@@ -422,7 +502,7 @@ impl<'a> Engine<'a> {
             }
             let rep = &mut self.replicas[r];
             if q.generated >= q.output_tokens {
-                rep.kv.free(q.kv_blocks as u64);
+                prefix::release(&mut rep.kv, self.prefix.get_mut(q.id as usize).filter(|_| self.caching[pool]), &mut q);
                 rep.outstanding -= 1;
                 self.done += 1;
                 let rec = self.live.complete(q.id);
@@ -451,7 +531,19 @@ impl<'a> Engine<'a> {
     }
 
     fn finish(self, workload: &mut dyn Workload, sink: &mut dyn RecordSink) -> RunOutcome {
-        let Engine { pools, replicas, mut live, iterations, iterations_truncated, totals, preemptions, last_end_s, spec_totals, .. } = self;
+        let Engine {
+            pools,
+            replicas,
+            mut live,
+            iterations,
+            iterations_truncated,
+            totals,
+            preemptions,
+            last_end_s,
+            cluster,
+            spec_totals,
+            ..
+        } = self;
         let spec_decode = pools.iter().any(|p| p.spec.spec_decode.is_some()).then_some(spec_totals);
         let summaries: Vec<ReplicaSummary> = replicas
             .iter()
@@ -463,8 +555,32 @@ impl<'a> Engine<'a> {
                 kv_peak_used_blocks: r.kv.peak_used_blocks,
                 kv_used_blocks_at_end: r.kv.used_blocks(),
                 busy_s: r.busy_s,
+                prefix: r.kv.prefix.as_ref().map(|c| c.stats.clone()),
             })
             .collect();
+        let prefix = pools.iter().position(|p| p.caches_prefixes()).map(|pi| {
+            let p = &pools[pi];
+            let pc = &p.spec.prefix_cache;
+            let mut t = PrefixStats::default();
+            for s in summaries.iter().filter_map(|r| r.prefix.as_ref()) {
+                t.add(s);
+            }
+            if let Some(c) = &cluster[pi] {
+                t.add(&c.stats);
+            }
+            let tiers = [("host", pc.host.is_some()), ("ssd", pc.ssd.is_some()), ("cluster", pc.cluster.is_some())];
+            PrefixOutcome {
+                block_tokens: p.cache_block_tokens(),
+                kv_bytes_per_token: p.cost.info.kv_bytes_per_token,
+                eviction: pc.eviction.name().to_string(),
+                tiers: tiers.iter().filter(|x| x.1).map(|x| x.0.to_string()).collect(),
+                totals: t,
+            }
+        });
+        debug_assert!(
+            live.len() > 0 || replicas.iter().all(|r| r.pending_prefill == 0),
+            "pending prefill tokens left with no live request"
+        );
         // Unfinished requests, then those that never arrived, in arrival order.
         live.flush_unfinished(sink);
         while let Some(r) = workload.next_request() {
@@ -482,6 +598,7 @@ impl<'a> Engine<'a> {
             replicas: summaries,
             end_s: last_end_s,
             spec_decode,
+            prefix,
         }
     }
 }

@@ -82,13 +82,19 @@ impl Engine<'_> {
     }
 
     /// After a decoding member's step on replica `r`: free the KV blocks reserved for
-    /// positions it did not keep (it holds its context but the newest token).
+    /// positions it did not keep (it holds its context but the newest token). Blocks the
+    /// prefix cache already registered (growth registers every full block it reserves) stay.
     pub(super) fn spec_release(&mut self, r: usize, q: &mut RequestState) {
         let rep = &mut self.replicas[r];
         if self.pools[rep.pool].spec.spec_decode.is_none() || !q.is_decoding() {
             return;
         }
-        let keep = rep.kv.blocks_for(held_tokens(q));
+        let mut keep = rep.kv.blocks_for(held_tokens(q));
+        if self.caching[rep.pool] {
+            if let (Some(ps), Some(c)) = (self.prefix.get(q.id as usize), rep.kv.prefix.as_ref()) {
+                keep = keep.max(ps.refs.len() as u64 * c.kv_per_block());
+            }
+        }
         if (q.kv_blocks as u64) > keep {
             rep.kv.free(q.kv_blocks as u64 - keep);
             q.kv_blocks = keep as u32;

@@ -24,8 +24,8 @@ pub use slo::Slo;
 pub use stats::{percentile, percentiles_unsorted, Quantiles, Stats, EXACT_LIMIT, SKETCH_RELATIVE_ACCURACY};
 pub use summarize::Summarizer;
 pub use summary::{
-    rate_from_trace_name, Attainment, EngineMetrics, Goodput, PoolInfo, ReplicaMetrics, RequestCounts, RunInfo, SpecDecodeMetrics, Summary,
-    Throughput,
+    rate_from_trace_name, Attainment, EngineMetrics, Goodput, PoolInfo, PrefixCacheMetrics, ReplicaMetrics, RequestCounts, RunInfo,
+    SpecDecodeMetrics, Summary, Throughput, TierMetrics,
 };
 pub use totals::{iteration_utilisation, IterationTotals, ReplicaTotals};
 

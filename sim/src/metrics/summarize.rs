@@ -1,7 +1,9 @@
 //! [`Summarizer`]: the run summary, accumulated record by record as the engine delivers them.
 
 use super::stats::Quantiles;
-use super::summary::{Attainment, EngineMetrics, Goodput, ReplicaMetrics, RequestCounts, RunInfo, SpecDecodeMetrics, Summary, Throughput};
+use super::summary::{
+    Attainment, EngineMetrics, Goodput, PrefixCacheMetrics, ReplicaMetrics, RequestCounts, RunInfo, SpecDecodeMetrics, Summary, Throughput,
+};
 use super::totals::div;
 use super::{RequestMetrics, Slo};
 use crate::cost::work_kind_name;
@@ -172,6 +174,11 @@ impl Summarizer {
             draft_fraction: div(t.draft_s, totals.busy_s),
         });
 
+        let prefix = outcome.prefix.as_ref();
+        let prefix_metrics = |st: &crate::kv::PrefixStats| {
+            let p = prefix.expect("a replica caches prefixes only when the outcome says so");
+            PrefixCacheMetrics::of(st, p.block_tokens, p.kv_bytes_per_token, &p.eviction, &p.tiers)
+        };
         let n_rep = reps.len().max(outcome.replicas.len()).max(totals.replicas.len());
         reps.resize_with(n_rep, ReplicaAcc::default);
         let replicas = reps
@@ -200,6 +207,7 @@ impl Summarizer {
                     kv_peak_used_blocks: s.map(|s| s.kv_peak_used_blocks).unwrap_or(0),
                     ttft_s: if single && i == 0 { ttft } else { a.ttft.stats() },
                     tbt_s: if single && i == 0 { tbt } else { a.tbt.stats() },
+                    prefix_cache: s.and_then(|s| s.prefix.as_ref()).filter(|_| prefix.is_some()).map(prefix_metrics),
                 }
             })
             .collect();
@@ -249,6 +257,7 @@ impl Summarizer {
             engine: e,
             replicas,
             run,
+            prefix_cache: prefix.map(|p| prefix_metrics(&p.totals)),
         }
     }
 }

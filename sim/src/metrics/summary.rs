@@ -258,6 +258,117 @@ pub struct ReplicaMetrics {
     pub ttft_s: Stats,
     /// TBT gaps of requests decoded here.
     pub tbt_s: Stats,
+    /// Its prefix cache (present when its pool caches prefixes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix_cache: Option<PrefixCacheMetrics>,
+}
+
+/// One tier of the prefix cache: hits served from it and the traffic through it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TierMetrics {
+    /// Cached blocks hit in this tier.
+    pub hit_blocks: u64,
+    /// Prompt tokens served from this tier.
+    pub hit_tokens: u64,
+    /// `hit_tokens` / tokens looked up.
+    pub token_hit_rate: f64,
+    /// Blocks that left this tier to make room (moved down or dropped).
+    pub evicted_blocks: u64,
+    /// Blocks written into this tier from the tier above, and their KV bytes (offload traffic).
+    pub offloaded_blocks: u64,
+    pub offloaded_bytes: f64,
+    /// Blocks read from this tier back into GPU memory, and their KV bytes (load traffic).
+    pub loaded_blocks: u64,
+    pub loaded_bytes: f64,
+}
+
+/// Prefix caching over a run (docs/prefix-caching.md): lookups happen when a request holding no
+/// KV is admitted; a hit is the longest run of cached blocks from the prompt's start, at most
+/// all but the last token.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PrefixCacheMetrics {
+    /// Tokens per cached block.
+    pub block_tokens: u32,
+    pub eviction: String,
+    /// Tiers below GPU memory.
+    pub tiers: Vec<String>,
+    /// Admissions that looked the cache up, and the tokens and full blocks they had to prefill.
+    pub lookups: u64,
+    pub lookup_tokens: u64,
+    pub lookup_blocks: u64,
+    /// Hits over every tier.
+    pub hit_blocks: u64,
+    pub hit_tokens: u64,
+    /// `hit_tokens / lookup_tokens`, `hit_blocks / lookup_blocks`.
+    pub token_hit_rate: f64,
+    pub block_hit_rate: f64,
+    /// Prompt tokens not prefilled thanks to the cache (= `hit_tokens`).
+    pub prefill_tokens_saved: u64,
+    /// Blocks cached after being computed.
+    pub inserted_blocks: u64,
+    /// Blocks evicted from GPU memory.
+    pub evicted_blocks: u64,
+    /// Blocks dropped from the whole hierarchy.
+    pub dropped_blocks: u64,
+    /// By tier: `gpu`, then the enabled lower tiers.
+    pub by_tier: std::collections::BTreeMap<String, TierMetrics>,
+}
+
+impl PrefixCacheMetrics {
+    /// Metrics of counters `s`, for blocks of `block_tokens` tokens of `kv_bytes_per_token`
+    /// bytes each, under `eviction` with lower `tiers`.
+    pub fn of(
+        s: &crate::kv::PrefixStats,
+        block_tokens: u32,
+        kv_bytes_per_token: u64,
+        eviction: &str,
+        tiers: &[String],
+    ) -> PrefixCacheMetrics {
+        use crate::kv::Tier;
+        let div = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        let block_bytes = block_tokens as f64 * kv_bytes_per_token as f64;
+        let hit_tokens: u64 = s.hit_tokens.iter().sum();
+        let hit_blocks: u64 = s.hit_blocks.iter().sum();
+        let mut by_tier = std::collections::BTreeMap::new();
+        for t in Tier::ALL {
+            if t != Tier::Gpu && !tiers.iter().any(|x| x == t.name()) {
+                continue;
+            }
+            let i = t.index();
+            by_tier.insert(
+                t.name().to_string(),
+                TierMetrics {
+                    hit_blocks: s.hit_blocks[i],
+                    hit_tokens: s.hit_tokens[i],
+                    token_hit_rate: div(s.hit_tokens[i] as f64, s.lookup_tokens as f64),
+                    evicted_blocks: s.evicted_blocks[i],
+                    offloaded_blocks: s.offloaded_blocks[i],
+                    offloaded_bytes: s.offloaded_blocks[i] as f64 * block_bytes,
+                    loaded_blocks: s.loaded_blocks[i],
+                    loaded_bytes: s.loaded_blocks[i] as f64 * block_bytes,
+                },
+            );
+        }
+        PrefixCacheMetrics {
+            block_tokens,
+            eviction: eviction.to_string(),
+            tiers: tiers.to_vec(),
+            lookups: s.lookups,
+            lookup_tokens: s.lookup_tokens,
+            lookup_blocks: s.lookup_blocks,
+            hit_blocks,
+            hit_tokens,
+            token_hit_rate: div(hit_tokens as f64, s.lookup_tokens as f64),
+            block_hit_rate: div(hit_blocks as f64, s.lookup_blocks as f64),
+            prefill_tokens_saved: hit_tokens,
+            inserted_blocks: s.inserted_blocks,
+            evicted_blocks: s.evicted_blocks[Tier::Gpu.index()],
+            dropped_blocks: s.dropped_blocks,
+            by_tier,
+        }
+    }
 }
 
 /// `summary.json`.
@@ -286,4 +397,7 @@ pub struct Summary {
     pub end_s: f64,
     pub engine: EngineMetrics,
     pub replicas: Vec<ReplicaMetrics>,
+    /// Prefix caching over all replicas (present when a pool caches prefixes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix_cache: Option<PrefixCacheMetrics>,
 }

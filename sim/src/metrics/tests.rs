@@ -86,6 +86,8 @@ fn it(start: f64, total: f64, comm: f64, flops: f64, bytes: f64, seqs: u32, pf: 
         decode_tokens: dec,
         seqs,
         kv_used_blocks: kv,
+        cached_tokens: 0,
+        kv_cached_blocks: 0,
         cost: StepCost { total_s: total, compute_s: total - comm, comm_s: comm, flops, bytes, ..StepCost::default() },
     }
 }
@@ -106,6 +108,7 @@ fn three_requests() -> SimResult {
             kv_peak_used_blocks: 3,
             kv_used_blocks_at_end: 0,
             busy_s: 1.5,
+            prefix: None,
         }],
         preemptions: 0,
         kv_total_blocks: 10,
@@ -113,6 +116,7 @@ fn three_requests() -> SimResult {
         kv_block_tokens: 16,
         end_s: 5.0,
         spec_decode: None,
+        prefix: None,
     };
     SimResult { requests, outcome }
 }
@@ -270,6 +274,7 @@ fn disaggregated_run_by_hand() {
         kv_peak_used_blocks: 1,
         busy_s: 0.0,
         kv_used_blocks_at_end: 0,
+        prefix: None,
     };
     let outcome = RunOutcome {
         requests: 1,
@@ -283,6 +288,7 @@ fn disaggregated_run_by_hand() {
         kv_block_tokens: 16,
         end_s: 2.0,
         spec_decode: None,
+        prefix: None,
     };
     let r = SimResult { requests: vec![q], outcome };
     let pool = |role: &str, peak| PoolInfo {

@@ -74,7 +74,7 @@ impl<I: Iterator<Item = (u32, u32)>> Workload for ClosedLoop<I> {
         let t = self.peek_arrival_s()?;
         self.ready.pop_front();
         let (p, o) = self.next.take()?;
-        let r = Request { id: self.issued, arrival_s: t, prompt_tokens: p, output_tokens: o };
+        let r = Request::new(self.issued, t, p, o);
         self.issued += 1;
         if self.limit.map_or(true, |n| self.issued < n) {
             self.next = self.lengths.next();

@@ -126,7 +126,7 @@ pub fn poisson_requests(rate_per_s: f64, count: u64, lengths: impl Iterator<Item
     let mut out = Vec::with_capacity(count.min(1 << 20) as usize);
     for (id, (p, o)) in (0..count).zip(lengths) {
         t += exp.as_ref().map(|e| e.sample(&mut rng)).unwrap_or(0.0);
-        out.push(Request { id, arrival_s: t, prompt_tokens: p, output_tokens: o });
+        out.push(Request::new(id, t, p, o));
     }
     out
 }
