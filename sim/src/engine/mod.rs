@@ -291,6 +291,13 @@ impl<'a> Engine<'a> {
             cluster.push(pc.cluster.filter(|_| on).map(|t| SharedTier::new(tier_blocks(Some(t)))));
             for _ in 0..p.spec.replicas {
                 let mut kv = KvPool::new(blocks, m.block_tokens, m.watermark_fraction);
+                let info = &p.cost.info;
+                if info.kv_window_tokens > 0 && info.kv_windowed_layers > 0 && !on {
+                    // Windowed layers keep at most the window (prefix caching maps context
+                    // blocks one to one, so it keeps the whole context: conservative).
+                    kv.window =
+                        Some((info.kv_window_tokens, info.kv_windowed_layers.min(info.n_layers) as u64, info.n_layers.max(1) as u64));
+                }
                 if on {
                     kv.prefix = Some(PrefixCache::new(
                         c as u32,

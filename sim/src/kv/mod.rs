@@ -24,17 +24,28 @@ pub struct KvPool {
     pub peak_used_blocks: u64,
     /// The prefix cache, when enabled.
     pub prefix: Option<PrefixCache>,
+    /// Attention windows: `(window tokens, windowed layers, layers)`. A windowed layer keeps at
+    /// most `window` tokens of KV, so a context of `c` tokens occupies the KV of
+    /// `c·(L − w)/L + min(c, W)·w/L` tokens of a full-attention model (ceiling): sliding-window
+    /// layers (gpt-oss) and chunked local attention (Llama 4, bounded by the chunk) free what
+    /// they no longer read. `None`: every layer keeps the whole context.
+    pub window: Option<(u64, u64, u64)>,
 }
 
 impl KvPool {
     /// A pool of `total_blocks` free blocks.
     pub fn new(total_blocks: u64, block_tokens: u32, watermark_fraction: f64) -> KvPool {
         let watermark_blocks = (total_blocks as f64 * watermark_fraction).floor() as u64;
-        KvPool { total_blocks, free_blocks: total_blocks, block_tokens, watermark_blocks, peak_used_blocks: 0, prefix: None }
+        KvPool { total_blocks, free_blocks: total_blocks, block_tokens, watermark_blocks, peak_used_blocks: 0, prefix: None, window: None }
     }
 
-    /// Blocks that hold `tokens` tokens.
+    /// Blocks that hold the KV of a context of `tokens` tokens (capped by attention windows,
+    /// see [`KvPool::window`]).
     pub fn blocks_for(&self, tokens: u64) -> u64 {
+        let tokens = match self.window {
+            Some((w, windowed, layers)) if tokens > w => (tokens * (layers - windowed) + w * windowed).div_ceil(layers),
+            _ => tokens,
+        };
         tokens.div_ceil(self.block_tokens as u64)
     }
 
@@ -114,6 +125,19 @@ impl KvPool {
 
 #[cfg(test)]
 mod tests {
+    /// gpt-oss-120b: 36 layers, 18 of them with a 128-token sliding window. At a 10,000-token
+    /// context it keeps 10,000·18/36 + 128·18/36 = 5,064 tokens' worth of KV: 373,358,592 bytes
+    /// at 73,728 bytes per token, `ModelInfo::kv_bytes_for_context` (docs/models.md).
+    #[test]
+    fn attention_windows_cap_blocks() {
+        let mut p = super::KvPool::new(1000, 16, 0.0);
+        assert_eq!(p.blocks_for(10_000), 625);
+        p.window = Some((128, 18, 36));
+        assert_eq!(p.blocks_for(10_000), 5_064u64.div_ceil(16));
+        assert_eq!(5_064 * 73_728, 373_358_592);
+        assert_eq!(p.blocks_for(100), 7, "within the window every layer keeps the context");
+    }
+
     use super::*;
     use crate::spec::Eviction;
 
