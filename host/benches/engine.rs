@@ -56,6 +56,7 @@ fn step_cost(c: &mut Criterion) {
                 decode_seqs: 64,
                 decode_ctx_sum: 64 * 1000 + ctx % 1000,
                 seed: 0,
+                spec_tokens: 0,
             };
             system.step_cost(&shape).expect("cost")
         })

@@ -188,6 +188,7 @@ pub fn pool_spec(exp: &Experiment, pool: &PoolConfig, device: &Device, info: &Mo
         },
         cuda_graph_batch_sizes: exp.sim.cuda_graph_batch_sizes.clone(),
         iteration_overhead_s: exp.sim.iteration_overhead_s,
+        spec_decode: exp.spec_decode.as_ref().map(|s| s.spec.clone()),
         prefix_cache: prefix_cache_spec(pool, Some(&device.spec)),
         kv_router: KvRouterSpec {
             overlap_score_weight: pool.kv_router.overlap_score_weight,
@@ -196,6 +197,63 @@ pub fn pool_spec(exp: &Experiment, pool: &PoolConfig, device: &Device, info: &Mo
         },
         session_affinity: pool.session_affinity,
     })
+}
+
+/// The speculative-decoding drafter of a pool, costed on the pool's device: an MTP or EAGLE
+/// head over a second instance of the target model (the pool's plan without pipeline stages:
+/// the head sits with the LM head on the last stage), or the draft model under its own
+/// degrees (default: TP over the pool's attention TP). `None` for n-gram lookup or without
+/// speculative decoding.
+pub fn build_drafter(exp: &Experiment, pool: &PoolConfig, device: &Device) -> Result<Option<CostModel>> {
+    use reallm_sim::{DraftHead, HeadKind, SpecMethod};
+    let Some(sd) = &exp.spec_decode else { return Ok(None) };
+    let (model, plan): (Box<dyn ModelArch>, ParallelPlan) = match sd.spec.method {
+        SpecMethod::Ngram => return Ok(None),
+        SpecMethod::Mtp | SpecMethod::Eagle => {
+            let kind = if sd.spec.method == SpecMethod::Mtp { HeadKind::Mtp } else { HeadKind::Eagle };
+            let head = DraftHead::new(build_model(exp)?, kind)
+                .map_err(|e| Error::config(&exp.origin, format!("key `spec_decode.method` ({}): {e}", sd.spec.method.name())))?;
+            let mut plan = parallel_plan(pool, device);
+            let pp = plan.attention.pp.max(1);
+            plan.devices /= pp;
+            plan.attention.pp = 1;
+            plan.ffn.pp = 1;
+            (Box::new(head), plan)
+        }
+        SpecMethod::DraftModel => {
+            let sel = sd.draft_model.as_ref().ok_or_else(|| Error::config(&exp.origin, "key `spec_decode.draft_model`: missing"))?;
+            let plugin = match &sel.plugin {
+                Some(p) => p.clone(),
+                None => registry::find_model_preset(&sel.label)?.name.clone(),
+            };
+            let model = registry::model(&plugin, &sel.params)?;
+            let degrees = sd.draft_parallelism.unwrap_or(reallm_plugin_api::Degrees { tp: pool.attention.tp, ..Default::default() });
+            let plan = ParallelPlan {
+                devices: degrees.product() as u32,
+                attention: degrees,
+                ffn: degrees,
+                sequence_parallel: false,
+                comm_algo: pool.comm_algo,
+                devices_per_node: device.spec.interconnect.devices_per_node,
+            };
+            if plan.devices as u64 > pool.num_devices as u64 || degrees.pp > 1 {
+                return Err(Error::config(
+                    &exp.origin,
+                    format!(
+                        "key `spec_decode.draft_parallelism`: `{degrees}` spans {} devices; a draft model runs without pipeline stages on at most the pool's {} devices",
+                        plan.devices, pool.num_devices
+                    ),
+                ));
+            }
+            (model, plan)
+        }
+    };
+    let (passes, notes) = build_passes(model.info(), &plan, &exp.origin)?;
+    for n in &notes {
+        log::info!("{} pool drafter: {n}", pool.role.name());
+    }
+    let backend = registry::backend(&exp.backend.name, &exp.backend.params, &device.spec)?;
+    Ok(Some(CostModel::new(model, plan, passes, backend, &exp.backend.name)))
 }
 
 /// Build one pool of an experiment.
@@ -207,7 +265,16 @@ pub fn build_pool(exp: &Experiment, pool: &PoolConfig) -> Result<Pool> {
     }
     let policy = registry::batching(&pool.batching.name, &pool.batching.params)?;
     let spec = pool_spec(exp, pool, &device, &cost.info)?;
-    Ok(Pool::new(PoolParts { spec, device_key: device.key, device: device.spec, cost, policy, policy_name: pool.batching.name.clone() })?)
+    let drafter = build_drafter(exp, pool, &device)?;
+    Ok(Pool::new(PoolParts {
+        spec,
+        device_key: device.key,
+        device: device.spec,
+        cost,
+        policy,
+        policy_name: pool.batching.name.clone(),
+        drafter,
+    })?)
 }
 
 /// Build every pool of an experiment, colocated/prefill first.

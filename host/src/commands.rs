@@ -347,6 +347,7 @@ fn model_show(cli: &Cli, a: &ModelShowArgs) -> Result<()> {
         decode_seqs: a.decode_ctx.len() as u64,
         decode_ctx_sum: a.decode_ctx.iter().sum(),
         seed: 0,
+        spec_tokens: 0,
     };
     let mut graph = ModelGraph::default();
     system.cost.device_graph(&shape, &mut graph)?;

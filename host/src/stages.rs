@@ -418,5 +418,16 @@ pub fn format_summary(title: &str, s: &Summary) -> String {
         100.0 * e.mbu,
         100.0 * e.comm_fraction
     ));
+    if let Some(sd) = &e.spec_decode {
+        let per_pos: Vec<String> = sd.acceptance_rate_per_position.iter().map(|p| format!("{:.0}%", 100.0 * p)).collect();
+        out.push_str(&format!(
+            "  speculative decoding: {} drafts, acceptance {:.1}% (per position {}), {:.2} tokens per step, drafting {:.1}% of busy time\n",
+            sd.drafts,
+            100.0 * sd.acceptance_rate,
+            per_pos.join(" "),
+            sd.mean_acceptance_length,
+            100.0 * sd.draft_fraction
+        ));
+    }
     out
 }

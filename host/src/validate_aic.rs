@@ -374,7 +374,7 @@ fn decode_share(out: &mut String) -> Result<(), String> {
     let tp = registry::parallelism("tp", &serde_json::Value::Null).map_err(|e| e.to_string())?;
     let plan = ParallelPlan::tensor(8);
     let ctx = 4096u64;
-    let shape = BatchShape { prefills: Vec::new(), decode_seqs: 4, decode_ctx_sum: 4 * ctx, seed: 0 };
+    let shape = BatchShape { prefills: Vec::new(), decode_seqs: 4, decode_ctx_sum: 4 * ctx, seed: 0, ..BatchShape::default() };
     let mut graph = ModelGraph::default();
     model.build_step(&shape, &mut graph).map_err(|e| e.to_string())?;
     tp.apply(model.info(), &plan, &mut graph).map_err(|e| e.to_string())?;

@@ -110,25 +110,48 @@ pub struct PrefillChunk {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BatchShape {
     pub prefills: Vec<PrefillChunk>,
-    /// Sequences producing one decode token each.
+    /// Decoding sequences. Each feeds `1 + spec_tokens` tokens: its last output token, then
+    /// the draft tokens it verifies (none without speculative decoding).
     pub decode_seqs: u64,
-    /// Sum over decoding sequences of the context each attends to (cached tokens + the new one).
+    /// Sum over decoding sequences of the context each one's first token attends to (cached
+    /// tokens + that token). Under speculative decoding the sequence's `j`-th draft token
+    /// (`j` = 1..=`spec_tokens`) attends to `j` keys more (causal within the sequence).
     pub decode_ctx_sum: u64,
     /// Seed for any sampling the model does for this step (expert routing).
     pub seed: u64,
+    /// Speculative decoding: draft tokens each decoding sequence verifies in this step (0: plain
+    /// decoding, one token per sequence). Every one of the `1 + spec_tokens` tokens of a
+    /// sequence goes through every layer and produces logits. Added in 1.1 with
+    /// `#[serde(default)]`: a 1.0 shape reads as 0. A model that ignores it would cost a
+    /// verification step as a plain decode step; the engine checks that a model's graph grows
+    /// with it before it runs speculative decoding on that model.
+    #[serde(default)]
+    pub spec_tokens: u64,
 }
 
 impl BatchShape {
     pub fn prefill_tokens(&self) -> u64 {
         self.prefills.iter().map(|p| p.tokens).sum()
     }
+    /// Tokens the decoding sequences feed: `decode_seqs · (1 + spec_tokens)`.
+    pub fn decode_tokens(&self) -> u64 {
+        self.decode_seqs * (1 + self.spec_tokens)
+    }
     /// All tokens the step processes (rows of every token-wise GEMM).
     pub fn tokens(&self) -> u64 {
-        self.prefill_tokens() + self.decode_seqs
+        self.prefill_tokens() + self.decode_tokens()
     }
-    /// Tokens that produce logits: one per decoding sequence and one per prompt-completing chunk.
+    /// Tokens that produce logits: every decode token (the last output token and each draft
+    /// token) and one per prompt-completing chunk.
     pub fn logit_tokens(&self) -> u64 {
-        self.decode_seqs + self.prefills.iter().filter(|p| p.last).count() as u64
+        self.decode_tokens() + self.prefills.iter().filter(|p| p.last).count() as u64
+    }
+    /// Query–key pairs of the decoding sequences' attention (full attention, no window):
+    /// `Σ_seq Σ_{j=0..=s} (ctx_seq + j) = (1 + s)·decode_ctx_sum + decode_seqs·s(s+1)/2` for
+    /// `s = spec_tokens`; `decode_ctx_sum` without speculation.
+    pub fn decode_attention_pairs(&self) -> u64 {
+        let s = self.spec_tokens;
+        (1 + s) * self.decode_ctx_sum + self.decode_seqs * s * (s + 1) / 2
     }
     pub fn is_empty(&self) -> bool {
         self.prefills.is_empty() && self.decode_seqs == 0
@@ -331,6 +354,17 @@ mod tests {
         // No windowed layer: bytes per token × context.
         assert_eq!(info(36, 73_728, 0, 0).kv_bytes_for_context(1000), 73_728_000);
         assert_eq!(info(36, 73_728, 128, 0).kv_bytes_for_context(1000), 73_728_000);
+    }
+
+    #[test]
+    fn a_1_0_batch_shape_reads_as_plain_decoding() {
+        let old = r#"{"prefills":[{"tokens":5,"prefix":0,"last":true}],"decode_seqs":3,"decode_ctx_sum":30,"seed":7}"#;
+        let b: BatchShape = serde_json::from_str(old).unwrap();
+        assert_eq!(b.spec_tokens, 0);
+        assert_eq!((b.tokens(), b.logit_tokens(), b.decode_attention_pairs()), (8, 4, 30));
+        // With 2 draft tokens: 3 · 3 decode tokens, all with logits; pairs 3·30 + 3·(1 + 2).
+        let s = BatchShape { spec_tokens: 2, ..b };
+        assert_eq!((s.decode_tokens(), s.tokens(), s.logit_tokens(), s.decode_attention_pairs()), (9, 14, 10, 99));
     }
 
     #[test]

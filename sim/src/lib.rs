@@ -31,6 +31,7 @@ pub mod pool;
 pub mod request;
 pub mod router;
 pub mod spec;
+pub mod spec_decode;
 pub mod workload;
 pub mod workloads;
 
@@ -43,5 +44,6 @@ pub use request::{BlockIds, Request, RequestRecord};
 pub use spec::{
     Eviction, KvRouterSpec, KvTransferSpec, MemoryRule, MemorySpec, PoolSpec, Preemption, PrefixCacheSpec, Role, Router, TierSpec,
 };
+pub use spec_decode::{Acceptance, DraftHead, HeadKind, SpecDecodeSpec, SpecDecodeTotals, SpecMethod};
 pub use workload::{NoObserver, Observer, RecordSink, Tee, TraceWorkload, Workload};
 pub use workloads::{ClosedLoop, LengthDist, LengthSampler};

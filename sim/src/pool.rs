@@ -1,11 +1,12 @@
 //! [`Pool`]: one pool of replicas as the engine runs it, assembled from built plugins and a spec.
 
-use crate::cost::{memory_plan, CostModel, MemoryPlan};
+use crate::cost::{memory_plan_with, CostModel, DraftFootprint, MemoryPlan};
 use crate::error::{Result, SimError};
 use crate::kv::EvictionPolicy;
 use crate::router::{self, Router};
 use crate::spec::{PoolSpec, Role};
-use reallm_plugin_api::{BatchPolicy, DeviceSpec};
+use crate::spec_decode::{check_verification_support, footprint};
+use reallm_plugin_api::{BatchPolicy, BatchShape, DeviceSpec};
 
 /// The parts a pool is assembled from (the host builds them from a configuration).
 pub struct PoolParts {
@@ -21,6 +22,9 @@ pub struct PoolParts {
     pub policy: Box<dyn BatchPolicy>,
     /// The batch policy's name, for reports and errors.
     pub policy_name: String,
+    /// The speculative-decoding drafter (an MTP or EAGLE head, or a draft model) when
+    /// `spec.spec_decode` names a method that has one; `None` otherwise.
+    pub drafter: Option<CostModel>,
 }
 
 /// One pool, ready to run: its spec, cost model, batch policy and memory plan.
@@ -37,13 +41,18 @@ pub struct Pool {
     pub policy: Box<dyn BatchPolicy>,
     /// The batch policy's name.
     pub policy_name: String,
-    /// Weights, reserve and KV capacity per device.
+    /// Weights, reserve and KV capacity per device (the drafter's included).
     pub memory: MemoryPlan,
     /// Places requests on the replicas (built from `spec.router`; see [`Pool::set_router`]).
     pub router: Box<dyn Router>,
     /// Makes each replica's prefix-cache eviction policy, when not the built-in the spec names
     /// ([`Pool::set_eviction_policy`]).
     pub eviction: Option<EvictionFactory>,
+    /// The speculative-decoding drafter, with its own plan and caches.
+    pub drafter: Option<CostModel>,
+    /// Scratch of the drafter's single-token passes.
+    pub(crate) draft_shape: BatchShape,
+    pub(crate) draft_stage_s: Vec<f64>,
 }
 
 /// Makes one replica's eviction policy.
@@ -52,8 +61,35 @@ pub type EvictionFactory = Box<dyn Fn() -> Box<dyn EvictionPolicy> + Send>;
 impl Pool {
     /// Assemble a pool; fails when the model does not fit the device under the plan.
     pub fn new(parts: PoolParts) -> Result<Pool> {
-        let PoolParts { spec, device_key, device, cost, policy, policy_name } = parts;
-        let memory = memory_plan(&cost.info, &cost.plan, &spec.memory, &device_key, device.mem_capacity_bytes)?;
+        let PoolParts { spec, device_key, device, cost, policy, policy_name, drafter } = parts;
+        let mut draft = DraftFootprint::default();
+        match (&spec.spec_decode, &drafter) {
+            (Some(sd), _) => {
+                check_verification_support(cost.model.as_ref())?;
+                match (sd.method.needs_drafter(), &drafter) {
+                    (true, None) => {
+                        return Err(SimError::Infeasible(format!(
+                            "speculative decoding method `{}` needs a drafter model",
+                            sd.method.name()
+                        )))
+                    }
+                    (false, Some(_)) => {
+                        return Err(SimError::Infeasible(format!(
+                            "speculative decoding method `{}` runs no drafter, but one was given",
+                            sd.method.name()
+                        )))
+                    }
+                    (true, Some(d)) => {
+                        check_verification_support(d.model.as_ref())?;
+                        draft = footprint(d);
+                    }
+                    (false, None) => {}
+                }
+            }
+            (None, Some(_)) => return Err(SimError::Infeasible("a drafter was given without speculative decoding".into())),
+            (None, None) => {}
+        }
+        let memory = memory_plan_with(&cost.info, &cost.plan, &spec.memory, &device_key, device.mem_capacity_bytes, draft)?;
         let pc = &spec.prefix_cache;
         if pc.enabled {
             let (c, b) = (pc.block_tokens, spec.memory.block_tokens);
@@ -70,7 +106,20 @@ impl Pool {
             }
         }
         let router = router::build(spec.router, spec.kv_router, spec.session_affinity);
-        Ok(Pool { spec, device_key, device, cost, policy, policy_name, memory, router, eviction: None })
+        Ok(Pool {
+            spec,
+            device_key,
+            device,
+            cost,
+            policy,
+            policy_name,
+            memory,
+            router,
+            eviction: None,
+            drafter,
+            draft_shape: BatchShape::default(),
+            draft_stage_s: Vec::new(),
+        })
     }
 
     /// Place this pool's requests with `router` instead of the built-in one the spec names.

@@ -247,6 +247,9 @@ pub struct PoolSpec {
     pub cuda_graph_batch_sizes: Vec<u32>,
     /// Host time added to every iteration, seconds.
     pub iteration_overhead_s: f64,
+    /// Speculative decoding (`None`: plain decoding, one token per sequence and step). A
+    /// method with a drafter needs [`PoolParts::drafter`](crate::PoolParts).
+    pub spec_decode: Option<crate::spec_decode::SpecDecodeSpec>,
     /// Prefix caching and offload tiers.
     pub prefix_cache: PrefixCacheSpec,
     /// Weights of the `kv_aware` router.

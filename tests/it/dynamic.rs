@@ -301,6 +301,7 @@ fn every_builtin_gives_identical_results_dynamically() {
             decode_seqs: 37,
             decode_ctx_sum: 37 * 1500,
             seed: 42,
+            spec_tokens: 0,
         },
     ];
     let mut graphs = Vec::new();

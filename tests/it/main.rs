@@ -13,5 +13,6 @@ mod registry;
 mod reliability;
 mod reports;
 mod serving;
+mod spec_decode;
 mod support;
 mod sweeps;

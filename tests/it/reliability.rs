@@ -80,6 +80,19 @@ fn cases() -> Vec<Case> {
         case("watermark fraction of 1", &["--set", "system.memory.watermark_fraction=1", "sim"], CONFIG, &["watermark_fraction"]),
         case("zero tokens per KV block", &["--set", "system.memory.block_tokens=0", "sim"], CONFIG, &["block_tokens"]),
         case("zero batch size", &["--set", "system.batching.max_batch_seqs=0", "sim"], CONFIG, &["max_batch_seqs"]),
+        case("unknown speculative-decoding method", &["--set", "spec_decode.method=medusa", "sim"], CONFIG, &["spec_decode.method", "medusa", "eagle"]),
+        case(
+            "n-gram speculation without an acceptance model",
+            &["--set", "spec_decode.method=ngram", "--set", "spec_decode.num_speculative_tokens=3", "sim"],
+            CONFIG,
+            &["spec_decode.acceptance", "required"],
+        ),
+        case(
+            "speculative acceptance rate above 1",
+            &["--set", "spec_decode.method=mtp", "--set", "spec_decode.acceptance.rates=[1.5]", "sim"],
+            CONFIG,
+            &["spec_decode.acceptance.rates", "[0, 1]"],
+        ),
         case("zero end time", &["--set", "sim.end_time_s=0", "sim"], CONFIG, &["sim.end_time_s", "positive"]),
         case("number beyond f64 (1e400)", &["--set", "workload.end_time_s=1e400", "traces"], CONFIG, &["workload.end_time_s", "expected f64"]),
         case("end time of 0", &["--set", "workload.end_time_s=0", "traces"], CONFIG, &["end time 0 s must be positive"]),
@@ -831,6 +844,7 @@ mod fuzz {
                         decode_seqs: 3,
                         decode_ctx_sum: 300,
                         seed: 1,
+                        spec_tokens: 0,
                     };
                     let mut g = ModelGraph::default();
                     let _ = model.build_step(&shape, &mut g);

@@ -115,6 +115,7 @@ fn hand_run() -> (SimResult, RunInfo) {
         kv_peak_used_blocks: 5,
         kv_block_tokens: 16,
         end_s: 2.5,
+        spec_decode: None,
         prefix: None,
     };
     let r = SimResult { requests, outcome };

@@ -147,6 +147,18 @@ pub struct SimConfig {
     pub cuda_graph_batch_sizes: Vec<u32>,
 }
 
+/// Speculative decoding of an experiment (every pool).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpecDecodeConfig {
+    /// Method and acceptance model.
+    pub spec: reallm_sim::SpecDecodeSpec,
+    /// The draft model (method `draft_model` only).
+    pub draft_model: Option<ModelSel>,
+    /// The draft model's parallel degrees (attention and FFN alike); `None`: TP over the
+    /// pool's attention TP.
+    pub draft_parallelism: Option<Degrees>,
+}
+
 /// A fully resolved experiment, independent of the form it was written in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Experiment {
@@ -171,6 +183,8 @@ pub struct Experiment {
     pub plugin_dirs: Vec<PathBuf>,
     /// Result directory override (the original hetero layout's `output_dir`).
     pub output_dir: Option<PathBuf>,
+    /// Speculative decoding (product form only; `None`: off).
+    pub spec_decode: Option<SpecDecodeConfig>,
     /// The serving-engine profile whose defaults were applied (`engine:`), if any.
     pub engine: Option<crate::engines::EngineProfile>,
 }

@@ -172,6 +172,10 @@ pub(super) fn from_product(f: ProductFile, origin: &str, base_dir: Option<PathBu
         workspace: f.workspace.map(PathBuf::from),
         plugin_dirs: f.plugin_dirs.iter().map(|p| rel(p)).collect(),
         output_dir: None,
+        spec_decode: match f.spec_decode {
+            Some(sd) => spec_decode(sd, origin, base_dir.as_deref())?,
+            None => None,
+        },
         engine: None,
     })
 }
@@ -231,4 +235,61 @@ fn synthetic(s: &SyntheticFile, origin: &str) -> Result<SyntheticConfig> {
         input_tokens: length("input_tokens", &s.input_tokens)?,
         output_tokens: length("output_tokens", &s.output_tokens)?,
     })
+}
+
+/// Resolve `spec_decode:` (defaults in docs/speculative.md). `method: none` turns it off (the
+/// other keys are then ignored, so that a sweep can compare with and without).
+fn spec_decode(f: SpecDecodeFile, origin: &str, base_dir: Option<&Path>) -> Result<Option<SpecDecodeConfig>> {
+    use reallm_sim::spec_decode::{default_acceptance, default_k};
+    use reallm_sim::{Acceptance, SpecDecodeSpec, SpecMethod};
+    let err = |key: &str, m: String| Error::config(origin, format!("key `spec_decode.{key}`: {m}"));
+    if matches!(f.method.to_ascii_lowercase().as_str(), "none" | "off") {
+        return Ok(None);
+    }
+    let method = SpecMethod::parse(&f.method).ok_or_else(|| {
+        let known: Vec<&str> = SpecMethod::ALL.iter().map(|m| m.name()).collect();
+        err("method", format!("unknown method `{}`; expected none or one of {}", f.method, known.join(", ")))
+    })?;
+    let k = match f.num_speculative_tokens.or(default_k(method)) {
+        Some(0) => return Err(err("num_speculative_tokens", "expected at least 1 draft token per step".into())),
+        Some(k) if k > 64 => return Err(err("num_speculative_tokens", format!("{k} draft tokens per step; at most 64 are supported"))),
+        Some(k) => k,
+        None => return Err(err("num_speculative_tokens", format!("required for method `{}`", method.name()))),
+    };
+    let acceptance = match f.acceptance {
+        Some(AcceptanceFile { rates: Some(r), mean_length: None }) => {
+            Acceptance::from_rates(&r, k).map_err(|m| err("acceptance.rates", m))?
+        }
+        Some(AcceptanceFile { rates: None, mean_length: Some(t) }) => {
+            Acceptance::from_mean_length(t, k).map_err(|m| err("acceptance.mean_length", m))?
+        }
+        Some(AcceptanceFile { rates: Some(_), mean_length: Some(_) }) => {
+            return Err(err("acceptance", "give either `rates` or `mean_length`, not both".into()))
+        }
+        Some(AcceptanceFile { rates: None, mean_length: None }) | None => default_acceptance(method, k).ok_or_else(|| {
+            err(
+                "acceptance",
+                format!(
+                    "required for method `{}` (no published default applies): give `rates: [p1, ...]` or `mean_length: TAU`",
+                    method.name()
+                ),
+            )
+        })?,
+    };
+    let draft_model = match (method, f.draft_model) {
+        (SpecMethod::DraftModel, Some(m)) => {
+            Some(crate::model_import::resolve_model_path(resolve_model_paths(model_from_ref(m), base_dir), base_dir)?)
+        }
+        (SpecMethod::DraftModel, None) => {
+            return Err(err("draft_model", "required for method `draft_model` (a preset name or {plugin, params})".into()))
+        }
+        (_, Some(_)) => return Err(err("draft_model", format!("only method `draft_model` takes a draft model, not `{}`", method.name()))),
+        (_, None) => None,
+    };
+    let draft_parallelism = match (&draft_model, f.draft_parallelism) {
+        (Some(_), Some(p)) => Some(parse_plan(&p, "spec_decode.draft_parallelism", origin)?),
+        (None, Some(_)) => return Err(err("draft_parallelism", "only a draft model takes its own parallelism".into())),
+        (_, None) => None,
+    };
+    Ok(Some(SpecDecodeConfig { spec: SpecDecodeSpec { method, acceptance }, draft_model, draft_parallelism }))
 }

@@ -160,6 +160,7 @@ pub(super) fn from_original(f: OriginalFile, origin: &str, base_dir: Option<Path
         workspace: None,
         plugin_dirs: vec![],
         output_dir: f.output_dir.map(PathBuf::from),
+        spec_decode: None,
         engine: None,
     })
 }

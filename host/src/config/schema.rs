@@ -118,6 +118,42 @@ pub struct ProductFile {
     /// Extra plugin directories, relative to this file.
     #[serde(default)]
     pub plugin_dirs: Vec<String>,
+    /// Speculative decoding on every pool (docs/speculative.md).
+    #[serde(default)]
+    pub spec_decode: Option<SpecDecodeFile>,
+}
+
+/// `spec_decode:` of the product form.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SpecDecodeFile {
+    /// mtp, eagle, ngram or draft_model.
+    pub method: String,
+    /// Draft tokens per step `k` (default 1 for mtp, 3 for eagle; required otherwise).
+    #[serde(default)]
+    pub num_speculative_tokens: Option<u32>,
+    /// The acceptance model (defaults for mtp and eagle; required otherwise).
+    #[serde(default)]
+    pub acceptance: Option<AcceptanceFile>,
+    /// The draft model of `draft_model`: a preset name, a config.json path or
+    /// `{plugin, params}`, like `model:`.
+    #[serde(default)]
+    pub draft_model: Option<ModelRef>,
+    /// Parallelism of the draft model (default: tensor parallel over the pool's attention TP).
+    #[serde(default)]
+    pub draft_parallelism: Option<PlanRef>,
+}
+
+/// `spec_decode.acceptance`: per-position rates or a mean acceptance length.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptanceFile {
+    /// Conditional acceptance rate of each draft position (one value: every position).
+    #[serde(default)]
+    pub rates: Option<Vec<f64>>,
+    /// Mean tokens per verification step, the bonus token included (τ, in [1, k + 1]).
+    #[serde(default)]
+    pub mean_length: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

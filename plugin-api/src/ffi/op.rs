@@ -508,12 +508,13 @@ mod tests {
     fn every_dtype_code_round_trips() {
         use DType::*;
         let all = [F32, Bf16, F16, F8, I8, F4, Mxfp4, Nvfp4, F8Block];
-        // The codes of reallm_backend.h, REALLM_DTYPE_F32 = 0 .. REALLM_DTYPE_NVFP4 = 7.
+        // The codes of reallm_backend.h, REALLM_DTYPE_F32 = 0 .. REALLM_DTYPE_F8_BLOCK = 8.
         for (code, d) in all.into_iter().enumerate() {
             assert_eq!(dtype_code(d), code as u8);
             assert_eq!(dtype_from_code(code as u8).unwrap(), d);
         }
-        assert!(dtype_from_code(8).is_err());
+        assert_eq!(all, DType::ALL);
+        assert!(dtype_from_code(9).is_err());
     }
 
     #[test]

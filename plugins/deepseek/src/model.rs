@@ -75,12 +75,37 @@ impl AttentionBlock for DeepSeekConfig {
             }
         }
 
-        // Decode: weight-absorbed attention over the cached latents.
+        // Decode: weight-absorbed attention over the cached latents. Under speculative
+        // verification each decoding sequence feeds 1 + spec_tokens queries: the absorb GEMMs
+        // take all of them, and the attention is one causal span per sequence over its mean
+        // context (FlashMLA's s_q > 1), reading the latents once for all its queries.
         let d = batch.decode_seqs;
+        let spec = batch.spec_tokens;
         if d > 0 {
-            let absorb = |k: u64, n: u64| Kernel::Gemm { b: h, m: d, k, n, a: dt.act, w: dt.weight, out: dt.act };
+            let rows = batch.decode_tokens();
+            let absorb = |k: u64, n: u64| Kernel::Gemm { b: h, m: rows, k, n, a: dt.act, w: dt.weight, out: dt.act };
             items.push(at(absorb(nope, lora), Shard::Heads));
+            let mean_ctx = batch.decode_ctx_sum.div_ceil(d);
             match core.attention {
+                AttentionForm::Flash if spec > 0 => items.push(at(
+                    Kernel::Attention {
+                        seqs: d,
+                        q_len: spec + 1,
+                        kv_len: mean_ctx + spec,
+                        q_heads: h,
+                        kv_heads: 1,
+                        d_qk: lora + rope,
+                        d_v: lora,
+                        causal: true,
+                        kv_shared: true,
+                        act: dt.act,
+                        kv: dt.kv,
+                    },
+                    Shard::Heads,
+                )),
+                AttentionForm::Unfused if spec > 0 => {
+                    push_unfused_attention(items, d, spec + 1, mean_ctx + spec, h, lora + rope, lora, dt.act, dt.kv)
+                }
                 AttentionForm::Flash => items.push(at(
                     Kernel::DecodeAttention {
                         seqs: d,
@@ -96,9 +121,7 @@ impl AttentionBlock for DeepSeekConfig {
                     Shard::Heads,
                 )),
                 // Mean context ⌈Σctx / seqs⌉, as in the llama plugin.
-                AttentionForm::Unfused => {
-                    push_unfused_attention(items, d, 1, batch.decode_ctx_sum.div_ceil(d), h, lora + rope, lora, dt.act, dt.kv)
-                }
+                AttentionForm::Unfused => push_unfused_attention(items, d, 1, mean_ctx, h, lora + rope, lora, dt.act, dt.kv),
             }
             items.push(at(absorb(lora, v), Shard::Heads));
         }
@@ -261,6 +284,56 @@ mod tests {
     }
 
     #[test]
+    fn verification_step_kernels_by_hand() {
+        // DeepSeek-V3 with one MTP draft token: 8 sequences of 4096 context each (Σctx 32,768)
+        // feed 2 tokens each. Absorb GEMMs over 16 rows; one causal span of 2 queries over
+        // 4097 latents per sequence (the latents read once for both).
+        let m = DeepSeekModel::preset("deepseek-v3").unwrap();
+        let batch = BatchShape { decode_seqs: 8, decode_ctx_sum: 32_768, seed: 3, spec_tokens: 1, ..Default::default() };
+        let g = step(&m, &batch);
+        let seg = &g.stages[0].segments[2];
+        let heads: Vec<Kernel> = seg
+            .items
+            .iter()
+            .filter(|it| it.shard == Shard::Heads)
+            .map(|it| match it.work {
+                WorkKind::Kernel(k) => k,
+                _ => unreachable!(),
+            })
+            .collect();
+        let (bf, f8) = (DType::Bf16, DType::F8);
+        let att = Kernel::Attention {
+            seqs: 8,
+            q_len: 2,
+            kv_len: 4097,
+            q_heads: 128,
+            kv_heads: 1,
+            d_qk: 576,
+            d_v: 512,
+            causal: true,
+            kv_shared: true,
+            act: bf,
+            kv: bf,
+        };
+        assert_eq!(
+            heads,
+            vec![
+                Kernel::Gemm { b: 128, m: 16, k: 128, n: 512, a: bf, w: f8, out: bf },
+                att,
+                Kernel::Gemm { b: 128, m: 16, k: 512, n: 128, a: bf, w: f8, out: bf },
+            ]
+        );
+        // Pairs 8·(4096 + 4097) = 65,544: FLOPs 2·65,544·128·1088 = 18,255,839,232. Bytes: q
+        // 16·128·576·2, o 16·128·512·2, latents 8·4097·576·2.
+        assert_eq!(att.flops(), 18_255_839_232.0);
+        assert_eq!(att.bytes(), (16 * 128 * 576 * 2 + 16 * 128 * 512 * 2 + 8 * 4097 * 576 * 2) as f64);
+        // 16 tokens are routed to the experts and 16 rows produce logits.
+        assert_eq!(g.expert_tokens.iter().map(|&x| x as u64).sum::<u64>(), 16 * 8);
+        let head = kernels(g.stages[0].segments.last().unwrap());
+        assert!(matches!(head[1], Kernel::Gemm { m: 16, k: 7168, n: 129_280, .. }), "{:?}", head[1]);
+    }
+
+    #[test]
     fn decode_step_kernels_by_hand() {
         // DeepSeek-V3, 8 decoding sequences of 4096 context each: Σctx = 32,768.
         let m = DeepSeekModel::preset("deepseek-v3").unwrap();
@@ -334,8 +407,13 @@ mod tests {
     #[test]
     fn unfused_attention_forms() {
         let m = DeepSeekModel::from_params(&json!({"preset": "deepseek-v2", "attention": "unfused"})).unwrap();
-        let batch =
-            BatchShape { prefills: vec![PrefillChunk { tokens: 64, prefix: 0, last: true }], decode_seqs: 2, decode_ctx_sum: 201, seed: 0 };
+        let batch = BatchShape {
+            prefills: vec![PrefillChunk { tokens: 64, prefix: 0, last: true }],
+            decode_seqs: 2,
+            decode_ctx_sum: 201,
+            seed: 0,
+            spec_tokens: 0,
+        };
         let g = step(&m, &batch);
         let heads: Vec<Kernel> = g.stages[0].segments[1]
             .items
@@ -474,6 +552,7 @@ mod tests {
                 decode_seqs: 4,
                 decode_ctx_sum: 4000,
                 seed: 0,
+                spec_tokens: 0,
             },
         );
         let text = crate::format_graph(&g);

@@ -14,8 +14,8 @@
 
 use crate::config::LlamaConfig;
 use reallm_model_kit::{
-    decode_context, prefill_groups, prefill_spans, push_unfused_attention, AttentionBlock, AttentionForm, AttnSpan, FamilyModel,
-    LayerAttention, ModelCore,
+    decode_context, prefill_groups, prefill_spans, push_unfused_attention, verify_spans, AttentionBlock, AttentionForm, AttnSpan,
+    FamilyModel, LayerAttention, ModelCore,
 };
 use reallm_plugin_api::{BatchShape, Kernel, Phase, Shard, WorkItem};
 #[cfg(test)]
@@ -61,6 +61,9 @@ impl AttentionBlock for LlamaConfig {
 ///   Decode uses the same three kernels with `q_len` 1 and `kv_len` = ⌈decode context /
 ///   decode_seqs⌉: the mean context (exact in FLOPs up to the rounding, as they are linear
 ///   in `kv_len`).
+/// * speculative verification (`batch.spec_tokens` = s > 0): instead of the decode kernel, each
+///   decoding sequence's `s + 1` queries form a causal span over its mean context
+///   ([`verify_spans`]), as an `Attention` kernel (flash) or the three unfused kernels.
 fn push_attention(cfg: &LlamaConfig, core: &ModelCore, items: &mut Vec<WorkItem>, batch: &BatchShape, layer: &LayerAttention) {
     let (h, kvh, d) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim);
     let (act, kv) = (core.dt.act, core.dt.kv);
@@ -70,6 +73,10 @@ fn push_attention(cfg: &LlamaConfig, core: &ModelCore, items: &mut Vec<WorkItem>
         prefill_spans(g, layer.window, &mut spans);
     }
     let decode_ctx = decode_context(batch.decode_seqs, batch.decode_ctx_sum, layer.window);
+    // Speculative verification: each decoding sequence's 1 + spec_tokens queries attend like
+    // a short prefill chunk (one kernel reads its KV once for all of them).
+    let mut verify: Vec<AttnSpan> = Vec::new();
+    verify_spans(batch, layer.window, &mut verify);
     match core.attention {
         AttentionForm::Flash => {
             for s in &spans {
@@ -87,7 +94,22 @@ fn push_attention(cfg: &LlamaConfig, core: &ModelCore, items: &mut Vec<WorkItem>
                     kv,
                 }));
             }
-            if batch.decode_seqs > 0 {
+            for s in &verify {
+                items.push(heads(Kernel::Attention {
+                    seqs: s.seqs,
+                    q_len: s.q_len,
+                    kv_len: s.kv_len,
+                    q_heads: h,
+                    kv_heads: kvh,
+                    d_qk: d,
+                    d_v: d,
+                    causal: s.causal,
+                    kv_shared: false,
+                    act,
+                    kv,
+                }));
+            }
+            if batch.decode_seqs > 0 && verify.is_empty() {
                 items.push(heads(Kernel::DecodeAttention {
                     seqs: batch.decode_seqs,
                     kv_total: decode_ctx,
@@ -105,7 +127,10 @@ fn push_attention(cfg: &LlamaConfig, core: &ModelCore, items: &mut Vec<WorkItem>
             for s in &spans {
                 push_unfused_attention(items, s.seqs, s.q_len, s.kv_len, h, d, d, act, kv);
             }
-            if batch.decode_seqs > 0 {
+            for s in &verify {
+                push_unfused_attention(items, s.seqs, s.q_len, s.kv_len, h, d, d, act, kv);
+            }
+            if batch.decode_seqs > 0 && verify.is_empty() {
                 let mean_ctx = decode_ctx.div_ceil(batch.decode_seqs);
                 push_unfused_attention(items, batch.decode_seqs, 1, mean_ctx, h, d, d, act, kv);
             }
@@ -221,6 +246,97 @@ mod tests {
     }
 
     #[test]
+    fn verification_step_kernels_by_hand() {
+        // Llama-3-8B, 4 decoding sequences (Σctx 4000, mean 1000) verifying 3 draft tokens
+        // each: 16 tokens through every GEMM, one causal attention span of 4 queries over 1003
+        // keys per sequence, 16 logit rows.
+        let m = LlamaModel::preset("llama3-8b").unwrap();
+        let batch = BatchShape { decode_seqs: 4, decode_ctx_sum: 4000, spec_tokens: 3, ..Default::default() };
+        assert_eq!((batch.tokens(), batch.logit_tokens()), (16, 16));
+        let g = step(&m, &batch);
+        let layer = &g.stages[0].segments[1];
+        let bf = DType::Bf16;
+        let heads: Vec<Kernel> = layer
+            .items
+            .iter()
+            .filter(|it| it.shard == Shard::Heads)
+            .map(|it| match it.work {
+                WorkKind::Kernel(k) => k,
+                _ => unreachable!(),
+            })
+            .collect();
+        let att = Kernel::Attention {
+            seqs: 4,
+            q_len: 4,
+            kv_len: 1003,
+            q_heads: 32,
+            kv_heads: 8,
+            d_qk: 128,
+            d_v: 128,
+            causal: true,
+            kv_shared: false,
+            act: bf,
+            kv: bf,
+        };
+        assert_eq!(heads, vec![att]);
+        // Pairs 4·(1000+1001+1002+1003) = 16,024: FLOPs 2·16,024·32·256 = 262,537,216. Bytes:
+        // q and o 16·32·128·2 each, KV read once per sequence 4·1003·8·256·2 = 16,433,152.
+        assert_eq!(att.flops(), 262_537_216.0);
+        assert_eq!(att.bytes(), 2.0 * 131_072.0 + 16_433_152.0);
+        // QKV over 16 rows: 2·16·4096·6144 = 805,306,368 (4× the plain decode step's).
+        assert_eq!(listing(layer)[1].3, 805_306_368.0);
+        // LM head over the 16 logit rows: 2·16·4096·128256.
+        assert_eq!(listing(&g.stages[0].segments[2])[1].3, 16_810_770_432.0);
+        // Every token-wise kernel equals a 16-token plain step's; only attention differs.
+        let plain = step(&m, &BatchShape { decode_seqs: 16, decode_ctx_sum: 16_000, ..Default::default() });
+        let non_attn = |g: &ModelGraph| -> Vec<WorkItem> {
+            g.stages[0].segments.iter().flat_map(|s| s.items.iter().copied()).filter(|it| it.shard != Shard::Heads).collect()
+        };
+        assert_eq!(non_attn(&g), non_attn(&plain));
+
+        // Unfused: the same span as three kernels, b = 4·32.
+        let u = LlamaModel::from_params(&json!({"preset": "llama3-8b", "attention": "unfused"})).unwrap();
+        let ug = step(&u, &batch);
+        let heads: Vec<Kernel> = ug.stages[0].segments[1]
+            .items
+            .iter()
+            .filter(|it| it.shard == Shard::Heads)
+            .map(|it| match it.work {
+                WorkKind::Kernel(k) => k,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            heads,
+            vec![
+                Kernel::Gemm { b: 128, m: 4, k: 128, n: 1003, a: bf, w: bf, out: bf },
+                Kernel::Softmax { m: 512, n: 1003, dtype: bf },
+                Kernel::Gemm { b: 128, m: 4, k: 1003, n: 128, a: bf, w: bf, out: bf },
+            ]
+        );
+    }
+
+    #[test]
+    fn verification_over_a_sliding_window() {
+        // gpt-oss-20b: sliding layers (window 128) see 128 keys per query once the context is
+        // past the window; full layers see the whole context.
+        let m = LlamaModel::preset("gpt-oss-20b").unwrap();
+        let g = step(&m, &BatchShape { decode_seqs: 2, decode_ctx_sum: 2000, spec_tokens: 2, ..Default::default() });
+        let spans: Vec<(u64, u64, bool)> = g.stages[0]
+            .segments
+            .iter()
+            .filter(|s| s.kind == SegmentKind::Layers)
+            .flat_map(|s| s.items.iter())
+            .filter_map(|it| match it.work {
+                WorkKind::Kernel(Kernel::Attention { q_len, kv_len, causal, .. }) => Some((q_len, kv_len, causal)),
+                _ => None,
+            })
+            .collect();
+        assert!(spans.contains(&(3, 128, false)), "{spans:?}");
+        assert!(spans.contains(&(3, 1002, true)), "{spans:?}");
+    }
+
+    #[test]
     fn decode_step_kernels_by_hand() {
         // Llama-3-8B, 4 decoding sequences with contexts 500+900+1100+1500 = 4000.
         let batch = BatchShape { decode_seqs: 4, decode_ctx_sum: 4000, ..Default::default() };
@@ -307,6 +423,7 @@ mod tests {
             decode_seqs: 3,
             decode_ctx_sum: 300,
             seed: 0,
+            spec_tokens: 0,
         };
         let g = step(&m, &batch);
         let layer = &g.stages[0].segments[1];
@@ -371,7 +488,7 @@ mod tests {
     fn moe_step_routes_tokens() {
         // Mixtral-8x7B, 100 prompt tokens + 28 decodes: T = 128, top-2 → 256 routed rows.
         let m = LlamaModel::preset("mixtral-8x7b").unwrap();
-        let batch = BatchShape { prefills: vec![prefill(100, 0)], decode_seqs: 28, decode_ctx_sum: 2800, seed: 5 };
+        let batch = BatchShape { prefills: vec![prefill(100, 0)], decode_seqs: 28, decode_ctx_sum: 2800, seed: 5, spec_tokens: 0 };
         let g = step(&m, &batch);
         assert_eq!(g.expert_tokens.len(), 8);
         assert_eq!(g.expert_tokens.iter().sum::<u32>(), 256);
@@ -545,7 +662,7 @@ mod tests {
     fn gpt_oss_step_alternates_sliding_and_full_attention() {
         // One 1000-token prompt and 4 decoding sequences with 4000 context tokens in total.
         let m = LlamaModel::preset("gpt-oss-20b").unwrap();
-        let batch = BatchShape { prefills: vec![prefill(1000, 0)], decode_seqs: 4, decode_ctx_sum: 4000, seed: 3 };
+        let batch = BatchShape { prefills: vec![prefill(1000, 0)], decode_seqs: 4, decode_ctx_sum: 4000, seed: 3, spec_tokens: 0 };
         let g = step(&m, &batch);
         let segs = &g.stages[0].segments;
         // Pre, 24 single-layer runs (sliding, full, ...), Post.
@@ -610,7 +727,7 @@ mod tests {
         assert_eq!((i.n_shared_experts, i.n_routed_experts, i.experts_per_token, i.moe_ffn_dim, i.ffn_dim), (1, 16, 1, 8192, 0));
         // A 10,000-token prompt (chunks 0..8192 and 8192..10000) and 2 decoding sequences with
         // 20,000 context tokens in total (chunked layers see at most 2·8192).
-        let batch = BatchShape { prefills: vec![prefill(10_000, 0)], decode_seqs: 2, decode_ctx_sum: 20_000, seed: 0 };
+        let batch = BatchShape { prefills: vec![prefill(10_000, 0)], decode_seqs: 2, decode_ctx_sum: 20_000, seed: 0, spec_tokens: 0 };
         let g = step(&m, &batch);
         let segs = &g.stages[0].segments;
         // Runs: layers 0–2 chunked, 3 NoPE, 4–6 chunked, ... → 24 runs, plus Pre and Post.

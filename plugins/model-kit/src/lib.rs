@@ -35,4 +35,4 @@ pub use family::{load_config, ArchDims, AttentionBlock, FamilyConfig, FamilyMode
 pub use hf::HfConfig;
 pub use params::{check_bounds, params_error, AttentionForm, ConfigSource, Dtypes, ModelParams, MAX_DIM, MAX_LAYERS, MAX_PARAMS};
 pub use routing::{ExpertRouter, RoutingSpec};
-pub use window::{decode_context, prefill_spans, AttentionWindow, AttnSpan, LayerAttention};
+pub use window::{decode_context, prefill_spans, verify_spans, AttentionWindow, AttnSpan, LayerAttention};

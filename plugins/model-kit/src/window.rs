@@ -16,6 +16,7 @@
 //! ([`decode_context`]).
 
 use crate::blocks::ChunkGroup;
+use reallm_plugin_api::BatchShape;
 use serde::{Deserialize, Serialize};
 
 /// What bounds the keys a layer's queries attend to.
@@ -114,6 +115,26 @@ pub fn prefill_spans(g: &ChunkGroup, window: AttentionWindow, out: &mut Vec<Attn
     }
 }
 
+/// The attention spans of a speculative-decoding verification step's decoding sequences
+/// (appended to `out`; nothing when `batch.spec_tokens` is 0 or nothing decodes).
+///
+/// A decoding sequence of context `c` feeds `s + 1` tokens (its last output token, which
+/// attends to `c` keys, then `s` draft tokens attending to `c + 1 … c + s`): a chunk of
+/// `s + 1` queries after `c − 1` cached tokens, cut like a prefill chunk ([`prefill_spans`]),
+/// so windows cap it the same way. The batch carries only the sum of the contexts: every
+/// sequence is given the mean context `⌈decode_ctx_sum / decode_seqs⌉` (exact in query–key
+/// pairs and keys read up to that rounding under full attention, as both are linear in `c`).
+/// One kernel then reads each sequence's KV once for all its `s + 1` queries, as the
+/// multi-query decode kernels of the engines do (FlashAttention varlen, FlashMLA's `s_q`).
+pub fn verify_spans(batch: &BatchShape, window: AttentionWindow, out: &mut Vec<AttnSpan>) {
+    let d = batch.decode_seqs;
+    if d == 0 || batch.spec_tokens == 0 {
+        return;
+    }
+    let mean = batch.decode_ctx_sum.div_ceil(d).max(1);
+    prefill_spans(&ChunkGroup { tokens: batch.spec_tokens + 1, prefix: mean - 1, seqs: d }, window, out);
+}
+
 /// Keys the decode queries of a step attend to in total, for `seqs` decoding sequences whose
 /// contexts (cached tokens plus the new one) sum to `ctx_sum`: `ctx_sum` for full attention,
 /// `min(ctx_sum, seqs·W)` under a window of `W`.
@@ -203,6 +224,32 @@ mod tests {
             let f = spans(tokens, prefix, AttentionWindow::Full);
             assert_eq!(pairs(&f), brute(tokens, prefix, |t| t + 1));
         }
+    }
+
+    #[test]
+    fn verification_spans_by_hand() {
+        // 4 sequences, contexts summing to 4000 (mean 1000), 3 draft tokens each: queries at
+        // contexts 1000..=1003, one causal span of 4 queries over 1003 keys.
+        let b = BatchShape { decode_seqs: 4, decode_ctx_sum: 4000, spec_tokens: 3, ..Default::default() };
+        let mut v = Vec::new();
+        verify_spans(&b, AttentionWindow::Full, &mut v);
+        assert_eq!(v, vec![AttnSpan { seqs: 4, q_len: 4, kv_len: 1003, causal: true }]);
+        // Pairs: 4 · (1000 + 1001 + 1002 + 1003) = 16,024 = the shape's decode pairs.
+        assert_eq!(pairs(&v), 16_024);
+        assert_eq!(b.decode_attention_pairs(), 16_024);
+        // Past a sliding window of 128 every query sees 128 keys.
+        v.clear();
+        verify_spans(&b, AttentionWindow::Sliding { tokens: 128 }, &mut v);
+        assert_eq!(v, vec![AttnSpan { seqs: 4, q_len: 4, kv_len: 128, causal: false }]);
+        // Straddling the window: contexts 126..=129 see 126, 127, 128, 128 keys.
+        v.clear();
+        let s = BatchShape { decode_seqs: 1, decode_ctx_sum: 126, spec_tokens: 3, ..Default::default() };
+        verify_spans(&s, AttentionWindow::Sliding { tokens: 128 }, &mut v);
+        assert_eq!(pairs(&v), 126 + 127 + 128 + 128);
+        // No speculation: nothing.
+        v.clear();
+        verify_spans(&BatchShape { decode_seqs: 4, decode_ctx_sum: 4000, ..Default::default() }, AttentionWindow::Full, &mut v);
+        assert!(v.is_empty());
     }
 
     #[test]

@@ -444,7 +444,7 @@ fn case() -> impl Strategy<Value = Case> {
         .prop_filter_map(
             "empty batch",
             |(moe, (ta, da, ca, pp), (i_tp, i_ep, sp, dpn), (prefills, dseqs, dctx), (weights, uniform))| {
-                let batch = BatchShape { prefills, decode_seqs: dseqs, decode_ctx_sum: dseqs * dctx, seed: 0 };
+                let batch = BatchShape { prefills, decode_seqs: dseqs, decode_ctx_sum: dseqs * dctx, seed: 0, spec_tokens: 0 };
                 if batch.is_empty() {
                     return None;
                 }

@@ -40,7 +40,8 @@ pub struct CostModel {
     /// Kernels of the current step that the cache did not answer, and their times.
     pending: Vec<Kernel>,
     pending_s: Vec<f64>,
-    pub(super) step_memo: FxHashMap<u64, Option<StepMemo>>,
+    /// Memoised decode-only steps by (decoding sequences, speculative tokens).
+    pub(super) step_memo: FxHashMap<(u64, u64), Option<StepMemo>>,
 }
 
 impl CostModel {
@@ -239,21 +240,18 @@ impl CostModel {
         Ok(c)
     }
 
-    /// Cost the decode-attention kernels of a memoised shape at this step's context sum, in
-    /// one backend call, adding them to `c` and `stage_s`.
+    /// Cost the decode-attention kernels (and verification spans) of a memoised shape at this
+    /// step's context sum, in one backend call, adding them to `c` and `stage_s`.
     pub(super) fn add_decode_templates(
         &mut self,
         templates: &[DecodeTemplate],
-        ctx_sum: u64,
+        shape: &BatchShape,
         c: &mut StepCost,
         stage_s: &mut [f64],
     ) -> Result<()> {
         self.pending.clear();
-        for &(_, mut k, _) in templates {
-            if let Kernel::DecodeAttention { kv_total, .. } = &mut k {
-                *kv_total = ctx_sum;
-            }
-            self.pending.push(k);
+        for &(_, k, _) in templates {
+            self.pending.push(super::memo::with_mean_kv(k, shape));
         }
         self.pending_s.clear();
         self.pending_s.resize(self.pending.len(), 0.0);

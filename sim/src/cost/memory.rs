@@ -21,6 +21,43 @@ pub struct MemoryPlan {
     pub kv_bytes_per_token_per_device: u64,
     /// Tokens of KV one replica holds.
     pub kv_token_capacity: u64,
+    /// Of `weight_bytes_per_device`: the speculative-decoding drafter's weights (0 without).
+    pub draft_weight_bytes_per_device: u64,
+    /// Of `kv_bytes_per_token_per_device`: the drafter's KV (0 without).
+    pub draft_kv_bytes_per_token_per_device: u64,
+}
+
+/// What a speculative-decoding drafter (an MTP or EAGLE head, or a draft model) adds to every
+/// device of a pool: its weights, and the KV of its layers for every token the target caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DraftFootprint {
+    /// Weights per device, bytes.
+    pub weight_bytes_per_device: u64,
+    /// KV bytes one token occupies on one device.
+    pub kv_bytes_per_token_per_device: u64,
+}
+
+/// Weights one device of `plan` holds of `info`, bytes: attention weights split over attention
+/// TP (replicated over DP/CP); FFN over FFN TP; routed experts over EP·TP; embedding and LM head
+/// vocab-parallel over TP; layers over PP.
+pub fn weight_bytes_per_device(info: &ModelInfo, plan: &ParallelPlan) -> u64 {
+    let w = &info.weights;
+    let (a, f) = (plan.attention, plan.ffn);
+    let pp = a.pp.max(1) as u64;
+    let per_dev = w.attention / a.tp as u64
+        + (w.dense_ffn + w.shared_experts) / f.tp as u64
+        + w.routed_experts / (f.ep as u64 * f.tp as u64)
+        + w.router
+        + w.norms;
+    per_dev / pp + w.embedding / a.tp as u64 + w.lm_head / f.tp as u64
+}
+
+/// KV bytes one token occupies on one device of `plan`: KV heads split over attention TP up to
+/// the number of KV heads (beyond that they are replicated), layers over PP, tokens over CP.
+pub fn kv_bytes_per_token_per_device(info: &ModelInfo, plan: &ParallelPlan) -> u64 {
+    let a = plan.attention;
+    let kv_split = (a.tp as u64).min(info.n_kv_heads.max(1)) * a.pp.max(1) as u64 * a.cp as u64;
+    info.kv_bytes_per_token.div_ceil(kv_split).max(1)
 }
 
 /// Weights, reserve and KV capacity per device of `info` under `plan` on a device of
@@ -35,15 +72,21 @@ pub struct MemoryPlan {
 /// `(capacity − weights − R) × usable_fraction` (of the free memory); each product is rounded
 /// down to whole bytes, and the token capacity to whole tokens.
 pub fn memory_plan(info: &ModelInfo, plan: &ParallelPlan, mem: &MemorySpec, device: &str, capacity_bytes: u64) -> Result<MemoryPlan> {
-    let w = &info.weights;
+    memory_plan_with(info, plan, mem, device, capacity_bytes, DraftFootprint::default())
+}
+
+/// [`memory_plan`] with a speculative-decoding drafter's weights and KV on every device too
+/// (the drafter's KV shares the block pool: a token's KV is the target's plus the drafter's).
+pub fn memory_plan_with(
+    info: &ModelInfo,
+    plan: &ParallelPlan,
+    mem: &MemorySpec,
+    device: &str,
+    capacity_bytes: u64,
+    draft: DraftFootprint,
+) -> Result<MemoryPlan> {
     let (a, f) = (plan.attention, plan.ffn);
-    let pp = a.pp.max(1) as u64;
-    let per_dev = w.attention / a.tp as u64
-        + (w.dense_ffn + w.shared_experts) / f.tp as u64
-        + w.routed_experts / (f.ep as u64 * f.tp as u64)
-        + w.router
-        + w.norms;
-    let per_dev = per_dev / pp + w.embedding / a.tp as u64 + w.lm_head / f.tp as u64;
+    let per_dev = weight_bytes_per_device(info, plan) + draft.weight_bytes_per_device;
     let reserve = mem.activation_reserve_bytes;
     let framework = mem.framework_reserve_bytes;
     let shown = |b: u64| format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64);
@@ -91,8 +134,7 @@ pub fn memory_plan(info: &ModelInfo, plan: &ParallelPlan, mem: &MemorySpec, devi
             kv
         }
     };
-    let kv_split = (a.tp as u64).min(info.n_kv_heads.max(1)) * pp * a.cp as u64;
-    let per_tok = info.kv_bytes_per_token.div_ceil(kv_split).max(1);
+    let per_tok = kv_bytes_per_token_per_device(info, plan) + draft.kv_bytes_per_token_per_device;
     let tokens = kv_bytes / per_tok * a.dp as u64;
     Ok(MemoryPlan {
         capacity_bytes_per_device: capacity_bytes,
@@ -102,5 +144,7 @@ pub fn memory_plan(info: &ModelInfo, plan: &ParallelPlan, mem: &MemorySpec, devi
         kv_bytes_per_device: kv_bytes,
         kv_bytes_per_token_per_device: per_tok,
         kv_token_capacity: tokens,
+        draft_weight_bytes_per_device: draft.weight_bytes_per_device,
+        draft_kv_bytes_per_token_per_device: draft.kv_bytes_per_token_per_device,
     })
 }

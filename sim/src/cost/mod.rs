@@ -10,7 +10,7 @@ mod memo;
 mod memory;
 
 pub use cache::{CostModel, Pass};
-pub use memory::{memory_plan, MemoryPlan};
+pub use memory::{kv_bytes_per_token_per_device, memory_plan, memory_plan_with, weight_bytes_per_device, DraftFootprint, MemoryPlan};
 
 use reallm_plugin_api::KernelKind;
 
@@ -42,4 +42,18 @@ pub struct StepCost {
     /// Time by kind of work, seconds: index [`KernelKind::index`] for kernels, [`COMM_KIND`]
     /// for collectives.
     pub by_kind_s: [f64; N_WORK_KINDS],
+}
+
+impl StepCost {
+    /// Add `o`'s time, work and breakdown to this one (work that runs after it).
+    pub fn add(&mut self, o: &StepCost) {
+        self.total_s += o.total_s;
+        self.compute_s += o.compute_s;
+        self.comm_s += o.comm_s;
+        self.flops += o.flops;
+        self.bytes += o.bytes;
+        for (a, b) in self.by_kind_s.iter_mut().zip(&o.by_kind_s) {
+            *a += b;
+        }
+    }
 }

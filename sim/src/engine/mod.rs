@@ -25,6 +25,7 @@ mod events;
 mod live;
 mod prefix;
 mod schedule;
+mod spec;
 mod transfer;
 
 use crate::cost::StepCost;
@@ -129,6 +130,8 @@ pub struct RunOutcome {
     pub kv_block_tokens: u32,
     /// Simulated time of the last iteration end, seconds.
     pub end_s: f64,
+    /// What speculative decoding did (`None` when no pool speculates).
+    pub spec_decode: Option<crate::spec_decode::SpecDecodeTotals>,
     /// Prefix caching, when a pool caches prefixes.
     pub prefix: Option<PrefixOutcome>,
 }
@@ -248,6 +251,8 @@ struct Engine<'a> {
     /// KV tokens swapped out or in while forming the current iteration.
     swap_tokens: u64,
     stage_s: Vec<f64>,
+    /// Speculative decoding's counters.
+    spec_totals: crate::spec_decode::SpecDecodeTotals,
     /// Replicas to schedule once every arrival of the current instant is queued, and a flag
     /// per replica: whether it is in that list.
     deferred: Vec<usize>,
@@ -349,6 +354,7 @@ impl<'a> Engine<'a> {
             in_batch: Vec::new(),
             swap_tokens: 0,
             stage_s: Vec::new(),
+            spec_totals: Default::default(),
             deferred: Vec::new(),
             is_deferred: vec![false; n_replicas],
             caching,
@@ -482,13 +488,16 @@ impl<'a> Engine<'a> {
         let pool = self.replicas[r].pool;
         let role = self.pools[pool].spec.role;
         for (mut q, tok) in b.members.drain(..) {
+            let emit = self.spec_emit(r, &q);
             let rec = self.live.record_mut(q.id);
             if rec.first_scheduled_s.is_none() {
                 rec.first_scheduled_s = Some(b.start_s);
             }
             if q.is_decoding() {
-                q.generated += 1;
-                rec.token_times.push(now);
+                // One token, or 1 + accepted drafts under speculative decoding (same time).
+                q.generated += emit;
+                rec.token_times.extend(std::iter::repeat(now).take(emit as usize));
+                self.spec_release(r, &mut q);
             } else {
                 let t = tok.min(q.prefill_remaining());
                 q.prefilled += t;
@@ -529,7 +538,20 @@ impl<'a> Engine<'a> {
     }
 
     fn finish(self, workload: &mut dyn Workload, sink: &mut dyn RecordSink) -> RunOutcome {
-        let Engine { pools, replicas, mut live, iterations, iterations_truncated, totals, preemptions, last_end_s, cluster, .. } = self;
+        let Engine {
+            pools,
+            replicas,
+            mut live,
+            iterations,
+            iterations_truncated,
+            totals,
+            preemptions,
+            last_end_s,
+            cluster,
+            spec_totals,
+            ..
+        } = self;
+        let spec_decode = pools.iter().any(|p| p.spec.spec_decode.is_some()).then_some(spec_totals);
         let summaries: Vec<ReplicaSummary> = replicas
             .iter()
             .map(|r| ReplicaSummary {
@@ -582,6 +604,7 @@ impl<'a> Engine<'a> {
             kv_block_tokens: replicas.first().map(|r| r.kv.block_tokens).unwrap_or(16),
             replicas: summaries,
             end_s: last_end_s,
+            spec_decode,
             prefix,
         }
     }

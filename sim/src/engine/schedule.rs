@@ -34,6 +34,7 @@ impl Engine<'_> {
         }
         self.plan(r, now)?;
         self.admit(r);
+        self.spec_reserve(r);
         let growth = self.grow_kv(r);
         if self.caching[self.replicas[r].pool] {
             self.drain_spill(r);
@@ -268,6 +269,7 @@ impl Engine<'_> {
         }
         self.iter_no += 1;
         shape.seed = self.opts.seed ^ self.iter_no.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.shape.spec_tokens = self.spec_tokens(pool, self.shape.decode_seqs);
         (pf, dec)
     }
 
@@ -292,6 +294,8 @@ impl Engine<'_> {
                 *s0 += load_s;
             }
         }
+        self.spec_draft(r, &mut cost)?;
+        let p = &self.pools[pool];
         let overhead = p.spec.iteration_overhead_s;
         cost.total_s += overhead;
         if let Some(s0) = self.stage_s.first_mut() {

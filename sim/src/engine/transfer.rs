@@ -24,14 +24,17 @@ pub(super) fn overlapped_s(lat_s: f64, full_s: f64, layers: u32, compute_s: f64)
 
 impl Engine<'_> {
     /// Seconds a finished prefill's KV takes to reach the decode pool: link latency plus
-    /// bytes / bandwidth, where bytes = KV bytes per token × prompt tokens and the default
+    /// bytes / bandwidth, where bytes = KV bytes per token (the target's, plus a speculative
+    /// drafter's) × prompt tokens and the default
     /// bandwidth is the device's scale-out bandwidth times the replica's KV shards. With
     /// layer-wise overlap, layer l's KV moves while layers l+1.. are prefilled: only the last
     /// layer's share and whatever the link could not hide behind the prefill remain.
     pub(super) fn transfer_time(&self, pool: usize, q: &RequestState, prefill_s: f64) -> f64 {
         let p = &self.pools[pool];
         let info = &p.cost.info;
-        let bytes = info.kv_bytes_per_token as f64 * q.prompt_tokens as f64;
+        // A speculative-decoding drafter's KV of the prompt moves with the target's.
+        let draft_kv = p.drafter.as_ref().map_or(0, |d| d.info.kv_bytes_per_token);
+        let bytes = (info.kv_bytes_per_token + draft_kv) as f64 * q.prompt_tokens as f64;
         let a = p.cost.plan.attention;
         let shards = (a.tp as u64).min(info.n_kv_heads.max(1)) * a.pp as u64 * a.cp as u64;
         let bw = self.transfer.bandwidth_bytes_per_s.unwrap_or(p.device.scale_out.bw_per_device_bytes_per_s * shards as f64);

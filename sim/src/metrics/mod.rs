@@ -25,7 +25,7 @@ pub use stats::{percentile, percentiles_unsorted, Quantiles, Stats, EXACT_LIMIT,
 pub use summarize::Summarizer;
 pub use summary::{
     rate_from_trace_name, Attainment, EngineMetrics, Goodput, PoolInfo, PrefixCacheMetrics, ReplicaMetrics, RequestCounts, RunInfo,
-    Summary, Throughput, TierMetrics,
+    SpecDecodeMetrics, Summary, Throughput, TierMetrics,
 };
 pub use totals::{iteration_utilisation, IterationTotals, ReplicaTotals};
 

@@ -1,7 +1,9 @@
 //! [`Summarizer`]: the run summary, accumulated record by record as the engine delivers them.
 
 use super::stats::Quantiles;
-use super::summary::{Attainment, EngineMetrics, Goodput, PrefixCacheMetrics, ReplicaMetrics, RequestCounts, RunInfo, Summary, Throughput};
+use super::summary::{
+    Attainment, EngineMetrics, Goodput, PrefixCacheMetrics, ReplicaMetrics, RequestCounts, RunInfo, SpecDecodeMetrics, Summary, Throughput,
+};
 use super::totals::div;
 use super::{RequestMetrics, Slo};
 use crate::cost::work_kind_name;
@@ -161,6 +163,16 @@ impl Summarizer {
         e.time_by_kind_s =
             totals.by_kind_s.iter().enumerate().filter(|(_, t)| **t > 0.0).map(|(i, t)| (work_kind_name(i).to_string(), *t)).collect();
         e.iteration_s = totals.iteration_s.clone().stats();
+        e.spec_decode = outcome.spec_decode.as_ref().map(|t| SpecDecodeMetrics {
+            drafts: t.drafts,
+            draft_tokens: t.draft_tokens,
+            accepted_tokens: t.accepted_tokens,
+            acceptance_rate: div(t.accepted_tokens as f64, t.draft_tokens as f64),
+            mean_acceptance_length: if t.drafts > 0 { 1.0 + t.accepted_tokens as f64 / t.drafts as f64 } else { 0.0 },
+            acceptance_rate_per_position: t.accepted_at.iter().map(|&a| div(a as f64, t.drafts as f64)).collect(),
+            draft_s: t.draft_s,
+            draft_fraction: div(t.draft_s, totals.busy_s),
+        });
 
         let prefix = outcome.prefix.as_ref();
         let prefix_metrics = |st: &crate::kv::PrefixStats| {

@@ -204,6 +204,31 @@ pub struct EngineMetrics {
     /// Busy time (summed over iterations and stages) by kind of work: kernel kinds and
     /// `communication`, seconds; kinds that took no time are left out.
     pub time_by_kind_s: std::collections::BTreeMap<String, f64>,
+    /// Speculative decoding, when on (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spec_decode: Option<SpecDecodeMetrics>,
+}
+
+/// What speculative decoding did over a run (vLLM's spec-decode metrics, same definitions).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SpecDecodeMetrics {
+    /// Verification steps of one sequence.
+    pub drafts: u64,
+    /// Draft tokens verified.
+    pub draft_tokens: u64,
+    /// Draft tokens accepted.
+    pub accepted_tokens: u64,
+    /// Accepted / draft tokens.
+    pub acceptance_rate: f64,
+    /// Mean tokens a verification step emits, the bonus token included: 1 + accepted / drafts.
+    pub mean_acceptance_length: f64,
+    /// Per draft position, the fraction of drafts whose token at that position was accepted.
+    pub acceptance_rate_per_position: Vec<f64>,
+    /// Device seconds of drafting (summed over iterations; part of `busy_s`).
+    pub draft_s: f64,
+    /// `draft_s / busy_s`.
+    pub draft_fraction: f64,
 }
 
 /// Per-replica metrics (global replica index).

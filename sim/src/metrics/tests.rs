@@ -115,6 +115,7 @@ fn three_requests() -> SimResult {
         kv_peak_used_blocks: 3,
         kv_block_tokens: 16,
         end_s: 5.0,
+        spec_decode: None,
         prefix: None,
     };
     SimResult { requests, outcome }
@@ -286,6 +287,7 @@ fn disaggregated_run_by_hand() {
         kv_peak_used_blocks: 2,
         kv_block_tokens: 16,
         end_s: 2.0,
+        spec_decode: None,
         prefix: None,
     };
     let r = SimResult { requests: vec![q], outcome };
