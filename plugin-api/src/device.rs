@@ -9,18 +9,21 @@ use crate::dtype::DType;
 use serde::{Deserialize, Serialize};
 
 /// Topology of the scale-up links.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Topology {
     /// Fully connected (every device has links to every other, or a switch).
+    #[default]
     FullyConnected,
     /// A ring.
     Ring,
 }
 
 /// Scale-up interconnect (NVLink-class) of one device.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Interconnect {
+    /// Name of the link technology (e.g. `nvlink4`).
     pub link_name: String,
     /// Bandwidth of one link in one direction, bytes/s.
     pub link_bw_per_direction_bytes_per_s: f64,
@@ -28,10 +31,15 @@ pub struct Interconnect {
     pub link_bw_both_directions_bytes_per_s: f64,
     /// Latency of one hop, seconds.
     pub link_latency_s: f64,
+    /// Flit size, bytes.
     pub flit_bytes: u64,
+    /// Header bytes per packet.
     pub header_bytes: u64,
+    /// Largest payload per packet, bytes.
     pub max_payload_bytes: u64,
+    /// Links per device.
     pub link_count: u32,
+    /// How the devices of a node are joined.
     pub topology: Topology,
     /// Devices reachable over scale-up links (one node); larger groups pay the scale-out link.
     pub devices_per_node: u32,
@@ -45,7 +53,8 @@ impl Interconnect {
 }
 
 /// Scale-out network (between nodes), per device.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ScaleOut {
     /// Bytes/s per device per direction.
     pub bw_per_device_bytes_per_s: f64,
@@ -54,20 +63,28 @@ pub struct ScaleOut {
 }
 
 /// One accelerator. Compute fields follow LLMCompass semantics (see the module docs).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DeviceSpec {
+    /// Preset or file name.
     pub name: String,
+    /// Core clock, Hz.
     pub frequency_hz: f64,
     /// Active cores (SMs) over all chiplets.
     pub core_count: u32,
     /// Systolic arrays and vector units per core.
     pub sublane_count: u32,
+    /// Rows of each systolic array.
     pub systolic_array_height: u32,
+    /// Columns of each systolic array.
     pub systolic_array_width: u32,
+    /// Multiply-accumulates per cell per cycle.
     pub mac_per_cycle: f64,
     /// Native data type of the systolic arrays (the 16-bit rate below is for it).
     pub systolic_dtype: DType,
+    /// Lanes of each vector unit.
     pub vector_width: u32,
+    /// FLOPs per lane per cycle.
     pub vector_flop_per_cycle: u32,
     /// Local buffer (L1 / shared memory) per core, bytes.
     pub sram_bytes_per_core: u64,
@@ -86,10 +103,15 @@ pub struct DeviceSpec {
     /// Matrix-peak multipliers for narrower types relative to 16-bit (0 = not supported:
     /// such kernels run at the 16-bit rate). fp32 runs at `fp32_multiplier`.
     pub fp8_multiplier: f64,
+    /// Matrix rate of int8 relative to `systolic_dtype` (0: not supported).
     pub int8_multiplier: f64,
+    /// Matrix rate of fp4 relative to `systolic_dtype` (0: not supported).
     pub fp4_multiplier: f64,
+    /// Matrix rate of fp32 relative to `systolic_dtype`.
     pub fp32_multiplier: f64,
+    /// Scale-up links.
     pub interconnect: Interconnect,
+    /// Scale-out network.
     pub scale_out: ScaleOut,
 }
 

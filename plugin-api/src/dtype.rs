@@ -12,19 +12,26 @@ use serde::{Deserialize, Serialize};
 /// 4.5 bits per element; the per-tensor fp32 scale is not counted). Plain `F4` has no scales.
 /// Block-scaled FP8 (`F8Block`, DeepSeek-V3 style: one fp32 scale per 1×128 activation block or
 /// 128×128 weight block, +0.25 / +0.002 bit per element) is sized by its elements alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[repr(u8)]
 pub enum DType {
+    /// IEEE single precision.
     F32,
     #[serde(alias = "bfloat16")]
+    #[default]
+    /// bfloat16.
     Bf16,
     #[serde(alias = "float16")]
+    /// IEEE half precision.
     F16,
     #[serde(alias = "fp8_e4m3", alias = "fp8")]
+    /// FP8 E4M3 (per-tensor scales).
     F8,
+    /// 8-bit integer.
     I8,
     #[serde(alias = "fp4")]
+    /// 4-bit E2M1 without block scales.
     F4,
     /// OCP MXFP4: 4-bit E2M1 elements, one 8-bit E8M0 scale per 32 elements.
     Mxfp4,

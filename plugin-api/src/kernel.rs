@@ -15,52 +15,179 @@ pub enum Kernel {
     /// `b` independent products `[m, k] × [k, n] → [m, n]`. `a` is the left operand's type,
     /// `w` the right operand's (the weight for a linear layer), `out` the result's.
     /// FLOPs `2·b·m·k·n`; bytes `b·(m·k·a + k·n·w + m·n·out)`.
-    Gemm { b: u64, m: u64, k: u64, n: u64, a: DType, w: DType, out: DType },
+    Gemm {
+        /// Independent products in the batch (1: a plain GEMM).
+        b: u64,
+        /// Rows of the left operand (tokens).
+        m: u64,
+        /// Inner (reduction) dimension.
+        k: u64,
+        /// Columns of the right operand (output features).
+        n: u64,
+        /// Type of the activation (left) operand.
+        a: DType,
+        /// Type of the weight (right) operand.
+        w: DType,
+        /// Type of the output.
+        out: DType,
+    },
     /// Grouped GEMM of `groups` experts over `rows` routed token rows in total (the largest
     /// group has `max_rows`): every group reads its own `[k, n]` weight.
     /// FLOPs `2·rows·k·n`; bytes `rows·k·a + groups·k·n·w + rows·n·out`.
-    GroupedGemm { groups: u64, rows: u64, max_rows: u64, k: u64, n: u64, a: DType, w: DType, out: DType },
+    GroupedGemm {
+        /// Groups (experts), one GEMM each.
+        groups: u64,
+        /// Rows over all groups (routed token copies).
+        rows: u64,
+        /// Rows of the largest group (the slowest expert bounds the kernel).
+        max_rows: u64,
+        /// Inner (reduction) dimension.
+        k: u64,
+        /// Columns of the right operand (output features).
+        n: u64,
+        /// Type of the activation (left) operand.
+        a: DType,
+        /// Type of the weight (right) operand.
+        w: DType,
+        /// Type of the output.
+        out: DType,
+    },
     /// Fused (flash) attention for `seqs` sequences, each with `q_len` new queries attending
     /// over `kv_len` keys (the cached prefix plus the new tokens). With `causal`, query `i` of
     /// the chunk sees `kv_len − q_len + i + 1` keys. `kv_shared` means V is read from the same
     /// cache entries as K (multi-head latent attention), so only K bytes are read.
     /// FLOPs `2·pairs·q_heads·(d_qk + d_v)`; bytes Q + K + V read once, O written once.
     Attention {
+        /// Sequences.
         seqs: u64,
+        /// New query tokens per sequence.
         q_len: u64,
+        /// Keys per sequence (its context, the new tokens included).
         kv_len: u64,
+        /// Query heads.
         q_heads: u64,
+        /// KV heads (GQA groups).
         kv_heads: u64,
+        /// Head dimension of queries and keys.
         d_qk: u64,
+        /// Head dimension of values.
         d_v: u64,
+        /// Causal mask among the new tokens.
         causal: bool,
+        /// One KV head read by every query head (MLA's latent cache).
         kv_shared: bool,
+        /// Type of queries and outputs.
         act: DType,
+        /// Type of the KV cache.
         kv: DType,
     },
     /// Fused decode attention: `seqs` sequences with one query each over `kv_total` cached
     /// tokens in total. Linear in `kv_total`, so a batch aggregates into one kernel.
-    DecodeAttention { seqs: u64, kv_total: u64, q_heads: u64, kv_heads: u64, d_qk: u64, d_v: u64, kv_shared: bool, act: DType, kv: DType },
+    DecodeAttention {
+        /// Sequences.
+        seqs: u64,
+        /// Keys over all sequences (the sum of their contexts).
+        kv_total: u64,
+        /// Query heads.
+        q_heads: u64,
+        /// KV heads (GQA groups).
+        kv_heads: u64,
+        /// Head dimension of queries and keys.
+        d_qk: u64,
+        /// Head dimension of values.
+        d_v: u64,
+        /// One KV head read by every query head (MLA's latent cache).
+        kv_shared: bool,
+        /// Type of queries and outputs.
+        act: DType,
+        /// Type of the KV cache.
+        kv: DType,
+    },
     /// Row softmax over `[m, n]`. FLOPs `5·m·n` (max, subtract, exp, sum, divide); bytes `2·m·n`.
-    Softmax { m: u64, n: u64, dtype: DType },
+    Softmax {
+        /// Rows (tokens).
+        m: u64,
+        /// Elements per row.
+        n: u64,
+        /// Element type.
+        dtype: DType,
+    },
     /// RMSNorm / LayerNorm over rows of `[m, n]`. FLOPs `4·m·n`; bytes `2·m·n + n` (gain).
-    LayerNorm { m: u64, n: u64, dtype: DType },
+    LayerNorm {
+        /// Rows (tokens).
+        m: u64,
+        /// Elements per row.
+        n: u64,
+        /// Element type.
+        dtype: DType,
+    },
     /// SiLU over `[m, n]`. FLOPs `5·m·n`; bytes `2·m·n`.
-    Silu { m: u64, n: u64, dtype: DType },
+    Silu {
+        /// Rows (tokens).
+        m: u64,
+        /// Elements per row.
+        n: u64,
+        /// Element type.
+        dtype: DType,
+    },
     /// GeLU (tanh form) over `[m, n]`. FLOPs `8·m·n`; bytes `2·m·n`.
-    Gelu { m: u64, n: u64, dtype: DType },
+    Gelu {
+        /// Rows (tokens).
+        m: u64,
+        /// Elements per row.
+        n: u64,
+        /// Element type.
+        dtype: DType,
+    },
     /// Element-wise product of two `[m, n]` tensors. FLOPs `m·n`; bytes `3·m·n`.
-    Mul { m: u64, n: u64, dtype: DType },
+    Mul {
+        /// Rows (tokens).
+        m: u64,
+        /// Elements per row.
+        n: u64,
+        /// Element type.
+        dtype: DType,
+    },
     /// Element-wise sum (residual add) of two `[m, n]` tensors. FLOPs `m·n`; bytes `3·m·n`.
-    Add { m: u64, n: u64, dtype: DType },
+    Add {
+        /// Rows (tokens).
+        m: u64,
+        /// Elements per row.
+        n: u64,
+        /// Element type.
+        dtype: DType,
+    },
     /// Rotary position embedding applied to `m` tokens × `n` elements (query and key heads
     /// together). FLOPs `3·m·n`; bytes `2·m·n`.
-    Rope { m: u64, n: u64, dtype: DType },
+    Rope {
+        /// Rows (tokens).
+        m: u64,
+        /// Elements per row.
+        n: u64,
+        /// Element type.
+        dtype: DType,
+    },
     /// Embedding lookup: `tokens` rows of width `hidden` gathered. FLOPs 0; bytes `2·tokens·hidden`.
-    Embedding { tokens: u64, hidden: u64, dtype: DType },
+    Embedding {
+        /// Tokens looked up.
+        tokens: u64,
+        /// Width of a row.
+        hidden: u64,
+        /// Element type.
+        dtype: DType,
+    },
     /// Router top-k over `[m, n]` scores (m tokens, n experts). FLOPs `m·n·⌈log2 k⌉+m·n`;
     /// bytes `m·n` scores read plus `m·k` (index, weight) pairs written as 8 bytes each.
-    TopK { m: u64, n: u64, k: u64, dtype: DType },
+    TopK {
+        /// Tokens.
+        m: u64,
+        /// Experts scored per token.
+        n: u64,
+        /// Experts chosen per token.
+        k: u64,
+        /// Element type.
+        dtype: DType,
+    },
 }
 
 /// The kinds of kernel, in a fixed order: the one list that reports, the kernel library, the
@@ -278,14 +405,20 @@ impl Kernel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CollectiveKind {
+    /// Every rank ends with the sum of every rank's buffer.
     AllReduce,
+    /// Every rank ends with every rank's buffer.
     AllGather,
+    /// Every rank ends with its share of the sum.
     ReduceScatter,
+    /// Every rank sends a distinct part of its buffer to every other.
     AllToAll,
+    /// One rank sends its buffer to the next (pipeline stages).
     SendRecv,
 }
 
 impl CollectiveKind {
+    /// The name used in reports, the CLI and the measured tables.
     pub fn name(self) -> &'static str {
         match self {
             CollectiveKind::AllReduce => "all_reduce",
@@ -314,10 +447,15 @@ pub enum LinkScope {
 /// the total a rank sends (including the part it keeps); for send/recv the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Collective {
+    /// Which collective.
     pub kind: CollectiveKind,
+    /// Bytes of each rank's buffer.
     pub bytes: u64,
+    /// Ranks taking part.
     pub ranks: u32,
+    /// Which links it runs over.
     pub scope: LinkScope,
+    /// The algorithm asked for.
     pub algo: CommAlgo,
 }
 
@@ -337,6 +475,7 @@ pub enum CommAlgo {
 }
 
 impl CommAlgo {
+    /// Parse an algorithm name or alias.
     pub fn parse(s: &str) -> Option<CommAlgo> {
         Some(match s.to_ascii_lowercase().replace('-', "_").as_str() {
             "auto" | "default" => CommAlgo::Auto,

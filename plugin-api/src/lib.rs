@@ -16,6 +16,8 @@
 //! Units: time in seconds (`f64`), sizes in bytes (`u64`), rates in per-second, token counts
 //! as integers. Names carry the unit where it is not obvious (`_s`, `_bytes`, `_per_s`).
 
+#![warn(missing_docs)]
+
 pub mod batch;
 pub mod device;
 pub mod dtype;

@@ -7,18 +7,26 @@ use serde::{Deserialize, Serialize};
 /// Weight bytes of a model by part (all layers, unsharded).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct WeightBytes {
+    /// Token embedding table.
     pub embedding: u64,
+    /// Attention projections of every layer.
     pub attention: u64,
+    /// Dense FFNs (dense layers).
     pub dense_ffn: u64,
+    /// Shared experts of MoE layers.
     pub shared_experts: u64,
+    /// Routed experts of MoE layers.
     pub routed_experts: u64,
     /// Router (gate) weights of MoE layers.
     pub router: u64,
+    /// Norm weights.
     pub norms: u64,
+    /// Output projection (LM head).
     pub lm_head: u64,
 }
 
 impl WeightBytes {
+    /// Bytes of every weight.
     pub fn total(&self) -> u64 {
         self.embedding
             + self.attention
@@ -33,36 +41,53 @@ impl WeightBytes {
 
 /// A model's dimensions and footprint: everything the host, parallelism plugins and reports
 /// need to know without seeing kernels.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ModelInfo {
+    /// Preset or configured name.
     pub name: String,
     /// Plugin family that built it (`llama`, `deepseek`, ...).
     pub family: String,
+    /// Decoder layers.
     pub n_layers: u32,
+    /// Hidden size.
     pub hidden: u64,
+    /// Query heads.
     pub n_heads: u64,
     /// KV heads (GQA); for MLA the latent cache is one shared "head".
     pub n_kv_heads: u64,
+    /// Head dimension.
     pub head_dim: u64,
     /// Dense FFN intermediate size.
     pub ffn_dim: u64,
+    /// Vocabulary size.
     pub vocab: u64,
     /// Routed experts (0 for a dense model).
     pub n_routed_experts: u64,
+    /// Shared experts per MoE layer.
     pub n_shared_experts: u64,
+    /// Routed experts each token goes to (top-k).
     pub experts_per_token: u64,
+    /// Intermediate size of one expert.
     pub moe_ffn_dim: u64,
     /// Layers before the first MoE layer that use the dense FFN.
     pub first_dense_layers: u32,
+    /// Weight type (dense layers).
     pub weight_dtype: DType,
+    /// Activation type.
     pub act_dtype: DType,
+    /// KV-cache type.
     pub kv_dtype: DType,
+    /// Parameters in all.
     pub params_total: u64,
+    /// Parameters a token goes through (MoE: shared + top-k experts).
     pub params_active: u64,
+    /// Weight bytes by part.
     pub weights: WeightBytes,
     /// KV-cache bytes one token occupies over all layers (windowed layers included: the
     /// figure for a context no longer than the window; see [`ModelInfo::kv_bytes_for_context`]).
     pub kv_bytes_per_token: u64,
+    /// Longest context the model supports, tokens.
     pub max_context: u64,
     /// Attention window of the windowed layers, tokens: a sliding window (gpt-oss:
     /// `sliding_window` 128) or chunked local attention (Llama 4: `attention_chunk_size` 8192).
@@ -76,6 +101,7 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
+    /// Whether any layer has routed experts.
     pub fn is_moe(&self) -> bool {
         self.n_routed_experts > 0
     }
@@ -99,16 +125,22 @@ impl ModelInfo {
 
 /// One prefill chunk in a batch: `tokens` new prompt tokens after `prefix` already-cached ones.
 /// `last` is true when the chunk completes the prompt, so its final token produces logits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PrefillChunk {
+    /// New prompt tokens of the chunk.
     pub tokens: u64,
+    /// Tokens of the prompt already in the KV cache (read by attention, not computed).
     pub prefix: u64,
+    /// The chunk ends the prompt (its last token yields the first output token).
     pub last: bool,
 }
 
 /// The shape of one iteration's batch, as a model sees it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BatchShape {
+    /// Prefill chunks in the batch.
     pub prefills: Vec<PrefillChunk>,
     /// Decoding sequences. Each feeds `1 + spec_tokens` tokens: its last output token, then
     /// the draft tokens it verifies (none without speculative decoding).
@@ -130,6 +162,7 @@ pub struct BatchShape {
 }
 
 impl BatchShape {
+    /// New prompt tokens over all chunks.
     pub fn prefill_tokens(&self) -> u64 {
         self.prefills.iter().map(|p| p.tokens).sum()
     }
@@ -153,6 +186,7 @@ impl BatchShape {
         let s = self.spec_tokens;
         (1 + s) * self.decode_ctx_sum + self.decode_seqs * s * (s + 1) / 2
     }
+    /// No prefill chunk and no decoding sequence.
     pub fn is_empty(&self) -> bool {
         self.prefills.is_empty() && self.decode_seqs == 0
     }
@@ -184,16 +218,22 @@ pub enum Shard {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
+    /// Embedding lookup.
     Embed,
+    /// Attention block.
     Attention,
+    /// Dense FFN block.
     Ffn,
+    /// MoE block (router, experts).
     Moe,
+    /// Final norm and LM head.
     Head,
     /// Communication between pipeline stages or pools.
     Transfer,
 }
 
 impl Phase {
+    /// The name used in listings.
     pub fn name(self) -> &'static str {
         match self {
             Phase::Embed => "embed",
@@ -210,16 +250,22 @@ impl Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkKind {
+    /// A kernel.
     Kernel(Kernel),
+    /// A collective.
     Comm(Collective),
 }
 
 /// One unit of work, run `count` times per layer of its segment.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WorkItem {
+    /// What runs.
     pub work: WorkKind,
+    /// How tensor parallelism splits it.
     pub shard: Shard,
+    /// Which part of the model it belongs to.
     pub phase: Phase,
+    /// Launches per layer.
     pub count: u32,
 }
 
@@ -227,38 +273,48 @@ pub struct WorkItem {
 pub type LogicalOp = WorkItem;
 
 impl WorkItem {
+    /// One launch of a kernel.
     pub fn kernel(kernel: Kernel, shard: Shard, phase: Phase) -> Self {
         WorkItem { work: WorkKind::Kernel(kernel), shard, phase, count: 1 }
     }
+    /// One collective.
     pub fn comm(c: Collective, phase: Phase) -> Self {
         WorkItem { work: WorkKind::Comm(c), shard: Shard::Replicated, phase, count: 1 }
     }
 }
 
 /// Where a segment sits in the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SegmentKind {
     /// Before the first layer (embedding).
     Pre,
     /// Repeated decoder layers.
+    #[default]
     Layers,
     /// After the last layer (final norm, LM head).
     Post,
 }
 
 /// A run of identical layers (`n_layers` from `first_layer`), or the pre/post work.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Segment {
+    /// Where it sits.
     pub kind: SegmentKind,
+    /// Index of its first layer.
     pub first_layer: u32,
+    /// Identical layers it stands for.
     pub n_layers: u32,
+    /// The work of one layer, in order.
     pub items: Vec<WorkItem>,
 }
 
 /// One pipeline stage's work: its segments in order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Stage {
+    /// Segments in order.
     pub segments: Vec<Segment>,
 }
 
@@ -266,7 +322,9 @@ pub struct Stage {
 /// shapes; parallelism passes rewrite it in place into per-device work and may split it into
 /// pipeline stages.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ModelGraph {
+    /// Pipeline stages (one before the PP pass).
     pub stages: Vec<Stage>,
     /// Tokens routed to each expert in this step (empty for dense models): sampled by the
     /// model, mapped to devices by expert parallelism.
@@ -276,6 +334,7 @@ pub struct ModelGraph {
 }
 
 impl ModelGraph {
+    /// Remove every stage (keeping allocations).
     pub fn clear(&mut self) {
         self.stages.clear();
         self.expert_tokens.clear();

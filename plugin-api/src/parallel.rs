@@ -83,7 +83,8 @@ impl std::fmt::Display for Degrees {
 }
 
 /// The parallel plan of one pool of devices (one replica).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ParallelPlan {
     /// Devices of the replica (the product of the degrees).
     pub devices: u32,
