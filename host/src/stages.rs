@@ -339,12 +339,18 @@ pub fn simulate_pools(
     let replicas = pools.iter().map(|p| p.spec.replicas as usize).sum();
     let mut summarizer = Summarizer::new(exp.slo, replicas).with_warmup(exp.workload.warmup_requests);
     let mut progress = Progress::new(workload.expected_requests().unwrap_or(0), !crate::report::progress::quiet());
+    // Measured-table backends count kernels they hand to their fallback (process-wide).
+    let fallbacks = || reallm_measured::fallbacks() + reallm_table::fallbacks();
+    let fallbacks_before = fallbacks();
     let opts = SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, keep_iterations };
     let outcome = reallm_sim::simulate(pools, assemble::kv_transfer(exp), workload, &mut Tee(&mut summarizer, sink), &mut progress, opts)?;
     progress.finish();
     let mut run = RunInfo::from_pools(trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, pools);
     run.engine_profile = exp.engine.as_ref().map(|e| e.name.clone());
-    let summary = summarizer.finish(&outcome, run);
+    let mut summary = summarizer.finish(&outcome, run);
+    if matches!(exp.backend.name.as_str(), "measured" | "table") {
+        summary.engine.kernel_fallbacks = Some(fallbacks() - fallbacks_before);
+    }
     Ok((outcome, summary))
 }
 

@@ -207,6 +207,10 @@ pub struct EngineMetrics {
     /// Speculative decoding, when on (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spec_decode: Option<SpecDecodeMetrics>,
+    /// Kernels a measured-table backend (`measured`, `table`) could not answer from its tables
+    /// and costed with its fallback backend during this run (absent for other backends).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_fallbacks: Option<u64>,
 }
 
 /// What speculative decoding did over a run (vLLM's spec-decode metrics, same definitions).
