@@ -8,7 +8,7 @@ use crate::report::files::{RequestsCsv, SimResultsCsv, REQUESTS_CSV};
 use crate::report::{Progress, Timeline};
 use crate::workload::{self, azure::Task, generate, Request};
 use reallm_sim::metrics::{RunInfo, Summarizer, Summary};
-use reallm_sim::{Pool, RecordSink, RunOutcome, SimOptions, SimResult, Tee, TraceWorkload, Workload};
+use reallm_sim::{Observer, Pool, RecordSink, RunOutcome, SimOptions, SimResult, Tee, TraceWorkload, Workload};
 use std::path::{Path, PathBuf};
 
 /// Where a run reads and writes.
@@ -120,28 +120,40 @@ fn write_gen_meta(path: &Path, meta: &serde_json::Value) -> Result<()> {
 /// Load a trace; a missing generated trace (`rr_{task}_{rate}.csv`) is generated first with
 /// the experiment's generation settings, and so is one whose recorded settings differ.
 pub fn load_trace(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
+    load_trace_inner(exp, path, true)
+}
+
+/// [`load_trace`] that writes nothing: a generated trace that is missing, or was generated with
+/// other settings, is generated in memory only (the same requests `load_trace` would write and
+/// use). For library callers that must not touch the disk (the Python package).
+pub fn read_trace(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
+    load_trace_inner(exp, path, false)
+}
+
+fn load_trace_inner(exp: &Experiment, path: &Path, write: bool) -> Result<Vec<Request>> {
+    let generate_to = |task: Task, rate: f64, want: &serde_json::Value| -> Result<Vec<Request>> {
+        let tg = &exp.trace_gen;
+        let reqs = generate::generate(task, rate, tg.max_requests, tg.end_time_s, tg.seed)?;
+        if write {
+            workload::trace::write_rr(path, &reqs, task.type_id())?;
+            write_gen_meta(path, want)?;
+        }
+        Ok(reqs)
+    };
     if path.exists() {
         if let Some((task, rate)) = parse_rr_name(path) {
             let want = gen_meta(exp, task, rate);
             let have: Option<serde_json::Value> = std::fs::read_to_string(meta_path(path)).ok().and_then(|t| serde_json::from_str(&t).ok());
             if have.is_some_and(|h| h != want) {
                 log::info!("{} was generated with other settings: regenerating it", path.display());
-                let tg = &exp.trace_gen;
-                let reqs = generate::generate(task, rate, tg.max_requests, tg.end_time_s, tg.seed)?;
-                workload::trace::write_rr(path, &reqs, task.type_id())?;
-                write_gen_meta(path, &want)?;
-                return Ok(reqs);
+                return generate_to(task, rate, &want);
             }
         }
     }
     if !path.exists() {
         if let Some((task, rate)) = parse_rr_name(path) {
             log::info!("{} not found: generating it ({} at {} req/s)", path.display(), task.name(), rate);
-            let tg = &exp.trace_gen;
-            let reqs = generate::generate(task, rate, tg.max_requests, tg.end_time_s, tg.seed)?;
-            workload::trace::write_rr(path, &reqs, task.type_id())?;
-            write_gen_meta(path, &gen_meta(exp, task, rate))?;
-            return Ok(reqs);
+            return generate_to(task, rate, &gen_meta(exp, task, rate));
         }
         return Err(Error::input(path.display().to_string(), "trace file not found"));
     }
@@ -182,6 +194,20 @@ fn keep_iterations(timeline: Timeline) -> Option<usize> {
 /// [`run_sim_one`] with an explicit choice of the per-iteration files. Records stream into
 /// `sim_results.csv` and `requests.csv` as requests finish; `summary.json` is written last.
 pub fn run_sim_one_with(exp: &Experiment, ws: &Workspace, trace: &Path, timeline: Timeline) -> Result<SimRun> {
+    run_sim_one_observed(exp, ws, trace, timeline, &mut Discard, None)
+}
+
+/// [`run_sim_one_with`] that also hands every record to `extra`, and reports progress to
+/// `observer` instead of the progress bar when one is given (library callers: the Python
+/// package keeps the records and checks for Ctrl-C there). The files written are the same.
+pub fn run_sim_one_observed(
+    exp: &Experiment,
+    ws: &Workspace,
+    trace: &Path,
+    timeline: Timeline,
+    extra: &mut dyn RecordSink,
+    observer: Option<&mut dyn Observer>,
+) -> Result<SimRun> {
     let reqs = load_trace(exp, trace)?;
     let trace_name = trace.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "trace".into());
     let sim_exp = with_kernel_library(exp, ws);
@@ -192,14 +218,13 @@ pub fn run_sim_one_with(exp: &Experiment, ws: &Workspace, trace: &Path, timeline
     let written = (|| {
         let mut sim_csv = SimResultsCsv::create(&dir.join("sim_results.csv"))?;
         let mut req_csv = RequestsCsv::create(&dir.join(REQUESTS_CSV), exp.slo)?;
-        let (outcome, summary) = simulate_pools(
-            &sim_exp,
-            &trace_name,
-            &mut pools,
-            &mut TraceWorkload::new(&reqs),
-            &mut Tee(&mut sim_csv, &mut req_csv),
-            keep_iterations(timeline),
-        )?;
+        let mut files = Tee(&mut sim_csv, &mut req_csv);
+        let mut sink = Tee(&mut files, extra);
+        let mut workload = TraceWorkload::new(&reqs);
+        let (outcome, summary) = match observer {
+            Some(o) => simulate_pools_observed(&sim_exp, &trace_name, &mut pools, &mut workload, &mut sink, keep_iterations(timeline), o),
+            None => simulate_pools(&sim_exp, &trace_name, &mut pools, &mut workload, &mut sink, keep_iterations(timeline)),
+        }?;
         sim_csv.commit()?;
         req_csv.commit()?;
         crate::report::files::write_timeline(&dir, &outcome, &summary, timeline)?;
@@ -259,22 +284,52 @@ fn end_reqs_filter(exp: &Experiment, trace_name: &str, reqs: Vec<Request>) -> Re
 /// Simulate requests (after `end_reqs` filtering) and summarise, writing nothing; every record
 /// is kept.
 pub fn simulate_requests(exp: &Experiment, trace_name: &str, reqs: &[Request]) -> Result<(SimResult, Summary)> {
+    simulate_requests_with(exp, trace_name, reqs, Some(0), None)
+}
+
+/// [`simulate_requests`] keeping up to `keep_iterations` iteration records (`None`: all), with
+/// progress reported to `observer` instead of the progress bar when one is given.
+pub fn simulate_requests_with(
+    exp: &Experiment,
+    trace_name: &str,
+    reqs: &[Request],
+    keep_iterations: Option<usize>,
+    observer: Option<&mut dyn Observer>,
+) -> Result<(SimResult, Summary)> {
     let reqs = end_reqs_filter(exp, trace_name, reqs.to_vec())?;
     let mut pools = assemble::build_pools(exp)?;
     let mut records = Vec::new();
-    let (outcome, summary) = simulate_pools(exp, trace_name, &mut pools, &mut TraceWorkload::new(&reqs), &mut records, Some(0))?;
+    let mut workload = TraceWorkload::new(&reqs);
+    let (outcome, summary) = match observer {
+        Some(o) => simulate_pools_observed(exp, trace_name, &mut pools, &mut workload, &mut records, keep_iterations, o),
+        None => simulate_pools(exp, trace_name, &mut pools, &mut workload, &mut records, keep_iterations),
+    }?;
     Ok((SimResult { requests: records, outcome }, summary))
+}
+
+/// A sink that keeps nothing.
+struct Discard;
+
+impl RecordSink for Discard {
+    fn record(&mut self, _: &reallm_sim::RequestRecord) {}
 }
 
 /// Simulate requests and summarise, keeping no record (sweeps, searches).
 pub fn summarize_requests(exp: &Experiment, trace_name: &str, reqs: &[Request]) -> Result<Summary> {
+    summarize_requests_with(exp, trace_name, reqs, None)
+}
+
+/// [`summarize_requests`] with progress reported to `observer` (instead of the progress bar)
+/// when one is given.
+pub fn summarize_requests_with(exp: &Experiment, trace_name: &str, reqs: &[Request], observer: Option<&mut dyn Observer>) -> Result<Summary> {
     let reqs = end_reqs_filter(exp, trace_name, reqs.to_vec())?;
     let mut pools = assemble::build_pools(exp)?;
-    struct Discard;
-    impl RecordSink for Discard {
-        fn record(&mut self, _: &reallm_sim::RequestRecord) {}
-    }
-    Ok(simulate_pools(exp, trace_name, &mut pools, &mut TraceWorkload::new(&reqs), &mut Discard, Some(0))?.1)
+    let mut workload = TraceWorkload::new(&reqs);
+    Ok(match observer {
+        Some(o) => simulate_pools_observed(exp, trace_name, &mut pools, &mut workload, &mut Discard, Some(0), o),
+        None => simulate_pools(exp, trace_name, &mut pools, &mut workload, &mut Discard, Some(0)),
+    }?
+    .1)
 }
 
 /// Run `workload` on assembled `pools`, records to `sink` (and the summariser), with a
@@ -287,12 +342,27 @@ pub fn simulate_pools(
     sink: &mut dyn RecordSink,
     keep_iterations: Option<usize>,
 ) -> Result<(RunOutcome, Summary)> {
+    let mut progress = Progress::new(workload.expected_requests().unwrap_or(0), !crate::report::progress::quiet());
+    let r = simulate_pools_observed(exp, trace_name, pools, workload, sink, keep_iterations, &mut progress);
+    progress.finish();
+    r
+}
+
+/// [`simulate_pools`] reporting progress to `observer` (no progress bar): its `progress`
+/// returning false stops the run with [`Error::Interrupted`].
+pub fn simulate_pools_observed(
+    exp: &Experiment,
+    trace_name: &str,
+    pools: &mut [Pool],
+    workload: &mut dyn Workload,
+    sink: &mut dyn RecordSink,
+    keep_iterations: Option<usize>,
+    observer: &mut dyn Observer,
+) -> Result<(RunOutcome, Summary)> {
     let replicas = pools.iter().map(|p| p.spec.replicas as usize).sum();
     let mut summarizer = Summarizer::new(exp.slo, replicas);
-    let mut progress = Progress::new(workload.expected_requests().unwrap_or(0), !crate::report::progress::quiet());
     let opts = SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, keep_iterations };
-    let outcome = reallm_sim::simulate(pools, assemble::kv_transfer(exp), workload, &mut Tee(&mut summarizer, sink), &mut progress, opts)?;
-    progress.finish();
+    let outcome = reallm_sim::simulate(pools, assemble::kv_transfer(exp), workload, &mut Tee(&mut summarizer, sink), observer, opts)?;
     let run = RunInfo::from_pools(trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, pools);
     let summary = summarizer.finish(&outcome, run);
     Ok((outcome, summary))
