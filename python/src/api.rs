@@ -618,7 +618,7 @@ mod tests {
     #[test]
     fn no_timeline_keeps_no_iterations_and_says_so() {
         let run = default_run(Timeline::Never);
-        let e = run.iterations_table().err().expect("no iteration records");
+        let e = run.iterations_table().expect_err("no iteration records");
         assert!(e.to_string().contains("timeline=\"never\""), "{e}");
     }
 
