@@ -321,7 +321,12 @@ pub fn summarize_requests(exp: &Experiment, trace_name: &str, reqs: &[Request]) 
 
 /// [`summarize_requests`] with progress reported to `observer` (instead of the progress bar)
 /// when one is given.
-pub fn summarize_requests_with(exp: &Experiment, trace_name: &str, reqs: &[Request], observer: Option<&mut dyn Observer>) -> Result<Summary> {
+pub fn summarize_requests_with(
+    exp: &Experiment,
+    trace_name: &str,
+    reqs: &[Request],
+    observer: Option<&mut dyn Observer>,
+) -> Result<Summary> {
     let reqs = end_reqs_filter(exp, trace_name, reqs.to_vec())?;
     let mut pools = assemble::build_pools(exp)?;
     let mut workload = TraceWorkload::new(&reqs);

@@ -128,7 +128,10 @@ fn keep_iterations(timeline: Timeline) -> Option<usize> {
 /// The trace `reallm sim` runs first for this experiment.
 pub fn first_trace(exp: &Experiment, ws: &Workspace) -> Result<PathBuf> {
     stages::default_traces(exp, ws, &[], &[])?.into_iter().next().ok_or_else(|| {
-        Error::config(&exp.origin, "the config names no trace to simulate (set workload.traces, or workload.tasks and workload.request_rates)")
+        Error::config(
+            &exp.origin,
+            "the config names no trace to simulate (set workload.traces, or workload.tasks and workload.request_rates)",
+        )
     })
 }
 
@@ -493,7 +496,9 @@ pub fn kernel_time(a: &reallm::cli::KernelTimeArgs) -> Result<serde_json::Value>
         }
     };
     let desc = desc.map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(serde_json::json!({"device": device.key, "backend": a.backend, "op": a.op, "shape": a.shape, "dtype": dtype.name(), "time_s": t, "flops": flops, "bytes": bytes, "kernel": desc}))
+    Ok(
+        serde_json::json!({"device": device.key, "backend": a.backend, "op": a.op, "shape": a.shape, "dtype": dtype.name(), "time_s": t, "flops": flops, "bytes": bytes, "kernel": desc}),
+    )
 }
 
 /// The plugin registry as `reallm plugins` lists it (plus each plugin's presets and example

@@ -62,7 +62,11 @@ fn make_exception(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
 /// Run `f`, a panic becoming [`Error::Internal`] (the binary's exit code 70).
 fn guarded<T>(f: impl FnOnce() -> reallm::Result<T>) -> reallm::Result<T> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
-        let msg = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "panic".into());
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
         Err(Error::Internal(msg))
     })
 }
