@@ -26,9 +26,14 @@ def main() -> None:
     ap.add_argument("--timeline", default="auto", choices=["auto", "always", "never"])
     args = ap.parse_args()
 
+    try:
+        import pandas  # noqa: F401  (imported before timing: its import alone takes ~1 s)
+    except ImportError:
+        pass
     first = reallm.simulate(timeline=args.timeline)  # warm-up (registry, allocator)
     ref = first.summary
     per_run = []
+    cpu0 = time.process_time()
     start = time.perf_counter()
     for _ in range(args.n):
         t = time.perf_counter()
@@ -37,14 +42,16 @@ def main() -> None:
         per_run.append(time.perf_counter() - t)
         assert s == ref  # same config and seed: the same summary every time
     wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu0
     t = time.perf_counter()
     df = res.requests()
     frame_s = time.perf_counter() - t
 
     per_run.sort()
-    print(f"reallm {reallm.__version__}, Python {platform.python_version()}, {os.cpu_count()} CPUs")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"reallm {reallm.__version__}, Python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load:.1f}")
     print(f"{args.n} simulations of the default experiment (timeline={args.timeline}): {wall:.2f} s wall, "
-          f"{args.n / wall:.1f} runs/s")
+          f"{args.n / wall:.1f} runs/s; CPU {cpu:.2f} s ({cpu / args.n * 1e3:.2f} ms per run)")
     print(f"per run: median {statistics.median(per_run) * 1e3:.2f} ms, "
           f"p90 {per_run[int(0.9 * (len(per_run) - 1))] * 1e3:.2f} ms, "
           f"min {per_run[0] * 1e3:.2f} ms; "

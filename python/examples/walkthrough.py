@@ -47,7 +47,7 @@ for policy, g in sw.groupby("system.batching.policy"):
     ax1.plot(g["workload.request_rates"], g["ttft_p99_s"] * 1e3, marker="o", label=policy)
     ax2.plot(g["workload.request_rates"], g["tbt_p99_s"] * 1e3, marker="o", label=policy)
 ax1.set(xlabel="request rate (req/s)", ylabel="TTFT p99 (ms)", yscale="log", title="Llama-3-70B, 8×H100 TP8, code")
-ax2.set(xlabel="request rate (req/s)", ylabel="TBT p99 (ms)", title="time between tokens")
+ax2.set(xlabel="request rate (req/s)", ylabel="TBT p99 (ms)", yscale="log", title="time between tokens")
 ax1.legend()
 ax1.grid(alpha=0.3)
 ax2.grid(alpha=0.3)

@@ -224,7 +224,7 @@ def _pandas(as_frame: Optional[bool]) -> Any:
     if as_frame is False:
         return None
     try:
-        import pandas as pd  # type: ignore[import-not-found]
+        import pandas as pd  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError:
         if as_frame:
             raise
@@ -236,7 +236,7 @@ def _pandas(as_frame: Optional[bool]) -> Any:
 _DTYPES = {"int": ("int64", "Int64"), "float": ("float64", "float64"), "bool": ("bool", "boolean")}
 
 
-def _frame(columns: List[Tuple[str, str, list]], as_frame: Optional[bool]) -> Any:
+def _frame(columns: List[Tuple[str, str, List[Any]]], as_frame: Optional[bool]) -> Any:
     """A DataFrame (when pandas is importable and ``as_frame`` is not False), else a list of
     dicts, from ``[(name, kind, values)]``.
 
@@ -471,7 +471,8 @@ def kernel_time(
     if isinstance(params, Mapping):
         params = json.dumps(params, default=_json_default)
     text = _reallm.kernel_time(device, op, [int(x) for x in shape], backend, dtype, algo, bool(scale_out), params)
-    return json.loads(text)
+    out: Dict[str, Any] = json.loads(text)
+    return out
 
 
 def plugins() -> List[Dict[str, Any]]:
@@ -482,4 +483,5 @@ def plugins() -> List[Dict[str, Any]]:
     (and the ``plugin_dirs`` of the first config used); files that fail are skipped with a
     warning on stderr.
     """
-    return json.loads(_reallm.plugins())["plugins"]
+    out: List[Dict[str, Any]] = json.loads(_reallm.plugins())["plugins"]
+    return out

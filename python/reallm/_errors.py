@@ -81,7 +81,7 @@ class IoError(ReallmError, OSError):
     """
 
     exit_code = 7
-    path: Optional[str] = None  # type: ignore[assignment]
+    path: Optional[str] = None
 
 
 class InternalError(ReallmError):
