@@ -266,7 +266,8 @@ pub enum ModelCmd {
 
 #[derive(Debug, Args)]
 pub struct ModelShowArgs {
-    /// Model preset (e.g. llama3-70b, deepseekv3). Default: the config's model.
+    /// Model preset (e.g. llama3-70b, deepseekv3) or the path of a Hugging Face config.json (or
+    /// of a folder holding one). Default: the config's model.
     pub name: Option<String>,
     /// Prefill chunk sizes (tokens) in the step.
     #[arg(long, num_args = 1.., value_name = "TOKENS")]

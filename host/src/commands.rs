@@ -8,9 +8,7 @@ use crate::stages::{self, Workspace};
 
 use crate::error::{Error, Result};
 use crate::registry;
-use reallm_plugin_api::{
-    BatchShape, Collective, CollectiveKind, CommAlgo, DType, Kernel, LinkScope, ModelGraph, PluginKind, PrefillChunk, WorkKind,
-};
+use reallm_plugin_api::{BatchShape, Collective, CollectiveKind, CommAlgo, DType, Kernel, LinkScope, ModelGraph, PrefillChunk, WorkKind};
 use std::path::{Path, PathBuf};
 
 /// Where `config set` persists the current config (relative to the working directory).
@@ -50,29 +48,30 @@ fn config_path(cli: &Cli) -> Result<Option<PathBuf>> {
     Ok(None)
 }
 
+/// The experiment of this invocation: the config parsed once (before plugins are loaded, for
+/// its `plugin_dirs`), then `--plugin` overrides applied once the registry knows every plugin.
 fn load_experiment(cli: &Cli) -> Result<Experiment> {
-    let path = config_path(cli)?;
-    let mut exp = config::load(path.as_deref(), &cli.global.overrides)?;
-    for spec in &cli.global.plugins {
-        let (kind, name) =
-            spec.split_once('=').ok_or_else(|| Error::Usage(format!("--plugin `{spec}`: expected KIND=NAME, e.g. backend=llmcompass")))?;
-        let k = PluginKind::parse(kind.trim()).ok_or_else(|| {
-            Error::Usage(format!("--plugin `{spec}`: unknown kind `{kind}`; expected backend, model, parallelism or batching"))
-        })?;
-        let name = name.trim().to_string();
-        registry::find(k, &name)?;
-        match k {
-            PluginKind::Backend => exp.backend = config::PluginSel { name, params: serde_json::Value::Null },
-            PluginKind::Batching => exp.pool.batching = config::PluginSel { name, params: serde_json::Value::Null },
-            PluginKind::Model => exp.model.plugin = Some(name),
-            PluginKind::Parallelism => {
-                return Err(Error::Usage(
-                    "--plugin parallelism=NAME: parallelism plugins are chosen by the plan's degrees (tp, pp, cp, ep, dp)".into(),
-                ))
-            }
-        }
-    }
+    let mut exp =
+        PARSED.with(|p| p.borrow_mut().take()).unwrap_or_else(|| config::load(config_path(cli)?.as_deref(), &cli.global.overrides))?;
+    let overrides = plugin_overrides(cli)?;
+    config::apply_plugin_overrides(&mut exp, &overrides);
     Ok(exp)
+}
+
+thread_local! {
+    /// The config as parsed at the start of [`run`], taken by the first [`load_experiment`].
+    static PARSED: std::cell::RefCell<Option<Result<Experiment>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `--plugin KIND=NAME` selections, checked against the registry.
+fn plugin_overrides(cli: &Cli) -> Result<Vec<config::PluginOverride>> {
+    let mut v = Vec::new();
+    for spec in &cli.global.plugins {
+        let o = config::PluginOverride::parse(spec).map_err(Error::Usage)?;
+        registry::find(o.kind, &o.name)?;
+        v.push(o);
+    }
+    Ok(v)
 }
 
 fn workspace(cli: &Cli, exp: &Experiment) -> Workspace {
@@ -81,12 +80,8 @@ fn workspace(cli: &Cli, exp: &Experiment) -> Workspace {
 
 /// Find and load the plugin libraries (CLI, environment, config, beside the binary) and add
 /// them to the registry. Files that fail are reported and skipped.
-fn load_plugins(cli: &Cli) -> Result<()> {
-    let config_dirs = match config_path(cli) {
-        Ok(p) => config::load(p.as_deref(), &cli.global.overrides).map(|e| e.plugin_dirs).unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
-    let dirs = crate::loader::default_dirs(&cli.global.plugin_dirs, &config_dirs);
+fn load_plugins(cli: &Cli, config_dirs: &[PathBuf]) -> Result<()> {
+    let dirs = crate::loader::default_dirs(&cli.global.plugin_dirs, config_dirs);
     let report = crate::loader::load_dirs(&dirs);
     for f in &report.failures {
         log::warn!("skipped plugin file {}: {}", f.path.display(), f.reason);
@@ -101,7 +96,12 @@ fn load_plugins(cli: &Cli) -> Result<()> {
 /// Run one CLI invocation.
 pub fn run(cli: Cli) -> Result<()> {
     init_logging(&cli);
-    load_plugins(&cli)?;
+    // The config is parsed once: its `plugin_dirs` are needed before the plugins are loaded,
+    // and the command takes the parsed experiment afterwards.
+    let parsed = config_path(&cli).and_then(|p| config::load(p.as_deref(), &cli.global.overrides));
+    let config_dirs = parsed.as_ref().map(|e| e.plugin_dirs.clone()).unwrap_or_default();
+    PARSED.with(|p| *p.borrow_mut() = Some(parsed));
+    load_plugins(&cli, &config_dirs)?;
     match &cli.command {
         Command::Config(ConfigCmd::Set { path }) => {
             config::load(Some(path), &[])?;
@@ -236,6 +236,12 @@ fn plugins(cmd: Option<&PluginsCmd>) -> Result<()> {
             for e in registry::all() {
                 let aliases = if e.aliases.is_empty() { String::new() } else { format!(" (aliases: {})", e.aliases.join(", ")) };
                 println!("{:<12} {:<20} {:<9} {:<10} {}{}", e.kind.name(), e.name, e.version, e.origin, e.summary, aliases);
+                if let Some(other) = &e.conflicts_with {
+                    println!(
+                        "{:<12} CONFLICT: `{}` also answers to a name of the plugin from {other}; selecting it is an error",
+                        "", e.name
+                    );
+                }
             }
             for f in registry::failures() {
                 println!("failed       {}: {}", f.path.display(), f.reason);
@@ -267,7 +273,8 @@ fn plugins(cmd: Option<&PluginsCmd>) -> Result<()> {
 fn model_show(cli: &Cli, a: &ModelShowArgs) -> Result<()> {
     let mut exp = load_experiment(cli)?;
     if let Some(n) = &a.name {
-        exp.model = config::ModelSel { plugin: None, label: n.clone(), params: serde_json::json!({ "preset": n }) };
+        let by_name = config::ModelSel { plugin: None, label: n.clone(), params: serde_json::json!({ "preset": n }) };
+        exp.model = crate::model_import::resolve_model_path(by_name, None)?;
     }
     let mut system = crate::assemble::build_pool(&exp, &exp.pool)?;
     let i = system.cost.info.clone();
@@ -377,76 +384,115 @@ pub fn parse_query(op: &str, shape: &[u64], dtype: DType, algo: CommAlgo, scale_
         need(2, "M,N")?;
         Ok(Query::Kernel(f(s[0], s[1], dtype)))
     };
-    Ok(match op {
-        "matmul" | "gemm" => {
-            need(3, "M,K,N")?;
-            Query::Kernel(Kernel::matmul(s[0], s[1], s[2], dtype))
-        }
-        "bmm" | "batched_matmul" => {
-            need(4, "B,M,K,N")?;
-            Query::Kernel(Kernel::Gemm { b: s[0], m: s[1], k: s[2], n: s[3], a: dtype, w: dtype, out: dtype })
-        }
-        "grouped_matmul" => {
-            need(5, "G,ROWS,MAX_ROWS,K,N")?;
-            Query::Kernel(Kernel::GroupedGemm { groups: s[0], rows: s[1], max_rows: s[2], k: s[3], n: s[4], a: dtype, w: dtype, out: dtype })
-        }
-        "softmax" => mn(|m, n, dtype| Kernel::Softmax { m, n, dtype })?,
-        "layernorm" | "rmsnorm" => mn(|m, n, dtype| Kernel::LayerNorm { m, n, dtype })?,
-        "silu" => mn(|m, n, dtype| Kernel::Silu { m, n, dtype })?,
-        "gelu" => mn(|m, n, dtype| Kernel::Gelu { m, n, dtype })?,
-        "mul" => mn(|m, n, dtype| Kernel::Mul { m, n, dtype })?,
-        "add" => mn(|m, n, dtype| Kernel::Add { m, n, dtype })?,
-        "rope" => mn(|m, n, dtype| Kernel::Rope { m, n, dtype })?,
-        "embedding" => mn(|tokens, hidden, dtype| Kernel::Embedding { tokens, hidden, dtype })?,
-        "topk" => {
-            need(3, "M,N,K")?;
-            Query::Kernel(Kernel::TopK { m: s[0], n: s[1], k: s[2], dtype })
-        }
-        "flash_attention" | "attention" => {
-            let causal = match s.len() {
-                6 => true,
-                7 => s[6] != 0,
-                _ => return Err(Error::Usage(format!("--op {op} takes --shape SEQS,Q,KV,HEADS,KV_HEADS,HEAD_DIM[,CAUSAL], got {} numbers", s.len()))),
-            };
-            if s[..6].contains(&0) {
-                return Err(Error::Usage(format!("--shape {s:?}: every dimension must be positive")));
+    // Aliases, then the one list of kernel kinds (`KernelKind`) and of collectives.
+    let canonical = match op {
+        "gemm" => "matmul",
+        "batched_matmul" => "bmm",
+        "rmsnorm" => "layernorm",
+        "attention" => "flash_attention",
+        other => other,
+    };
+    if let Some(kind) = reallm_plugin_api::KernelKind::parse(canonical) {
+        use reallm_plugin_api::KernelKind as K;
+        return Ok(match kind {
+            K::Matmul => {
+                need(3, "M,K,N")?;
+                Query::Kernel(Kernel::matmul(s[0], s[1], s[2], dtype))
             }
-            Query::Kernel(Kernel::Attention {
-                seqs: s[0],
-                q_len: s[1],
-                kv_len: s[2],
-                q_heads: s[3],
-                kv_heads: s[4],
-                d_qk: s[5],
-                d_v: s[5],
-                causal,
-                kv_shared: false,
-                act: dtype,
-                kv: dtype,
-            })
-        }
-        "decode_attention" => {
-            need(5, "SEQS,KV_TOTAL,HEADS,KV_HEADS,HEAD_DIM")?;
-            Query::Kernel(Kernel::DecodeAttention { seqs: s[0], kv_total: s[1], q_heads: s[2], kv_heads: s[3], d_qk: s[4], d_v: s[4], kv_shared: false, act: dtype, kv: dtype })
-        }
-        "all_reduce" | "all_gather" | "reduce_scatter" | "all_to_all" | "send_recv" => {
-            need(2, "BYTES,RANKS")?;
-            let kind = match op {
-                "all_reduce" => CollectiveKind::AllReduce,
-                "all_gather" => CollectiveKind::AllGather,
-                "reduce_scatter" => CollectiveKind::ReduceScatter,
-                "all_to_all" => CollectiveKind::AllToAll,
-                _ => CollectiveKind::SendRecv,
-            };
-            let ranks = u32::try_from(s[1]).map_err(|_| Error::Usage(format!("{} ranks is too many", s[1])))?;
-            Query::Comm(Collective { kind, bytes: s[0], ranks, scope: if scale_out { LinkScope::ScaleOut } else { LinkScope::ScaleUp }, algo })
-        }
-        other => {
-            return Err(Error::Usage(format!(
-                "unknown --op `{other}`; expected matmul, bmm, grouped_matmul, softmax, layernorm, silu, gelu, mul, add, rope, embedding, topk, flash_attention, decode_attention, all_reduce, all_gather, reduce_scatter, all_to_all or send_recv"
-            )))
-        }
-    })
+            K::Bmm => {
+                need(4, "B,M,K,N")?;
+                Query::Kernel(Kernel::Gemm { b: s[0], m: s[1], k: s[2], n: s[3], a: dtype, w: dtype, out: dtype })
+            }
+            K::GroupedMatmul => {
+                need(5, "G,ROWS,MAX_ROWS,K,N")?;
+                Query::Kernel(Kernel::GroupedGemm {
+                    groups: s[0],
+                    rows: s[1],
+                    max_rows: s[2],
+                    k: s[3],
+                    n: s[4],
+                    a: dtype,
+                    w: dtype,
+                    out: dtype,
+                })
+            }
+            K::Softmax => mn(|m, n, dtype| Kernel::Softmax { m, n, dtype })?,
+            K::LayerNorm => mn(|m, n, dtype| Kernel::LayerNorm { m, n, dtype })?,
+            K::Silu => mn(|m, n, dtype| Kernel::Silu { m, n, dtype })?,
+            K::Gelu => mn(|m, n, dtype| Kernel::Gelu { m, n, dtype })?,
+            K::Mul => mn(|m, n, dtype| Kernel::Mul { m, n, dtype })?,
+            K::Add => mn(|m, n, dtype| Kernel::Add { m, n, dtype })?,
+            K::Rope => mn(|m, n, dtype| Kernel::Rope { m, n, dtype })?,
+            K::Embedding => mn(|tokens, hidden, dtype| Kernel::Embedding { tokens, hidden, dtype })?,
+            K::TopK => {
+                need(3, "M,N,K")?;
+                Query::Kernel(Kernel::TopK { m: s[0], n: s[1], k: s[2], dtype })
+            }
+            K::FlashAttention => {
+                let causal = match s.len() {
+                    6 => true,
+                    7 => s[6] != 0,
+                    _ => {
+                        return Err(Error::Usage(format!(
+                            "--op {op} takes --shape SEQS,Q,KV,HEADS,KV_HEADS,HEAD_DIM[,CAUSAL], got {} numbers",
+                            s.len()
+                        )))
+                    }
+                };
+                if s[..6].contains(&0) {
+                    return Err(Error::Usage(format!("--shape {s:?}: every dimension must be positive")));
+                }
+                Query::Kernel(Kernel::Attention {
+                    seqs: s[0],
+                    q_len: s[1],
+                    kv_len: s[2],
+                    q_heads: s[3],
+                    kv_heads: s[4],
+                    d_qk: s[5],
+                    d_v: s[5],
+                    causal,
+                    kv_shared: false,
+                    act: dtype,
+                    kv: dtype,
+                })
+            }
+            K::DecodeAttention => {
+                need(5, "SEQS,KV_TOTAL,HEADS,KV_HEADS,HEAD_DIM")?;
+                Query::Kernel(Kernel::DecodeAttention {
+                    seqs: s[0],
+                    kv_total: s[1],
+                    q_heads: s[2],
+                    kv_heads: s[3],
+                    d_qk: s[4],
+                    d_v: s[4],
+                    kv_shared: false,
+                    act: dtype,
+                    kv: dtype,
+                })
+            }
+        });
+    }
+    const COLLECTIVES: [CollectiveKind; 5] = [
+        CollectiveKind::AllReduce,
+        CollectiveKind::AllGather,
+        CollectiveKind::ReduceScatter,
+        CollectiveKind::AllToAll,
+        CollectiveKind::SendRecv,
+    ];
+    if let Some(kind) = COLLECTIVES.into_iter().find(|c| c.name() == op) {
+        need(2, "BYTES,RANKS")?;
+        let ranks = u32::try_from(s[1]).map_err(|_| Error::Usage(format!("{} ranks is too many", s[1])))?;
+        return Ok(Query::Comm(Collective {
+            kind,
+            bytes: s[0],
+            ranks,
+            scope: if scale_out { LinkScope::ScaleOut } else { LinkScope::ScaleUp },
+            algo,
+        }));
+    }
+    let names: Vec<&str> =
+        reallm_plugin_api::KernelKind::ALL.iter().map(|k| k.name()).chain(COLLECTIVES.iter().map(|c| c.name())).collect();
+    Err(Error::Usage(format!("unknown --op `{op}`; expected one of {}", names.join(", "))))
 }
 
 fn kernel_time(a: &KernelTimeArgs) -> Result<()> {
@@ -489,13 +535,11 @@ fn sweep(cli: &Cli, a: &SweepArgs) -> Result<()> {
     if a.grid.is_empty() {
         return Err(Error::Usage("sweep: give at least one --grid KEY=V1,V2,...".into()));
     }
-    if !cli.global.plugins.is_empty() {
-        return Err(Error::Usage("sweep: choose plugins with --grid or --set keys (e.g. --set backend=llmcompass), not --plugin".into()));
-    }
     let axes = a.grid.iter().map(|g| crate::sweep::parse_axis(g)).collect::<Result<Vec<_>>>()?;
     let spec = crate::sweep::SweepSpec {
         config: config_path(cli)?,
         base_overrides: cli.global.overrides.clone(),
+        plugin_overrides: plugin_overrides(cli)?,
         axes,
         out: a.out.clone(),
         jobs: a.jobs,

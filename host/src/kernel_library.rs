@@ -11,28 +11,32 @@ use reallm_sim::CostModel;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Library file kind and the shape columns of a kernel.
+/// Library file kind and the shape columns of a kernel (batched GEMMs share the `matmul`
+/// files, with their batch in the `B` column).
 pub fn kernel_row(k: &Kernel) -> (&'static str, &'static str, Vec<u64>) {
+    use reallm_plugin_api::KernelKind as K;
     match *k {
-        Kernel::Gemm { b, m, k, n, .. } => ("matmul", "B,M,K,N", vec![b, m, k, n]),
+        Kernel::Gemm { b, m, k, n, .. } => (K::Matmul.name(), "B,M,K,N", vec![b, m, k, n]),
         Kernel::GroupedGemm { groups, rows, max_rows, k, n, .. } => {
-            ("grouped_matmul", "G,ROWS,MAX_ROWS,K,N", vec![groups, rows, max_rows, k, n])
+            (K::GroupedMatmul.name(), "G,ROWS,MAX_ROWS,K,N", vec![groups, rows, max_rows, k, n])
         }
-        Kernel::Attention { seqs, q_len, kv_len, q_heads, kv_heads, d_qk, d_v, causal, .. } => {
-            ("flash_attention", "S,Q,KV,HQ,HKV,DQK,DV,CAUSAL", vec![seqs, q_len, kv_len, q_heads, kv_heads, d_qk, d_v, causal as u64])
-        }
+        Kernel::Attention { seqs, q_len, kv_len, q_heads, kv_heads, d_qk, d_v, causal, .. } => (
+            K::FlashAttention.name(),
+            "S,Q,KV,HQ,HKV,DQK,DV,CAUSAL",
+            vec![seqs, q_len, kv_len, q_heads, kv_heads, d_qk, d_v, causal as u64],
+        ),
         Kernel::DecodeAttention { seqs, kv_total, q_heads, kv_heads, d_qk, d_v, .. } => {
-            ("decode_attention", "S,KV_TOTAL,HQ,HKV,DQK,DV", vec![seqs, kv_total, q_heads, kv_heads, d_qk, d_v])
+            (K::DecodeAttention.name(), "S,KV_TOTAL,HQ,HKV,DQK,DV", vec![seqs, kv_total, q_heads, kv_heads, d_qk, d_v])
         }
-        Kernel::Softmax { m, n, .. } => ("softmax", "M,N", vec![m, n]),
-        Kernel::LayerNorm { m, n, .. } => ("layernorm", "M,N", vec![m, n]),
-        Kernel::Silu { m, n, .. } => ("silu", "M,N", vec![m, n]),
-        Kernel::Gelu { m, n, .. } => ("gelu", "M,N", vec![m, n]),
-        Kernel::Mul { m, n, .. } => ("mul", "M,N", vec![m, n]),
-        Kernel::Add { m, n, .. } => ("add", "M,N", vec![m, n]),
-        Kernel::Rope { m, n, .. } => ("rope", "M,N", vec![m, n]),
-        Kernel::Embedding { tokens, hidden, .. } => ("embedding", "M,N", vec![tokens, hidden]),
-        Kernel::TopK { m, n, k, .. } => ("topk", "M,N,K", vec![m, n, k]),
+        Kernel::Softmax { m, n, .. } => (K::Softmax.name(), "M,N", vec![m, n]),
+        Kernel::LayerNorm { m, n, .. } => (K::LayerNorm.name(), "M,N", vec![m, n]),
+        Kernel::Silu { m, n, .. } => (K::Silu.name(), "M,N", vec![m, n]),
+        Kernel::Gelu { m, n, .. } => (K::Gelu.name(), "M,N", vec![m, n]),
+        Kernel::Mul { m, n, .. } => (K::Mul.name(), "M,N", vec![m, n]),
+        Kernel::Add { m, n, .. } => (K::Add.name(), "M,N", vec![m, n]),
+        Kernel::Rope { m, n, .. } => (K::Rope.name(), "M,N", vec![m, n]),
+        Kernel::Embedding { tokens, hidden, .. } => (K::Embedding.name(), "M,N", vec![tokens, hidden]),
+        Kernel::TopK { m, n, k, .. } => (K::TopK.name(), "M,N,K", vec![m, n, k]),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod devices;
 pub mod error;
 pub mod kernel_library;
 pub mod loader;
+pub mod model_import;
 pub mod output;
 pub mod registry;
 pub mod report;

@@ -5,7 +5,8 @@
 //! The registry is assembled once per process: [`init`] (called by the CLI after it has found
 //! the plugin directories) adds the dynamic plugins; anything that looks a plugin up before
 //! that gets the built-ins alone. A dynamic plugin whose name or alias is already taken by a
-//! built-in or by another library's plugin of the same kind is an error naming both origins.
+//! built-in or by another library's plugin of the same kind is kept and marked as a conflict
+//! (listings show both origins); selecting the ambiguous name is the error, naming both.
 
 use crate::error::{Error, Result};
 use crate::loader::{DynCtor, DynPlugin, LoadFailure};
@@ -53,6 +54,9 @@ pub struct Entry {
     pub example_params: String,
     pub presets: Vec<String>,
     pub origin: Origin,
+    /// The origin of an earlier plugin of the same kind that answers to one of this plugin's
+    /// names: both are listed, neither can be selected by that name.
+    pub conflicts_with: Option<Origin>,
     ctor: Ctor,
 }
 
@@ -82,6 +86,7 @@ fn builtins() -> Vec<Entry> {
             example_params: r.info.example_params.to_string(),
             presets: r.info.presets.iter().map(|s| s.to_string()).collect(),
             origin: Origin::BuiltIn,
+            conflicts_with: None,
             ctor: Ctor::Static(r.ctor),
         })
         .collect()
@@ -92,25 +97,27 @@ fn sorted(mut entries: Vec<Entry>) -> Vec<Entry> {
     entries
 }
 
-/// Add dynamic plugins to the built-ins. Errors on a name collision, naming both origins.
+/// Add dynamic plugins to the built-ins. A plugin that shadows another (same kind, a shared
+/// name or alias) is kept and marked on both sides; selecting that name is then an error.
 /// Call at most once, before any lookup; a second call (or one after a lookup) is an error.
 pub fn init(plugins: Vec<DynPlugin>, failures: Vec<LoadFailure>) -> Result<()> {
     let mut entries = builtins();
     for p in plugins {
         let mut names = vec![p.name.clone()];
         names.extend(p.aliases.iter().cloned());
-        if let Some(other) = entries.iter().find(|e| e.kind == p.kind && names.iter().any(|n| e.answers_to(n))) {
-            return Err(Error::Plugin {
-                plugin: p.name.clone(),
-                message: format!(
-                    "{} plugin `{}` from {} collides with `{}` from {}: a dynamic plugin may not shadow another; rename it or remove one library from the plugin directories",
-                    p.kind.name(),
-                    p.name,
-                    p.origin.display(),
-                    other.name,
-                    other.origin
-                ),
-            });
+        let origin = Origin::Library(p.origin.clone());
+        let mut conflicts_with = None;
+        if let Some(other) = entries.iter_mut().find(|e| e.kind == p.kind && names.iter().any(|n| e.answers_to(n))) {
+            log::warn!(
+                "{} plugin `{}` from {} shadows `{}` from {}: the name is ambiguous; rename one or remove a library from the plugin directories",
+                p.kind.name(),
+                p.name,
+                p.origin.display(),
+                other.name,
+                other.origin
+            );
+            conflicts_with = Some(other.origin.clone());
+            other.conflicts_with.get_or_insert(origin.clone());
         }
         entries.push(Entry {
             kind: p.kind,
@@ -120,7 +127,8 @@ pub fn init(plugins: Vec<DynPlugin>, failures: Vec<LoadFailure>) -> Result<()> {
             summary: p.summary,
             example_params: p.example_params,
             presets: p.presets,
-            origin: Origin::Library(p.origin),
+            origin,
+            conflicts_with,
             ctor: Ctor::Dynamic(p.ctor),
         });
     }
@@ -143,9 +151,25 @@ pub fn failures() -> &'static [LoadFailure] {
     &registry().failures
 }
 
-/// Find a plugin of `kind` by name or alias (case-insensitive).
+/// Find a plugin of `kind` by name or alias (case-insensitive). A name two plugins answer to
+/// is an error naming both origins.
 pub fn find(kind: PluginKind, name: &str) -> Result<&'static Entry> {
-    all().iter().find(|e| e.kind == kind && e.answers_to(name)).ok_or_else(|| {
+    let mut matching = all().iter().filter(|e| e.kind == kind && e.answers_to(name));
+    let first = matching.next();
+    if let (Some(a), Some(b)) = (first, matching.next()) {
+        return Err(Error::Plugin {
+            plugin: name.to_string(),
+            message: format!(
+                "ambiguous {} plugin name: `{}` from {} and `{}` from {} both answer to it; rename one or remove a library from the plugin directories",
+                kind.name(),
+                a.name,
+                a.origin,
+                b.name,
+                b.origin
+            ),
+        });
+    }
+    first.ok_or_else(|| {
         let names: Vec<&str> = all().iter().filter(|r| r.kind == kind).map(|r| r.name.as_str()).collect();
         let failed = if failures().is_empty() {
             String::new()
@@ -166,7 +190,10 @@ pub fn find_model_preset(preset: &str) -> Result<&'static Entry> {
             all().iter().filter(|r| r.kind == PluginKind::Model).flat_map(|r| r.presets.iter().map(String::as_str)).collect();
         Error::Plugin {
             plugin: preset.to_string(),
-            message: format!("no model plugin knows this model; known models: {}", names.join(", ")),
+            message: format!(
+                "no model plugin knows this model; known models: {}; or give the path of a Hugging Face config.json (ending in .json or containing `/`)",
+                names.join(", ")
+            ),
         }
     })
 }

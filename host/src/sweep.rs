@@ -183,6 +183,8 @@ fn write_final(path: &Path, header: &str, rows: &BTreeMap<(usize, String), Strin
 pub struct SweepSpec {
     pub config: Option<PathBuf>,
     pub base_overrides: Vec<String>,
+    /// `--plugin KIND=NAME` selections, applied to every point after its overrides.
+    pub plugin_overrides: Vec<crate::config::PluginOverride>,
     pub axes: Vec<Axis>,
     pub out: PathBuf,
     pub jobs: Option<usize>,
@@ -215,7 +217,8 @@ pub fn run(spec: &SweepSpec) -> Result<SweepReport> {
     for (i, vals) in &mine {
         let mut ov = spec.base_overrides.clone();
         ov.extend(spec.axes.iter().zip(vals).map(|(a, v)| format!("{}={v}", a.key)));
-        let exp = config::load(spec.config.as_deref(), &ov)?;
+        let mut exp = config::load(spec.config.as_deref(), &ov)?;
+        config::apply_plugin_overrides(&mut exp, &spec.plugin_overrides);
         let ws = Workspace::new(spec.workspace.clone().or_else(|| exp.workspace.clone()).unwrap_or_else(|| PathBuf::from("workspace")));
         for trace in stages::default_traces(&exp, &ws, &[], &[])? {
             let name = trace.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();

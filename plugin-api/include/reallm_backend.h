@@ -72,6 +72,8 @@ extern "C" {
 #define REALLM_DTYPE_F8   3u
 #define REALLM_DTYPE_I8   4u
 #define REALLM_DTYPE_F4   5u
+#define REALLM_DTYPE_MXFP4 6u  /* 4-bit E2M1, one E8M0 scale per 32 elements (4.25 bits/element) */
+#define REALLM_DTYPE_NVFP4 7u  /* 4-bit E2M1, one E4M3 scale per 16 elements (4.5 bits/element)  */
 
 #define REALLM_SCOPE_SCALE_UP  0u  /* within a node (NVLink class) */
 #define REALLM_SCOPE_SCALE_OUT 1u  /* across nodes                 */

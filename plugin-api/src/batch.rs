@@ -5,9 +5,13 @@ use serde::{Deserialize, Serialize};
 /// One request as the scheduler tracks it. Plain data, updated by the host.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RequestState {
+    /// Engine-assigned handle of the request, unique among requests in flight (not the trace id).
     pub id: u64,
+    /// Arrival time, seconds.
     pub arrival_s: f64,
+    /// Prompt tokens (≥ 1).
     pub prompt_tokens: u32,
+    /// Output tokens to generate (≥ 1).
     pub output_tokens: u32,
     /// Prompt tokens already in the KV cache (prefill progress).
     pub prefilled: u32,
@@ -20,10 +24,12 @@ pub struct RequestState {
     pub recompute_tokens: u32,
     /// Higher runs first when a policy honours priorities (0 by default).
     pub priority: i32,
+    /// Times this request was preempted.
     pub preemptions: u32,
 }
 
 impl RequestState {
+    /// A request that has not run yet.
     pub fn new(id: u64, arrival_s: f64, prompt_tokens: u32, output_tokens: u32) -> Self {
         RequestState {
             id,
@@ -47,6 +53,7 @@ impl RequestState {
     pub fn prefill_target(&self) -> u32 {
         self.prompt_tokens + self.recompute_tokens
     }
+    /// Prefill done and the first token produced: the next step decodes one token.
     pub fn is_decoding(&self) -> bool {
         self.prefill_remaining() == 0 && self.generated > 0
     }
@@ -63,8 +70,11 @@ impl RequestState {
 /// KV-cache memory as the policy sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct KvView {
+    /// KV blocks of the replica.
     pub total_blocks: u64,
+    /// Blocks not allocated.
     pub free_blocks: u64,
+    /// Tokens per block.
     pub block_tokens: u32,
     /// Blocks to keep free when admitting new requests.
     pub watermark_blocks: u64,
@@ -91,12 +101,15 @@ pub struct Limits {
 /// Read-only view of one replica's scheduler at the start of an iteration.
 #[derive(Debug, Clone, Copy)]
 pub struct SchedulerView<'a> {
+    /// Simulated time of the decision, seconds.
     pub now_s: f64,
     /// Requests not yet admitted, in arrival (FCFS) order.
     pub waiting: &'a [RequestState],
     /// Admitted requests (holding KV): partly prefilled or decoding, in admission order.
     pub running: &'a [RequestState],
+    /// The replica's KV memory.
     pub kv: KvView,
+    /// The pool's batch limits.
     pub limits: Limits,
 }
 
@@ -104,35 +117,44 @@ pub struct SchedulerView<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
+    /// `SchedulerView::waiting`.
     Waiting,
+    /// `SchedulerView::running`.
     Running,
 }
 
 /// One request's share of the next iteration: `tokens` prefill tokens, or 1 decode token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanEntry {
+    /// Which queue `index` refers to.
     pub source: Source,
     /// Index into `waiting` or `running` of the view.
     pub index: u32,
+    /// Prefill tokens this iteration (a decoding request takes 1).
     pub tokens: u32,
 }
 
 /// The next iteration's composition. Empty means "nothing to run now" (wait for an arrival).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BatchPlan {
+    /// Entries in admission order.
     pub entries: Vec<PlanEntry>,
 }
 
 impl BatchPlan {
+    /// Remove every entry.
     pub fn clear(&mut self) {
         self.entries.clear();
     }
+    /// No entry.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+    /// Append an entry.
     pub fn push(&mut self, source: Source, index: usize, tokens: u32) {
         self.entries.push(PlanEntry { source, index: index as u32, tokens });
     }
+    /// Tokens over all entries.
     pub fn tokens(&self) -> u64 {
         self.entries.iter().map(|e| e.tokens as u64).sum()
     }

@@ -121,7 +121,7 @@ impl DeviceSpec {
             DType::Bf16 | DType::F16 => 1.0,
             DType::F8 => self.fp8_multiplier,
             DType::I8 => self.int8_multiplier,
-            DType::F4 => self.fp4_multiplier,
+            DType::F4 | DType::Mxfp4 | DType::Nvfp4 => self.fp4_multiplier,
             DType::F32 => self.fp32_multiplier,
         };
         let mult = if mult > 0.0 { mult } else { 1.0 };

@@ -4,6 +4,12 @@ use serde::{Deserialize, Serialize};
 
 /// A tensor element type. Byte sizes are exact; `F4` is half a byte, so sizes are computed in
 /// bits and rounded up only when a whole tensor is sized ([`DType::bytes_for`]).
+///
+/// The block-scaled 4-bit formats carry one 8-bit scale per block of elements, counted in
+/// their sizes ([`DType::scale_block`]): `Mxfp4` (OCP Microscaling Formats spec v1.0: E2M1
+/// elements, one E8M0 scale per 32 elements, 4.25 bits per element; the format of gpt-oss's
+/// expert weights) and `Nvfp4` (NVIDIA NVFP4: E2M1 elements, one E4M3 scale per 16 elements,
+/// 4.5 bits per element; the per-tensor fp32 scale is not counted). Plain `F4` has no scales.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[repr(u8)]
@@ -16,29 +22,53 @@ pub enum DType {
     #[serde(alias = "fp8_e4m3", alias = "fp8")]
     F8,
     I8,
-    #[serde(alias = "fp4", alias = "nvfp4")]
+    #[serde(alias = "fp4")]
     F4,
+    /// OCP MXFP4: 4-bit E2M1 elements, one 8-bit E8M0 scale per 32 elements.
+    Mxfp4,
+    /// NVIDIA NVFP4: 4-bit E2M1 elements, one 8-bit E4M3 scale per 16 elements.
+    Nvfp4,
 }
 
 impl DType {
-    /// Bits per element.
+    /// Bits per element, without block scales (4 for every 4-bit format; the arithmetic a
+    /// tensor core runs at).
     pub const fn bits(self) -> u64 {
         match self {
             DType::F32 => 32,
             DType::Bf16 | DType::F16 => 16,
             DType::F8 | DType::I8 => 8,
-            DType::F4 => 4,
+            DType::F4 | DType::Mxfp4 | DType::Nvfp4 => 4,
         }
     }
 
-    /// Bytes per element as a float (0.5 for fp4).
-    pub fn bytes(self) -> f64 {
-        self.bits() as f64 / 8.0
+    /// `(elements per block, scale bits per block)` of a block-scaled format: MXFP4 `(32, 8)`,
+    /// NVFP4 `(16, 8)`; `None` for the others.
+    pub const fn scale_block(self) -> Option<(u64, u64)> {
+        match self {
+            DType::Mxfp4 => Some((32, 8)),
+            DType::Nvfp4 => Some((16, 8)),
+            _ => None,
+        }
     }
 
-    /// Bytes of `elements` elements, rounded up to a whole byte.
+    /// Bytes per element as a float, block scales included (0.5 for fp4, 0.53125 for mxfp4,
+    /// 0.5625 for nvfp4).
+    pub fn bytes(self) -> f64 {
+        match self.scale_block() {
+            Some((block, scale_bits)) => (self.bits() as f64 + scale_bits as f64 / block as f64) / 8.0,
+            None => self.bits() as f64 / 8.0,
+        }
+    }
+
+    /// Bytes of `elements` elements, block scales included (one scale per started block),
+    /// rounded up to a whole byte.
     pub const fn bytes_for(self, elements: u64) -> u64 {
-        (elements * self.bits()).div_ceil(8)
+        let scales = match self.scale_block() {
+            Some((block, scale_bits)) => elements.div_ceil(block) * scale_bits,
+            None => 0,
+        };
+        (elements * self.bits() + scales).div_ceil(8)
     }
 
     pub const fn name(self) -> &'static str {
@@ -49,10 +79,13 @@ impl DType {
             DType::F8 => "fp8",
             DType::I8 => "int8",
             DType::F4 => "fp4",
+            DType::Mxfp4 => "mxfp4",
+            DType::Nvfp4 => "nvfp4",
         }
     }
 
-    /// Parse the names used in configs and device files (`fp16`, `bf16`, `fp8`, `int8`, ...).
+    /// Parse the names used in configs and device files (`fp16`, `bf16`, `fp8`, `int8`, `fp4`,
+    /// `mxfp4`, `nvfp4`, ...).
     pub fn parse(s: &str) -> Option<DType> {
         Some(match s.to_ascii_lowercase().as_str() {
             "fp32" | "f32" | "float32" => DType::F32,
@@ -60,7 +93,9 @@ impl DType {
             "fp16" | "f16" | "float16" | "half" => DType::F16,
             "fp8" | "f8" | "fp8_e4m3" | "e4m3" => DType::F8,
             "int8" | "i8" => DType::I8,
-            "fp4" | "f4" | "nvfp4" => DType::F4,
+            "fp4" | "f4" => DType::F4,
+            "mxfp4" => DType::Mxfp4,
+            "nvfp4" => DType::Nvfp4,
             _ => return None,
         })
     }
@@ -83,5 +118,27 @@ mod tests {
         assert_eq!(DType::F8.bytes(), 1.0);
         assert_eq!(DType::parse("FP16"), Some(DType::F16));
         assert_eq!(DType::parse("fp7"), None);
+    }
+
+    #[test]
+    fn block_scaled_fp4_counts_its_scales() {
+        // MXFP4: 4 bits per element + 8 bits per 32 elements. 64 elements: 256 + 16 bits = 34 bytes.
+        assert_eq!(DType::Mxfp4.bytes_for(64), 34);
+        assert_eq!(DType::Mxfp4.bytes(), 4.25 / 8.0);
+        // A partial block still carries its scale: 33 elements = 132 + 16 bits → 19 bytes.
+        assert_eq!(DType::Mxfp4.bytes_for(33), 19);
+        // NVFP4: 4 bits + 8 bits per 16 elements. 64 elements: 256 + 32 bits = 36 bytes.
+        assert_eq!(DType::Nvfp4.bytes_for(64), 36);
+        assert_eq!(DType::Nvfp4.bytes(), 4.5 / 8.0);
+        assert_eq!(DType::F4.bytes_for(64), 32);
+        for (s, d) in [("mxfp4", DType::Mxfp4), ("NVFP4", DType::Nvfp4), ("fp4", DType::F4)] {
+            assert_eq!(DType::parse(s), Some(d));
+            assert_eq!(DType::parse(d.name()), Some(d));
+            let json = serde_json::to_string(&d).unwrap();
+            assert_eq!(serde_json::from_str::<DType>(&json).unwrap(), d);
+        }
+        assert_eq!(serde_json::to_string(&DType::Mxfp4).unwrap(), "\"mxfp4\"");
+        assert_eq!(serde_json::from_str::<DType>("\"nvfp4\"").unwrap(), DType::Nvfp4);
+        assert_eq!(DType::Mxfp4.bits(), 4);
     }
 }

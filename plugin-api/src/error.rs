@@ -5,7 +5,12 @@
 pub enum PluginError {
     /// The plugin's parameters were malformed (unknown field, wrong type, bad value).
     #[error("invalid parameters for plugin `{plugin}`: {message}")]
-    Params { plugin: String, message: String },
+    Params {
+        /// The plugin's name.
+        plugin: String,
+        /// What was wrong, naming the field.
+        message: String,
+    },
     /// The request cannot be served by this plugin (e.g. a kernel kind a backend does not cost).
     #[error("{0}")]
     Unsupported(String),
@@ -15,9 +20,11 @@ pub enum PluginError {
 }
 
 impl PluginError {
+    /// An [`PluginError::Invalid`] error.
     pub fn invalid(msg: impl Into<String>) -> Self {
         PluginError::Invalid(msg.into())
     }
+    /// An [`PluginError::Unsupported`] error.
     pub fn unsupported(msg: impl Into<String>) -> Self {
         PluginError::Unsupported(msg.into())
     }

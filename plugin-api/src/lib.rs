@@ -20,11 +20,14 @@ pub mod batch;
 pub mod device;
 pub mod dtype;
 pub mod error;
+#[cfg(feature = "ffi")]
 pub mod ffi;
 pub mod kernel;
 pub mod model;
 pub mod parallel;
 pub mod registry;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 pub mod traits;
 
 pub use batch::{BatchPlan, KvView, Limits, PlanEntry, RequestState, SchedulerView, Source};

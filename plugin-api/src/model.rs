@@ -60,9 +60,19 @@ pub struct ModelInfo {
     pub params_total: u64,
     pub params_active: u64,
     pub weights: WeightBytes,
-    /// KV-cache bytes one token occupies over all layers.
+    /// KV-cache bytes one token occupies over all layers (windowed layers included: the
+    /// figure for a context no longer than the window; see [`ModelInfo::kv_bytes_for_context`]).
     pub kv_bytes_per_token: u64,
     pub max_context: u64,
+    /// Attention window of the windowed layers, tokens: a sliding window (gpt-oss:
+    /// `sliding_window` 128) or chunked local attention (Llama 4: `attention_chunk_size` 8192).
+    /// Such a layer keeps the KV of at most this many tokens of a sequence. 0 when no layer is
+    /// windowed. Added after 1.0 with `#[serde(default)]`: a 1.0 plugin's JSON reads as 0.
+    #[serde(default)]
+    pub kv_window_tokens: u64,
+    /// How many of the `n_layers` layers are windowed (0 when none).
+    #[serde(default)]
+    pub kv_windowed_layers: u32,
 }
 
 impl ModelInfo {
@@ -72,6 +82,18 @@ impl ModelInfo {
     /// KV bytes of one token in one layer.
     pub fn kv_bytes_per_token_per_layer(&self) -> u64 {
         self.kv_bytes_per_token / self.n_layers.max(1) as u64
+    }
+    /// KV-cache bytes one sequence of `context` tokens holds over all layers: every full
+    /// layer keeps `context` tokens, every windowed layer `min(context, kv_window_tokens)`
+    /// (an upper bound for chunked attention, which keeps only the tokens of the current
+    /// chunk). Equals `kv_bytes_per_token · context` when no layer is windowed.
+    pub fn kv_bytes_for_context(&self, context: u64) -> u64 {
+        let layers = self.n_layers.max(1) as u128;
+        let windowed = if self.kv_window_tokens == 0 { 0 } else { self.kv_windowed_layers.min(self.n_layers) as u128 };
+        let context = context as u128;
+        // Layer-tokens held, times the bytes of one token in one layer (kv_bytes_per_token / L).
+        let layer_tokens = (layers - windowed) * context + windowed * context.min(self.kv_window_tokens as u128);
+        (self.kv_bytes_per_token as u128 * layer_tokens).div_ceil(layers) as u64
     }
 }
 
@@ -260,5 +282,64 @@ impl ModelGraph {
         self.stages.iter().enumerate().flat_map(|(si, s)| {
             s.segments.iter().flat_map(move |seg| seg.items.iter().map(move |it| (si, it, it.count as u64 * seg.n_layers as u64)))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(n_layers: u32, kv_bytes_per_token: u64, window: u64, windowed: u32) -> ModelInfo {
+        let dt = DType::Bf16;
+        ModelInfo {
+            name: "m".into(),
+            family: "test".into(),
+            n_layers,
+            hidden: 64,
+            n_heads: 1,
+            n_kv_heads: 1,
+            head_dim: 64,
+            ffn_dim: 64,
+            vocab: 10,
+            n_routed_experts: 0,
+            n_shared_experts: 0,
+            experts_per_token: 0,
+            moe_ffn_dim: 0,
+            first_dense_layers: n_layers,
+            weight_dtype: dt,
+            act_dtype: dt,
+            kv_dtype: dt,
+            params_total: 0,
+            params_active: 0,
+            weights: WeightBytes::default(),
+            kv_bytes_per_token,
+            max_context: 0,
+            kv_window_tokens: window,
+            kv_windowed_layers: windowed,
+        }
+    }
+
+    #[test]
+    fn windowed_layers_cap_their_kv() {
+        // gpt-oss-120b: 36 layers, 18 sliding (window 128), 2·8·64·2 = 2048 bytes per token per
+        // layer, 73,728 per token. A 1000-token sequence: 18·1000 + 18·128 = 20,304 layer-tokens
+        // · 2048 = 41,582,592 bytes (instead of 73,728,000 uncapped).
+        let m = info(36, 73_728, 128, 18);
+        assert_eq!(m.kv_bytes_for_context(1000), 41_582_592);
+        // Within the window nothing is capped.
+        assert_eq!(m.kv_bytes_for_context(100), 7_372_800);
+        // No windowed layer: bytes per token × context.
+        assert_eq!(info(36, 73_728, 0, 0).kv_bytes_for_context(1000), 73_728_000);
+        assert_eq!(info(36, 73_728, 128, 0).kv_bytes_for_context(1000), 73_728_000);
+    }
+
+    #[test]
+    fn a_1_0_model_info_without_window_fields_still_loads() {
+        let mut v = serde_json::to_value(info(2, 8, 0, 0)).unwrap();
+        let obj = v.as_object_mut().unwrap();
+        obj.remove("kv_window_tokens");
+        obj.remove("kv_windowed_layers");
+        let back: ModelInfo = serde_json::from_value(v).unwrap();
+        assert_eq!(back, info(2, 8, 0, 0));
     }
 }

@@ -7,10 +7,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Degrees {
+    /// Tensor parallelism (≥ 1).
     pub tp: u32,
+    /// Pipeline parallelism: stages (≥ 1).
     pub pp: u32,
+    /// Context (sequence) parallelism (≥ 1).
     pub cp: u32,
+    /// Data parallelism within the replica (attention DP, ≥ 1).
     pub dp: u32,
+    /// Expert parallelism (FFN of MoE models, ≥ 1).
     pub ep: u32,
 }
 
@@ -80,17 +85,22 @@ impl std::fmt::Display for Degrees {
 /// The parallel plan of one pool of devices (one replica).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParallelPlan {
+    /// Devices of the replica (the product of the degrees).
     pub devices: u32,
+    /// Degrees of the attention part.
     pub attention: Degrees,
+    /// Degrees of the FFN / MoE part.
     pub ffn: Degrees,
     /// Replace each TP all-reduce by reduce-scatter + all-gather (sequence parallelism).
     pub sequence_parallel: bool,
+    /// Collective algorithm.
     pub comm_algo: CommAlgo,
     /// Devices joined by scale-up links; a collective over more ranks uses the scale-out link.
     pub devices_per_node: u32,
 }
 
 impl ParallelPlan {
+    /// Pure tensor parallelism over `devices`.
     pub fn tensor(devices: u32) -> ParallelPlan {
         let d = Degrees { tp: devices, ..Degrees::default() };
         ParallelPlan { devices, attention: d, ffn: d, sequence_parallel: false, comm_algo: CommAlgo::Auto, devices_per_node: 8 }

@@ -12,15 +12,21 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PluginKind {
+    /// A [`KernelBackend`](crate::KernelBackend).
     Backend,
+    /// A [`ModelArch`](crate::ModelArch).
     Model,
+    /// A [`Parallelism`](crate::Parallelism) pass. A closed kind: the host applies the passes a plan's degrees call for (`dp`, `cp`, `tp`, `ep`, `pp`); a library may register one, but it cannot be selected by name (`docs/plugins.md`).
     Parallelism,
+    /// A [`BatchPolicy`](crate::BatchPolicy).
     Batching,
 }
 
 impl PluginKind {
+    /// Every kind.
     pub const ALL: [PluginKind; 4] = [PluginKind::Backend, PluginKind::Model, PluginKind::Parallelism, PluginKind::Batching];
 
+    /// The kind's name in configs and listings.
     pub fn name(self) -> &'static str {
         match self {
             PluginKind::Backend => "backend",
@@ -29,6 +35,7 @@ impl PluginKind {
             PluginKind::Batching => "batching",
         }
     }
+    /// Parse a kind name or alias.
     pub fn parse(s: &str) -> Option<PluginKind> {
         Some(match s {
             "backend" | "kernel" | "kernel_backend" => PluginKind::Backend,
@@ -43,11 +50,15 @@ impl PluginKind {
 /// Descriptive facts about a plugin.
 #[derive(Debug, Clone, Copy)]
 pub struct PluginInfo {
+    /// What kind of plugin.
     pub kind: PluginKind,
+    /// The name that selects it.
     pub name: &'static str,
     /// Other names that select this plugin (e.g. the original tool's `mixed-sarathi`).
     pub aliases: &'static [&'static str],
+    /// Its own version (shown in listings).
     pub version: &'static str,
+    /// One line on what it is.
     pub summary: &'static str,
     /// An example of its parameters, as YAML.
     pub example_params: &'static str,
@@ -55,21 +66,30 @@ pub struct PluginInfo {
     pub presets: &'static [&'static str],
 }
 
+/// Builds a backend from its parameters, bound to a device.
 pub type BackendCtor = fn(&serde_json::Value, &DeviceSpec) -> Result<Box<dyn KernelBackend>, PluginError>;
+/// Builds a model from its parameters.
 pub type ModelCtor = fn(&serde_json::Value) -> Result<Box<dyn ModelArch>, PluginError>;
+/// Builds a parallelism pass from its parameters.
 pub type ParallelismCtor = fn(&serde_json::Value) -> Result<Box<dyn Parallelism>, PluginError>;
+/// Builds a batch policy from its parameters.
 pub type BatchingCtor = fn(&serde_json::Value) -> Result<Box<dyn BatchPolicy>, PluginError>;
 
 /// How to build a plugin instance from its parameters.
 #[derive(Clone, Copy)]
 pub enum Constructor {
+    /// A backend constructor.
     Backend(BackendCtor),
+    /// A model constructor.
     Model(ModelCtor),
+    /// A parallelism constructor.
     Parallelism(ParallelismCtor),
+    /// A batch-policy constructor.
     Batching(BatchingCtor),
 }
 
 impl Constructor {
+    /// The kind this constructor builds.
     pub fn kind(&self) -> PluginKind {
         match self {
             Constructor::Backend(_) => PluginKind::Backend,
@@ -82,7 +102,9 @@ impl Constructor {
 
 /// One registered plugin.
 pub struct PluginRegistration {
+    /// What it is.
     pub info: PluginInfo,
+    /// How to build it.
     pub ctor: Constructor,
 }
 

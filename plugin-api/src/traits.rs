@@ -33,6 +33,7 @@ pub trait KernelBackend: Send + Sync {
 
 /// Describes a model: its dimensions and footprint, and the logical kernels of one step.
 pub trait ModelArch: Send + Sync {
+    /// The model's dimensions, footprint and data types.
     fn info(&self) -> &ModelInfo;
 
     /// Fill `graph` (cleared by the caller) with one stage holding the logical, unsharded
@@ -57,4 +58,13 @@ pub trait BatchPolicy: Send + Sync {
     /// Fill `plan` (cleared by the caller). The host admits waiting entries in plan order,
     /// checking KV memory, and runs the iteration.
     fn schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan);
+
+    /// [`BatchPolicy::schedule`] that can fail, like the other traits' methods; the engine
+    /// calls this one. The default calls `schedule` and never fails, so a 1.0 policy keeps
+    /// working unchanged; a policy that can fail (or an adapter for one in a library)
+    /// overrides it. Added in 1.1.
+    fn try_schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) -> Result<(), PluginError> {
+        self.schedule(view, plan);
+        Ok(())
+    }
 }

@@ -26,7 +26,7 @@
 
 typedef struct c_roofline {
     double peak_matmul_flops, peak_vector_flops, mem_bw;
-    double mult[6]; /* per REALLM_DTYPE_*: matrix peak multiplier */
+    double mult[8]; /* per REALLM_DTYPE_*: matrix peak multiplier */
     double link_bw, link_latency_s;
     double efficiency, launch_overhead_s;
 } c_roofline;
@@ -66,8 +66,9 @@ static void *create(const char *params_json, const reallm_device *dev, char *err
     r->peak_matmul_flops = dev->peak_matmul_flops;
     r->peak_vector_flops = dev->peak_vector_flops;
     r->mem_bw = dev->mem_bw_bytes_per_s;
-    double m[6] = {dev->fp32_multiplier, 1.0, 1.0, dev->fp8_multiplier, dev->int8_multiplier, dev->fp4_multiplier};
-    for (int i = 0; i < 6; i++) r->mult[i] = m[i] > 0.0 ? m[i] : 1.0;
+    double m[8] = {dev->fp32_multiplier, 1.0, 1.0, dev->fp8_multiplier, dev->int8_multiplier,
+                   dev->fp4_multiplier, dev->fp4_multiplier, dev->fp4_multiplier};
+    for (int i = 0; i < 8; i++) r->mult[i] = m[i] > 0.0 ? m[i] : 1.0;
     r->link_bw = dev->link_bw_per_direction_bytes_per_s * dev->link_count;
     r->link_latency_s = dev->link_latency_s;
     r->efficiency = efficiency;
@@ -76,8 +77,8 @@ static void *create(const char *params_json, const reallm_device *dev, char *err
 }
 
 static unsigned bits(uint8_t dtype) {
-    static const unsigned b[6] = {32, 16, 16, 8, 8, 4};
-    return dtype < 6 ? b[dtype] : 16;
+    static const unsigned b[8] = {32, 16, 16, 8, 8, 4, 4, 4};
+    return dtype < 8 ? b[dtype] : 16;
 }
 
 static int32_t cost(void *instance, const reallm_op *ops, size_t n, double *out_s, char *err, size_t err_cap) {
@@ -98,7 +99,7 @@ static int32_t cost(void *instance, const reallm_op *ops, size_t n, double *out_
             return REALLM_ERR_UNSUPPORTED;
         }
         for (int d = 0; d < 4; d++) {
-            if (op->dtypes[d] > REALLM_DTYPE_F4) {
+            if (op->dtypes[d] > REALLM_DTYPE_NVFP4) {
                 set_err(err, err_cap, "unknown data type");
                 return REALLM_ERR_INVALID;
             }

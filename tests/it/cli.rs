@@ -130,3 +130,38 @@ fn deepseek_v3_and_llama_405b_end_to_end() {
         assert!(out.status.success(), "{attn}/{ffn}: {}", stderr(&out));
     }
 }
+
+/// `model:` as a path to a Hugging Face config (a folder holding one, or the file), in both
+/// config forms and in `model show`, with the family detected from the file.
+#[test]
+fn model_given_as_a_config_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = dir.path().join("models/gpt-oss-20b");
+    std::fs::create_dir_all(&model_dir).unwrap();
+    std::fs::write(model_dir.join("config.json"), include_str!("../../plugins/llama/configs/openai--gpt-oss-20b.json")).unwrap();
+    // `model show PATH`.
+    let out = reallm(dir.path()).args(["model", "show", "models/gpt-oss-20b/config.json", "--decode-ctx", "1000"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("gpt-oss-20b (llama): 24 layers") && text.contains("decode_attention"), "{text}");
+    // The product form (here through --set), end to end on an H200.
+    let out = reallm(dir.path())
+        .args(["--set", "model=models/gpt-oss-20b", "--set", "system.device=H200-SXM"])
+        .args(["--set", "workload.max_requests=5", "sim"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("5 completed of 5"), "{}", stdout(&out));
+    // The original tool's form, with the path relative to the config file.
+    let original = include_str!("../../configs/system/default_homo.yaml").replace("model: llama70b", "model: models/gpt-oss-20b");
+    std::fs::write(dir.path().join("orig.yaml"), original).unwrap();
+    let out = reallm(dir.path()).args(["-c", "orig.yaml", "model", "show"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("gpt-oss-20b (llama): 24 layers"), "{}", stdout(&out));
+    // An architecture no plugin reads: an input error listing what is supported.
+    std::fs::write(dir.path().join("mamba.json"), r#"{"architectures": ["MambaForCausalLM"], "model_type": "mamba"}"#).unwrap();
+    let out = reallm(dir.path()).args(["model", "show", "mamba.json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("MambaForCausalLM") && err.contains("Qwen3ForCausalLM") && err.contains("DeepseekV3ForCausalLM"), "{err}");
+}

@@ -584,12 +584,22 @@ fn cli_loads_selects_and_rejects_plugins() {
     let a = std::fs::read_to_string(work.path().join("a.json")).unwrap();
     let b = std::fs::read_to_string(work.path().join("b.json")).unwrap();
     assert_ne!(a, b, "the template backend changes the results");
-    // A library that re-exports the built-in roofline collides with it.
+    // A library that re-exports the built-in roofline shadows it: `plugins` lists both and
+    // marks the conflict (exit 0); selecting the ambiguous name is the error, naming both.
     let clash = plugin_dir(&["reallm-roofline-cdylib"]);
     let out = crate::support::reallm(work.path()).arg("--plugin-dir").arg(clash.path()).arg("plugins").output().unwrap();
+    let listing = crate::support::stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::support::stderr(&out));
+    assert!(listing.contains("CONFLICT") && listing.contains(&lib_file("reallm-roofline-cdylib")), "{listing}");
+    let out = crate::support::reallm(work.path())
+        .arg("--plugin-dir")
+        .arg(clash.path())
+        .args(["--plugin", "backend=roofline", "sim"])
+        .output()
+        .unwrap();
     let err = crate::support::stderr(&out);
     assert_eq!(out.status.code(), Some(5), "{err}");
-    assert!(err.contains("roofline") && err.contains("built-in") && err.contains(&lib_file("reallm-roofline-cdylib")), "{err}");
+    assert!(err.contains("ambiguous") && err.contains("built-in") && err.contains(&lib_file("reallm-roofline-cdylib")), "{err}");
     // A panicking backend: a clear error and a non-zero exit.
     let bad = plugin_dir(&["reallm-panicky-backend"]);
     let out = crate::support::reallm(work.path()).arg("--plugin-dir").arg(bad.path()).args(["plugins"]).output().unwrap();

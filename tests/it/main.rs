@@ -1,5 +1,6 @@
 //! ReaLLM's integration tests: one test binary, one module per area.
 
+mod architecture;
 mod cli;
 mod compat;
 mod determinism;

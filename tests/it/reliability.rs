@@ -109,6 +109,9 @@ fn cases() -> Vec<Case> {
         case("unknown batching policy", &["--set", "system.batching.policy=magic", "sim"], PLUGIN, &["magic", "continuous"]),
         case("unknown batching parameter", &["--set", "system.batching.params={chunk: 3}", "sim"], PLUGIN, &["chunk"]),
         case("unknown model preset", &["--set", "model=gpt-17", "sim"], PLUGIN, &["gpt-17", "known models"]),
+        case("model config path missing", &["--set", "model=models/Qwen3-8B", "sim"], INPUT, &["models/Qwen3-8B", "no model config found"]),
+        case("model config of an unsupported architecture", &["--set", "model=m/config.json", "sim"], INPUT, &["MambaForCausalLM", "supported: llama"])
+            .file("m/config.json", r#"{"architectures": ["MambaForCausalLM"], "model_type": "mamba"}"#),
         case("--plugin without `=`", &["--plugin", "backend", "sim"], USAGE, &["--plugin `backend`", "KIND=NAME"]),
         case("--plugin of an unknown kind", &["--plugin", "engine=v8", "sim"], USAGE, &["unknown kind `engine`"]),
         case("--plugin naming a plugin no library provides", &["--plugin-dir", "plugins", "--plugin", "backend=missing", "sim"], PLUGIN, &["missing", "failed to load"])

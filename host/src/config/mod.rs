@@ -2,22 +2,30 @@
 //!
 //! Loading goes: text → YAML value tree → `--set` overrides → form detection → serde types
 //! ([`schema`]) with key paths in errors → [`Experiment`] → validation. Both forms go through
-//! the same validation.
+//! the same validation. Modules: [`load`] (text, overrides, form detection), [`native`]
+//! (ReaLLM's own form), [`original`] (the original tool's layout), [`validate`](mod@validate).
 
+mod load;
+mod native;
+mod original;
 pub mod schema;
+mod validate;
 pub mod yaml;
 
-use crate::error::{Error, Result};
+pub use load::{apply_override, apply_plugin_overrides, load, load_str, PluginOverride};
+pub use original::{ORIGINAL_DEFAULT_DEVICE, ORIGINAL_HETERO_DEFAULT_DEVICE};
+pub use validate::validate;
+
 use reallm_plugin_api::{CommAlgo, Degrees, Limits};
 use schema::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The embedded default experiment (`configs/system/default.yaml`).
 pub const DEFAULT_CONFIG: &str = include_str!("../../../configs/system/default.yaml");
 
 /// Keys that only the original tool's layout has.
-const ORIGINAL_KEYS: &[&str] =
+pub(crate) const ORIGINAL_KEYS: &[&str] =
     &["kernel_sim", "system_sim", "trace_gen", "heterogeneous", "prefill_system", "decode_system", "output_dir", "trace"];
 
 /// Which form a config was written in.
@@ -157,470 +165,6 @@ impl Experiment {
     }
 }
 
-/// Load a config file (or the embedded default when `path` is `None`) and apply overrides
-/// (`key.path=value`).
-pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Experiment> {
-    let (text, origin, base_dir) = match path {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
-            let base = p.parent().map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() });
-            (text, p.display().to_string(), base)
-        }
-        None => (DEFAULT_CONFIG.to_string(), "built-in default".to_string(), None),
-    };
-    load_str(&text, &origin, base_dir, overrides)
-}
-
-/// Load from text; `origin` names the source in errors.
-pub fn load_str(text: &str, origin: &str, base_dir: Option<PathBuf>, overrides: &[String]) -> Result<Experiment> {
-    let mut tree = yaml::parse(text, origin)?;
-    if !tree.is_object() {
-        return Err(Error::config(origin, "expected a mapping of keys at the top level"));
-    }
-    for o in overrides {
-        apply_override(&mut tree, o).map_err(|m| Error::Usage(format!("--set {m}")))?;
-    }
-    let is_original = tree.as_object().map(|m| m.keys().any(|k| ORIGINAL_KEYS.contains(&k.as_str()))).unwrap_or(false)
-        || tree.pointer("/system/batching_algo").is_some()
-        || tree.pointer("/system/attention_parallelism").is_some();
-    let exp = if is_original {
-        let f: OriginalFile = deserialize(tree, origin)?;
-        from_original(f, origin, base_dir)?
-    } else {
-        let f: ProductFile = deserialize(tree, origin)?;
-        from_product(f, origin, base_dir)?
-    };
-    validate(&exp)?;
-    Ok(exp)
-}
-
-fn deserialize<T: serde::de::DeserializeOwned>(tree: Value, origin: &str) -> Result<T> {
-    serde_path_to_error::deserialize(tree).map_err(|e| {
-        let path = e.path().to_string();
-        let msg = e.inner().to_string();
-        let hint = did_you_mean(&msg).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
-        let at = if path == "." { "top level".to_string() } else { format!("key `{path}`") };
-        Error::config(origin, format!("{at}: {msg}{hint}"))
-    })
-}
-
-/// From serde's "unknown field `x`, expected one of `a`, `b`" pick the closest expected name.
-fn did_you_mean(msg: &str) -> Option<String> {
-    let rest = msg.strip_prefix("unknown field `")?;
-    let (bad, rest) = rest.split_once('`')?;
-    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
-    expected
-        .into_iter()
-        .map(|e| (strsim::levenshtein(bad, e), e))
-        .filter(|(d, e)| *d <= 3.max(e.len() / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, e)| e.to_string())
-}
-
-/// Set `a.b.c` to a YAML-parsed value, creating maps on the way.
-pub fn apply_override(tree: &mut Value, spec: &str) -> std::result::Result<(), String> {
-    let (key, value) = spec.split_once('=').ok_or_else(|| format!("override `{spec}`: expected KEY.PATH=VALUE"))?;
-    let key = key.trim();
-    if key.is_empty() || key.split('.').any(|p| p.is_empty()) {
-        return Err(format!("override `{spec}`: empty key segment"));
-    }
-    let mut cur = tree;
-    let parts: Vec<&str> = key.split('.').collect();
-    for (i, part) in parts.iter().enumerate() {
-        let obj = match cur {
-            Value::Object(m) => m,
-            other => {
-                *other = Value::Object(Default::default());
-                other.as_object_mut().expect("just set")
-            }
-        };
-        if i + 1 == parts.len() {
-            obj.insert(part.to_string(), yaml::parse_value(value));
-            return Ok(());
-        }
-        cur = obj.entry(part.to_string()).or_insert_with(|| Value::Object(Default::default()));
-    }
-    Ok(())
-}
-
-fn parse_plan(s: &PlanRef, key: &str, origin: &str) -> Result<Degrees> {
-    match s {
-        PlanRef::Text(t) => Degrees::parse(t).map_err(|m| Error::config(origin, format!("key `{key}`: {m}"))),
-        PlanRef::Map(d) => Ok(*d),
-    }
-}
-
-fn parse_algo(s: Option<&str>, key: &str, origin: &str) -> Result<CommAlgo> {
-    match s {
-        None => Ok(CommAlgo::Auto),
-        Some(t) => CommAlgo::parse(t).ok_or_else(|| {
-            Error::config(origin, format!("key `{key}`: unknown algorithm `{t}`; expected auto, ring, ring2d or multishot"))
-        }),
-    }
-}
-
-/// Resolve a model's `hf_config` path against the config file's folder.
-fn resolve_model_paths(mut m: ModelSel, base_dir: Option<&Path>) -> ModelSel {
-    if let (Some(base), Some(p)) = (base_dir, m.params.get("hf_config").and_then(|v| v.as_str()).map(str::to_string)) {
-        let path = Path::new(&p);
-        if path.is_relative() && !path.exists() && base.join(path).exists() {
-            m.params["hf_config"] = Value::String(base.join(path).display().to_string());
-        }
-    }
-    m
-}
-
-fn model_from_ref(m: ModelRef) -> ModelSel {
-    match m {
-        ModelRef::Name(n) => ModelSel { plugin: None, label: n.clone(), params: serde_json::json!({ "preset": n }) },
-        ModelRef::Full(f) => {
-            let label = f
-                .name
-                .clone()
-                .or_else(|| f.params.get("preset").and_then(|p| p.as_str()).map(str::to_string))
-                .unwrap_or_else(|| f.plugin.clone());
-            ModelSel { plugin: Some(f.plugin), label, params: f.params }
-        }
-    }
-}
-
-fn pool_from_product(sys: ProductSystem, role: Role, key: &str, origin: &str) -> Result<PoolConfig> {
-    let n = sys.num_devices;
-    let attention = match &sys.parallelism.attention {
-        Some(p) => parse_plan(p, &format!("{key}.parallelism.attention"), origin)?,
-        None => Degrees { tp: n.max(1), ..Degrees::default() },
-    };
-    let ffn = match &sys.parallelism.ffn {
-        Some(p) => parse_plan(p, &format!("{key}.parallelism.ffn"), origin)?,
-        None => attention,
-    };
-    let comm_algo = parse_algo(sys.parallelism.io_algo.as_deref(), &format!("{key}.parallelism.io_algo"), origin)?;
-    let router = parse_router(sys.router.as_deref(), &format!("{key}.router"), origin)?;
-    let b = &sys.batching;
-    Ok(PoolConfig {
-        role,
-        replicas: sys.replicas,
-        router,
-        device: sys.device,
-        num_devices: n,
-        attention,
-        ffn,
-        sequence_parallel: sys.parallelism.sequence_parallel,
-        comm_algo,
-        batching: PluginSel { name: b.policy.clone(), params: b.params.clone() },
-        limits: Limits { max_batch_seqs: b.max_batch_seqs, max_batch_tokens: b.max_batch_tokens, chunk_tokens: b.chunk_tokens },
-        memory: sys.memory,
-    })
-}
-
-fn parse_router(s: Option<&str>, key: &str, origin: &str) -> Result<Router> {
-    match s {
-        None => Ok(Router::RoundRobin),
-        Some(t) => Router::parse(t).ok_or_else(|| {
-            Error::config(origin, format!("key `{key}`: unknown router `{t}`; expected round_robin, least_outstanding, least_kv or random"))
-        }),
-    }
-}
-
-fn from_product(f: ProductFile, origin: &str, base_dir: Option<PathBuf>) -> Result<Experiment> {
-    let (pool, decode_pool, kv_transfer) = match (f.system, f.disaggregated) {
-        (Some(sys), None) => (pool_from_product(sys, Role::Colocated, "system", origin)?, None, KvTransferConfig::default()),
-        (None, Some(d)) => {
-            let kt = KvTransferConfig { bandwidth_bytes_per_s: d.kv_transfer.bandwidth_bytes_per_s, latency_s: d.kv_transfer.latency_s, layerwise_overlap: d.kv_transfer.layerwise_overlap };
-            (pool_from_product(d.prefill, Role::Prefill, "disaggregated.prefill", origin)?, Some(pool_from_product(d.decode, Role::Decode, "disaggregated.decode", origin)?), kt)
-        }
-        (Some(_), Some(_)) => return Err(Error::config(origin, "both `system` and `disaggregated` given; use `system` for a colocated system or `disaggregated` for separate prefill and decode pools")),
-        (None, None) => return Err(Error::config(origin, "missing key `system` (or `disaggregated` with `prefill` and `decode` pools)")),
-    };
-    let backend = f.backend.unwrap_or(PluginRef::Name("roofline".into()));
-    let wl = f.workload;
-    let rel = |p: &str| base_dir.as_ref().map(|b| b.join(p)).unwrap_or_else(|| PathBuf::from(p));
-    Ok(Experiment {
-        origin: origin.to_string(),
-        form: Form::Product,
-        base_dir: base_dir.clone(),
-        name: f.name,
-        model: resolve_model_paths(model_from_ref(f.model), base_dir.as_deref()),
-        backend: PluginSel { name: backend.name().to_string(), params: backend.params() },
-        pool,
-        decode_pool,
-        kv_transfer,
-        trace_gen: TraceGenConfig {
-            tasks: wl.tasks.clone(),
-            request_rates: wl.request_rates.clone(),
-            max_requests: wl.max_requests,
-            end_time_s: wl.end_time_s,
-            seed: wl.seed,
-        },
-        workload: SimWorkload { traces: wl.traces, tasks: wl.tasks, request_rates: wl.request_rates, end_reqs: wl.end_reqs },
-        kernel: KernelConfig {
-            prefill_blocks: f.kernel.prefill_blocks,
-            decode_ctx: f.kernel.decode_ctx,
-            decode_batches: f.kernel.decode_batches,
-            kernel_types: f.kernel.kernel_types,
-            all_plans: f.kernel.all_plans,
-        },
-        sim: SimConfig {
-            end_time_s: f.sim.end_time_s,
-            iteration_overhead_s: f.sim.iteration_overhead_s,
-            seed: f.sim.seed,
-            cuda_graph_batch_sizes: {
-                let mut v = f.sim.cuda_graph_batch_sizes.clone();
-                v.sort_unstable();
-                v.dedup();
-                v
-            },
-        },
-        slo: f.slo,
-        workspace: f.workspace.map(PathBuf::from),
-        plugin_dirs: f.plugin_dirs.iter().map(|p| rel(p)).collect(),
-        output_dir: None,
-    })
-}
-
-/// Map the original tool's batching names to ReaLLM policies.
-fn original_policy(name: &str) -> String {
-    match name {
-        "mixed-sarathi" | "sarathi" => "chunked".into(),
-        "mixed-continuous" | "mixed_continuous" => "mixed".into(),
-        other => other.to_string(),
-    }
-}
-
-/// Default device for the original layout when `system.device` is missing.
-pub const ORIGINAL_DEFAULT_DEVICE: &str = "GA100";
-/// Default device for the original heterogeneous layout, which names none (DeepSeek-V3's fp8
-/// weights need a part with fp8 tensor cores).
-pub const ORIGINAL_HETERO_DEFAULT_DEVICE: &str = "H100-SXM";
-
-fn original_pool(p: &OriginalPool, role: Role, key: &str, origin: &str) -> Result<PoolConfig> {
-    let n = p.num_devices;
-    let attention = match &p.attention_parallelism {
-        Some(s) => Degrees::parse(s).map_err(|m| Error::config(origin, format!("key `{key}.attention_parallelism`: {m}")))?,
-        None => Degrees { tp: n.max(1), ..Degrees::default() },
-    };
-    let ffn = match &p.ffn_parallelism {
-        Some(s) => Degrees::parse(s).map_err(|m| Error::config(origin, format!("key `{key}.ffn_parallelism`: {m}")))?,
-        None => attention,
-    };
-    let default_policy = if role == Role::Prefill { "no_batching" } else { "upto_memory_limit" };
-    Ok(PoolConfig {
-        role,
-        replicas: 1,
-        router: Router::RoundRobin,
-        device: p.device.clone().unwrap_or_else(|| ORIGINAL_HETERO_DEFAULT_DEVICE.into()),
-        num_devices: n,
-        attention,
-        ffn,
-        sequence_parallel: false,
-        comm_algo: parse_algo(p.io_algo.as_deref(), &format!("{key}.io_algo"), origin)?,
-        batching: PluginSel { name: original_policy(p.batching.as_deref().unwrap_or(default_policy)), params: Value::Null },
-        limits: Limits { max_batch_seqs: 1024, max_batch_tokens: 16384, chunk_tokens: 0 },
-        memory: MemoryConfig::default(),
-    })
-}
-
-fn from_original(f: OriginalFile, origin: &str, base_dir: Option<PathBuf>) -> Result<Experiment> {
-    let hetero = f.heterogeneous || f.prefill_system.is_some() || f.decode_system.is_some();
-    let (pool, decode_pool) = if hetero {
-        if f.system.is_some() {
-            return Err(Error::config(origin, "`heterogeneous: true` takes `prefill_system` and `decode_system`, not `system`"));
-        }
-        let p = f.prefill_system.as_ref().ok_or_else(|| Error::config(origin, "`heterogeneous: true` needs `prefill_system`"))?;
-        let d = f.decode_system.as_ref().ok_or_else(|| Error::config(origin, "`heterogeneous: true` needs `decode_system`"))?;
-        (original_pool(p, Role::Prefill, "prefill_system", origin)?, Some(original_pool(d, Role::Decode, "decode_system", origin)?))
-    } else {
-        let sys = f
-            .system
-            .as_ref()
-            .ok_or_else(|| Error::config(origin, "missing key `system` (device, num_devices, parallelism, batching_algo)"))?;
-        let op = OriginalPool {
-            device: Some(sys.device.clone().unwrap_or_else(|| ORIGINAL_DEFAULT_DEVICE.into())),
-            num_devices: sys.num_devices,
-            attention_parallelism: sys.attention_parallelism.clone(),
-            ffn_parallelism: sys.ffn_parallelism.clone(),
-            batching: Some(sys.batching_algo.clone().unwrap_or_else(|| "continuous".into())),
-            io_algo: sys.io_algo.clone(),
-        };
-        let mut pool = original_pool(&op, Role::Colocated, "system", origin)?;
-        let chunk = sys.prefill_chunk.unwrap_or(0);
-        pool.limits = Limits { max_batch_seqs: 256, max_batch_tokens: if chunk > 0 { chunk } else { 16384 }, chunk_tokens: chunk };
-        (pool, None)
-    };
-    let sim =
-        f.system_sim.unwrap_or(OriginalSystemSim { sim_method: None, traces: None, end_reqs: None, tasks: None, request_rates: None });
-    let method = sim.sim_method.clone().unwrap_or_else(|| "roofline".into());
-    let backend = match method.as_str() {
-        "roofline" | "llmcompass" => PluginSel { name: method.clone(), params: Value::Null },
-        other => {
-            return Err(Error::config(
-                origin,
-                format!("key `system_sim.sim_method`: unknown method `{other}`; expected roofline or llmcompass"),
-            ))
-        }
-    };
-    let tg =
-        f.trace_gen.unwrap_or(OriginalTraceGen { random_seed: None, tasks: None, request_rates: None, max_requests: None, end_time: None });
-    let gen_tasks = tg.tasks.unwrap_or_else(|| vec!["code".into(), "conv".into()]);
-    let gen_rates = tg.request_rates.unwrap_or_else(|| vec![1.0]);
-    let ks = f.kernel_sim;
-    let defaults = ProductKernel::default();
-    let kernel = KernelConfig {
-        prefill_blocks: ks.as_ref().and_then(|k| k.prefill_blocks.clone()).unwrap_or(defaults.prefill_blocks),
-        decode_ctx: ks.as_ref().and_then(|k| k.decode_ctxt.clone()).unwrap_or(defaults.decode_ctx),
-        decode_batches: vec![1],
-        kernel_types: ks.as_ref().and_then(|k| k.kernel_types.clone()).unwrap_or(defaults.kernel_types),
-        all_plans: true,
-    };
-    let mut traces = sim.traces.map(|t| t.into_vec()).unwrap_or_default();
-    if let Some(t) = f.trace {
-        traces.push(t);
-    }
-    // The original tool ran the unfused attention kernels and left out the embedding and the
-    // LM head; keep its view of the model for its own configs.
-    let model_params = serde_json::json!({ "preset": f.model, "include_embedding_and_head": false, "attention": "unfused" });
-    Ok(Experiment {
-        origin: origin.to_string(),
-        form: Form::Original,
-        base_dir,
-        name: None,
-        model: ModelSel { plugin: None, label: f.model.clone(), params: model_params },
-        backend,
-        pool,
-        decode_pool,
-        kv_transfer: KvTransferConfig::default(),
-        trace_gen: TraceGenConfig {
-            tasks: gen_tasks.clone(),
-            request_rates: gen_rates.clone(),
-            max_requests: tg.max_requests.unwrap_or(50_000),
-            end_time_s: tg.end_time.unwrap_or(500.0),
-            seed: tg.random_seed.unwrap_or(0),
-        },
-        workload: SimWorkload {
-            traces,
-            tasks: sim.tasks.unwrap_or(gen_tasks),
-            request_rates: sim.request_rates.unwrap_or(gen_rates),
-            end_reqs: sim.end_reqs,
-        },
-        kernel,
-        sim: SimConfig { end_time_s: None, iteration_overhead_s: 0.0, seed: 0, cuda_graph_batch_sizes: Vec::new() },
-        slo: reallm_sim::metrics::Slo::default(),
-        workspace: None,
-        plugin_dirs: vec![],
-        output_dir: f.output_dir.map(PathBuf::from),
-    })
-}
-
-/// Checks shared by both forms. Plugin-specific checks (heads divisible by TP, ...) happen
-/// when the plugins are built.
-fn validate_pool(p: &PoolConfig, o: &str) -> Result<()> {
-    let role = p.role.name();
-    if p.num_devices == 0 {
-        return Err(Error::config(o, format!("{role} pool: num_devices is 0; expected at least 1")));
-    }
-    if p.num_devices > 1_000_000 {
-        return Err(Error::config(
-            o,
-            format!("{role} pool: {} devices is beyond what one replica can model (limit 1,000,000)", p.num_devices),
-        ));
-    }
-    if p.replicas == 0 || p.replicas > 100_000 {
-        return Err(Error::config(o, format!("{role} pool: replicas = {}; expected 1 to 100,000", p.replicas)));
-    }
-    for (what, d) in [("attention", p.attention), ("ffn", p.ffn)] {
-        if d.product() != p.num_devices as u64 {
-            return Err(Error::config(
-                o,
-                format!("{role} pool: {what} parallelism `{d}` spans {} devices but the system has num_devices = {}; the degrees must multiply to the device count", d.product(), p.num_devices),
-            ));
-        }
-    }
-    if p.attention.pp != p.ffn.pp {
-        return Err(Error::config(
-            o,
-            format!(
-                "{role} pool: pipeline degree differs between attention (pp{}) and ffn (pp{}); stages hold whole layers",
-                p.attention.pp, p.ffn.pp
-            ),
-        ));
-    }
-    if p.limits.max_batch_seqs == 0 || p.limits.max_batch_tokens == 0 {
-        return Err(Error::config(o, format!("{role} pool: batching max_batch_seqs and max_batch_tokens must be at least 1")));
-    }
-    let m = &p.memory;
-    if !(m.usable_fraction > 0.0 && m.usable_fraction <= 1.0) {
-        return Err(Error::config(o, format!("key `memory.usable_fraction` = {}: expected a fraction in (0, 1]", m.usable_fraction)));
-    }
-    if !(0.0..1.0).contains(&m.watermark_fraction) {
-        return Err(Error::config(o, format!("key `memory.watermark_fraction` = {}: expected a fraction in [0, 1)", m.watermark_fraction)));
-    }
-    if !(m.host_link_bytes_per_s.is_finite() && m.host_link_bytes_per_s > 0.0) {
-        return Err(Error::config(
-            o,
-            format!("key `memory.host_link_bytes_per_s` = {}: expected a positive number of bytes per second", m.host_link_bytes_per_s),
-        ));
-    }
-    if m.block_tokens == 0 {
-        return Err(Error::config(o, "key `memory.block_tokens`: expected at least 1 token per block"));
-    }
-    if !(m.activation_reserve_gib >= 0.0 && m.activation_reserve_gib.is_finite()) {
-        return Err(Error::config(o, "key `memory.activation_reserve_gib`: expected a non-negative number"));
-    }
-    Ok(())
-}
-
-pub fn validate(e: &Experiment) -> Result<()> {
-    let o = &e.origin;
-    if e.sim.cuda_graph_batch_sizes.contains(&0) {
-        return Err(Error::config(o, "key `sim.cuda_graph_batch_sizes`: sizes must be at least 1"));
-    }
-    e.slo.validate().map_err(|m| Error::config(o, format!("key `slo`: {m}")))?;
-    for p in e.pools() {
-        validate_pool(p, o)?;
-    }
-    if let Some(b) = e.kv_transfer.bandwidth_bytes_per_s {
-        if !(b.is_finite() && b > 0.0) {
-            return Err(Error::config(
-                o,
-                format!("kv_transfer.bandwidth_bytes_per_s = {b}: expected a positive number of bytes per second"),
-            ));
-        }
-    }
-    if let Some(l) = e.kv_transfer.latency_s {
-        if !(l.is_finite() && l >= 0.0) {
-            return Err(Error::config(o, format!("kv_transfer.latency_s = {l}: expected a non-negative number of seconds")));
-        }
-    }
-    for r in e.trace_gen.request_rates.iter().chain(&e.workload.request_rates) {
-        if !(r.is_finite() && *r > 0.0) {
-            return Err(Error::config(o, format!("request rate {r}: expected a positive number of requests per second")));
-        }
-    }
-    for t in e.trace_gen.tasks.iter().chain(&e.workload.tasks) {
-        if crate::workload::azure::Task::parse(t).is_none() {
-            return Err(Error::config(o, format!("task `{t}`: expected `code` or `conv`")));
-        }
-    }
-    if e.trace_gen.max_requests == 0 {
-        return Err(Error::config(o, "trace generation: max_requests must be at least 1"));
-    }
-    if !(e.trace_gen.end_time_s > 0.0) {
-        return Err(Error::config(o, format!("trace generation: end time {} s must be positive", e.trace_gen.end_time_s)));
-    }
-    if let Some(t) = e.sim.end_time_s {
-        if !(t > 0.0) {
-            return Err(Error::config(o, format!("key `sim.end_time_s` = {t}: expected a positive time in seconds")));
-        }
-    }
-    if !(e.sim.iteration_overhead_s >= 0.0 && e.sim.iteration_overhead_s.is_finite()) {
-        return Err(Error::config(o, "key `sim.iteration_overhead_s`: expected a non-negative number of seconds"));
-    }
-    if e.kernel.prefill_blocks.contains(&0) || e.kernel.decode_ctx.contains(&0) || e.kernel.decode_batches.contains(&0) {
-        return Err(Error::config(o, "kernel: prefill_blocks, decode_ctx and decode_batches must be positive"));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -674,5 +218,19 @@ mod tests {
         assert_eq!(d.device, ORIGINAL_HETERO_DEFAULT_DEVICE);
         assert_eq!(e.workload.traces, vec!["rr_code_1.csv".to_string()]);
         assert_eq!(e.output_dir.as_deref(), Some(std::path::Path::new("workspace/deepseekv3_hetero")));
+    }
+
+    #[test]
+    fn plugin_overrides_reach_every_pool() {
+        let yaml = "model: llama3-70b\ndisaggregated:\n  prefill: {device: H100-SXM, num_devices: 8}\n  decode: {device: H100-SXM, num_devices: 8}\n";
+        let mut e = load_str(yaml, "t.yaml", None, &[]).unwrap();
+        let o = [PluginOverride::parse("batching=chunked").unwrap(), PluginOverride::parse("backend = llmcompass").unwrap()];
+        apply_plugin_overrides(&mut e, &o);
+        assert_eq!(e.pool.batching.name, "chunked");
+        assert_eq!(e.decode_pool.as_ref().unwrap().batching.name, "chunked");
+        assert_eq!(e.backend.name, "llmcompass");
+        assert!(PluginOverride::parse("parallelism=tp").unwrap_err().contains("degrees"));
+        assert!(PluginOverride::parse("backend").unwrap_err().contains("KIND=NAME"));
+        assert!(PluginOverride::parse("gpu=x").unwrap_err().contains("unknown kind"));
     }
 }

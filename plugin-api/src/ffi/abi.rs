@@ -52,9 +52,11 @@ impl RootModule for PluginLibRef {
 #[repr(C)]
 #[derive(Debug, Clone, StableAbi)]
 pub struct FfiError {
+    /// Which [`PluginError`](crate::PluginError) variant (0 params, 1 unsupported, 2 invalid, 3 panic).
     pub kind: u8,
     /// Plugin name (for `ERR_PARAMS` and `ERR_PANIC`; may be empty otherwise).
     pub plugin: RString,
+    /// The error text.
     pub message: RString,
 }
 
@@ -99,7 +101,9 @@ impl FfiError {
 #[repr(C)]
 #[derive(Clone, Copy, StableAbi)]
 pub struct FfiLogger {
+    /// Most verbose level the host wants (log::Level as u8).
     pub max_level: u8,
+    /// Forwards one record to the host's logger.
     pub log: extern "C" fn(level: u8, target: RStr<'_>, message: RStr<'_>),
 }
 
@@ -147,6 +151,7 @@ pub type FfiParallelismBox = FfiParallelism_TO<'static, RBox<()>>;
 #[sabi_trait]
 pub trait FfiBatching: Send + Sync {
     #[sabi(last_prefix_field)]
+    /// The library policy's plan for a view given as scalars and the two queues.
     fn schedule(
         &self,
         scalars: FfiSchedScalars,
@@ -162,15 +167,25 @@ pub type FfiBatchingBox = FfiBatching_TO<'static, RBox<()>>;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, StableAbi)]
 pub struct FfiRequest {
+    /// Mirror of [`RequestState`](crate::RequestState)`::id`.
     pub id: u64,
+    /// Mirror of [`RequestState`](crate::RequestState)`::arrival_s`.
     pub arrival_s: f64,
+    /// Mirror of [`RequestState`](crate::RequestState)`::prompt_tokens`.
     pub prompt_tokens: u32,
+    /// Mirror of [`RequestState`](crate::RequestState)`::output_tokens`.
     pub output_tokens: u32,
+    /// Mirror of [`RequestState`](crate::RequestState)`::prefilled`.
     pub prefilled: u32,
+    /// Mirror of [`RequestState`](crate::RequestState)`::generated`.
     pub generated: u32,
+    /// Mirror of [`RequestState`](crate::RequestState)`::kv_blocks`.
     pub kv_blocks: u32,
+    /// Mirror of [`RequestState`](crate::RequestState)`::recompute_tokens`.
     pub recompute_tokens: u32,
+    /// Mirror of [`RequestState`](crate::RequestState)`::priority`.
     pub priority: i32,
+    /// Mirror of [`RequestState`](crate::RequestState)`::preemptions`.
     pub preemptions: u32,
 }
 
@@ -212,13 +227,21 @@ impl From<&FfiRequest> for RequestState {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, StableAbi)]
 pub struct FfiSchedScalars {
+    /// Mirror of `SchedulerView::now_s`.
     pub now_s: f64,
+    /// Mirror of `KvView::total_blocks`.
     pub total_blocks: u64,
+    /// Mirror of `KvView::free_blocks`.
     pub free_blocks: u64,
+    /// Mirror of `KvView::watermark_blocks`.
     pub watermark_blocks: u64,
+    /// Mirror of `KvView::block_tokens`.
     pub block_tokens: u32,
+    /// Mirror of `Limits::max_batch_seqs`.
     pub max_batch_seqs: u32,
+    /// Mirror of `Limits::max_batch_tokens`.
     pub max_batch_tokens: u32,
+    /// Mirror of `Limits::chunk_tokens`.
     pub chunk_tokens: u32,
 }
 
@@ -255,8 +278,11 @@ impl FfiSchedScalars {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, StableAbi)]
 pub struct FfiPlanEntry {
+    /// 0 waiting, 1 running (`Source`).
     pub source: u8,
+    /// Mirror of `PlanEntry::index`.
     pub index: u32,
+    /// Mirror of `PlanEntry::tokens`.
     pub tokens: u32,
 }
 

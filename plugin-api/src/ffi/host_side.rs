@@ -37,8 +37,11 @@ pub enum LoadErrorKind {
 /// A library that did not load: a one-line reason for the user, the full text for `--verbose`.
 #[derive(Debug, Clone)]
 pub struct LoadError {
+    /// Why, as a class.
     pub kind: LoadErrorKind,
+    /// One line for listings.
     pub reason: String,
+    /// The full reason (shown with `-v`).
     pub detail: String,
 }
 
@@ -332,28 +335,29 @@ struct DynBatching {
 }
 
 impl BatchPolicy for DynBatching {
-    /// `BatchPolicy::schedule` cannot return an error, so a failure or panic inside the
-    /// library is logged and then raised as a host-side panic that names the plugin and its
-    /// file (never an unwind across the boundary, and never a silently empty plan).
+    /// The infallible form: a failure inside the library is raised as a host-side panic that
+    /// names the plugin (the engine calls [`BatchPolicy::try_schedule`], which returns it).
     fn schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) {
+        if let Err(e) = self.try_schedule(view, plan) {
+            panic!("batch policy failed: {e}");
+        }
+    }
+
+    /// A failure or panic inside the library comes back as an error naming the plugin and its
+    /// file (never an unwind across the boundary, and never a silently empty plan).
+    fn try_schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) -> Result<(), PluginError> {
         let waiting: Vec<FfiRequest> = view.waiting.iter().map(FfiRequest::from).collect();
         let running: Vec<FfiRequest> = view.running.iter().map(FfiRequest::from).collect();
         let scalars = FfiSchedScalars::new(view.now_s, &view.kv, &view.limits);
-        let result = self.obj.schedule(scalars, RSlice::from_slice(&waiting), RSlice::from_slice(&running)).into_result();
-        let entries = match result {
-            Ok(e) => e,
-            Err(e) => {
-                let e = e.into_plugin(&self.label);
-                log::error!("{e}");
-                panic!("batch policy failed: {e}");
-            }
-        };
+        let entries = self
+            .obj
+            .schedule(scalars, RSlice::from_slice(&waiting), RSlice::from_slice(&running))
+            .into_result()
+            .map_err(|e| e.into_plugin(&self.label))?;
         plan.entries.clear();
         for e in entries.iter().map(FfiPlanEntry::to_native) {
-            match e {
-                Ok(e) => plan.entries.push(e),
-                Err(e) => panic!("{} returned a malformed plan: {e}", self.label),
-            }
+            plan.entries.push(e.map_err(|e| PluginError::invalid(format!("{} returned a malformed plan: {e}", self.label)))?);
         }
+        Ok(())
     }
 }

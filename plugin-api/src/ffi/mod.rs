@@ -14,8 +14,8 @@
 //! | data | form | why |
 //! |---|---|---|
 //! | parameters, `DeviceSpec` | JSON text | once per instance; plugins parse with `deny_unknown_fields` |
-//! | `Kernel`, `Collective` | [`ReallmOp`], `repr(C)`, 96 bytes, a slice per batch | hot path: no allocation per op on the library side but one `Vec<Kernel>` |
-//! | `ModelInfo`, `BatchShape`, `ModelGraph`, `ParallelPlan` | JSON text | rich nested data; once per new shape (the host caches graphs) |
+//! | `Kernel`, `Collective` | [`ReallmOp`], `repr(C)`, 96 bytes, a slice per batch | hot path: the engine costs every kernel of a step that its cost cache lacks in **one** `kernel_times` call, so a dynamic backend is crossed once per step, not once per kernel; collectives are cached by value and cross once per new collective |
+//! | `ModelInfo`, `BatchShape`, `ModelGraph`, `ParallelPlan` | JSON text | rich nested data; a dynamic model crosses once per step that builds a graph. Graphs are not cached by shape: every step carrying a prefill builds its graph; decode-only steps of a batch size already seen are served by the engine's decode-step memo and build none |
 //! | `SchedulerView`, `BatchPlan` | `repr(C)` mirrors ([`abi::FfiRequest`], ...) | once per iteration, queues may be long |
 //! | errors | [`abi::FfiError`] in an `RResult` | every method; panics are caught in the library and returned |
 //! | log records | callback given at `init` | the library's `log` facade forwards to the host's logger |
@@ -46,12 +46,19 @@ use serde::{Deserialize, Serialize};
 /// [`PluginInfo`](crate::PluginInfo)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginDescription {
+    /// See [`PluginInfo`](crate::PluginInfo).
     pub kind: PluginKind,
+    /// See [`PluginInfo`](crate::PluginInfo).
     pub name: String,
+    /// See [`PluginInfo`](crate::PluginInfo).
     pub aliases: Vec<String>,
+    /// See [`PluginInfo`](crate::PluginInfo).
     pub version: String,
+    /// See [`PluginInfo`](crate::PluginInfo).
     pub summary: String,
+    /// See [`PluginInfo`](crate::PluginInfo).
     pub example_params: String,
+    /// See [`PluginInfo`](crate::PluginInfo).
     pub presets: Vec<String>,
 }
 

@@ -37,23 +37,41 @@ pub const C_ABI_VERSION: u32 = 1;
 
 /// Kind codes of [`ReallmOp::kind`] (`REALLM_OP_*` in the header).
 pub mod kind {
+    /// C op code of a GEMM (any batch) (the C ABI's own stable numbering, `reallm_backend.h`).
     pub const GEMM: u32 = 1;
+    /// C op code of a grouped GEMM (the C ABI's own stable numbering, `reallm_backend.h`).
     pub const GROUPED_GEMM: u32 = 2;
+    /// C op code of prefill attention (the C ABI's own stable numbering, `reallm_backend.h`).
     pub const ATTENTION: u32 = 3;
+    /// C op code of decode attention (the C ABI's own stable numbering, `reallm_backend.h`).
     pub const DECODE_ATTENTION: u32 = 4;
+    /// C op code of softmax (the C ABI's own stable numbering, `reallm_backend.h`).
     pub const SOFTMAX: u32 = 5;
+    /// C op code of layer norm (the C ABI's own stable numbering, `reallm_backend.h`).
     pub const LAYERNORM: u32 = 6;
+    /// C op code of SiLU (the C ABI's own stable numbering, `reallm_backend.h`).
     pub const SILU: u32 = 7;
+    /// C op code of GELU (the C ABI's own stable numbering, `reallm_backend.h`).
     pub const GELU: u32 = 8;
+    /// C op code of element-wise multiply (the C ABI's own stable numbering, `reallm_backend.h`).
     pub const MUL: u32 = 9;
+    /// C op code of element-wise add (the C ABI's own stable numbering, `reallm_backend.h`).
     pub const ADD: u32 = 10;
+    /// C op code of RoPE (the C ABI's own stable numbering, `reallm_backend.h`).
     pub const ROPE: u32 = 11;
+    /// C op code of an embedding lookup (the C ABI's own stable numbering, `reallm_backend.h`).
     pub const EMBEDDING: u32 = 12;
+    /// C op code of router top-k (the C ABI's own stable numbering, `reallm_backend.h`).
     pub const TOPK: u32 = 13;
+    /// C op code of an all-reduce (the C ABI's own stable numbering, `reallm_backend.h`).
     pub const ALL_REDUCE: u32 = 64;
+    /// C op code of an all-gather (the C ABI's own stable numbering, `reallm_backend.h`).
     pub const ALL_GATHER: u32 = 65;
+    /// C op code of a reduce-scatter (the C ABI's own stable numbering, `reallm_backend.h`).
     pub const REDUCE_SCATTER: u32 = 66;
+    /// C op code of an all-to-all (the C ABI's own stable numbering, `reallm_backend.h`).
     pub const ALL_TO_ALL: u32 = 67;
+    /// C op code of a send/recv (the C ABI's own stable numbering, `reallm_backend.h`).
     pub const SEND_RECV: u32 = 68;
 }
 
@@ -71,6 +89,8 @@ pub fn dtype_code(d: DType) -> u8 {
         DType::F8 => 3,
         DType::I8 => 4,
         DType::F4 => 5,
+        DType::Mxfp4 => 6,
+        DType::Nvfp4 => 7,
     }
 }
 
@@ -83,6 +103,8 @@ pub fn dtype_from_code(c: u8) -> Result<DType, PluginError> {
         3 => DType::F8,
         4 => DType::I8,
         5 => DType::F4,
+        6 => DType::Mxfp4,
+        7 => DType::Nvfp4,
         _ => return Err(PluginError::unsupported(format!("unknown data-type code {c} in an op description"))),
     })
 }
@@ -269,29 +291,45 @@ impl ReallmOp {
 pub struct ReallmDevice {
     /// `sizeof(reallm_device)` as the host built it (fields are only ever appended).
     pub struct_size: u32,
+    /// See [`DeviceSpec`](crate::DeviceSpec)`::core_count`.
     pub core_count: u32,
     /// NUL-terminated device name.
     pub name: *const c_char,
     /// NUL-terminated JSON of the full device description (field names as in `DeviceSpec`).
     pub json: *const c_char,
+    /// See [`DeviceSpec`](crate::DeviceSpec)`::frequency_hz`.
     pub frequency_hz: f64,
     /// Dense 16-bit matrix peak, FLOP/s.
     pub peak_matmul_flops: f64,
+    /// See [`DeviceSpec`](crate::DeviceSpec)`::peak_vector_flops`.
     pub peak_vector_flops: f64,
+    /// See [`DeviceSpec`](crate::DeviceSpec)`::mem_bw_bytes_per_s`.
     pub mem_bw_bytes_per_s: f64,
+    /// See [`DeviceSpec`](crate::DeviceSpec)`::mem_capacity_bytes`.
     pub mem_capacity_bytes: u64,
+    /// See [`DeviceSpec`](crate::DeviceSpec)`::l2_bytes`.
     pub l2_bytes: u64,
+    /// See [`DeviceSpec`](crate::DeviceSpec)`::sram_bytes_per_core`.
     pub sram_bytes_per_core: u64,
+    /// See [`DeviceSpec`](crate::DeviceSpec)`::fp8_multiplier`.
     pub fp8_multiplier: f64,
+    /// See [`DeviceSpec`](crate::DeviceSpec)`::int8_multiplier`.
     pub int8_multiplier: f64,
+    /// See [`DeviceSpec`](crate::DeviceSpec)`::fp4_multiplier`.
     pub fp4_multiplier: f64,
+    /// See [`DeviceSpec`](crate::DeviceSpec)`::fp32_multiplier`.
     pub fp32_multiplier: f64,
     /// One scale-up link, one direction, bytes/s.
     pub link_bw_per_direction_bytes_per_s: f64,
+    /// See [`DeviceSpec`](crate::DeviceSpec)`::link_latency_s`.
     pub link_latency_s: f64,
+    /// See [`DeviceSpec`](crate::DeviceSpec)`::link_count`.
     pub link_count: u32,
+    /// See [`DeviceSpec`](crate::DeviceSpec)`::devices_per_node`.
     pub devices_per_node: u32,
+    /// See `ScaleOut::bw_per_device_bytes_per_s`.
     pub scale_out_bw_per_device_bytes_per_s: f64,
+    /// See `ScaleOut::latency_s`.
     pub scale_out_latency_s: f64,
 }
 
@@ -349,10 +387,15 @@ impl OwnedReallmDevice {
 pub struct ReallmBackendDesc {
     /// `sizeof(reallm_backend_desc)` as the library built it.
     pub struct_size: u32,
+    /// Zero; room for flags.
     pub reserved: u32,
+    /// NUL-terminated plugin name.
     pub name: *const c_char,
+    /// NUL-terminated version.
     pub version: *const c_char,
+    /// NUL-terminated one-line summary.
     pub summary: *const c_char,
+    /// NUL-terminated example parameters (YAML).
     pub example_params: *const c_char,
     /// New instance for a device; parameters as a JSON object. NULL on error, with a message.
     pub create: Option<
@@ -457,6 +500,18 @@ mod tests {
         // reallm_backend_desc: 2 × u32 + 4 strings + 3 function pointers = 8 + 56 = 64.
         #[cfg(target_pointer_width = "64")]
         assert_eq!(std::mem::size_of::<ReallmBackendDesc>(), 64);
+    }
+
+    #[test]
+    fn every_dtype_code_round_trips() {
+        use DType::*;
+        let all = [F32, Bf16, F16, F8, I8, F4, Mxfp4, Nvfp4];
+        // The codes of reallm_backend.h, REALLM_DTYPE_F32 = 0 .. REALLM_DTYPE_NVFP4 = 7.
+        for (code, d) in all.into_iter().enumerate() {
+            assert_eq!(dtype_code(d), code as u8);
+            assert_eq!(dtype_from_code(code as u8).unwrap(), d);
+        }
+        assert!(dtype_from_code(8).is_err());
     }
 
     #[test]

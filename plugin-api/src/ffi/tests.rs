@@ -96,6 +96,8 @@ fn test_info() -> ModelInfo {
         weights: WeightBytes { attention: 1, ..Default::default() },
         kv_bytes_per_token: 256,
         max_context: 4096,
+        kv_window_tokens: 0,
+        kv_windowed_layers: 0,
     }
 }
 
@@ -212,18 +214,7 @@ fn library() -> DynLibrary {
 }
 
 fn device() -> DeviceSpec {
-    serde_json::from_str(
-        r#"{"name":"toy","frequency_hz":1.41e9,"core_count":108,"sublane_count":4,"systolic_array_height":16,
-        "systolic_array_width":16,"mac_per_cycle":1.0,"systolic_dtype":"bf16","vector_width":32,"vector_flop_per_cycle":2,
-        "sram_bytes_per_core":196608,"l2_bytes":41943040,"l2_bytes_per_cycle":5120.0,"mem_bw_bytes_per_s":2.0e12,
-        "mem_capacity_bytes":85899345920,"peak_matmul_flops":3.12e14,"peak_vector_flops":1.95e13,"fp8_multiplier":0.0,
-        "int8_multiplier":2.0,"fp4_multiplier":0.0,"fp32_multiplier":0.5,
-        "interconnect":{"link_name":"nvlink3","link_bw_per_direction_bytes_per_s":2.5e10,"link_bw_both_directions_bytes_per_s":5.0e10,
-        "link_latency_s":8.92e-6,"flit_bytes":16,"header_bytes":16,"max_payload_bytes":256,"link_count":12,"topology":"fully_connected",
-        "devices_per_node":8},
-        "scale_out":{"bw_per_device_bytes_per_s":2.5e10,"latency_s":5e-6}}"#,
-    )
-    .unwrap()
+    crate::test_support::toy_device()
 }
 
 #[test]
@@ -246,13 +237,13 @@ fn backend_round_trip_is_exact_and_errors_name_the_plugin() {
     let dev = device();
     let b = lib.new_backend("ffi-test-backend", &serde_json::json!({"scale": 3.0}), &dev).unwrap();
     let k = Kernel::matmul(4096, 4096, 4096, DType::Bf16);
-    // 2·4096³ = 1.374e11 FLOPs / 3.12e14 FLOP/s × 3 (scale) ≈ 1.3214e-3 s.
-    let want = k.flops() / 3.12e14 * 3.0;
+    // 2·4096³ = 1.374e11 FLOPs / 1e15 FLOP/s (the toy device) × 3 (scale) ≈ 4.123e-4 s.
+    let want = k.flops() / 1e15 * 3.0;
     assert_eq!(b.kernel_time(&k).unwrap().to_bits(), want.to_bits());
     let ks = [k, Kernel::matmul(1, 8, 8, DType::F8)];
     let mut out = [0.0; 2];
     b.kernel_times(&ks, &mut out).unwrap();
-    assert_eq!(out[1], 2.0 * 64.0 / 3.12e14 * 3.0);
+    assert_eq!(out[1], 2.0 * 64.0 / 1e15 * 3.0);
     assert!(b.kernel_times(&ks, &mut [0.0; 1]).is_err());
 
     // A collective: 1 MiB over a 25 GB/s link = 4.194e-5 s.

@@ -7,7 +7,7 @@
 //! `inference/model.py` (`MLA`: `wq_a`, `q_norm`, `wq_b`, `wkv_a`, `kv_norm`, `wkv_b`, `wo`;
 //! `MoE`: `gate` (+ `bias` for V3), `experts`, `shared_experts`).
 
-use reallm_llama::common::{params_error, ArchDims, FamilyConfig, HfConfig, MoeDims, ParamCounts};
+use reallm_model_kit::{check_bounds, params_error, ArchDims, FamilyConfig, HfConfig, MoeDims, ParamCounts, MAX_DIM, MAX_LAYERS};
 use reallm_plugin_api::{DType, PluginError};
 use serde::{Deserialize, Serialize};
 
@@ -77,7 +77,6 @@ impl DeepSeekConfig {
                 return Err(err(format!("`{field}` must be positive")));
             }
         }
-        use reallm_llama::common::{check_bounds, MAX_DIM, MAX_LAYERS};
         let f = |v: u64| v as f64;
         // ≈ param_counts(): MLA projections, dense FFN and (routed + shared) experts per layer,
         // plus embedding and LM head.
@@ -157,6 +156,7 @@ impl DeepSeekConfig {
             router: n_moe * (h * self.n_routed_experts + if self.router_bias { self.n_routed_experts } else { 0 }),
             norms: l * norms_per_layer + h,
             lm_head: if self.tie_word_embeddings { 0 } else { h * self.vocab },
+            routed_expert_bias: 0,
             active: 0,
         };
         c.active = c.total() - c.routed_experts + n_moe * self.experts_per_token * expert;
@@ -204,6 +204,8 @@ impl DeepSeekConfig {
 impl FamilyConfig for DeepSeekConfig {
     const FAMILY: &'static str = "deepseek";
     const PRESETS: &'static [(&'static str, &'static [&'static str])] = PRESETS;
+    const HF_ARCHITECTURES: &'static [&'static str] = HF_ARCHITECTURES;
+    const HF_MODEL_TYPES: &'static [&'static str] = HF_MODEL_TYPES;
 
     fn preset(name: &str) -> Option<Self> {
         preset(name)
@@ -262,13 +264,33 @@ impl FamilyConfig for DeepSeekConfig {
     }
 }
 
+/// Hugging Face `architectures` this family reads (Kimi K2 ships as `DeepseekV3ForCausalLM`).
+pub const HF_ARCHITECTURES: &[&str] = &["DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM"];
+
+/// Hugging Face `model_type` values this family reads.
+pub const HF_MODEL_TYPES: &[&str] = &["deepseek_v2", "deepseek_v3", "kimi_k2"];
+
 /// Catalogue: `(canonical name, aliases)`.
-pub const PRESETS: &[(&str, &[&str])] =
-    &[("deepseek-v2", &["deepseekv2", "deepseek-v2-236b"]), ("deepseek-v3", &["deepseekv3", "deepseek-r1", "deepseekr1"])];
+pub const PRESETS: &[(&str, &[&str])] = &[
+    ("deepseek-v2", &["deepseekv2", "deepseek-v2-236b"]),
+    ("deepseek-v3", &["deepseekv3"]),
+    ("deepseek-r1", &["deepseekr1"]),
+    ("kimi-k2", &["kimik2", "kimi-k2-instruct"]),
+];
 
 /// Every preset name and alias, for [`PluginInfo::presets`](reallm_plugin_api::PluginInfo).
-pub const PRESET_NAMES: &[&str] =
-    &["deepseek-v2", "deepseekv2", "deepseek-v2-236b", "deepseek-v3", "deepseekv3", "deepseek-r1", "deepseekr1"];
+pub const PRESET_NAMES: &[&str] = &[
+    "deepseek-v2",
+    "deepseekv2",
+    "deepseek-v2-236b",
+    "deepseek-v3",
+    "deepseekv3",
+    "deepseek-r1",
+    "deepseekr1",
+    "kimi-k2",
+    "kimik2",
+    "kimi-k2-instruct",
+];
 
 /// The canonical name of a preset or alias (case-insensitive), if known.
 pub fn canonical_preset(name: &str) -> Option<&'static str> {
@@ -304,22 +326,37 @@ pub fn preset(name: &str) -> Option<DeepSeekConfig> {
         mtp_layers: 0,
         weight_dtype: DType::Bf16,
     };
+    // DeepSeek-V3's config.json (configs/deepseek-ai--DeepSeek-V3.json); DeepSeek-R1 has the
+    // same architecture (configs/deepseek-ai--DeepSeek-R1.json differs only in metadata).
+    let v3 = DeepSeekConfig {
+        hidden: 7168,
+        n_layers: 61,
+        ffn_dim: 18432,
+        moe_ffn_dim: 2048,
+        n_routed_experts: 256,
+        n_shared_experts: 1,
+        experts_per_token: 8,
+        first_k_dense_replace: 3,
+        vocab: 129_280,
+        router_bias: true,
+        mtp_layers: 1,
+        weight_dtype: DType::F8,
+        ..v2.clone()
+    };
     Some(match canonical {
         "deepseek-v2" => v2,
-        "deepseek-v3" => DeepSeekConfig {
-            hidden: 7168,
-            n_layers: 61,
-            ffn_dim: 18432,
-            moe_ffn_dim: 2048,
-            n_routed_experts: 256,
-            n_shared_experts: 1,
-            experts_per_token: 8,
-            first_k_dense_replace: 3,
-            vocab: 129_280,
-            router_bias: true,
-            mtp_layers: 1,
-            weight_dtype: DType::F8,
-            ..v2
+        "deepseek-v3" | "deepseek-r1" => v3,
+        // Kimi K2 (configs/moonshotai--Kimi-K2-Instruct.json): the DeepSeek-V3 architecture with
+        // 384 routed experts, 64 heads, one leading dense layer, a 163,840-token vocabulary,
+        // 128K context and no MTP layer.
+        "kimi-k2" => DeepSeekConfig {
+            n_heads: 64,
+            n_routed_experts: 384,
+            first_k_dense_replace: 1,
+            vocab: 163_840,
+            max_context: 131_072,
+            mtp_layers: 0,
+            ..v3
         },
         _ => return None,
     })
@@ -347,6 +384,43 @@ mod tests {
         assert_eq!(c.total(), 671_026_419_200);
         assert_eq!(c.active, 37_552_297_472);
         assert_eq!(format!("{:.1} / {:.1}", c.total() as f64 / 1e9, c.active as f64 / 1e9), "671.0 / 37.6");
+    }
+
+    #[test]
+    fn kimi_k2_and_r1_params() {
+        // Kimi K2: DeepSeek-V3's layer with 64 heads and 384 routed experts.
+        // Attention per layer: wq_a 7168·1536 = 11,010,048; wq_b 1536·64·192 = 18,874,368;
+        //   wkv_a 7168·576 = 4,128,768; wkv_b 512·64·256 = 8,388,608; wo 64·128·7168 = 58,720,256
+        //   → 101,122,048; ×61 = 6,168,444,928.
+        // Norms 16,384 per layer; ×61 + 7168 = 1,006,592. Dense FFN (1 layer) 396,361,728.
+        // MoE layers 60: routed 384·44,040,192 = 16,911,433,728, shared 44,040,192, router
+        //   7168·384 + 384 = 2,752,896 → 16,958,226,816 per layer; ×60 = 1,017,493,608,960.
+        // Embedding = head = 163,840·7168 = 1,174,405,120.
+        // Total 1,026,408,232,448; active = total − 60·376·44,040,192 = 32,861,500,928.
+        // Model card (moonshotai/Kimi-K2-Instruct): "1T total parameters, 32B activated"; the
+        // activated figure without the embedding table is 31.69 B.
+        let c = preset("kimi-k2").unwrap().param_counts();
+        assert_eq!(c.attention, 61 * 101_122_048);
+        assert_eq!((c.total(), c.active), (1_026_408_232_448, 32_861_500_928));
+        assert_eq!(format!("{:.2}T / {:.0}B", c.total() as f64 / 1e12, (c.active - c.embedding) as f64 / 1e9), "1.03T / 32B");
+        // DeepSeek-R1 is DeepSeek-V3's architecture under its own name.
+        let r1 = preset("deepseek-r1").unwrap();
+        assert_eq!(r1.name, "deepseek-r1");
+        assert_eq!(DeepSeekConfig { name: "deepseek-v3".into(), ..r1 }, preset("deepseek-v3").unwrap());
+    }
+
+    #[test]
+    fn published_configs_import_as_the_presets() {
+        for (text, name) in [
+            (include_str!("../configs/deepseek-ai--DeepSeek-V3.json"), "deepseek-v3"),
+            (include_str!("../configs/deepseek-ai--DeepSeek-R1.json"), "deepseek-r1"),
+            (include_str!("../configs/moonshotai--Kimi-K2-Instruct.json"), "kimi-k2"),
+        ] {
+            let json: serde_json::Value = serde_json::from_str(text).unwrap();
+            let mut cfg = DeepSeekConfig::from_hf(&json, name, name, "deepseek").unwrap();
+            cfg.name = name.into();
+            assert_eq!(cfg, preset(name).unwrap(), "{name}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //!   entries), and the result is multiplied by the `W_UV` slice per head (`un-absorb`).
 
 use crate::config::DeepSeekConfig;
-use reallm_llama::common::{prefill_groups, push_unfused_attention, AttentionBlock, AttentionForm, FamilyModel, ModelCore};
+use reallm_model_kit::{prefill_groups, push_unfused_attention, AttentionBlock, AttentionForm, FamilyModel, LayerAttention, ModelCore};
 use reallm_plugin_api::{BatchShape, Kernel, Phase, Shard, WorkItem};
 #[cfg(test)]
 use reallm_plugin_api::{ModelArch, ModelGraph, Segment, SegmentKind};
@@ -25,8 +25,9 @@ use reallm_plugin_api::{ModelArch, ModelGraph, Segment, SegmentKind};
 pub type DeepSeekModel = FamilyModel<DeepSeekConfig>;
 
 impl AttentionBlock for DeepSeekConfig {
-    /// The MLA block of one layer (everything from the input norm to the residual add).
-    fn push_attention_block(&self, core: &ModelCore, items: &mut Vec<WorkItem>, t: u64, batch: &BatchShape) {
+    /// The MLA block of one layer (everything from the input norm to the residual add). Every
+    /// DeepSeek layer attends over the whole context with RoPE (`_layer` is the default).
+    fn push_attention_block(&self, core: &ModelCore, items: &mut Vec<WorkItem>, t: u64, batch: &BatchShape, _layer: &LayerAttention) {
         let (c, dt) = (self, &core.dt);
         let (hid, h, nope, rope, v, lora) = (c.hidden, c.n_heads, c.qk_nope_head_dim, c.qk_rope_head_dim, c.v_head_dim, c.kv_lora_rank);
         let qk = nope + rope;
@@ -446,6 +447,21 @@ mod tests {
         assert!(reg.info.presets.contains(&"deepseekv3") && reg.info.presets.contains(&"deepseek-v2"));
         let reallm_plugin_api::Constructor::Model(ctor) = reg.ctor else { panic!("not a model constructor") };
         assert_eq!(ctor(&json!({"preset": "deepseekv2"})).unwrap().info().kv_bytes_per_token, 69_120);
+    }
+
+    #[test]
+    fn kimi_k2_info() {
+        let m = DeepSeekModel::preset("kimi-k2").unwrap();
+        let i = m.info();
+        // The latent cache does not depend on the head count: 61·(512 + 64)·2 = 70,272 bytes
+        // per token in bf16, as for DeepSeek-V3.
+        assert_eq!(i.kv_bytes_per_token, 70_272);
+        assert_eq!((i.n_heads, i.n_routed_experts, i.experts_per_token, i.first_dense_layers), (64, 384, 8, 1));
+        assert_eq!((i.kv_window_tokens, i.kv_windowed_layers), (0, 0));
+        assert_eq!(i.weight_dtype, DType::F8);
+        let g = step(&m, &BatchShape { decode_seqs: 8, decode_ctx_sum: 800, seed: 1, ..Default::default() });
+        assert_eq!(g.expert_tokens.len(), 384);
+        assert_eq!(g.expert_tokens.iter().sum::<u32>(), 64);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! `llama`: the Llama-family model plugin of ReaLLM.
 //!
-//! Grouped-query attention with RoPE, RMSNorm and a SwiGLU FFN, as in Llama 2/3/3.1; the FFN
-//! may be a mixture of experts with Llama-style attention (Mixtral-8x7B, Qwen3-MoE). Presets
-//! come from the published configs (`shared/reference/models.md`); any Hugging Face
-//! `config.json` of these families can be given instead.
+//! Grouped-query attention with RoPE, RMSNorm and a SwiGLU FFN, as in Llama 2/3/3.1 and Qwen3
+//! (with per-head q/k norms); the FFN may be a mixture of experts with Llama-style attention
+//! (Mixtral-8x7B, Qwen3-MoE, gpt-oss, Llama 4 with its shared expert). Layers may attend over
+//! a sliding window (gpt-oss) or a local chunk (Llama 4). Presets come from the published
+//! configs (`configs/`, `shared/reference/models.md`); any Hugging Face `config.json` of these
+//! families can be given instead.
 //!
 //! What a step emits ([`LlamaModel::build_step`](reallm_plugin_api::ModelArch::build_step)):
 //! one [`Stage`](reallm_plugin_api::Stage) with
@@ -22,19 +24,17 @@
 //! (the embedding lookup has no FLOPs; the LM head runs only for logit tokens), plus
 //! attention, norms and element-wise work (see the tests of [`model`]).
 //!
-//! The [`routing`] and [`common`] modules are shared with the `deepseek` plugin.
+//! The parameter schema, Hugging Face config access, layer builders and expert routing come
+//! from the model-building kit shared with the `deepseek` plugin ([`reallm_model_kit`]).
 
-pub mod common;
 pub mod config;
-pub mod describe;
 pub mod model;
-pub mod routing;
 
-pub use common::{AttentionForm, Dtypes, ModelParams, ParamCounts};
 pub use config::{LlamaConfig, MoeConfig};
-pub use describe::{format_graph, format_info, kernel_shape};
 pub use model::LlamaModel;
-pub use routing::{ExpertRouter, RoutingSpec};
+pub use reallm_model_kit::{
+    format_graph, format_info, kernel_shape, AttentionForm, Dtypes, ExpertRouter, ModelParams, ParamCounts, RoutingSpec,
+};
 
 use reallm_plugin_api::{register_plugin, Constructor, ModelArch, PluginError, PluginInfo, PluginKind, PluginRegistration};
 
@@ -42,9 +42,9 @@ register_plugin!(PluginRegistration {
     info: PluginInfo {
         kind: PluginKind::Model,
         name: "llama",
-        aliases: &["mixtral", "qwen3_moe"],
+        aliases: &["mixtral", "qwen3_moe", "qwen3", "gpt_oss", "llama4"],
         version: env!("CARGO_PKG_VERSION"),
-        summary: "Llama-family transformer (GQA + SwiGLU, optional MoE): Llama 2/3/3.1, Mixtral, Qwen3-MoE",
+        summary: "Llama-family transformer (GQA + SwiGLU, optional MoE, sliding/chunked windows): Llama 2/3/3.1/4, Mixtral, Qwen3, Qwen3-MoE, gpt-oss",
         example_params: "preset: llama3-70b\nattention: flash\ninclude_embedding_and_head: true\n",
         presets: config::PRESET_NAMES,
     },

@@ -1,11 +1,22 @@
 //! The `llama` model plugin: the logical kernels of one forward step of a Llama-family model.
 //!
-//! Layer structure (HF `LlamaDecoderLayer`; Mixtral / Qwen3-MoE replace the MLP by a sparse
-//! MoE block): `x += o_proj(attn(rope(qkv_proj(rmsnorm(x)))))`, then
-//! `x += down(silu(gate(rmsnorm(x))) ⊙ up(rmsnorm(x)))`.
+//! Layer structure (HF `LlamaDecoderLayer`; Mixtral / Qwen3-MoE / gpt-oss / Llama 4 replace
+//! the MLP by a sparse MoE block in some or all layers): `x += o_proj(attn(rope(qkv_proj(rmsnorm(x)))))`,
+//! then `x += down(silu(gate(rmsnorm(x))) ⊙ up(rmsnorm(x)))`.
+//!
+//! Windowed layers (gpt-oss sliding window, Llama 4 chunked attention) attend over their
+//! window only: prefill chunks are cut into spans of exact query–key pairs and decode
+//! attention sees the capped context ([`reallm_model_kit::window`]). Llama 4's NoPE layers
+//! skip RoPE and the q/k L2 norm. Not emitted (each well under 1 % of a layer's FLOPs and
+//! bytes): bias adds of biased projections (gpt-oss; their weights are counted), gpt-oss's
+//! sink logits (one extra softmax column per head) and clamped SwiGLU (costed as SiLU and
+//! multiply), Llama 4's router-score scaling of expert inputs and NoPE temperature tuning.
 
-use crate::common::{prefill_groups, push_unfused_attention, AttentionBlock, AttentionForm, ChunkGroup, FamilyModel, ModelCore};
 use crate::config::LlamaConfig;
+use reallm_model_kit::{
+    decode_context, prefill_groups, prefill_spans, push_unfused_attention, AttentionBlock, AttentionForm, AttnSpan, FamilyModel,
+    LayerAttention, ModelCore,
+};
 use reallm_plugin_api::{BatchShape, Kernel, Phase, Shard, WorkItem};
 #[cfg(test)]
 use reallm_plugin_api::{ModelArch, ModelGraph, Segment, SegmentKind, Stage};
@@ -15,20 +26,22 @@ pub type LlamaModel = FamilyModel<LlamaConfig>;
 
 impl AttentionBlock for LlamaConfig {
     /// The attention block of one layer (input norm to residual add; GQA, HF `LlamaAttention`).
-    fn push_attention_block(&self, core: &ModelCore, attn: &mut Vec<WorkItem>, t: u64, batch: &BatchShape) {
+    fn push_attention_block(&self, core: &ModelCore, attn: &mut Vec<WorkItem>, t: u64, batch: &BatchShape, layer: &LayerAttention) {
         let (cfg, dt) = (self, &core.dt);
         let (hidden, h, kvh, d) = (cfg.hidden, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim);
         let at = |k: Kernel, s: Shard| WorkItem::kernel(k, s, Phase::Attention);
         attn.push(at(Kernel::LayerNorm { m: t, n: hidden, dtype: dt.act }, Shard::Replicated));
         attn.push(at(dt.linear(t, hidden, (h + 2 * kvh) * d), Shard::Column));
-        if cfg.qk_norm {
-            // Qwen3 per-head RMSNorm of q and k: [T·(H+KV), d] rows, written as [T, (H+KV)·d]
-            // so that tensor parallelism divides it like RoPE (same FLOPs; gain bytes counted
-            // as (H+KV)·d rather than d).
+        if cfg.qk_norm || (cfg.qk_l2_norm && layer.rope) {
+            // Qwen3 per-head RMSNorm of q and k (Llama 4: weightless L2 norm, RoPE layers only):
+            // [T·(H+KV), d] rows, written as [T, (H+KV)·d] so that tensor parallelism divides
+            // it like RoPE (same FLOPs; gain bytes counted as (H+KV)·d rather than d).
             attn.push(at(Kernel::LayerNorm { m: t, n: (h + kvh) * d, dtype: dt.act }, Shard::Split));
         }
-        attn.push(at(Kernel::Rope { m: t, n: (h + kvh) * d, dtype: dt.act }, Shard::Split));
-        push_attention(cfg, core, attn, &prefill_groups(batch), batch);
+        if layer.rope {
+            attn.push(at(Kernel::Rope { m: t, n: (h + kvh) * d, dtype: dt.act }, Shard::Split));
+        }
+        push_attention(cfg, core, attn, batch, layer);
         attn.push(at(dt.linear(t, h * d, hidden), Shard::Row));
         attn.push(at(Kernel::Add { m: t, n: hidden, dtype: dt.act }, Shard::Replicated));
     }
@@ -36,32 +49,39 @@ impl AttentionBlock for LlamaConfig {
 
 /// Attention of the step over `Shard::Heads`.
 ///
-/// * flash: one `Attention` kernel per group of identical prefill chunks (causal), one
-///   `DecodeAttention` over all decoding sequences.
-/// * unfused (the original ReaLLM): per chunk group `QKᵀ` = Gemm{b: seqs·H, m: q_len,
+/// * flash: one `Attention` kernel per span of a group of identical prefill chunks (one causal
+///   span per group under full attention; see [`prefill_spans`] for windowed layers), one
+///   `DecodeAttention` over all decoding sequences (context capped by the window:
+///   [`decode_context`]).
+/// * unfused (the original ReaLLM): per span `QKᵀ` = Gemm{b: seqs·H, m: q_len,
 ///   k: d, n: kv_len}, Softmax{m: seqs·H·q_len, n: kv_len}, `SV` = Gemm{b: seqs·H, m: q_len,
 ///   k: kv_len, n: d}; the full (non-causal) score matrix is computed, as there. `b` counts
 ///   query heads, so tensor parallelism divides `b` by its degree for Heads-sharded GEMMs.
 ///   K and V are counted per query head (GQA sharing is not exploited in this form).
-///   Decode uses the same three kernels with `q_len` 1 and `kv_len` = ⌈decode_ctx_sum /
+///   Decode uses the same three kernels with `q_len` 1 and `kv_len` = ⌈decode context /
 ///   decode_seqs⌉: the mean context (exact in FLOPs up to the rounding, as they are linear
 ///   in `kv_len`).
-fn push_attention(cfg: &LlamaConfig, core: &ModelCore, items: &mut Vec<WorkItem>, groups: &[ChunkGroup], batch: &BatchShape) {
+fn push_attention(cfg: &LlamaConfig, core: &ModelCore, items: &mut Vec<WorkItem>, batch: &BatchShape, layer: &LayerAttention) {
     let (h, kvh, d) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim);
     let (act, kv) = (core.dt.act, core.dt.kv);
     let heads = |k: Kernel| WorkItem::kernel(k, Shard::Heads, Phase::Attention);
+    let mut spans: Vec<AttnSpan> = Vec::with_capacity(batch.prefills.len() + 1);
+    for g in &prefill_groups(batch) {
+        prefill_spans(g, layer.window, &mut spans);
+    }
+    let decode_ctx = decode_context(batch.decode_seqs, batch.decode_ctx_sum, layer.window);
     match core.attention {
         AttentionForm::Flash => {
-            for g in groups {
+            for s in &spans {
                 items.push(heads(Kernel::Attention {
-                    seqs: g.seqs,
-                    q_len: g.tokens,
-                    kv_len: g.kv_len(),
+                    seqs: s.seqs,
+                    q_len: s.q_len,
+                    kv_len: s.kv_len,
                     q_heads: h,
                     kv_heads: kvh,
                     d_qk: d,
                     d_v: d,
-                    causal: true,
+                    causal: s.causal,
                     kv_shared: false,
                     act,
                     kv,
@@ -70,7 +90,7 @@ fn push_attention(cfg: &LlamaConfig, core: &ModelCore, items: &mut Vec<WorkItem>
             if batch.decode_seqs > 0 {
                 items.push(heads(Kernel::DecodeAttention {
                     seqs: batch.decode_seqs,
-                    kv_total: batch.decode_ctx_sum,
+                    kv_total: decode_ctx,
                     q_heads: h,
                     kv_heads: kvh,
                     d_qk: d,
@@ -82,11 +102,11 @@ fn push_attention(cfg: &LlamaConfig, core: &ModelCore, items: &mut Vec<WorkItem>
             }
         }
         AttentionForm::Unfused => {
-            for g in groups {
-                push_unfused_attention(items, g.seqs, g.tokens, g.kv_len(), h, d, d, act, kv);
+            for s in &spans {
+                push_unfused_attention(items, s.seqs, s.q_len, s.kv_len, h, d, d, act, kv);
             }
             if batch.decode_seqs > 0 {
-                let mean_ctx = batch.decode_ctx_sum.div_ceil(batch.decode_seqs);
+                let mean_ctx = decode_ctx.div_ceil(batch.decode_seqs);
                 push_unfused_attention(items, batch.decode_seqs, 1, mean_ctx, h, d, d, act, kv);
             }
         }
@@ -482,6 +502,207 @@ mod tests {
         assert_eq!(g.kernel_flops(), 0.0);
     }
 
+    /// The kernels of the `Heads` items of a segment.
+    fn heads(seg: &Segment) -> Vec<Kernel> {
+        seg.items
+            .iter()
+            .filter(|it| it.shard == Shard::Heads)
+            .map(|it| match it.work {
+                WorkKind::Kernel(k) => k,
+                _ => unreachable!(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gpt_oss_info_kv_and_mxfp4_weights() {
+        let m = LlamaModel::preset("gpt-oss-120b").unwrap();
+        let i = m.info();
+        assert_eq!((i.params_total, i.n_layers, i.head_dim, i.ffn_dim, i.moe_ffn_dim), (116_829_156_672, 36, 64, 0, 2880));
+        // 36 layers · 2 (K, V) · 8 KV heads · 64 · 2 bytes = 73,728; half the layers slide over 128.
+        assert_eq!(i.kv_bytes_per_token, 73_728);
+        assert_eq!((i.kv_window_tokens, i.kv_windowed_layers), (128, 18));
+        // A 10,000-token sequence keeps 18·10,000 + 18·128 = 182,304 layer-tokens of 2048 bytes.
+        assert_eq!(i.kv_bytes_for_context(10_000), 373_358_592);
+        assert_eq!(i.kv_bytes_per_token * 10_000, 737_280_000);
+        // Experts in MXFP4 (4.25 bits): 36·128·3·2880² = 114,661,785,600 weights → 60,914,073,600
+        // bytes, their biases 36·128·8640 in bf16 → 79,626,240. Everything else (2,127,557,952
+        // parameters) in bf16 → 4,255,115,904. Total 65,248,815,744 bytes = 60.77 GiB (the
+        // model card: "60.8 GiB" checkpoint).
+        assert_eq!(i.weights.routed_experts, 60_914_073_600 + 79_626_240);
+        assert_eq!(i.weights.total(), 65_248_815_744);
+        assert_eq!((i.weight_dtype, m.dtypes().expert), (DType::Bf16, DType::Mxfp4));
+        let small = LlamaModel::preset("gpt-oss-20b").unwrap();
+        // 24·2·8·64·2 = 49,152; 12.8 GiB checkpoint: 13,761,264,768 bytes.
+        assert_eq!((small.info().kv_bytes_per_token, small.info().kv_windowed_layers), (49_152, 12));
+        assert_eq!((small.info().weights.total() as f64 / (1u64 << 30) as f64 * 10.0).round() / 10.0, 12.8);
+        // An expert-type override (e.g. to cost bf16 experts) changes only the experts.
+        let bf = LlamaModel::from_params(&json!({"preset": "gpt-oss-120b", "expert_dtype": "bf16"})).unwrap();
+        assert_eq!(bf.info().weights.total() - i.weights.total(), 2 * 114_661_785_600 - 60_914_073_600);
+    }
+
+    #[test]
+    fn gpt_oss_step_alternates_sliding_and_full_attention() {
+        // One 1000-token prompt and 4 decoding sequences with 4000 context tokens in total.
+        let m = LlamaModel::preset("gpt-oss-20b").unwrap();
+        let batch = BatchShape { prefills: vec![prefill(1000, 0)], decode_seqs: 4, decode_ctx_sum: 4000, seed: 3 };
+        let g = step(&m, &batch);
+        let segs = &g.stages[0].segments;
+        // Pre, 24 single-layer runs (sliding, full, ...), Post.
+        assert_eq!(segs.len(), 26);
+        assert!(segs[1..25].iter().enumerate().all(|(i, s)| s.first_layer == i as u32 && s.n_layers == 1));
+        let bf = DType::Bf16;
+        let attn = |q_len, kv_len, causal| Kernel::Attention {
+            seqs: 1,
+            q_len,
+            kv_len,
+            q_heads: 64,
+            kv_heads: 8,
+            d_qk: 64,
+            d_v: 64,
+            causal,
+            kv_shared: false,
+            act: bf,
+            kv: bf,
+        };
+        let decode = |kv_total| Kernel::DecodeAttention {
+            seqs: 4,
+            kv_total,
+            q_heads: 64,
+            kv_heads: 8,
+            d_qk: 64,
+            d_v: 64,
+            kv_shared: false,
+            act: bf,
+            kv: bf,
+        };
+        // Sliding layer (window 128): positions 0..128 causal, the other 872 queries see 128 keys
+        // each; decode sees 4·128 = 512 keys (every context is past the window).
+        assert_eq!(heads(&segs[1]), vec![attn(128, 128, true), attn(872, 128, false), decode(512)]);
+        // Full layer: the whole prompt, causal; decode over all 4000 keys.
+        assert_eq!(heads(&segs[2]), vec![attn(1000, 1000, true), decode(4000)]);
+        // FLOPs: sliding pairs 128·129/2 + 872·128 = 119,872, ·2·64·(64+64) = 1,963,982,848;
+        // full pairs 1000·1001/2 = 500,500 → 8,200,192,000.
+        let prefill_flops = |s: &Segment| heads(s).iter().filter(|k| matches!(k, Kernel::Attention { .. })).map(|k| k.flops()).sum::<f64>();
+        assert_eq!((prefill_flops(&segs[1]), prefill_flops(&segs[2])), (1_963_982_848.0, 8_200_192_000.0));
+        // Experts are MXFP4 grouped GEMMs; attention projections stay bf16.
+        let expert = segs[1].items.iter().find(|it| it.shard == Shard::Experts).unwrap();
+        assert!(matches!(
+            expert.work,
+            WorkKind::Kernel(Kernel::GroupedGemm { groups: 32, rows: 4016, k: 2880, n: 5760, w: DType::Mxfp4, .. })
+        ));
+        assert!(matches!(segs[1].items[1].work, WorkKind::Kernel(Kernel::Gemm { m: 1004, k: 2880, n: 5120, w: DType::Bf16, .. })));
+        // The unfused form caps the same way: decode over ⌈512 / 4⌉ = 128 keys per sequence.
+        let u = LlamaModel::from_params(&json!({"preset": "gpt-oss-20b", "attention": "unfused"})).unwrap();
+        let ug = step(&u, &BatchShape { decode_seqs: 4, decode_ctx_sum: 4000, ..Default::default() });
+        assert_eq!(heads(&ug.stages[0].segments[1])[0], Kernel::Gemm { b: 256, m: 1, k: 64, n: 128, a: bf, w: bf, out: bf });
+        assert_eq!(heads(&ug.stages[0].segments[2])[0], Kernel::Gemm { b: 256, m: 1, k: 64, n: 1000, a: bf, w: bf, out: bf });
+    }
+
+    #[test]
+    fn llama4_chunked_and_nope_layers() {
+        let m = LlamaModel::preset("llama4-scout").unwrap();
+        let i = m.info();
+        // 48·2·8·128·2 = 196,608 bytes per token; 36 chunked layers keep at most 8192 tokens.
+        assert_eq!((i.kv_bytes_per_token, i.kv_window_tokens, i.kv_windowed_layers), (196_608, 8192, 36));
+        // 20,000 tokens: (12·20,000 + 36·8192) = 534,912 layer-tokens · 4096 bytes = 2,190,999,552.
+        assert_eq!(i.kv_bytes_for_context(20_000), 2_190_999_552);
+        assert_eq!((i.n_shared_experts, i.n_routed_experts, i.experts_per_token, i.moe_ffn_dim, i.ffn_dim), (1, 16, 1, 8192, 0));
+        // A 10,000-token prompt (chunks 0..8192 and 8192..10000) and 2 decoding sequences with
+        // 20,000 context tokens in total (chunked layers see at most 2·8192).
+        let batch = BatchShape { prefills: vec![prefill(10_000, 0)], decode_seqs: 2, decode_ctx_sum: 20_000, seed: 0 };
+        let g = step(&m, &batch);
+        let segs = &g.stages[0].segments;
+        // Runs: layers 0–2 chunked, 3 NoPE, 4–6 chunked, ... → 24 runs, plus Pre and Post.
+        assert_eq!(segs.len(), 26);
+        assert_eq!((segs[1].first_layer, segs[1].n_layers, segs[2].first_layer, segs[2].n_layers), (0, 3, 3, 1));
+        let kinds = |s: &Segment| listing(s).into_iter().filter(|x| x.2 == Phase::Attention).map(|x| x.0).collect::<Vec<_>>();
+        // RoPE layer: norm, qkv, q/k L2 norm, RoPE, two attention spans + decode, o, add.
+        assert_eq!(
+            kinds(&segs[1]),
+            vec!["layernorm", "matmul", "layernorm", "rope", "flash_attention", "flash_attention", "decode_attention", "matmul", "add"]
+        );
+        // NoPE layer: no q/k norm, no RoPE, one causal span over the whole prompt.
+        assert_eq!(kinds(&segs[2]), vec!["layernorm", "matmul", "flash_attention", "decode_attention", "matmul", "add"]);
+        let spans = |s: &Segment| {
+            heads(s)
+                .into_iter()
+                .map(|k| match k {
+                    Kernel::Attention { q_len, kv_len, causal, .. } => (q_len, kv_len, causal),
+                    Kernel::DecodeAttention { kv_total, .. } => (0, kv_total, false),
+                    other => panic!("{other:?}"),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(spans(&segs[1]), vec![(8192, 8192, true), (1808, 1808, true), (0, 16_384, false)]);
+        assert_eq!(spans(&segs[2]), vec![(10_000, 10_000, true), (0, 20_000, false)]);
+        // MoE FFN with the shared expert: router, shared SwiGLU, routed experts, add.
+        let moe = listing(&segs[1]).into_iter().filter(|x| x.2 != Phase::Attention).map(|x| x.0).collect::<Vec<_>>();
+        assert_eq!(
+            moe,
+            vec![
+                "layernorm",
+                "matmul",
+                "topk",
+                "matmul",
+                "silu",
+                "mul",
+                "matmul",
+                "grouped_matmul",
+                "silu",
+                "mul",
+                "grouped_matmul",
+                "add",
+                "add"
+            ]
+        );
+        // Maverick: dense and MoE layers alternate (48 runs of one layer).
+        let mav = LlamaModel::preset("llama4-maverick").unwrap();
+        let g = step(&mav, &BatchShape { decode_seqs: 1, decode_ctx_sum: 10, ..Default::default() });
+        assert_eq!(g.stages[0].segments.len(), 50);
+        assert_eq!(mav.info().ffn_dim, 16384);
+    }
+
+    #[test]
+    fn kv_bytes_and_windows_of_every_new_preset() {
+        // 2 (K, V) · layers · KV heads · head_dim · 2 bytes (bf16).
+        for (name, kv, windowed, window) in [
+            ("qwen3-0.6b", 2 * 28 * 8 * 128 * 2, 0, 0), // 114,688
+            ("qwen3-1.7b", 2 * 28 * 8 * 128 * 2, 0, 0),
+            ("qwen3-4b", 2 * 36 * 8 * 128 * 2, 0, 0), // 147,456
+            ("qwen3-8b", 147_456, 0, 0),
+            ("qwen3-14b", 2 * 40 * 8 * 128 * 2, 0, 0),        // 163,840
+            ("qwen3-32b", 2 * 64 * 8 * 128 * 2, 0, 0),        // 262,144
+            ("qwen3-30b-a3b", 2 * 48 * 4 * 128 * 2, 0, 0),    // 98,304
+            ("gpt-oss-20b", 2 * 24 * 8 * 64 * 2, 12, 128),    // 49,152
+            ("gpt-oss-120b", 2 * 36 * 8 * 64 * 2, 18, 128),   // 73,728
+            ("llama4-scout", 2 * 48 * 8 * 128 * 2, 36, 8192), // 196,608
+            ("llama4-maverick", 2 * 48 * 8 * 128 * 2, 36, 8192),
+        ] {
+            let i = LlamaModel::preset(name).unwrap().info().clone();
+            assert_eq!((i.kv_bytes_per_token, i.kv_windowed_layers, i.kv_window_tokens), (kv, windowed, window), "{name}");
+        }
+        // Qwen3-30B-A3B: attention 2048·(32+8)·128 + 32·128·2048 = 18,874,368, norms 4352,
+        // experts 128·3·2048·768 = 603,979,776, router 262,144 → layer 623,120,640; ×48
+        // = 29,909,790,720 + 2·311,164,928 + 2048 = 30,532,122,624; active: 8 of 128 experts
+        // → 48·56,889,600 + 622,331,904 = 3,353,032,704.
+        let q = LlamaModel::preset("qwen3-30b-a3b").unwrap();
+        assert_eq!((q.info().params_total, q.info().params_active), (30_532_122_624, 3_353_032_704));
+    }
+
+    #[test]
+    fn qwen3_dense_presets() {
+        let m = LlamaModel::preset("qwen3-8b").unwrap();
+        // 36·2·8·128·2 = 147,456 bytes per token; no windowed layer.
+        assert_eq!((m.info().params_total, m.info().kv_bytes_per_token, m.info().kv_window_tokens), (8_190_735_360, 147_456, 0));
+        assert_eq!(m.info().kv_bytes_for_context(1000), 147_456_000);
+        let g = step(&m, &BatchShape { decode_seqs: 1, decode_ctx_sum: 10, ..Default::default() });
+        let l = listing(&g.stages[0].segments[1]);
+        // q/k RMSNorm over (32 + 8)·128 per token.
+        assert_eq!(l[2], ("layernorm", Shard::Split, Phase::Attention, 4.0 * 40.0 * 128.0));
+        assert_eq!(LlamaModel::preset("qwen3-0.6b").unwrap().info().weights.lm_head, 0);
+    }
+
     #[test]
     fn registered_with_presets() {
         let reg = reallm_plugin_api::registrations().find(|r| r.info.name == "llama").expect("llama registered");
@@ -489,6 +710,6 @@ mod tests {
         assert!(reg.info.presets.contains(&"llama70b") && reg.info.presets.contains(&"mixtral-8x7b"));
         let reallm_plugin_api::Constructor::Model(ctor) = reg.ctor else { panic!("not a model constructor") };
         assert_eq!(ctor(&json!({"preset": "llama405b"})).unwrap().info().n_layers, 126);
-        println!("{}", crate::describe::format_info(ctor(&json!({"preset": "llama405b"})).unwrap().info()));
+        println!("{}", reallm_model_kit::format_info(ctor(&json!({"preset": "llama405b"})).unwrap().info()));
     }
 }

@@ -139,7 +139,7 @@ pub fn mac_multiplier(device: &DeviceSpec, dtype: DType) -> f64 {
         DType::Bf16 | DType::F16 => 1.0,
         DType::F8 => device.fp8_multiplier,
         DType::I8 => device.int8_multiplier,
-        DType::F4 => device.fp4_multiplier,
+        DType::F4 | DType::Mxfp4 | DType::Nvfp4 => device.fp4_multiplier,
         DType::F32 => device.fp32_multiplier,
     };
     if m.is_finite() && m > 0.0 {

@@ -32,6 +32,8 @@ pub fn llama3_70b() -> ModelInfo {
         weights: WeightBytes::default(),
         kv_bytes_per_token: 327_680,
         max_context: 8192,
+        kv_window_tokens: 0,
+        kv_windowed_layers: 0,
     }
 }
 
@@ -61,6 +63,8 @@ pub fn small_moe() -> ModelInfo {
         weights: WeightBytes::default(),
         kv_bytes_per_token: 0,
         max_context: 4096,
+        kv_window_tokens: 0,
+        kv_windowed_layers: 0,
     }
 }
 

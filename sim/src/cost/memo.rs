@@ -43,6 +43,11 @@ impl CostModel {
     }
 
     fn build_memo(&mut self, shape: &BatchShape) -> Result<Option<StepMemo>> {
+        // Windowed attention caps the context each layer reads: a probe below the window would
+        // pass and later, longer contexts would be costed uncapped.
+        if self.info.kv_window_tokens > 0 {
+            return Ok(None);
+        }
         let probe = |ctx: u64, seed: u64| BatchShape {
             prefills: shape.prefills.clone(),
             decode_seqs: shape.decode_seqs,

@@ -30,7 +30,7 @@ impl Engine<'_> {
                 return Ok(());
             }
         }
-        self.plan(r, now);
+        self.plan(r, now)?;
         self.admit(r);
         if let Growth::Wait = self.grow_kv(r)? {
             return Ok(());
@@ -45,7 +45,7 @@ impl Engine<'_> {
     }
 
     /// Step 1: The batch policy plans from a read-only view of the replica.
-    fn plan(&mut self, r: usize, now: f64) {
+    fn plan(&mut self, r: usize, now: f64) -> Result<()> {
         let pool = self.replicas[r].pool;
         self.plan.clear();
         let rep = &mut self.replicas[r];
@@ -61,7 +61,8 @@ impl Engine<'_> {
             },
             limits: self.pools[pool].spec.limits,
         };
-        self.pools[pool].policy.schedule(&view, &mut self.plan);
+        let p = &self.pools[pool];
+        p.policy.try_schedule(&view, &mut self.plan).map_err(|e| SimError::plugin(&p.policy_name, e))
     }
 
     /// Step 2: Take running entries as planned; admit waiting entries in plan order while their

@@ -87,8 +87,8 @@ impl Stats {
     }
 }
 
-/// Values kept exactly by a [`Quantiles`] before it switches to a sketch (8 MiB of `f64`).
-pub const EXACT_LIMIT: usize = 1 << 20;
+/// Values kept exactly by a [`Quantiles`] before it switches to a sketch (32 MiB of `f64`).
+pub const EXACT_LIMIT: usize = 1 << 22;
 
 /// Relative accuracy of the sketch a [`Quantiles`] switches to: a reported percentile `x̂` of a
 /// true order statistic `x` satisfies `|x̂ − x| ≤ α·x` (DDSketch, Masson et al., VLDB 2019).

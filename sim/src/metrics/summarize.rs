@@ -38,19 +38,23 @@ pub struct Summarizer {
     first_arrival: f64,
     last_done: f64,
     scratch: Vec<f64>,
+    /// One replica: its TTFT / TBT distributions are the run's (not accumulated twice).
+    single: bool,
 }
 
-/// Values a per-replica distribution keeps exactly (there can be many replicas).
-const REPLICA_EXACT_LIMIT: usize = 1 << 18;
+/// Values a per-replica distribution keeps exactly: the global limit shared among the
+/// replicas, at least 2^16 each.
+fn replica_exact_limit(replicas: usize) -> usize {
+    (super::EXACT_LIMIT / replicas.max(1)).max(1 << 16)
+}
 
 impl Summarizer {
     /// A summariser with goodput against `slo`, for a run of `replicas` replicas.
     pub fn new(slo: Slo, replicas: usize) -> Self {
-        let rep = || ReplicaAcc {
-            completed: 0,
-            ttft: Quantiles::with_limit(REPLICA_EXACT_LIMIT),
-            tbt: Quantiles::with_limit(REPLICA_EXACT_LIMIT),
-        };
+        let limit = replica_exact_limit(replicas);
+        let rep = || ReplicaAcc { completed: 0, ttft: Quantiles::with_limit(limit), tbt: Quantiles::with_limit(limit) };
+        // With one replica its distributions are the run's: they are not kept twice.
+        let single = replicas == 1;
         Summarizer {
             slo,
             counts: RequestCounts::default(),
@@ -64,6 +68,7 @@ impl Summarizer {
             decode: Quantiles::default(),
             transfer: Quantiles::default(),
             reps: (0..replicas).map(|_| rep()).collect(),
+            single,
             in_tok: 0,
             out_tok: 0,
             met: [0; 5],
@@ -106,8 +111,10 @@ impl Summarizer {
             met,
             first_arrival,
             last_done,
+            single,
             ..
         } = self;
+        let (ttft, tbt) = (ttft.stats(), tbt.stats());
         let makespan = if counts.completed > 0 { (last_done - first_arrival).max(0.0) } else { 0.0 };
         let per_s = |x: f64| div(x, makespan);
         let devices = run.devices.max(1) as f64;
@@ -168,8 +175,8 @@ impl Summarizer {
                     comm_fraction: div(t.comm_s, t.busy_s),
                     kv_total_blocks: s.map(|s| s.kv_total_blocks).unwrap_or(0),
                     kv_peak_used_blocks: s.map(|s| s.kv_peak_used_blocks).unwrap_or(0),
-                    ttft_s: a.ttft.stats(),
-                    tbt_s: a.tbt.stats(),
+                    ttft_s: if single && i == 0 { ttft } else { a.ttft.stats() },
+                    tbt_s: if single && i == 0 { tbt } else { a.tbt.stats() },
                 }
             })
             .collect();
@@ -178,8 +185,8 @@ impl Summarizer {
         let [met_all, met_ttft, met_tbt, met_tpot, met_e2e] = met;
         Summary {
             requests: counts,
-            ttft_s: ttft.stats(),
-            tbt_s: tbt.stats(),
+            ttft_s: ttft,
+            tbt_s: tbt,
             tpot_s: tpot.stats(),
             e2e_s: e2e.stats(),
             normalized_latency_s_per_token: norm.stats(),
@@ -230,8 +237,10 @@ impl RecordSink for Summarizer {
         if let Some(v) = m.ttft_s {
             self.counts.started += 1;
             self.ttft.push(v);
-            if let Some(a) = self.reps.get_mut(q.replica as usize) {
-                a.ttft.push(v);
+            if !self.single {
+                if let Some(a) = self.reps.get_mut(q.replica as usize) {
+                    a.ttft.push(v);
+                }
             }
         }
         if let Some(v) = m.prefill_s {
@@ -239,8 +248,12 @@ impl RecordSink for Summarizer {
         }
         for w in q.token_times.windows(2) {
             self.tbt.push(w[1] - w[0]);
+        }
+        if !self.single {
             if let Some(a) = self.reps.get_mut(dec_rep) {
-                a.tbt.push(w[1] - w[0]);
+                for w in q.token_times.windows(2) {
+                    a.tbt.push(w[1] - w[0]);
+                }
             }
         }
         if q.decode_replica.is_some() && !q.token_times.is_empty() {

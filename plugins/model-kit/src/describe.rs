@@ -128,5 +128,12 @@ pub fn format_info(info: &ModelInfo) -> String {
         info.kv_dtype,
         info.kv_bytes_per_token
     );
+    if info.kv_windowed_layers > 0 {
+        let _ = writeln!(
+            s,
+            "  {} of {} layers attend over a window of {} tokens (their KV is capped there)",
+            info.kv_windowed_layers, info.n_layers, info.kv_window_tokens
+        );
+    }
     s
 }
