@@ -189,23 +189,33 @@ def test_the_gil_is_released_during_a_run(in_tmp):
     assert ticks >= 50, (ticks, out["wall"])
 
 
+LONG = {"workload.max_requests": 2000000, "workload.request_rates": 50, "workload.end_time_s": 1e9}
+
 CHILD = r"""
 import sys, time, reallm
+long = %r
 print("started", flush=True)
 t = time.perf_counter()
 try:
-    reallm.simulate(overrides={"workload.max_requests": 2000000, "workload.request_rates": 50,
-                               "workload.end_time_s": 1e9}, timeline="never")
-    print("finished %.1f" % (time.perf_counter() - t), flush=True)
+    if sys.argv[1] == "simulate":
+        reallm.simulate(overrides=long, timeline="never")
+    else:
+        reallm.sweep(None, {"workload.seed": [0, 1]}, threads=2, overrides=long)
+    print("finished %%.1f" %% (time.perf_counter() - t), flush=True)
 except KeyboardInterrupt:
-    print("interrupted %.2f" % (time.perf_counter() - t), flush=True)
+    print("interrupted %%.2f" %% (time.perf_counter() - t), flush=True)
     sys.exit(42)
-"""
+""" % (LONG,)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT")
-def test_ctrl_c_interrupts_a_long_run(tmp_path):
-    p = subprocess.Popen([sys.executable, "-c", CHILD], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+@pytest.mark.parametrize("what", ["simulate", "sweep"])
+def test_ctrl_c_interrupts_a_long_run(tmp_path, what):
+    """A run of 2 million requests (minutes) stops within seconds of SIGINT, raising
+    KeyboardInterrupt in the caller."""
+    p = subprocess.Popen(
+        [sys.executable, "-c", CHILD, what], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     assert p.stdout.readline().strip() == "started"
     time.sleep(2.0)
     sent = time.perf_counter()
