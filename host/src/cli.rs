@@ -14,6 +14,7 @@ use std::path::PathBuf;
 ///   reallm all                                   # the built-in default experiment
 ///   reallm -c configs/system/default_homo.yaml sim
 ///   reallm sim --task code conv --rate 1 3 5
+///   reallm --engine vllm sim --concurrency 1 2 4 8 16 32 64
 ///   reallm --set system.num_devices=4 --set system.parallelism.attention=tp4 all
 ///   reallm --plugin backend=llmcompass sim --trace workspace/traces/rr_code_1.csv
 #[derive(Debug, Parser)]
@@ -37,6 +38,10 @@ pub struct GlobalArgs {
     /// Override a config key: `--set system.num_devices=4` (value parsed as YAML). Repeatable.
     #[arg(long = "set", global = true, value_name = "KEY.PATH=VALUE")]
     pub overrides: Vec<String>,
+    /// Serving-engine profile whose defaults fill the keys the config leaves out: vllm, sglang
+    /// or trtllm (the config's `engine:`; see docs/engines.md).
+    #[arg(long, global = true, value_name = "ENGINE")]
+    pub engine: Option<String>,
     /// Pick a plugin for this run: `--plugin backend=llmcompass`, `batching=chunked`,
     /// `model=llama`. Repeatable.
     #[arg(long = "plugin", global = true, value_name = "KIND=NAME")]
@@ -61,8 +66,15 @@ pub enum Command {
     Kernel,
     /// Generate request traces `rr_{task}_{rate}.csv`.
     Traces(TaskRateArgs),
-    /// Simulate the serving system over traces.
+    /// Simulate the serving system over traces (or the config's `workload.conversations`).
     Sim(SimArgs),
+    /// Write the workload a run would simulate as a Mooncake-format JSON Lines trace (with
+    /// `hash_ids`): a trace after `time_scale` and system prompts, or the config's
+    /// conversations (arrivals as if every answer were instant).
+    ///
+    /// Example: reallm --set workload.system_prompt='{groups: 4, tokens: 1000}' export-trace --trace t.csv --out t.jsonl
+    #[command(verbatim_doc_comment)]
+    ExportTrace(ExportTraceArgs),
     /// Set or show the persisted current config.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -231,6 +243,11 @@ pub struct SimArgs {
     pub traces: Vec<PathBuf>,
     #[command(flatten)]
     pub tasks: TaskRateArgs,
+    /// Closed loop: run once per client count, each client sending its next request when its
+    /// previous one completes (benchmark clients' `--max-concurrency`). Lengths come from
+    /// `workload.synthetic`, the traces, or the tasks.
+    #[arg(long = "concurrency", num_args = 1.., value_name = "CLIENTS", conflicts_with = "rates")]
+    pub concurrency: Vec<u32>,
     /// Also write the summary of the (last) run to this path.
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
@@ -241,6 +258,19 @@ pub struct SimArgs {
     /// Never write iterations.csv and trace.json.
     #[arg(long)]
     pub no_timeline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportTraceArgs {
+    /// The trace to export (default: the config's conversations, else its first trace).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Output file (JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Tokens per `hash_ids` entry in the output (default: `workload.hash_block_tokens`, 512).
+    #[arg(long, value_name = "TOKENS")]
+    pub block_tokens: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -278,4 +308,15 @@ pub struct ModelShowArgs {
     /// Print the kernels as JSON lines instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+impl GlobalArgs {
+    /// The `--set` overrides, with `--engine NAME` as `engine=NAME`.
+    pub fn all_overrides(&self) -> Vec<String> {
+        let mut v = self.overrides.clone();
+        if let Some(e) = &self.engine {
+            v.push(format!("engine={e}"));
+        }
+        v
+    }
 }

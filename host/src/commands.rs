@@ -51,8 +51,9 @@ fn config_path(cli: &Cli) -> Result<Option<PathBuf>> {
 /// The experiment of this invocation: the config parsed once (before plugins are loaded, for
 /// its `plugin_dirs`), then `--plugin` overrides applied once the registry knows every plugin.
 fn load_experiment(cli: &Cli) -> Result<Experiment> {
-    let mut exp =
-        PARSED.with(|p| p.borrow_mut().take()).unwrap_or_else(|| config::load(config_path(cli)?.as_deref(), &cli.global.overrides))?;
+    let mut exp = PARSED
+        .with(|p| p.borrow_mut().take())
+        .unwrap_or_else(|| config::load(config_path(cli)?.as_deref(), &cli.global.all_overrides()))?;
     let overrides = plugin_overrides(cli)?;
     config::apply_plugin_overrides(&mut exp, &overrides);
     Ok(exp)
@@ -98,7 +99,7 @@ pub fn run(cli: Cli) -> Result<()> {
     init_logging(&cli);
     // The config is parsed once: its `plugin_dirs` are needed before the plugins are loaded,
     // and the command takes the parsed experiment afterwards.
-    let parsed = config_path(&cli).and_then(|p| config::load(p.as_deref(), &cli.global.overrides));
+    let parsed = config_path(&cli).and_then(|p| config::load(p.as_deref(), &cli.global.all_overrides()));
     let config_dirs = parsed.as_ref().map(|e| e.plugin_dirs.clone()).unwrap_or_default();
     PARSED.with(|p| *p.borrow_mut() = Some(parsed));
     load_plugins(&cli, &config_dirs)?;
@@ -178,6 +179,11 @@ pub fn run(cli: Cli) -> Result<()> {
             let ws = workspace(&cli, &exp);
             sim(&exp, &ws, a)
         }
+        Command::ExportTrace(a) => {
+            let exp = load_experiment(&cli)?;
+            let ws = workspace(&cli, &exp);
+            export_trace(&exp, &ws, a)
+        }
         Command::All => {
             let exp = load_experiment(&cli)?;
             let ws = workspace(&cli, &exp);
@@ -196,10 +202,31 @@ fn kernel(exp: &Experiment, ws: &Workspace) -> Result<()> {
     Ok(())
 }
 
+fn export_trace(exp: &Experiment, ws: &Workspace, a: &crate::cli::ExportTraceArgs) -> Result<()> {
+    let reqs = match (&a.trace, &exp.workload.conversations) {
+        (Some(t), _) => stages::load_trace(exp, t)?,
+        (None, Some(c)) => {
+            crate::workload::synth::conversations(c, exp.workload.system_prompt.as_ref(), exp.trace_gen.seed)?.open_loop_requests()
+        }
+        (None, None) => {
+            let traces = stages::default_traces(exp, ws, &[], &[])?;
+            let t = traces.first().ok_or_else(|| Error::Usage("no trace to export: pass --trace FILE".into()))?;
+            stages::load_trace(exp, t)?
+        }
+    };
+    let bt = a.block_tokens.unwrap_or(exp.workload.hash_block_tokens);
+    if bt == 0 {
+        return Err(Error::Usage("--block-tokens 0: expected at least 1 token per block".into()));
+    }
+    crate::workload::jsonl::write(&a.out, &reqs, bt)?;
+    println!("export-trace: wrote {} requests to {}", reqs.len(), a.out.display());
+    Ok(())
+}
+
 fn sim(exp: &Experiment, ws: &Workspace, a: &SimArgs) -> Result<()> {
-    let traces = if a.traces.is_empty() { stages::default_traces(exp, ws, &a.tasks.tasks, &a.tasks.rates)? } else { a.traces.clone() };
+    let sources = crate::workload::source::sources(exp, ws, &a.traces, &a.tasks.tasks, &a.tasks.rates, &a.concurrency)?;
     let mut last = None;
-    for t in &traces {
+    for src in &sources {
         let start = std::time::Instant::now();
         let timeline = if a.timeline {
             crate::report::Timeline::Always
@@ -208,7 +235,7 @@ fn sim(exp: &Experiment, ws: &Workspace, a: &SimArgs) -> Result<()> {
         } else {
             crate::report::Timeline::Auto
         };
-        let run = stages::run_sim_one_with(exp, ws, t, timeline)?;
+        let run = stages::run_source(exp, ws, src, timeline)?;
         let pools: Vec<String> = exp
             .pools()
             .map(|p| {
@@ -217,7 +244,14 @@ fn sim(exp: &Experiment, ws: &Workspace, a: &SimArgs) -> Result<()> {
                 format!("{role}{reps}{} × {} ({} / {}, {})", p.num_devices, p.device, p.attention, p.ffn, p.batching.name)
             })
             .collect();
-        let title = format!("sim: {} on {}, backend {}, trace {}", exp.model.label, pools.join(" + "), exp.backend.name, t.display());
+        let engine = exp.engine.as_ref().map(|e| format!(", engine profile {}", e.name)).unwrap_or_default();
+        let what = match src {
+            crate::workload::source::RunSource::Trace(t) => format!("trace {}", t.display()),
+            crate::workload::source::RunSource::SyntheticRate(r) => format!("synthetic requests at {r} req/s"),
+            crate::workload::source::RunSource::Closed { clients, .. } => format!("{} ({clients} concurrent clients)", src.name()),
+            crate::workload::source::RunSource::Conversations => "closed-loop conversations".to_string(),
+        };
+        let title = format!("sim: {} on {}, backend {}{engine}, {what}", exp.model.label, pools.join(" + "), exp.backend.name);
         print!("{}", stages::format_summary(&title, &run.summary));
         println!("  results: {} ({:.2} s wall)", run.dir.display(), start.elapsed().as_secs_f64());
         last = Some(run.summary);
@@ -538,7 +572,7 @@ fn sweep(cli: &Cli, a: &SweepArgs) -> Result<()> {
     let axes = a.grid.iter().map(|g| crate::sweep::parse_axis(g)).collect::<Result<Vec<_>>>()?;
     let spec = crate::sweep::SweepSpec {
         config: config_path(cli)?,
-        base_overrides: cli.global.overrides.clone(),
+        base_overrides: cli.global.all_overrides(),
         plugin_overrides: plugin_overrides(cli)?,
         axes,
         out: a.out.clone(),

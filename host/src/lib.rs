@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod devices;
+pub mod engines;
 pub mod error;
 pub mod kernel_library;
 pub mod loader;

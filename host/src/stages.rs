@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::output::write_atomic;
 use crate::report::files::{RequestsCsv, SimResultsCsv, REQUESTS_CSV};
 use crate::report::{Progress, Timeline};
+use crate::workload::source::{self, RunSource};
 use crate::workload::{self, azure::Task, generate, Request};
 use reallm_sim::metrics::{RunInfo, Summarizer, Summary};
 use reallm_sim::{Observer, Pool, RecordSink, RunOutcome, SimOptions, SimResult, Tee, TraceWorkload, Workload};
@@ -117,20 +118,42 @@ fn write_gen_meta(path: &Path, meta: &serde_json::Value) -> Result<()> {
     write_atomic(&meta_path(path), format!("{meta}\n").as_bytes())
 }
 
-/// Load a trace; a missing generated trace (`rr_{task}_{rate}.csv`) is generated first with
-/// the experiment's generation settings, and so is one whose recorded settings differ.
+/// Load a trace as the experiment runs it: [`load_trace_file`], then arrival times scaled by
+/// `workload.time_scale` and the `workload.system_prompt` added to requests without content ids.
 pub fn load_trace(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
-    load_trace_inner(exp, path, true)
+    load_trace_with(exp, path, true)
 }
 
 /// [`load_trace`] that writes nothing: a generated trace that is missing, or was generated with
 /// other settings, is generated in memory only (the same requests `load_trace` would write and
 /// use). For library callers that must not touch the disk (the Python package).
 pub fn read_trace(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
-    load_trace_inner(exp, path, false)
+    load_trace_with(exp, path, false)
 }
 
-fn load_trace_inner(exp: &Experiment, path: &Path, write: bool) -> Result<Vec<Request>> {
+/// [`load_trace`], writing a generated trace only when `write`.
+pub fn load_trace_with(exp: &Experiment, path: &Path, write: bool) -> Result<Vec<Request>> {
+    let mut reqs = load_trace_file_with(exp, path, write)?;
+    let w = &exp.workload;
+    if w.time_scale != 1.0 {
+        for r in &mut reqs {
+            r.arrival_s *= w.time_scale;
+        }
+    }
+    if let Some(sp) = &w.system_prompt {
+        crate::workload::synth::add_system_prompts(&mut reqs, sp, exp.trace_gen.seed)?;
+    }
+    Ok(reqs)
+}
+
+/// Load a trace file; a missing generated trace (`rr_{task}_{rate}.csv`) is generated first
+/// with the experiment's generation settings, and so is one whose recorded settings differ.
+pub fn load_trace_file(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
+    load_trace_file_with(exp, path, true)
+}
+
+/// [`load_trace_file`], writing a generated trace (and its `.gen.json`) only when `write`.
+fn load_trace_file_with(exp: &Experiment, path: &Path, write: bool) -> Result<Vec<Request>> {
     let generate_to = |task: Task, rate: f64, want: &serde_json::Value| -> Result<Vec<Request>> {
         let tg = &exp.trace_gen;
         let reqs = generate::generate(task, rate, tg.max_requests, tg.end_time_s, tg.seed)?;
@@ -157,7 +180,7 @@ fn load_trace_inner(exp: &Experiment, path: &Path, write: bool) -> Result<Vec<Re
         }
         return Err(Error::input(path.display().to_string(), "trace file not found"));
     }
-    workload::trace::read(path)
+    workload::trace::read_with(path, exp.workload.hash_block_tokens)
 }
 
 fn parse_rr_name(path: &Path) -> Option<(Task, f64)> {
@@ -194,24 +217,47 @@ fn keep_iterations(timeline: Timeline) -> Option<usize> {
 /// [`run_sim_one`] with an explicit choice of the per-iteration files. Records stream into
 /// `sim_results.csv` and `requests.csv` as requests finish; `summary.json` is written last.
 pub fn run_sim_one_with(exp: &Experiment, ws: &Workspace, trace: &Path, timeline: Timeline) -> Result<SimRun> {
-    run_sim_one_observed(exp, ws, trace, timeline, &mut Discard, None)
+    run_source(exp, ws, &RunSource::Trace(trace.to_path_buf()), timeline)
 }
 
-/// [`run_sim_one_with`] that also hands every record to `extra`, and reports progress to
-/// `observer` instead of the progress bar when one is given (library callers: the Python
-/// package keeps the records and checks for Ctrl-C there). The files written are the same.
-pub fn run_sim_one_observed(
+/// The name results of `workload.conversations` runs go under.
+pub const CONVERSATIONS_NAME: &str = "conversations";
+
+/// A trace's requests, loaded (or generated) as [`load_trace`] does, with `end_reqs` applied.
+pub fn load_trace_filtered(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
+    load_trace_filtered_with(exp, path, true)
+}
+
+/// [`load_trace_filtered`], writing a generated trace only when `write`.
+pub fn load_trace_filtered_with(exp: &Experiment, path: &Path, write: bool) -> Result<Vec<Request>> {
+    let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "trace".into());
+    end_reqs_filter(exp, &name, load_trace_with(exp, path, write)?)
+}
+
+/// One `sim` run of any source (a trace, synthetic requests at a rate, a closed loop): writes
+/// its result directory as [`run_sim_one_with`] does.
+pub fn run_source(exp: &Experiment, ws: &Workspace, src: &RunSource, timeline: Timeline) -> Result<SimRun> {
+    run_source_observed(exp, ws, src, timeline, &mut Discard, None)
+}
+
+/// [`run_source`] that also hands every record to `extra`, and reports progress to `observer`
+/// instead of the progress bar when one is given (library callers: the Python package keeps
+/// the records and checks for Ctrl-C there). The files written are the same.
+pub fn run_source_observed(
     exp: &Experiment,
     ws: &Workspace,
-    trace: &Path,
+    src: &RunSource,
     timeline: Timeline,
     extra: &mut dyn RecordSink,
     observer: Option<&mut dyn Observer>,
 ) -> Result<SimRun> {
-    let reqs = load_trace(exp, trace)?;
-    let trace_name = trace.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "trace".into());
+    let mut workload = source::build(exp, src)?;
+    let trace_name = src.name();
+    let trace = match src {
+        RunSource::Trace(p) => p.clone(),
+        _ => PathBuf::from(&trace_name),
+    };
     let sim_exp = with_kernel_library(exp, ws);
-    let reqs = end_reqs_filter(exp, &trace_name, reqs)?;
     let mut pools = assemble::build_pools(&sim_exp)?;
     let dir = ws.results_dir(exp, &trace_name);
     let created = !dir.exists();
@@ -220,11 +266,11 @@ pub fn run_sim_one_observed(
         let mut req_csv = RequestsCsv::create(&dir.join(REQUESTS_CSV), exp.slo)?;
         let mut files = Tee(&mut sim_csv, &mut req_csv);
         let mut sink = Tee(&mut files, extra);
-        let mut workload = TraceWorkload::new(&reqs);
-        let (outcome, summary) = match observer {
+        let (outcome, mut summary) = match observer {
             Some(o) => simulate_pools_observed(&sim_exp, &trace_name, &mut pools, &mut workload, &mut sink, keep_iterations(timeline), o),
             None => simulate_pools(&sim_exp, &trace_name, &mut pools, &mut workload, &mut sink, keep_iterations(timeline)),
         }?;
+        summary.run.concurrency = src.concurrency();
         sim_csv.commit()?;
         req_csv.commit()?;
         crate::report::files::write_timeline(&dir, &outcome, &summary, timeline)?;
@@ -244,7 +290,58 @@ pub fn run_sim_one_observed(
     // (docs/reliability.md).
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(&dir.join("summary.json"), format!("{json}\n").as_bytes())?;
-    Ok(SimRun { trace: trace.to_path_buf(), dir, summary, outcome })
+    Ok(SimRun { trace, dir, summary, outcome })
+}
+
+/// Simulate one source and summarise, writing no result (sweeps; a generated trace that is
+/// missing is written, as `sim` writes it).
+pub fn summarize_source(exp: &Experiment, src: &RunSource) -> Result<Summary> {
+    let mut workload = source::build(exp, src)?;
+    let mut pools = assemble::build_pools(exp)?;
+    let mut s = simulate_pools(exp, &src.name(), &mut pools, &mut workload, &mut Discard, Some(0))?.1;
+    s.run.concurrency = src.concurrency();
+    Ok(s)
+}
+
+/// [`summarize_source`] writing nothing at all (a generated trace is made in memory), with
+/// progress reported to `observer` instead of the progress bar.
+pub fn summarize_source_observed(exp: &Experiment, src: &RunSource, observer: &mut dyn Observer) -> Result<Summary> {
+    let mut workload = source::build_with(exp, src, false)?;
+    let mut pools = assemble::build_pools(exp)?;
+    let mut s = simulate_pools_observed(exp, &src.name(), &mut pools, &mut workload, &mut Discard, Some(0), observer)?.1;
+    s.run.concurrency = src.concurrency();
+    Ok(s)
+}
+
+/// One `sim` run of `src` as [`run_source`] makes it (the same workload, kernel library,
+/// engine options and summary), in memory: nothing is written (a generated trace is made in
+/// memory), every record is kept, and up to `keep_iterations` iteration records (`None`:
+/// all). Progress goes to `observer` instead of the progress bar when one is given.
+pub fn simulate_source(
+    exp: &Experiment,
+    ws: &Workspace,
+    src: &RunSource,
+    keep_iterations: Option<usize>,
+    observer: Option<&mut dyn Observer>,
+) -> Result<(SimResult, Summary)> {
+    let mut workload = source::build_with(exp, src, false)?;
+    let trace_name = src.name();
+    let sim_exp = with_kernel_library(exp, ws);
+    let mut pools = assemble::build_pools(&sim_exp)?;
+    let mut records = Vec::new();
+    let (outcome, mut summary) = match observer {
+        Some(o) => simulate_pools_observed(&sim_exp, &trace_name, &mut pools, &mut workload, &mut records, keep_iterations, o),
+        None => simulate_pools(&sim_exp, &trace_name, &mut pools, &mut workload, &mut records, keep_iterations),
+    }?;
+    summary.run.concurrency = src.concurrency();
+    Ok((SimResult { requests: records, outcome }, summary))
+}
+
+/// A sink that keeps nothing.
+struct Discard;
+
+impl RecordSink for Discard {
+    fn record(&mut self, _: &reallm_sim::RequestRecord) {}
 }
 
 /// The original tool's `sim_method: llmcompass` flow: when the `kernel` stage has written a
@@ -284,57 +381,18 @@ fn end_reqs_filter(exp: &Experiment, trace_name: &str, reqs: Vec<Request>) -> Re
 /// Simulate requests (after `end_reqs` filtering) and summarise, writing nothing; every record
 /// is kept.
 pub fn simulate_requests(exp: &Experiment, trace_name: &str, reqs: &[Request]) -> Result<(SimResult, Summary)> {
-    simulate_requests_with(exp, trace_name, reqs, Some(0), None)
-}
-
-/// [`simulate_requests`] keeping up to `keep_iterations` iteration records (`None`: all), with
-/// progress reported to `observer` instead of the progress bar when one is given.
-pub fn simulate_requests_with(
-    exp: &Experiment,
-    trace_name: &str,
-    reqs: &[Request],
-    keep_iterations: Option<usize>,
-    observer: Option<&mut dyn Observer>,
-) -> Result<(SimResult, Summary)> {
     let reqs = end_reqs_filter(exp, trace_name, reqs.to_vec())?;
     let mut pools = assemble::build_pools(exp)?;
     let mut records = Vec::new();
-    let mut workload = TraceWorkload::new(&reqs);
-    let (outcome, summary) = match observer {
-        Some(o) => simulate_pools_observed(exp, trace_name, &mut pools, &mut workload, &mut records, keep_iterations, o),
-        None => simulate_pools(exp, trace_name, &mut pools, &mut workload, &mut records, keep_iterations),
-    }?;
+    let (outcome, summary) = simulate_pools(exp, trace_name, &mut pools, &mut TraceWorkload::new(&reqs), &mut records, Some(0))?;
     Ok((SimResult { requests: records, outcome }, summary))
-}
-
-/// A sink that keeps nothing.
-struct Discard;
-
-impl RecordSink for Discard {
-    fn record(&mut self, _: &reallm_sim::RequestRecord) {}
 }
 
 /// Simulate requests and summarise, keeping no record (sweeps, searches).
 pub fn summarize_requests(exp: &Experiment, trace_name: &str, reqs: &[Request]) -> Result<Summary> {
-    summarize_requests_with(exp, trace_name, reqs, None)
-}
-
-/// [`summarize_requests`] with progress reported to `observer` (instead of the progress bar)
-/// when one is given.
-pub fn summarize_requests_with(
-    exp: &Experiment,
-    trace_name: &str,
-    reqs: &[Request],
-    observer: Option<&mut dyn Observer>,
-) -> Result<Summary> {
     let reqs = end_reqs_filter(exp, trace_name, reqs.to_vec())?;
     let mut pools = assemble::build_pools(exp)?;
-    let mut workload = TraceWorkload::new(&reqs);
-    Ok(match observer {
-        Some(o) => simulate_pools_observed(exp, trace_name, &mut pools, &mut workload, &mut Discard, Some(0), o),
-        None => simulate_pools(exp, trace_name, &mut pools, &mut workload, &mut Discard, Some(0)),
-    }?
-    .1)
+    Ok(simulate_pools(exp, trace_name, &mut pools, &mut TraceWorkload::new(&reqs), &mut Discard, Some(0))?.1)
 }
 
 /// Run `workload` on assembled `pools`, records to `sink` (and the summariser), with a
@@ -365,35 +423,73 @@ pub fn simulate_pools_observed(
     observer: &mut dyn Observer,
 ) -> Result<(RunOutcome, Summary)> {
     let replicas = pools.iter().map(|p| p.spec.replicas as usize).sum();
-    let mut summarizer = Summarizer::new(exp.slo, replicas);
+    let mut summarizer = Summarizer::new(exp.slo, replicas).with_warmup(exp.workload.warmup_requests);
     let opts = SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, keep_iterations };
     let outcome = reallm_sim::simulate(pools, assemble::kv_transfer(exp), workload, &mut Tee(&mut summarizer, sink), observer, opts)?;
-    let run = RunInfo::from_pools(trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, pools);
+    let mut run = RunInfo::from_pools(trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, pools);
+    run.engine_profile = exp.engine.as_ref().map(|e| e.name.clone());
     let summary = summarizer.finish(&outcome, run);
     Ok((outcome, summary))
 }
 
-/// A readable summary table.
+/// A readable summary, laid out as benchmark clients print theirs (vLLM `bench serve`,
+/// SGLang `bench_serving`, genai-perf): counts and duration, token totals, throughput (per GPU
+/// and per user too), then TTFT, TPOT, ITL and E2E with mean, median, p90, p99 and max.
 pub fn format_summary(title: &str, s: &Summary) -> String {
     let ms = |x: f64| format!("{:>10.2}", x * 1e3);
     let mut out = String::new();
     out.push_str(&format!("{title}\n"));
-    out.push_str(&format!("  requests: {} completed of {}, makespan {:.2} s\n", s.requests.completed, s.requests.total, s.makespan_s));
-    out.push_str(&format!("  {:<12}{:>10}{:>10}{:>10}{:>10}{:>10}\n", "latency (ms)", "mean", "p50", "p90", "p99", "max"));
-    for (name, st) in [("TTFT", &s.ttft_s), ("TBT", &s.tbt_s), ("TPOT", &s.tpot_s), ("E2E", &s.e2e_s), ("queueing", &s.queueing_s)] {
-        out.push_str(&format!("  {:<12}{}{}{}{}{}\n", name, ms(st.mean), ms(st.p50), ms(st.p90), ms(st.p99), ms(st.max)));
-    }
+    let warm = if s.requests.warmup > 0 { format!(" ({} warm-up requests not measured)", s.requests.warmup) } else { String::new() };
+    out.push_str(&format!(
+        "  requests: {} completed of {}{warm}, benchmark duration (makespan) {:.2} s\n",
+        s.requests.completed, s.requests.total, s.makespan_s
+    ));
+    out.push_str(&format!("  tokens: {} input, {} generated\n", s.requests.input_tokens, s.requests.output_tokens));
     let t = &s.throughput;
     out.push_str(&format!(
-        "  throughput: {:.3} req/s, {:.1} input tok/s, {:.1} output tok/s ({:.1} per device)\n",
-        t.requests_per_s, t.input_tokens_per_s, t.output_tokens_per_s, t.output_tokens_per_s_per_device
+        "  throughput: {:.3} req/s, {:.1} input tok/s, {:.1} output tok/s, {:.1} total tok/s\n",
+        t.requests_per_s, t.input_tokens_per_s, t.output_tokens_per_s, t.total_tokens_per_s
     ));
+    let u = &s.output_tokens_per_s_per_user;
+    out.push_str(&format!(
+        "  per GPU: {:.1} output tok/s, {:.1} total tok/s; per user: {:.1} output tok/s mean, {:.1} median, {:.1} p10\n",
+        t.output_tokens_per_s_per_device,
+        t.total_tokens_per_s_per_device,
+        u.mean,
+        u.p50,
+        // The slowest 10 % of users: 1 / TPOT at its p90.
+        if s.tpot_s.p90 > 0.0 { 1.0 / s.tpot_s.p90 } else { 0.0 }
+    ));
+    out.push_str(&format!("  {:<12}{:>10}{:>10}{:>10}{:>10}{:>10}\n", "latency (ms)", "mean", "median", "p90", "p99", "max"));
+    for (name, st) in [("TTFT", &s.ttft_s), ("TPOT", &s.tpot_s), ("ITL (TBT)", &s.tbt_s), ("E2E", &s.e2e_s), ("queueing", &s.queueing_s)] {
+        out.push_str(&format!("  {:<12}{}{}{}{}{}\n", name, ms(st.mean), ms(st.p50), ms(st.p90), ms(st.p99), ms(st.max)));
+    }
     let e = &s.engine;
     if e.busy_s > 0.0 && !e.time_by_kind_s.is_empty() {
         let mut kinds: Vec<(&String, &f64)> = e.time_by_kind_s.iter().collect();
         kinds.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
         let parts: Vec<String> = kinds.iter().take(6).map(|(k, t)| format!("{k} {:.1}%", 100.0 * **t / e.busy_s)).collect();
         out.push_str(&format!("  busy time by kind: {}\n", parts.join(", ")));
+    }
+    if let Some(p) = &s.prefix_cache {
+        let tiers: Vec<String> = p
+            .by_tier
+            .iter()
+            .filter(|(_, t)| t.hit_tokens > 0 || t.offloaded_blocks > 0)
+            .map(|(n, t)| format!("{n} {:.1}%", 100.0 * t.token_hit_rate))
+            .collect();
+        let gib = |b: f64| b / (1u64 << 30) as f64;
+        let (off, load) = p.by_tier.values().fold((0.0, 0.0), |(o, l), t| (o + t.offloaded_bytes, l + t.loaded_bytes));
+        out.push_str(&format!(
+            "  prefix cache: {:.1}% of prompt tokens hit ({:.1}% of blocks; {}), {} prefill tokens saved, {} blocks evicted from GPU, tier traffic {:.1} GiB out / {:.1} GiB in\n",
+            100.0 * p.token_hit_rate,
+            100.0 * p.block_hit_rate,
+            if tiers.is_empty() { "none".to_string() } else { tiers.join(", ") },
+            p.prefill_tokens_saved,
+            p.evicted_blocks,
+            gib(off),
+            gib(load)
+        ));
     }
     out.push_str(&format!(
         "  engine: {} iterations, mean batch {:.1} seqs / {:.1} tokens, {} preemptions, peak KV {:.1}% , MFU {:.1}%, MBU {:.1}%, comm {:.1}%\n",

@@ -220,12 +220,12 @@ pub fn run(spec: &SweepSpec) -> Result<SweepReport> {
         let mut exp = config::load(spec.config.as_deref(), &ov)?;
         config::apply_plugin_overrides(&mut exp, &spec.plugin_overrides);
         let ws = Workspace::new(spec.workspace.clone().or_else(|| exp.workspace.clone()).unwrap_or_else(|| PathBuf::from("workspace")));
-        for trace in stages::default_traces(&exp, &ws, &[], &[])? {
-            let name = trace.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        for src in crate::workload::source::sources(&exp, &ws, &[], &[], &[], &[])? {
+            let name = src.name();
             if done.contains_key(&(*i, name.clone())) {
                 skipped += 1;
             } else {
-                todo.push((*i, vals.clone(), exp.clone(), ws.clone(), trace, name));
+                todo.push((*i, vals.clone(), exp.clone(), ws.clone(), src, name));
             }
         }
     }
@@ -241,15 +241,14 @@ pub fn run(spec: &SweepSpec) -> Result<SweepReport> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(spec.jobs.unwrap_or(0)).build().map_err(|e| Error::Internal(e.to_string()))?;
     let results: Vec<Result<()>> = pool.install(|| {
         todo.par_iter()
-            .map(|(i, vals, exp, ws, trace, name)| {
+            .map(|(i, vals, exp, ws, src, name)| {
                 if INTERRUPTED.load(Ordering::SeqCst) {
                     return Ok(());
                 }
                 let summary = if spec.keep_runs {
-                    stages::run_sim_one(exp, ws, trace)?.summary
+                    stages::run_source(exp, ws, src, crate::report::Timeline::Auto)?.summary
                 } else {
-                    let reqs = stages::load_trace(exp, trace)?;
-                    stages::summarize_requests(exp, name, &reqs)?
+                    stages::summarize_source(exp, src)?
                 };
                 let mut cells = vec![i.to_string()];
                 cells.extend(vals.iter().map(|v| csv_escape(v)));

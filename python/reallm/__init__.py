@@ -96,7 +96,8 @@ REQUESTS_COLUMNS: Tuple[str, ...] = (
 )
 
 #: Columns of :meth:`Result.iterations` (those of ``iterations.csv``): one row per iteration
-#: (micro-batch) in scheduling order.
+#: (micro-batch) in scheduling order. With prefix caching on, two more follow, as in the file:
+#: ``cached_tokens`` and ``kv_cached_blocks``.
 ITERATIONS_COLUMNS: Tuple[str, ...] = (
     "iteration",
     "replica",
@@ -264,8 +265,8 @@ class Result:
             ``json.load``).
         summary_json: the same, as JSON text.
         trace: the trace simulated (for a generated trace kept in memory: the path the CLI
-            would have written it to).
-        trace_name: the trace's name in results (``rr_code_1``).
+            would have written it to; for a synthetic or closed-loop run: its name).
+        trace_name: the run's name in results (``rr_code_1``, ``synthetic_c8``).
         results_dir: where the result files went (``write=True`` or ``output_dir``), else None.
     """
 
@@ -341,7 +342,8 @@ def simulate(
     timeline: str = "auto",
     **kw_overrides: Any,
 ) -> Result:
-    """Simulate an experiment: exactly what ``reallm sim`` runs for the config's first trace.
+    """Simulate an experiment: exactly what ``reallm sim`` runs first for the config (its
+    first trace, or synthetic requests at its first rate, or its first closed-loop level).
 
     Args:
         config: None for the built-in default experiment; a path to a YAML config (either

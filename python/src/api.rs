@@ -9,9 +9,10 @@
 use reallm::config::{self, Experiment};
 use reallm::error::{exit, Error, Result};
 use reallm::metrics::{iteration_utilisation, RequestMetrics, Slo, Summary};
-use reallm::report::files::{requests_csv_header, Timeline, AUTO_TIMELINE_ITERATIONS, ITERATIONS_CSV_HEADER};
+use reallm::report::files::{requests_csv_header, Timeline, AUTO_TIMELINE_ITERATIONS, ITERATIONS_CSV_HEADER, ITERATIONS_CSV_PREFIX_COLUMNS};
 use reallm::stages::{self, Workspace};
 use reallm::sweep::{Axis, METRICS};
+use reallm::workload::source::{self, RunSource};
 use reallm_sim::{Observer, RequestRecord, RunOutcome};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -125,43 +126,41 @@ fn keep_iterations(timeline: Timeline) -> Option<usize> {
     }
 }
 
-/// The trace `reallm sim` runs first for this experiment.
-pub fn first_trace(exp: &Experiment, ws: &Workspace) -> Result<PathBuf> {
-    stages::default_traces(exp, ws, &[], &[])?.into_iter().next().ok_or_else(|| {
-        Error::config(
-            &exp.origin,
-            "the config names no trace to simulate (set workload.traces, or workload.tasks and workload.request_rates)",
-        )
+/// The run `reallm sim` makes first for this experiment (a trace file, synthetic requests at a
+/// rate, a closed loop, conversations), or the run of `trace` (`sim --trace FILE`).
+pub fn first_source(exp: &Experiment, ws: &Workspace, trace: Option<&Path>) -> Result<RunSource> {
+    let traces: Vec<PathBuf> = trace.map(Path::to_path_buf).into_iter().collect();
+    source::sources(exp, ws, &traces, &[], &[], &[])?.into_iter().next().ok_or_else(|| {
+        Error::config(&exp.origin, "the config names nothing to simulate (set workload.traces, or workload.tasks and workload.request_rates)")
     })
 }
 
-/// What `reallm sim` runs for the experiment's first trace (or `opts.trace`): the same trace
-/// (a generated one is generated in memory unless writing), the same kernel library, the same
-/// engine options, the same summary. `observer` replaces the progress bar.
+/// What `reallm sim` runs for the experiment's first run (or `opts.trace`): the same workload
+/// (a generated trace is generated in memory unless writing), the same kernel library, the
+/// same engine options, the same summary. `observer` replaces the progress bar.
 pub fn simulate(exp: &Experiment, opts: &RunOptions, observer: Option<&mut dyn Observer>) -> Result<Run> {
     let ws = workspace(exp, opts.workspace.as_deref());
-    let trace = match &opts.trace {
-        Some(t) => t.clone(),
-        None => first_trace(exp, &ws)?,
+    let src = first_source(exp, &ws, opts.trace.as_deref())?;
+    let trace_name = src.name();
+    let trace = match &src {
+        RunSource::Trace(p) => p.clone(),
+        _ => PathBuf::from(&trace_name),
     };
-    let trace_name = trace.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "trace".into());
     let (summary, records, outcome, results_dir) = if opts.write || opts.output_dir.is_some() {
         let mut exp = exp.clone();
         if let Some(d) = &opts.output_dir {
             exp.output_dir = Some(d.clone());
         }
         let mut records = Vec::new();
-        let run = stages::run_sim_one_observed(&exp, &ws, &trace, opts.timeline, &mut records, observer)?;
+        let run = stages::run_source_observed(&exp, &ws, &src, opts.timeline, &mut records, observer)?;
         (run.summary, records, run.outcome, Some(run.dir))
     } else {
-        let reqs = stages::read_trace(exp, &trace)?;
-        let sim_exp = stages::with_kernel_library(exp, &ws);
-        let (result, summary) = stages::simulate_requests_with(&sim_exp, &trace_name, &reqs, keep_iterations(opts.timeline), observer)?;
+        let (result, summary) = stages::simulate_source(exp, &ws, &src, keep_iterations(opts.timeline), observer)?;
         (summary, result.requests, result.outcome, None)
     };
     let summary_json = serde_json::to_string(&summary).map_err(|e| Error::Internal(e.to_string()))?;
     Ok(Run {
-        title: sim_title(exp, &trace),
+        title: sim_title(exp, &src),
         trace,
         trace_name,
         summary,
@@ -175,7 +174,7 @@ pub fn simulate(exp: &Experiment, opts: &RunOptions, observer: Option<&mut dyn O
 }
 
 /// The heading `reallm sim` prints above a run's summary table.
-pub fn sim_title(exp: &Experiment, trace: &Path) -> String {
+pub fn sim_title(exp: &Experiment, src: &RunSource) -> String {
     let pools: Vec<String> = exp
         .pools()
         .map(|p| {
@@ -184,7 +183,14 @@ pub fn sim_title(exp: &Experiment, trace: &Path) -> String {
             format!("{role}{reps}{} × {} ({} / {}, {})", p.num_devices, p.device, p.attention, p.ffn, p.batching.name)
         })
         .collect();
-    format!("sim: {} on {}, backend {}, trace {}", exp.model.label, pools.join(" + "), exp.backend.name, trace.display())
+    let engine = exp.engine.as_ref().map(|e| format!(", engine profile {}", e.name)).unwrap_or_default();
+    let what = match src {
+        RunSource::Trace(t) => format!("trace {}", t.display()),
+        RunSource::SyntheticRate(r) => format!("synthetic requests at {r} req/s"),
+        RunSource::Closed { clients, .. } => format!("{} ({clients} concurrent clients)", src.name()),
+        RunSource::Conversations => "closed-loop conversations".to_string(),
+    };
+    format!("sim: {} on {}, backend {}{engine}, {what}", exp.model.label, pools.join(" + "), exp.backend.name)
 }
 
 impl Run {
@@ -253,10 +259,11 @@ impl Values {
     }
 }
 
-/// Columns named by a CSV header, filled from rows of cells (the first row, or `template`
-/// when there is none, gives each column's kind).
-fn table<const N: usize>(header: &str, template: [Cell; N], rows: impl ExactSizeIterator<Item = [Cell; N]>) -> Table {
+/// Columns named by a CSV header, filled from rows of cells (`template` gives each column's
+/// kind).
+fn table<R: IntoIterator<Item = Cell>>(header: &str, template: R, rows: impl ExactSizeIterator<Item = R>) -> Table {
     let n = rows.len();
+    let template: Vec<Cell> = template.into_iter().collect();
     let mut cols: Vec<Values> = template.iter().map(|&c| Values::empty_like(c, n)).collect();
     for row in rows {
         for (col, cell) in cols.iter_mut().zip(row) {
@@ -264,7 +271,7 @@ fn table<const N: usize>(header: &str, template: [Cell; N], rows: impl ExactSize
         }
     }
     let names: Vec<String> = header.trim_end().split(',').map(str::to_string).collect();
-    debug_assert_eq!(names.len(), N, "the header and the row agree");
+    debug_assert_eq!(names.len(), cols.len(), "the header and the row agree");
     names.into_iter().zip(cols).map(|(name, values)| Column { name, values }).collect()
 }
 
@@ -312,8 +319,9 @@ pub fn requests_table(records: &[RequestRecord], slo: &Slo) -> Table {
     table(&requests_csv_header(slo.tbt_percentile), template, records.iter().map(|q| request_row(q, slo, &mut scratch)))
 }
 
-/// One row of `iterations.csv`, in its column order (`ITERATIONS_CSV_HEADER`).
-fn iteration_row(r: &RunOutcome, summary: &Summary, i: usize, it: &reallm_sim::IterationRecord) -> [Cell; 20] {
+/// One row of `iterations.csv`, in its column order (`ITERATIONS_CSV_HEADER`, then
+/// `ITERATIONS_CSV_PREFIX_COLUMNS` when prefix caching is on).
+fn iteration_row(r: &RunOutcome, summary: &Summary, i: usize, it: &reallm_sim::IterationRecord) -> Vec<Cell> {
     use Cell::{F, I};
     let rep = r.replicas.get(it.replica as usize);
     let kv_total = rep.map(|x| x.kv_total_blocks).unwrap_or(r.kv_total_blocks);
@@ -322,7 +330,7 @@ fn iteration_row(r: &RunOutcome, summary: &Summary, i: usize, it: &reallm_sim::I
     let c = &it.cost;
     let prefill_seqs = it.seqs.saturating_sub(it.decode_tokens);
     let kv_frac = if kv_total > 0 { it.kv_used_blocks as f64 / kv_total as f64 } else { 0.0 };
-    [
+    let mut row = vec![
         I(Some(i as u64)),
         I(Some(it.replica as u64)),
         I(Some(rep.map(|x| x.pool as u64).unwrap_or(0))),
@@ -343,10 +351,15 @@ fn iteration_row(r: &RunOutcome, summary: &Summary, i: usize, it: &reallm_sim::I
         F(Some(c.bytes)),
         F(Some(mfu)),
         F(Some(mbu)),
-    ]
+    ];
+    if summary.prefix_cache.is_some() {
+        row.extend([I(Some(it.cached_tokens as u64)), I(Some(it.kv_cached_blocks))]);
+    }
+    row
 }
 
-/// `iterations.csv` as columns (the same names and values).
+/// `iterations.csv` as columns (the same names and values; the prefix-cache columns when the
+/// run has prefix caching).
 pub fn iterations_table(r: &RunOutcome, summary: &Summary) -> Table {
     let none = reallm_sim::IterationRecord {
         replica: 0,
@@ -356,10 +369,16 @@ pub fn iterations_table(r: &RunOutcome, summary: &Summary) -> Table {
         decode_tokens: 0,
         seqs: 0,
         kv_used_blocks: 0,
+        cached_tokens: 0,
+        kv_cached_blocks: 0,
         cost: reallm_sim::StepCost::default(),
     };
     let template = iteration_row(r, summary, 0, &none);
-    table(ITERATIONS_CSV_HEADER, template, r.iterations.iter().enumerate().map(|(i, it)| iteration_row(r, summary, i, it)))
+    let header = match summary.prefix_cache {
+        Some(_) => format!("{}{ITERATIONS_CSV_PREFIX_COLUMNS}", ITERATIONS_CSV_HEADER.trim_end()),
+        None => ITERATIONS_CSV_HEADER.to_string(),
+    };
+    table(&header, template, r.iterations.iter().enumerate().map(|(i, it)| iteration_row(r, summary, i, it)))
 }
 
 impl Run {
@@ -404,7 +423,7 @@ pub fn sweep_metrics(s: &Summary) -> Vec<(&'static str, serde_json::Value)> {
 }
 
 /// A sweep as `reallm sweep` runs it (the cartesian product of the axes, first axis
-/// outermost; each point runs each of its experiment's traces; every point's config is loaded
+/// outermost; each point makes each of its experiment's `sim` runs; every point's config is loaded
 /// and checked before any runs), in memory: generated traces are not written, no CSV. Runs on
 /// `threads` threads; setting `stop` makes the runs in flight stop (their result is
 /// [`Error::Interrupted`]) and no new one start. Rows come back in (point, trace) order; the
@@ -428,21 +447,20 @@ pub fn sweep(
         ov.extend(axes.iter().zip(&vals).map(|(a, v)| format!("{}={v}", a.key)));
         let exp = load_experiment(src, &ov)?;
         let ws = workspace(&exp, workspace_dir);
-        for trace in stages::default_traces(&exp, &ws, &[], &[])? {
-            let name = trace.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-            todo.push((i, vals.clone(), exp.clone(), trace, name));
+        for src in source::sources(&exp, &ws, &[], &[], &[], &[])? {
+            let name = src.name();
+            todo.push((i, vals.clone(), exp.clone(), src, name));
         }
     }
     let next = AtomicUsize::new(0);
     let results: Vec<std::sync::Mutex<Option<Result<Summary>>>> = todo.iter().map(|_| std::sync::Mutex::new(None)).collect();
     let work = || loop {
         let k = next.fetch_add(1, Ordering::SeqCst);
-        let Some((_, _, exp, trace, name)) = todo.get(k) else { break };
+        let Some((_, _, exp, src, _)) = todo.get(k) else { break };
         let r = if stop.load(Ordering::SeqCst) {
             Err(Error::Interrupted)
         } else {
-            let mut obs = StopFlag(stop);
-            stages::read_trace(exp, trace).and_then(|reqs| stages::summarize_requests_with(exp, name, &reqs, Some(&mut obs)))
+            stages::summarize_source_observed(exp, src, &mut StopFlag(stop))
         };
         *results[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
     };

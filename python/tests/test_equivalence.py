@@ -79,6 +79,20 @@ def test_default_homo_equals_cli(cli, in_tmp):
     assert list(in_tmp.iterdir()) == []
 
 
+def test_a_closed_loop_synthetic_run_equals_cli(cli, in_tmp):
+    """Not a trace: the engine-profile concurrency config, one level (a closed loop of
+    synthetic requests), with `--set` overrides."""
+    cfg = str(CONFIGS.parent / "experiments" / "llama31_8b_h100_vllm_concurrency.yaml")
+    sets = ["--set", "workload.concurrency=[8]", "--set", "workload.synthetic.requests=200"]
+    p = cli.run("-c", cfg, *sets, "--workspace", "ws", "sim")
+    res = reallm.simulate(cfg, overrides={"workload.concurrency": [8], "workload.synthetic.requests": 200})
+    assert res.summary == cli.summary()
+    assert res.trace_name == "synthetic_c8" and res.summary["requests"]["total"] == 200
+    assert res.summary_table() in p.stdout
+    assert_table_equals_csv(res.requests(as_frame=False), cli.results_dir() / "requests.csv")
+    assert_table_equals_csv(res.iterations(as_frame=False), cli.results_dir() / "iterations.csv")
+
+
 def test_overrides_equal_cli_set(cli, in_tmp):
     cli.run("--set", "workload.request_rates=2", "--set", "system.batching.policy=chunked", "--workspace", "ws", "sim")
     want = cli.summary()

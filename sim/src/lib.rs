@@ -5,7 +5,7 @@
 //! ([`CostModel`], a batch policy) and plain specs ([`PoolSpec`]), pulls requests from a
 //! [`Workload`], hands finished records to a [`RecordSink`] in arrival order, reports
 //! progress to an [`Observer`], and returns a [`RunOutcome`]. Its dependency list (plugin API,
-//! serde derive for the summary schema, seeded RNG, hash map, quantile sketch) is the
+//! serde derive for the summary schema, seeded RNG and distributions, hash map, quantile sketch) is the
 //! enforcement: nothing here can read a file or draw a progress bar.
 //!
 //! **API boundary:** the host (`reallm`) resolves configurations into these types
@@ -21,6 +21,7 @@
 // `!(x > 0.0)` is used on purpose: it also rejects NaN.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod conversation;
 pub mod cost;
 pub mod engine;
 pub mod error;
@@ -28,13 +29,19 @@ pub mod kv;
 pub mod metrics;
 pub mod pool;
 pub mod request;
+pub mod router;
 pub mod spec;
 pub mod workload;
+pub mod workloads;
 
+pub use conversation::{Conversation, ConversationWorkload, Turn};
 pub use cost::{CostModel, MemoryPlan, StepCost};
-pub use engine::{simulate, simulate_collect, IterationRecord, ReplicaSummary, RunOutcome, SimOptions, SimResult};
+pub use engine::{simulate, simulate_collect, IterationRecord, PrefixOutcome, ReplicaSummary, RunOutcome, SimOptions, SimResult};
 pub use error::{Result, SimError};
-pub use pool::{Pool, PoolParts};
-pub use request::{Request, RequestRecord};
-pub use spec::{KvTransferSpec, MemorySpec, PoolSpec, Preemption, Role, Router};
+pub use pool::{EvictionFactory, Pool, PoolParts};
+pub use request::{BlockIds, Request, RequestRecord};
+pub use spec::{
+    Eviction, KvRouterSpec, KvTransferSpec, MemoryRule, MemorySpec, PoolSpec, Preemption, PrefixCacheSpec, Role, Router, TierSpec,
+};
 pub use workload::{NoObserver, Observer, RecordSink, Tee, TraceWorkload, Workload};
+pub use workloads::{ClosedLoop, LengthDist, LengthSampler};

@@ -1,7 +1,11 @@
 //! Requests as the core sees them, and what happened to each.
 
-/// One request of a workload: when it arrives and how many tokens it reads and writes.
-#[derive(Debug, Clone, Copy, PartialEq)]
+use std::sync::Arc;
+
+/// One request of a workload: when it arrives, how many tokens it reads and writes, and
+/// (optionally) what its tokens are, as block content ids, so that requests sharing a prefix
+/// can share KV blocks.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Request {
     /// The workload's own id (a trace's `request_id`); reported back unchanged.
     pub id: u64,
@@ -11,6 +15,41 @@ pub struct Request {
     pub prompt_tokens: u32,
     /// Output tokens to generate, ≥ 1.
     pub output_tokens: u32,
+    /// The content of its first tokens as block ids (a Mooncake trace's `hash_ids`); `None`:
+    /// content shared with no other request.
+    pub blocks: Option<BlockIds>,
+    /// The conversation (session) it belongs to, for session-affinity routing.
+    pub session: Option<u64>,
+}
+
+impl Request {
+    /// A request whose content is its own (no shared prefix, no session).
+    pub fn new(id: u64, arrival_s: f64, prompt_tokens: u32, output_tokens: u32) -> Request {
+        Request { id, arrival_s, prompt_tokens, output_tokens, blocks: None, session: None }
+    }
+}
+
+/// The content of a request's first `tokens` tokens, as one id per block of `block_tokens`
+/// tokens (the last block may be partial). Two requests whose ids agree on blocks `0..=i` have
+/// the same tokens up to the end of block `i` (a partial block's tokens are a prefix of the
+/// full block's). The ids usually cover the prompt; a workload that knows the answer's content
+/// too (a conversation whose next turn repeats it) covers prompt and output. Shared behind an
+/// `Arc`, so cloning a request does not copy them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockIds {
+    /// Tokens per id, ≥ 1.
+    pub block_tokens: u32,
+    /// Tokens the ids describe (≤ `ids.len() × block_tokens`).
+    pub tokens: u32,
+    /// One content id per block.
+    pub ids: Arc<[u64]>,
+}
+
+impl BlockIds {
+    /// Ids covering `tokens` tokens in blocks of `block_tokens`.
+    pub fn new(block_tokens: u32, tokens: u32, ids: impl Into<Arc<[u64]>>) -> BlockIds {
+        BlockIds { block_tokens, tokens, ids: ids.into() }
+    }
 }
 
 /// What happened to one request. The engine hands each record to a

@@ -37,7 +37,7 @@ impl Workload for TraceWorkload<'_> {
         self.requests.get(self.next).map(|r| r.arrival_s)
     }
     fn next_request(&mut self) -> Option<Request> {
-        let r = self.requests.get(self.next).copied();
+        let r = self.requests.get(self.next).cloned();
         self.next += r.is_some() as usize;
         r
     }

@@ -37,7 +37,7 @@ fn single_request_ttft_and_tbt_are_the_step_costs() {
     let decode: Vec<f64> = (1..out as u64)
         .map(|k| hand_step_time(&mut system, &BatchShape { decode_seqs: 1, decode_ctx_sum: prompt + k, ..Default::default() }))
         .collect();
-    let reqs = [Request { id: 0, arrival_s: 0.5, prompt_tokens: prompt as u32, output_tokens: out }];
+    let reqs = [Request::new(0, 0.5, prompt as u32, out)];
     let r = run_one(&mut system, &reqs);
     let times = &r.requests[0].token_times;
     assert_eq!(times.len(), 4);
@@ -55,14 +55,8 @@ fn single_request_ttft_and_tbt_are_the_step_costs() {
 fn every_request_completes_exactly_once_and_time_moves_forward() {
     let exp = config::load(None, &["system.batching.max_batch_seqs=4".into()]).unwrap();
     let mut system = pool(&exp);
-    let reqs: Vec<Request> = (0..50)
-        .map(|i| Request {
-            id: 100 + i,
-            arrival_s: i as f64 * 0.05,
-            prompt_tokens: 200 + 37 * i as u32,
-            output_tokens: 1 + (i as u32 * 7) % 40,
-        })
-        .collect();
+    let reqs: Vec<Request> =
+        (0..50).map(|i| Request::new(100 + i, i as f64 * 0.05, 200 + 37 * i as u32, 1 + (i as u32 * 7) % 40)).collect();
     let r = run_one(&mut system, &reqs);
     for (q, rec) in reqs.iter().zip(&r.requests) {
         assert_eq!(rec.id, q.id);
@@ -113,7 +107,7 @@ fn cuda_graph_padding_costs_decodes_at_the_captured_size() {
     assert_eq!(exp.sim.cuda_graph_batch_sizes, vec![1, 8, 16]);
     let exp = config::load(None, &["sim.cuda_graph_batch_sizes=[8, 16]".into()]).unwrap();
     let mut system = pool(&exp);
-    let reqs = [Request { id: 0, arrival_s: 0.0, prompt_tokens: 100, output_tokens: 3 }];
+    let reqs = [Request::new(0, 0.0, 100, 3)];
     let r = run_one(&mut system, &reqs);
     // One real sequence over 101 tokens plus 7 padding rows over one token each.
     let padded = hand_step_time(&mut system, &BatchShape { decode_seqs: 8, decode_ctx_sum: 101 + 7, ..Default::default() });

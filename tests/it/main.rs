@@ -1,12 +1,14 @@
 //! ReaLLM's integration tests: one test binary, one module per area.
 
 mod architecture;
+mod benchmarks;
 mod cli;
 mod compat;
 mod determinism;
 mod dynamic;
 mod engine;
 mod errors;
+mod prefix;
 mod registry;
 mod reliability;
 mod reports;

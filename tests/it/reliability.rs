@@ -97,6 +97,26 @@ fn cases() -> Vec<Case> {
             "c.yaml",
             "model: llama3-8b\ndisaggregated:\n  prefill: {device: H100-SXM, num_devices: 1}\n  decode: {device: H100-SXM, num_devices: 1}\n  kv_transfer: {bandwidth_bytes_per_s: -1}\n",
         ),
+        // ---- benchmark workloads and engine profiles: degenerate numbers are errors
+        case("chunked policy with chunk_tokens 0", &["--set", "system.batching.policy=chunked", "--set", "system.batching.chunk_tokens=0", "sim"], CONFIG, &["system.batching.chunk_tokens` = 0", "chunked"]),
+        case("original form: sarathi with prefill_chunk 0", &["-c", "c.yaml", "sim"], CONFIG, &["system.prefill_chunk` = 0", "mixed-sarathi"])
+            .file("c.yaml", "model: llama70b\nsystem: {device: GA100, num_devices: 8, batching_algo: mixed-sarathi, prefill_chunk: 0}\n"),
+        case("zero concurrency", &["--set", "workload.concurrency=[4, 0]", "sim"], CONFIG, &["workload.concurrency` = 0"]),
+        case("zero concurrency on the command line", &["sim", "--concurrency", "0"], USAGE, &["--concurrency 0"]),
+        case("--concurrency with --rate", &["sim", "--concurrency", "4", "--rate", "1"], USAGE, &["--concurrency", "--rate"]),
+        case("negative think time", &["--set", "workload.think_time_s=-1", "sim"], CONFIG, &["workload.think_time_s` = -1"]),
+        case("zero duration", &["--set", "workload.duration_s=0", "sim"], CONFIG, &["workload.duration_s` = 0"]),
+        case("distribution with min above max", &["--set", "workload.synthetic={requests: 10, input_tokens: {dist: uniform, min: 500, max: 100}, output_tokens: 8}", "sim"], CONFIG, &["workload.synthetic.input_tokens", "min = 500 is above max = 100"]),
+        case("zero-length synthetic output", &["--set", "workload.synthetic={requests: 10, input_tokens: 100, output_tokens: 0}", "sim"], CONFIG, &["workload.synthetic.output_tokens", "at least 1 token"]),
+        case("normal length without std", &["--set", "workload.synthetic={requests: 10, input_tokens: {dist: normal, mean: 100}, output_tokens: 8}", "sim"], CONFIG, &["workload.synthetic.input_tokens", "needs `std`"]),
+        case("negative mean length", &["--set", "workload.synthetic={requests: 10, input_tokens: {dist: lognormal, mean: -5, std: 1}, output_tokens: 8}", "sim"], CONFIG, &["workload.synthetic.input_tokens", "mean = -5"]),
+        case("unknown length distribution", &["--set", "workload.synthetic={requests: 10, input_tokens: {dist: zipf, mean: 5}, output_tokens: 8}", "sim"], CONFIG, &["workload.synthetic.input_tokens", "zipf"]),
+        case("zero synthetic requests", &["--set", "workload.synthetic={requests: 0, input_tokens: 100, output_tokens: 8}", "sim"], CONFIG, &["workload.synthetic.requests", "0 requests"]),
+        case("warm-up leaves nothing to measure", &["--set", "workload.synthetic={requests: 10, input_tokens: 100, output_tokens: 8}", "--set", "workload.warmup_requests=10", "sim"], CONFIG, &["workload.warmup_requests` = 10"]),
+        case("unknown engine profile", &["--engine", "tgi", "sim"], CONFIG, &["unknown engine `tgi`", "vllm"]),
+        case("`auto` memory without an engine profile", &["--set", "system.memory.usable_fraction=auto", "sim"], CONFIG, &["memory.usable_fraction` = auto", "engine"]),
+        case("engine profile in the original form", &["-c", "c.yaml", "--engine", "vllm", "sim"], CONFIG, &["engine profiles apply to ReaLLM's own config form"])
+            .file("c.yaml", "model: llama70b\nsystem: {device: GA100, num_devices: 8, batching_algo: continuous}\n"),
         case("original form: unknown sim_method", &["-c", "c.yaml", "sim"], CONFIG, &["sim_method", "warp"])
             .file("c.yaml", "model: llama70b\nsystem: {device: GA100, num_devices: 8}\nsystem_sim: {sim_method: warp}\n"),
         case("config file missing", &["-c", "missing.yaml", "sim"], IO, &["missing.yaml", "No such file"]),
@@ -150,6 +170,21 @@ fn cases() -> Vec<Case> {
         case("Azure trace row with 4 fields", &sim_t, INPUT, &["t.csv", "line 2", "3 comma-separated fields"])
             .file("t.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,374,44,9\n"),
         case("request longer than the KV cache holds (10^7 tokens)", &sim_t, INFEASIBLE, &["KV"]).file("t.csv", trace("0,0,0,0,1,10000000,1\n")),
+        case("Mooncake line that is not JSON", &["sim", "--trace", "t.jsonl"], INPUT, &["t.jsonl", "line 2"])
+            .file("t.jsonl", "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 2, \"hash_ids\": [0]}\n{\"timestamp\": 5,\n"),
+        case("Mooncake line without input_length", &["sim", "--trace", "t.jsonl"], INPUT, &["t.jsonl", "line 1", "input_length"])
+            .file("t.jsonl", "{\"timestamp\": 0, \"output_length\": 2}\n"),
+        case("Mooncake unsorted timestamps", &["sim", "--trace", "t.jsonl"], INPUT, &["t.jsonl", "line 2", "sorted"]).file(
+            "t.jsonl",
+            "{\"timestamp\": 9, \"input_length\": 10, \"output_length\": 2}\n{\"timestamp\": 5, \"input_length\": 10, \"output_length\": 2}\n",
+        ),
+        case("unknown eviction policy", &["--set", "system.memory.prefix_cache.eviction=random", "sim"], CONFIG, &["prefix_cache.eviction", "random", "lru"]),
+        case("prefix-cache block not a multiple of the KV block", &["--set", "system.memory.prefix_cache.block_tokens=24", "sim"], CONFIG, &["block_tokens` = 24", "multiple"]),
+        case("negative host-tier capacity", &["--set", "system.memory.prefix_cache.host={capacity_gib: -1}", "sim"], CONFIG, &["host.capacity_gib", "-1"]),
+        case("zero SSD-tier bandwidth", &["--set", "system.memory.prefix_cache.ssd={capacity_gib: 1, bandwidth_bytes_per_s: 0}", "sim"], CONFIG, &["ssd.bandwidth_bytes_per_s"]),
+        case("negative KV-router weight", &["--set", "system.kv_router.load_weight=-1", "sim"], CONFIG, &["kv_router.load_weight", "-1"]),
+        case("zero time scale", &["--set", "workload.time_scale=0", "sim"], CONFIG, &["workload.time_scale"]),
+        case("conversations at a negative rate", &["--set", "workload.conversations={rate: -2}", "sim"], CONFIG, &["conversations.rate", "-2"]),
         case("end_reqs excludes every request", &["--set", "workload.end_reqs=0", "sim", "--trace", "t.csv"], INPUT, &["end_reqs = 0"]).file("t.csv", trace("5,0,0,0,1,10,1\n")),
         // ---- device files
         case("device file missing", &["--set", "system.device=devices/TPU9.json", "kernel"], INPUT, &["TPU9.json", "no such device"]),

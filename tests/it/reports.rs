@@ -61,6 +61,8 @@ fn iter(replica: u32, start: f64, end: f64, seqs: u32, pf: u32, dec: u32, kv: u6
         decode_tokens: dec,
         seqs,
         kv_used_blocks: kv,
+        cached_tokens: 0,
+        kv_cached_blocks: 0,
         cost: StepCost {
             total_s: total,
             compute_s: 0.75 * total,
@@ -95,6 +97,7 @@ fn hand_run() -> (SimResult, RunInfo) {
                 kv_peak_used_blocks: 4,
                 kv_used_blocks_at_end: 0,
                 busy_s: 3.0,
+                prefix: None,
             },
             ReplicaSummary {
                 pool: 0,
@@ -104,6 +107,7 @@ fn hand_run() -> (SimResult, RunInfo) {
                 kv_peak_used_blocks: 1,
                 kv_used_blocks_at_end: 0,
                 busy_s: 0.2,
+                prefix: None,
             },
         ],
         preemptions: 0,
@@ -111,11 +115,14 @@ fn hand_run() -> (SimResult, RunInfo) {
         kv_peak_used_blocks: 5,
         kv_block_tokens: 16,
         end_s: 2.5,
+        prefix: None,
     };
     let r = SimResult { requests, outcome };
     let run = RunInfo {
         trace: "rr_code_2".into(),
         request_rate: Some(2.0),
+        concurrency: None,
+        engine_profile: None,
         model: "toy".into(),
         system: "toy_x8".into(),
         backend: "roofline".into(),

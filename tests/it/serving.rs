@@ -17,7 +17,7 @@ fn run(e: &Experiment, reqs: &[Request]) -> SimResult {
 }
 
 fn req(id: u64, t: f64, p: u32, o: u32) -> Request {
-    Request { id, arrival_s: t, prompt_tokens: p, output_tokens: o }
+    Request::new(id, t, p, o)
 }
 
 fn step(system: &mut System, shape: &BatchShape) -> f64 {

@@ -34,11 +34,20 @@ pub fn load_str(text: &str, origin: &str, base_dir: Option<PathBuf>, overrides: 
         || tree.pointer("/system/batching_algo").is_some()
         || tree.pointer("/system/attention_parallelism").is_some();
     let exp = if is_original {
+        if tree.get("engine").is_some() {
+            return Err(Error::config(
+                origin,
+                "key `engine`: engine profiles apply to ReaLLM's own config form, not the original tool's layout",
+            ));
+        }
         let f: OriginalFile = deserialize(tree, origin)?;
         from_original(f, origin, base_dir)?
     } else {
+        let engine = crate::engines::apply(&mut tree, origin, base_dir.as_deref())?;
         let f: ProductFile = deserialize(tree, origin)?;
-        from_product(f, origin, base_dir)?
+        let mut e = from_product(f, origin, base_dir)?;
+        e.engine = engine;
+        e
     };
     validate(&exp)?;
     Ok(exp)

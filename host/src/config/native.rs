@@ -59,6 +59,15 @@ fn pool_from_product(sys: ProductSystem, role: Role, key: &str, origin: &str) ->
     let comm_algo = parse_algo(sys.parallelism.io_algo.as_deref(), &format!("{key}.parallelism.io_algo"), origin)?;
     let router = parse_router(sys.router.as_deref(), &format!("{key}.router"), origin)?;
     let b = &sys.batching;
+    if b.chunk_tokens == Some(0) && reallm_batching::uses_chunk_tokens(&b.policy) {
+        return Err(Error::config(
+            origin,
+            format!(
+                "key `{key}.batching.chunk_tokens` = 0: policy `{}` prefills in chunks of chunk_tokens; give at least 1 token, or leave the key out to chunk by the whole token budget (max_batch_tokens)",
+                b.policy
+            ),
+        ));
+    }
     Ok(PoolConfig {
         role,
         replicas: sys.replicas,
@@ -70,8 +79,14 @@ fn pool_from_product(sys: ProductSystem, role: Role, key: &str, origin: &str) ->
         sequence_parallel: sys.parallelism.sequence_parallel,
         comm_algo,
         batching: PluginSel { name: b.policy.clone(), params: b.params.clone() },
-        limits: Limits { max_batch_seqs: b.max_batch_seqs, max_batch_tokens: b.max_batch_tokens, chunk_tokens: b.chunk_tokens },
+        limits: Limits {
+            max_batch_seqs: b.max_batch_seqs,
+            max_batch_tokens: b.max_batch_tokens,
+            chunk_tokens: b.chunk_tokens.unwrap_or(0),
+        },
         memory: sys.memory,
+        kv_router: sys.kv_router,
+        session_affinity: sys.session_affinity,
     })
 }
 
@@ -79,7 +94,10 @@ fn parse_router(s: Option<&str>, key: &str, origin: &str) -> Result<Router> {
     match s {
         None => Ok(Router::RoundRobin),
         Some(t) => Router::parse(t).ok_or_else(|| {
-            Error::config(origin, format!("key `{key}`: unknown router `{t}`; expected round_robin, least_outstanding, least_kv or random"))
+            Error::config(
+                origin,
+                format!("key `{key}`: unknown router `{t}`; expected round_robin, least_outstanding, least_kv, random or kv_aware"),
+            )
         }),
     }
 }
@@ -117,7 +135,21 @@ pub(super) fn from_product(f: ProductFile, origin: &str, base_dir: Option<PathBu
             end_time_s: wl.end_time_s,
             seed: wl.seed,
         },
-        workload: SimWorkload { traces: wl.traces, tasks: wl.tasks, request_rates: wl.request_rates, end_reqs: wl.end_reqs },
+        workload: SimWorkload {
+            traces: wl.traces,
+            tasks: wl.tasks,
+            request_rates: wl.request_rates,
+            end_reqs: wl.end_reqs,
+            concurrency: wl.concurrency,
+            think_time_s: wl.think_time_s,
+            duration_s: wl.duration_s,
+            synthetic: wl.synthetic.as_ref().map(|s| synthetic(s, origin)).transpose()?,
+            warmup_requests: wl.warmup_requests,
+            time_scale: wl.time_scale,
+            hash_block_tokens: wl.hash_block_tokens,
+            system_prompt: wl.system_prompt,
+            conversations: wl.conversations,
+        },
         kernel: KernelConfig {
             prefill_blocks: f.kernel.prefill_blocks,
             decode_ctx: f.kernel.decode_ctx,
@@ -140,5 +172,63 @@ pub(super) fn from_product(f: ProductFile, origin: &str, base_dir: Option<PathBu
         workspace: f.workspace.map(PathBuf::from),
         plugin_dirs: f.plugin_dirs.iter().map(|p| rel(p)).collect(),
         output_dir: None,
+        engine: None,
+    })
+}
+
+/// The largest length a synthetic distribution may produce (as for trace files).
+const MAX_TOKENS: u64 = crate::workload::trace::MAX_TOKENS as u64;
+
+/// `workload.synthetic` in the core's types; degenerate numbers are errors naming the key.
+fn synthetic(s: &SyntheticFile, origin: &str) -> Result<SyntheticConfig> {
+    let err = |key: &str, m: String| Error::config(origin, format!("key `workload.synthetic.{key}`: {m}"));
+    if s.requests == 0 {
+        return Err(err("requests", "0 requests; expected at least 1".into()));
+    }
+    if s.requests > crate::workload::trace::MAX_REQUESTS as u64 {
+        return Err(err("requests", format!("{} requests is above the limit of {}", s.requests, crate::workload::trace::MAX_REQUESTS)));
+    }
+    let length = |key: &str, l: &LengthFile| -> Result<reallm_sim::LengthDist> {
+        use reallm_sim::LengthDist as D;
+        let tokens = |what: &str, v: u64| -> Result<u32> {
+            if v > MAX_TOKENS {
+                return Err(err(key, format!("{what} = {v} is above the limit of {MAX_TOKENS} tokens")));
+            }
+            Ok(v as u32)
+        };
+        let d = match l {
+            LengthFile::Tokens(n) => D::Fixed(tokens("value", *n)?),
+            LengthFile::Dist(f) => {
+                let min = tokens("min", f.min.unwrap_or(1))?;
+                let max = tokens("max", f.max.unwrap_or(MAX_TOKENS))?;
+                let need = |what: &str, v: Option<f64>| {
+                    v.ok_or_else(|| err(key, format!("`dist: {}` needs `{what}`", format!("{:?}", f.dist).to_lowercase())))
+                };
+                match f.dist {
+                    DistKind::Fixed => {
+                        let m = need("mean", f.mean)?;
+                        if !(m >= 0.0 && m.fract() == 0.0 && m <= MAX_TOKENS as f64) {
+                            return Err(err(key, format!("mean = {m}: a fixed length is a whole number of tokens")));
+                        }
+                        D::Fixed(m as u32)
+                    }
+                    DistKind::Uniform => {
+                        if f.min.is_none() || f.max.is_none() {
+                            return Err(err(key, "`dist: uniform` needs `min` and `max`".into()));
+                        }
+                        D::Uniform { min, max }
+                    }
+                    DistKind::Normal => D::Normal { mean: need("mean", f.mean)?, std: need("std", f.std)?, min, max },
+                    DistKind::Lognormal => D::LogNormal { mean: need("mean", f.mean)?, std: need("std", f.std)?, min, max },
+                }
+            }
+        };
+        d.validate().map_err(|m| err(key, m))?;
+        Ok(d)
+    };
+    Ok(SyntheticConfig {
+        requests: s.requests,
+        input_tokens: length("input_tokens", &s.input_tokens)?,
+        output_tokens: length("output_tokens", &s.output_tokens)?,
     })
 }

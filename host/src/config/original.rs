@@ -45,6 +45,8 @@ fn original_pool(p: &OriginalPool, role: Role, key: &str, origin: &str) -> Resul
         batching: PluginSel { name: original_policy(p.batching.as_deref().unwrap_or(default_policy)), params: Value::Null },
         limits: Limits { max_batch_seqs: 1024, max_batch_tokens: 16384, chunk_tokens: 0 },
         memory: MemoryConfig::default(),
+        kv_router: KvRouterConfig::default(),
+        session_affinity: false,
     })
 }
 
@@ -72,6 +74,15 @@ pub(super) fn from_original(f: OriginalFile, origin: &str, base_dir: Option<Path
         };
         let mut pool = original_pool(&op, Role::Colocated, "system", origin)?;
         let chunk = sys.prefill_chunk.unwrap_or(0);
+        if sys.prefill_chunk == Some(0) && reallm_batching::uses_chunk_tokens(&pool.batching.name) {
+            return Err(Error::config(
+                origin,
+                format!(
+                    "key `system.prefill_chunk` = 0: batching_algo `{}` prefills in chunks of prefill_chunk tokens; give at least 1 token, or leave the key out",
+                    sys.batching_algo.as_deref().unwrap_or("")
+                ),
+            ));
+        }
         pool.limits = Limits { max_batch_seqs: 256, max_batch_tokens: if chunk > 0 { chunk } else { 16384 }, chunk_tokens: chunk };
         (pool, None)
     };
@@ -133,6 +144,15 @@ pub(super) fn from_original(f: OriginalFile, origin: &str, base_dir: Option<Path
             tasks: sim.tasks.unwrap_or(gen_tasks),
             request_rates: sim.request_rates.unwrap_or(gen_rates),
             end_reqs: sim.end_reqs,
+            concurrency: vec![],
+            think_time_s: 0.0,
+            duration_s: None,
+            synthetic: None,
+            warmup_requests: 0,
+            time_scale: 1.0,
+            hash_block_tokens: crate::workload::jsonl::MOONCAKE_BLOCK_TOKENS,
+            system_prompt: None,
+            conversations: None,
         },
         kernel,
         sim: SimConfig { end_time_s: None, iteration_overhead_s: 0.0, seed: 0, cuda_graph_batch_sizes: Vec::new() },
@@ -140,5 +160,6 @@ pub(super) fn from_original(f: OriginalFile, origin: &str, base_dir: Option<Path
         workspace: None,
         plugin_dirs: vec![],
         output_dir: f.output_dir.map(PathBuf::from),
+        engine: None,
     })
 }

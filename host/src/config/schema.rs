@@ -90,6 +90,10 @@ pub struct ProductFile {
     /// Experiment name (used for the system directory of results).
     #[serde(default)]
     pub name: Option<String>,
+    /// Serving-engine profile whose defaults fill the keys this file leaves out: `vllm`,
+    /// `sglang` or `trtllm` (`configs/engines/`, docs/engines.md).
+    #[serde(default)]
+    pub engine: Option<String>,
     pub model: ModelRef,
     #[serde(default)]
     pub backend: Option<PluginRef>,
@@ -130,9 +134,34 @@ pub struct ProductSystem {
     /// Data-parallel replicas of this system, each with `num_devices` devices.
     #[serde(default = "one")]
     pub replicas: u32,
-    /// How requests are placed on replicas: round_robin, least_outstanding, least_kv, random.
+    /// How requests are placed on replicas: round_robin, least_outstanding, least_kv, random,
+    /// kv_aware.
     #[serde(default)]
     pub router: Option<String>,
+    /// Weights of the `kv_aware` router.
+    #[serde(default)]
+    pub kv_router: KvRouterConfig,
+    /// Send every request of a conversation (a workload `session`) to the replica that served
+    /// its first request; the router places first requests.
+    #[serde(default)]
+    pub session_affinity: bool,
+}
+
+/// The `kv_aware` router's weights: replica cost = `overlap_score_weight` × blocks it would
+/// prefill + `load_weight` × its active KV blocks (Dynamo's KV router, whose defaults these are).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KvRouterConfig {
+    pub overlap_score_weight: f64,
+    pub load_weight: f64,
+    /// 0: lowest cost wins; above 0: softmax sampling over normalised costs.
+    pub temperature: f64,
+}
+
+impl Default for KvRouterConfig {
+    fn default() -> Self {
+        KvRouterConfig { overlap_score_weight: 1.0, load_weight: 1.0, temperature: 0.0 }
+    }
 }
 
 fn one() -> u32 {
@@ -184,7 +213,8 @@ pub struct ProductBatching {
     pub params: serde_json::Value,
     pub max_batch_seqs: u32,
     pub max_batch_tokens: u32,
-    pub chunk_tokens: u32,
+    /// Prefill chunk of chunking policies; absent: the whole token budget (`max_batch_tokens`).
+    pub chunk_tokens: Option<u32>,
 }
 
 impl Default for ProductBatching {
@@ -194,7 +224,7 @@ impl Default for ProductBatching {
             params: serde_json::Value::Null,
             max_batch_seqs: 256,
             max_batch_tokens: 16384,
-            chunk_tokens: 0,
+            chunk_tokens: None,
         }
     }
 }
@@ -203,19 +233,114 @@ impl Default for ProductBatching {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MemoryConfig {
-    /// Fraction of device memory the engine may use (weights + activations + KV).
-    pub usable_fraction: f64,
+    /// How the KV budget follows from device memory: `of_total` (`KV = C·f − W − R`, vLLM,
+    /// SGLang) or `of_free` (`KV = f·(C − W − R)`, TensorRT-LLM).
+    pub rule: MemoryRuleName,
+    /// Fraction of device memory the engine may use (weights + activations + KV), or of the
+    /// free memory under `rule: of_free`; `auto`: SGLang's heuristic (docs/engines.md).
+    pub usable_fraction: AutoOr<f64>,
     /// Tokens per KV block.
     pub block_tokens: u32,
     /// Fraction of KV blocks kept free when admitting new requests.
     pub watermark_fraction: f64,
-    /// Activation workspace reserved per device, GiB.
-    pub activation_reserve_gib: f64,
+    /// Activation workspace reserved per device, GiB; `auto`: the engine profile's estimate.
+    pub activation_reserve_gib: AutoOr<f64>,
+    /// Framework memory per device (CUDA context, communicator buffers, CUDA graphs), GiB;
+    /// `auto`: the engine profile's estimate.
+    pub framework_reserve_gib: AutoOr<f64>,
     /// What happens to a preempted request's KV: `recompute` (dropped, prefilled again, as
     /// vLLM's default) or `swap` (copied to host memory over the host link and back).
     pub preemption: Preemption,
     /// Host link (PCIe) bandwidth per device for swapping, bytes/s.
     pub host_link_bytes_per_s: f64,
+    /// Prefix caching and KV offload tiers.
+    pub prefix_cache: PrefixCacheConfig,
+}
+
+/// Prefix caching (`memory.prefix_cache`): cached KV blocks keyed by the hash chain of their
+/// prefix, kept after their request finishes until evicted, optionally spilling to offload
+/// tiers. Off by default.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrefixCacheConfig {
+    pub enabled: bool,
+    /// Tokens per cached block, a multiple of `memory.block_tokens` (default: the KV block).
+    pub block_tokens: Option<u32>,
+    /// `lru` (default), `lfu` or `fifo`.
+    pub eviction: String,
+    /// Load lower-tier blocks layer by layer behind the step's compute (default) instead of
+    /// before it.
+    pub load_overlap: bool,
+    /// Host-memory tier of each replica.
+    pub host: Option<TierConfig>,
+    /// Local SSD tier of each replica.
+    pub ssd: Option<TierConfig>,
+    /// Tier shared by every replica of the pool, over the scale-out network.
+    pub cluster: Option<TierConfig>,
+}
+
+impl Default for PrefixCacheConfig {
+    fn default() -> Self {
+        PrefixCacheConfig {
+            enabled: false,
+            block_tokens: None,
+            eviction: "lru".into(),
+            load_overlap: true,
+            host: None,
+            ssd: None,
+            cluster: None,
+        }
+    }
+}
+
+/// One offload tier: capacity (GiB of KV per replica; in all for the cluster tier),
+/// bandwidth per device and latency (defaults by tier: docs/prefix-caching.md).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TierConfig {
+    pub capacity_gib: f64,
+    #[serde(default)]
+    pub bandwidth_bytes_per_s: Option<f64>,
+    #[serde(default)]
+    pub latency_s: Option<f64>,
+}
+
+/// The memory rule's config name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryRuleName {
+    #[default]
+    OfTotal,
+    OfFree,
+}
+
+/// A number, or `auto` (derived from the engine profile, the model and the device).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AutoOr<T> {
+    Auto,
+    Value(T),
+}
+
+impl<T: Copy> AutoOr<T> {
+    /// The number, if one was given.
+    pub fn value(self) -> Option<T> {
+        match self {
+            AutoOr::Auto => None,
+            AutoOr::Value(v) => Some(v),
+        }
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for AutoOr<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        if v.as_str() == Some("auto") {
+            return Ok(AutoOr::Auto);
+        }
+        serde_json::from_value::<T>(v.clone())
+            .map(AutoOr::Value)
+            .map_err(|_| serde::de::Error::custom(format!("invalid value {v}: expected a number or `auto`")))
+    }
 }
 
 /// Preemption mode.
@@ -230,13 +355,16 @@ pub enum Preemption {
 impl Default for MemoryConfig {
     fn default() -> Self {
         MemoryConfig {
-            usable_fraction: 0.9,
+            rule: MemoryRuleName::OfTotal,
+            usable_fraction: AutoOr::Value(0.9),
             block_tokens: 16,
             watermark_fraction: 0.01,
-            activation_reserve_gib: 2.0,
+            activation_reserve_gib: AutoOr::Value(2.0),
+            framework_reserve_gib: AutoOr::Value(0.0),
             preemption: Preemption::Recompute,
             // PCIe 4.0 ×16: 32 GB/s per direction raw, ~25 GB/s achieved.
             host_link_bytes_per_s: 25e9,
+            prefix_cache: PrefixCacheConfig::default(),
         }
     }
 }
@@ -257,6 +385,85 @@ pub struct ProductWorkload {
     pub seed: u64,
     /// Simulate only requests with id below this.
     pub end_reqs: Option<u64>,
+    /// Closed loop: this many clients, each sending its next request when its previous one
+    /// completes (one run per value). Empty: open loop (traces or request rates).
+    #[serde(deserialize_with = "one_or_many")]
+    pub concurrency: Vec<u32>,
+    /// Closed loop: seconds a client waits after a completion before sending again.
+    pub think_time_s: f64,
+    /// Closed loop: no request is sent at or after this time (seconds); those in flight finish.
+    pub duration_s: Option<f64>,
+    /// Synthetic requests: a count and (prompt, output) lengths, numbers or distributions.
+    pub synthetic: Option<SyntheticFile>,
+    /// The first requests (in arrival order) left out of the metrics.
+    pub warmup_requests: u64,
+    /// Arrival times of trace requests are multiplied by this (0.5: twice the rate).
+    pub time_scale: f64,
+    /// Tokens per `hash_ids` entry of Mooncake-format traces.
+    pub hash_block_tokens: u32,
+    /// A shared system prompt prepended to every request of traces without content ids (and
+    /// to every conversation), from one of `groups` prompts.
+    pub system_prompt: Option<SystemPromptConfig>,
+    /// Closed-loop multi-turn conversations, simulated instead of traces when set.
+    pub conversations: Option<ConversationsConfig>,
+}
+
+/// `workload.synthetic`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SyntheticFile {
+    /// Requests per run.
+    pub requests: u64,
+    pub input_tokens: LengthFile,
+    pub output_tokens: LengthFile,
+}
+
+/// A length: a number of tokens, or `{dist: fixed | uniform | normal | lognormal, mean, std,
+/// min, max}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LengthFile {
+    Tokens(u64),
+    Dist(DistFile),
+}
+
+/// A length distribution as written.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistFile {
+    pub dist: DistKind,
+    #[serde(default)]
+    pub mean: Option<f64>,
+    #[serde(default)]
+    pub std: Option<f64>,
+    #[serde(default)]
+    pub min: Option<u64>,
+    #[serde(default)]
+    pub max: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DistKind {
+    Fixed,
+    Uniform,
+    Normal,
+    #[serde(alias = "log_normal")]
+    Lognormal,
+}
+
+impl<'de> Deserialize<'de> for LengthFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        if let Some(n) = v.as_u64() {
+            return Ok(LengthFile::Tokens(n));
+        }
+        if v.is_object() {
+            return serde_json::from_value::<DistFile>(v).map(LengthFile::Dist).map_err(serde::de::Error::custom);
+        }
+        Err(serde::de::Error::custom(format!(
+            "invalid value {v}: expected a whole number of tokens or {{dist: fixed | uniform | normal | lognormal, mean, std, min, max}}"
+        )))
+    }
 }
 
 impl Default for ProductWorkload {
@@ -269,7 +476,54 @@ impl Default for ProductWorkload {
             end_time_s: 500.0,
             seed: 0,
             end_reqs: None,
+            concurrency: vec![],
+            think_time_s: 0.0,
+            duration_s: None,
+            synthetic: None,
+            warmup_requests: 0,
+            time_scale: 1.0,
+            hash_block_tokens: 512,
+            system_prompt: None,
+            conversations: None,
         }
+    }
+}
+
+/// Shared system prompts: each request (or conversation) starts with one of `groups`
+/// prompts of `tokens` tokens, chosen uniformly (seeded by `workload.seed`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SystemPromptConfig {
+    pub groups: u32,
+    pub tokens: u32,
+    /// Tokens per content id of the generated requests (16, vLLM's KV block, by default).
+    #[serde(default = "sixteen")]
+    pub block_tokens: u32,
+}
+
+fn sixteen() -> u32 {
+    16
+}
+
+/// Multi-turn conversations: `count` conversations starting as a Poisson process of `rate`
+/// per second; turns per conversation geometric with mean `turns`; each turn's user tokens and
+/// answer drawn jointly from an Azure task's rows (`task`); think time between an answer and
+/// the next turn exponential with mean `think_time_s`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConversationsConfig {
+    pub count: u64,
+    pub rate: f64,
+    pub turns: f64,
+    pub think_time_s: f64,
+    pub task: String,
+    /// Tokens per content id (16 by default).
+    pub block_tokens: u32,
+}
+
+impl Default for ConversationsConfig {
+    fn default() -> Self {
+        ConversationsConfig { count: 100, rate: 1.0, turns: 4.0, think_time_s: 10.0, task: "conv".into(), block_tokens: 16 }
     }
 }
 

@@ -217,11 +217,21 @@ pub const ITERATIONS_CSV_HEADER: &str =
     "iteration,replica,pool,start_s,end_s,cost_s,seqs,prefill_seqs,prefill_tokens,decode_tokens,tokens,\
 kv_used_blocks,kv_total_blocks,kv_used_fraction,compute_s,comm_s,flops,bytes,mfu,mbu\n";
 
+/// Columns `iterations.csv` adds when prefix caching is on: prompt tokens the cache served to
+/// requests admitted in the iteration, and free KV blocks holding cached prefixes.
+pub const ITERATIONS_CSV_PREFIX_COLUMNS: &str = ",cached_tokens,kv_cached_blocks";
+
 /// `iterations.csv`: one row per iteration (micro-batch) in scheduling order.
 pub fn write_iterations_csv(path: &Path, r: &RunOutcome, summary: &Summary) -> Result<()> {
     let mut f = AtomicFile::create(path)?;
     let io = |e| Error::io(path, e);
-    f.writer().write_all(ITERATIONS_CSV_HEADER.as_bytes()).map_err(io)?;
+    let prefix = summary.prefix_cache.is_some();
+    if prefix {
+        let h = ITERATIONS_CSV_HEADER.trim_end();
+        f.writer().write_all(format!("{h}{ITERATIONS_CSV_PREFIX_COLUMNS}\n").as_bytes()).map_err(io)?;
+    } else {
+        f.writer().write_all(ITERATIONS_CSV_HEADER.as_bytes()).map_err(io)?;
+    }
     let mut line = String::with_capacity(256);
     for (i, it) in r.iterations.iter().enumerate() {
         let rep = r.replicas.get(it.replica as usize);
@@ -253,6 +263,12 @@ pub fn write_iterations_csv(path: &Path, r: &RunOutcome, summary: &Summary) -> R
         let kv_frac = if kv_total > 0 { it.kv_used_blocks as f64 / kv_total as f64 } else { 0.0 };
         for v in [kv_frac, c.compute_s, c.comm_s, c.flops, c.bytes, mfu, mbu] {
             push_opt(&mut line, Some(v));
+        }
+        if prefix {
+            for n in [it.cached_tokens as u64, it.kv_cached_blocks] {
+                line.push(',');
+                line.push_str(&n.to_string());
+            }
         }
         line.push('\n');
         f.writer().write_all(line.as_bytes()).map_err(io)?;
@@ -387,6 +403,17 @@ pub fn write_chrome_trace(path: &Path, r: &RunOutcome, summary: &Summary) -> Res
             it.kv_used_blocks
         )
         .map_err(io)?;
+        if summary.prefix_cache.is_some() {
+            sep(w).map_err(io)?;
+            write!(
+                w,
+                "{{\"name\":\"prefix cache\",\"ph\":\"C\",\"pid\":{pid},\"ts\":{},\"args\":{{\"cached_tokens\":{},\"kv_cached_blocks\":{}}}}}",
+                jnum(ts),
+                it.cached_tokens,
+                it.kv_cached_blocks
+            )
+            .map_err(io)?;
+        }
         sep(w).map_err(io)?;
         write!(
             w,

@@ -1,6 +1,8 @@
-//! SVG pictures of one or several runs (plotters' SVG backend, no Python): TTFT and TBT CDFs,
-//! batch size and KV usage over time, and, for a request-rate sweep, latency percentiles and
-//! throughput against the rate. Several runs are overlaid, one series per run (or per group of
+//! SVG pictures of one or several runs (plotters' SVG backend, no Python): TTFT and TBT CDFs
+//! (also on a log axis), batch size and KV usage over time; for a request-rate sweep, latency
+//! percentiles and throughput against the rate; for a concurrency sweep, TTFT and TPOT against
+//! the concurrency and the throughput–interactivity curve (output tokens/s per GPU against
+//! output tokens/s per user). Several runs are overlaid, one series per run (or per group of
 //! runs of one system in a sweep).
 
 use super::RunData;
@@ -37,6 +39,9 @@ pub struct Chart {
     /// Draw a marker at every point (sparse series such as rate sweeps).
     pub markers: bool,
     pub legend: Legend,
+    /// Draw the x axis on a log scale (latency CDFs spanning decades); non-positive x values
+    /// are left out.
+    pub log_x: bool,
 }
 
 /// Load the runs in `run_dirs`, draw every applicable chart, write them as SVG files into
@@ -58,6 +63,7 @@ pub fn charts(runs: &[RunData]) -> Result<Vec<Chart>> {
     let mut v = Vec::new();
     let mut ttft = Vec::new();
     let mut tbt = Vec::new();
+    let mut e2e = Vec::new();
     let mut batch = Vec::new();
     let mut kv = Vec::new();
     for r in runs {
@@ -66,6 +72,11 @@ pub fn charts(runs: &[RunData]) -> Result<Vec<Chart>> {
             a.push(x * 1e3);
         }
         ttft.push(Series { name: r.label.clone(), points: a.points(1000) });
+        let mut a = CdfAcc::default();
+        for x in read_column(&r.dir.join(super::files::REQUESTS_CSV), "e2e_s")? {
+            a.push(x * 1e3);
+        }
+        e2e.push(Series { name: r.label.clone(), points: a.points(1000) });
         tbt.push(Series { name: r.label.clone(), points: tbt_cdf(&r.dir.join("sim_results.csv"))?.points(1000) });
         let (b, k) = time_series(&r.dir.join(super::files::ITERATIONS_CSV), &r.summary, 400)?;
         batch.push(Series { name: r.label.clone(), points: b });
@@ -79,7 +90,41 @@ pub fn charts(runs: &[RunData]) -> Result<Vec<Chart>> {
         series: series.into_iter().filter(|s| !s.points.is_empty()).collect(),
         markers,
         legend,
+        log_x: false,
     };
+    let log = |mut c: Chart| {
+        c.log_x = true;
+        c.series.iter_mut().for_each(|s| s.points.retain(|p| p.0 > 0.0));
+        c.series.retain(|s| !s.points.is_empty());
+        c
+    };
+    v.push(log(chart(
+        "ttft_cdf_log.svg",
+        "TTFT CDF",
+        "time to first token (ms, log scale)",
+        "fraction of requests",
+        ttft.clone(),
+        false,
+        Legend::UpperLeft,
+    )));
+    v.push(log(chart(
+        "itl_cdf_log.svg",
+        "ITL (TBT) CDF",
+        "inter-token latency (ms, log scale)",
+        "fraction of token gaps",
+        tbt.clone(),
+        false,
+        Legend::UpperLeft,
+    )));
+    v.push(log(chart(
+        "e2e_cdf_log.svg",
+        "E2E latency CDF",
+        "end-to-end latency (ms, log scale)",
+        "fraction of requests",
+        e2e,
+        false,
+        Legend::UpperLeft,
+    )));
     v.push(chart("ttft_cdf.svg", "TTFT CDF", "time to first token (ms)", "fraction of requests", ttft, false, Legend::LowerRight));
     v.push(chart("tbt_cdf.svg", "TBT CDF", "time between tokens (ms)", "fraction of token gaps", tbt, false, Legend::LowerRight));
     v.push(chart(
@@ -128,8 +173,78 @@ pub fn charts(runs: &[RunData]) -> Result<Vec<Chart>> {
         ));
         v.push(chart("tokens_vs_rate.svg", "Token throughput vs request rate", rate, "tokens/s", tok_r, true, Legend::UpperLeft));
     }
+    // Concurrency sweep: groups of runs that differ only in their client count.
+    let groups = concurrency_groups(runs);
+    if !groups.is_empty() {
+        let one = groups.len() == 1;
+        let name = |g: &str, m: &str| if one { m.to_string() } else { format!("{g}: {m}") };
+        let (mut ttft_c, mut tpot_c, mut curve) = (Vec::new(), Vec::new(), Vec::new());
+        for (g, pts) in &groups {
+            let line =
+                |m: &str, f: &dyn Fn(&Summary) -> f64| Series { name: name(g, m), points: pts.iter().map(|(c, s)| (*c, f(s))).collect() };
+            ttft_c.push(line("TTFT mean", &|s| s.ttft_s.mean * 1e3));
+            ttft_c.push(line("TTFT p50", &|s| s.ttft_s.p50 * 1e3));
+            ttft_c.push(line("TTFT p99", &|s| s.ttft_s.p99 * 1e3));
+            tpot_c.push(line("TPOT mean", &|s| s.tpot_s.mean * 1e3));
+            tpot_c.push(line("TPOT p50", &|s| s.tpot_s.p50 * 1e3));
+            tpot_c.push(line("TPOT p99", &|s| s.tpot_s.p99 * 1e3));
+            curve.push(Series {
+                name: if one { "output tokens/s".to_string() } else { g.clone() },
+                points: pts
+                    .iter()
+                    .map(|(_, s)| (s.output_tokens_per_s_per_user.p50, s.throughput.output_tokens_per_s_per_device))
+                    .collect(),
+            });
+        }
+        let conc = "concurrency (clients)";
+        v.push(chart("ttft_vs_concurrency.svg", "TTFT vs concurrency", conc, "TTFT (ms)", ttft_c, true, Legend::UpperLeft));
+        v.push(chart("tpot_vs_concurrency.svg", "TPOT vs concurrency", conc, "TPOT (ms)", tpot_c, true, Legend::UpperLeft));
+        v.push(chart(
+            "throughput_vs_interactivity.svg",
+            "Throughput per GPU vs tokens/s per user",
+            "output tokens/s per user (median of 1 / TPOT)",
+            "output tokens/s per GPU",
+            curve,
+            true,
+            Legend::UpperLeft,
+        ));
+    }
     v.retain(|c| !c.series.is_empty());
     Ok(v)
+}
+
+/// The client count of a closed-loop run: `summary.run.concurrency`, else a `_c{N}` suffix of
+/// the run's name.
+pub fn run_concurrency(r: &RunData) -> Option<u32> {
+    r.summary.run.concurrency.or_else(|| {
+        let (_, n) = r.summary.run.trace.rsplit_once("_c")?;
+        n.parse().ok().filter(|&c: &u32| c > 0)
+    })
+}
+
+/// Closed-loop runs grouped by everything but the client count (system, model, backend, the
+/// lengths' source); only groups with at least two distinct counts, each sorted by count.
+fn concurrency_groups(runs: &[RunData]) -> Vec<(String, Vec<(f64, Summary)>)> {
+    let mut g: BTreeMap<String, Vec<(f64, Summary)>> = BTreeMap::new();
+    for r in runs {
+        let Some(c) = run_concurrency(r) else { continue };
+        let s = &r.summary.run;
+        let lengths = s.trace.rsplit_once("_c").map(|(l, _)| l).unwrap_or("");
+        let key = [s.system.as_str(), s.model.as_str(), s.backend.as_str(), lengths]
+            .iter()
+            .filter(|x| !x.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ");
+        g.entry(key).or_default().push((c as f64, r.summary.clone()));
+    }
+    g.into_iter()
+        .filter_map(|(k, mut v)| {
+            v.sort_by(|a, b| a.0.total_cmp(&b.0));
+            v.dedup_by(|a, b| a.0 == b.0);
+            (v.len() >= 2).then_some((if k.is_empty() { "runs".into() } else { k }, v))
+        })
+        .collect()
 }
 
 /// The request rate of a run: `summary.run.request_rate`, else parsed from the trace name or
@@ -364,16 +479,55 @@ pub fn render_svg(c: &Chart) -> Result<String> {
         let root = SVGBackend::with_string(&mut buf, (900, 540)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
         let pts = || c.series.iter().flat_map(|s| s.points.iter());
-        let (x0, x1) = range(pts().map(|p| p.0), false);
         let (y0, y1) = range(pts().map(|p| p.1), true);
-        let mut chart = ChartBuilder::on(&root)
-            .caption(&c.title, ("sans-serif", 22))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|e| err(&e))?;
-        chart.configure_mesh().x_desc(c.x_desc.as_str()).y_desc(c.y_desc.as_str()).draw().map_err(|e| err(&e))?;
+        let builder = || {
+            let mut b = ChartBuilder::on(&root);
+            b.caption(&c.title, ("sans-serif", 22)).margin(15).x_label_area_size(45).y_label_area_size(70);
+            b
+        };
+        if c.log_x {
+            let (x0, x1) = log_range(pts().map(|p| p.0));
+            let mut chart = builder().build_cartesian_2d((x0..x1).log_scale(), y0..y1).map_err(|e| err(&e))?;
+            chart.configure_mesh().x_desc(c.x_desc.as_str()).y_desc(c.y_desc.as_str()).draw().map_err(|e| err(&e))?;
+            draw_series(&mut chart, c, &err)?;
+        } else {
+            let (x0, x1) = range(pts().map(|p| p.0), false);
+            let mut chart = builder().build_cartesian_2d(x0..x1, y0..y1).map_err(|e| err(&e))?;
+            chart.configure_mesh().x_desc(c.x_desc.as_str()).y_desc(c.y_desc.as_str()).draw().map_err(|e| err(&e))?;
+            draw_series(&mut chart, c, &err)?;
+        }
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(buf)
+}
+
+/// A positive range for a log axis: the positive values' span, padded by 10 % each way.
+fn log_range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in vals.filter(|v| v.is_finite() && *v > 0.0) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return (1.0, 10.0);
+    }
+    if hi <= lo {
+        return (lo / 2.0, hi * 2.0);
+    }
+    (lo / 1.1, hi * 1.1)
+}
+
+/// Lines (and markers), legend.
+fn draw_series<'a, DB, X>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+    c: &Chart,
+    err: &dyn Fn(&dyn std::fmt::Display) -> Error,
+) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+{
+    {
         for (i, s) in c.series.iter().enumerate() {
             let (r, g, b) = PALETTE[i % PALETTE.len()];
             let color = RGBColor(r, g, b).to_rgba();
@@ -392,9 +546,8 @@ pub fn render_svg(c: &Chart) -> Result<String> {
             Legend::LowerRight => SeriesLabelPosition::LowerRight,
         };
         chart.configure_series_labels().position(pos).background_style(WHITE.mix(0.85)).border_style(BLACK).draw().map_err(|e| err(&e))?;
-        root.present().map_err(|e| err(&e))?;
     }
-    Ok(buf)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -62,7 +62,7 @@ pub fn generate_from(rows: &[azure::AzureRow], rate: f64, max_requests: u64, end
             )));
         }
         let row = rows[rng.random_range(0..rows.len())];
-        out.push(Request { id, arrival_s: t, prompt_tokens: row.context_tokens.max(1), output_tokens: row.generated_tokens.max(1) });
+        out.push(Request::new(id, t, row.context_tokens.max(1), row.generated_tokens.max(1)));
     }
     Ok(out)
 }

@@ -2,6 +2,9 @@
 
 pub mod azure;
 pub mod generate;
+pub mod jsonl;
+pub mod source;
+pub mod synth;
 pub mod trace;
 
 pub use trace::Request;

@@ -27,8 +27,15 @@ pub const MAX_TRACE_FILE_BYTES: u64 = 2 << 30;
 /// One inference request (the core's type).
 pub use reallm_sim::Request;
 
-/// Read a trace file in either format (detected from the header).
+/// Read a trace file in any format (detected from the content), Mooncake `hash_ids` in
+/// blocks of 512 tokens.
 pub fn read(path: &Path) -> Result<Vec<Request>> {
+    read_with(path, super::jsonl::MOONCAKE_BLOCK_TOKENS)
+}
+
+/// Read a trace file in any format: the original tool's CSV, the raw Azure CSV, or Mooncake
+/// JSON Lines (whose `hash_ids` cover `hash_block_tokens` tokens each).
+pub fn read_with(path: &Path, hash_block_tokens: u32) -> Result<Vec<Request>> {
     let origin = path.display().to_string();
     let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
     if len > MAX_TRACE_FILE_BYTES {
@@ -44,29 +51,31 @@ pub fn read(path: &Path) -> Result<Vec<Request>> {
     let text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-        Error::input(&origin, format!("line {line}: not UTF-8 text (invalid byte at offset {at}); expected a CSV trace"))
+        Error::input(&origin, format!("line {line}: not UTF-8 text (invalid byte at offset {at}); expected a CSV or JSON Lines trace"))
     })?;
-    parse(&text, &origin)
+    parse_with(&text, &origin, hash_block_tokens)
 }
 
-/// Parse trace text in either format; `origin` names the source in errors.
+/// Parse trace text in any format; `origin` names the source in errors.
 pub fn parse(text: &str, origin: &str) -> Result<Vec<Request>> {
+    parse_with(text, origin, super::jsonl::MOONCAKE_BLOCK_TOKENS)
+}
+
+/// [`parse`] with the block size of Mooncake `hash_ids`.
+pub fn parse_with(text: &str, origin: &str, hash_block_tokens: u32) -> Result<Vec<Request>> {
+    if super::jsonl::is_jsonl(text) {
+        let reqs = super::jsonl::parse(text, origin, hash_block_tokens)?;
+        check(&reqs, origin, 1)?;
+        return Ok(reqs);
+    }
     let header = text.lines().next().map(str::trim).unwrap_or("");
     if header.is_empty() {
         return Err(Error::input(origin, "empty trace file: expected a header line"));
     }
     if header.starts_with("TIMESTAMP") {
         let rows = super::azure::parse_raw(text, origin)?;
-        let reqs: Vec<Request> = rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| Request {
-                id: i as u64,
-                arrival_s: r.arrival_s,
-                prompt_tokens: r.context_tokens,
-                output_tokens: r.generated_tokens,
-            })
-            .collect();
+        let reqs: Vec<Request> =
+            rows.iter().enumerate().map(|(i, r)| Request::new(i as u64, r.arrival_s, r.context_tokens, r.generated_tokens)).collect();
         check(&reqs, origin, 2)?;
         return Ok(reqs);
     }
@@ -109,14 +118,14 @@ fn parse_rr(text: &str, origin: &str) -> Result<Vec<Request>> {
         };
         let p = tok(cp, "prompt_size")?;
         let t = tok(ct, "token_size")?;
-        out.push(Request { id, arrival_s: arrival, prompt_tokens: p, output_tokens: t });
+        out.push(Request::new(id, arrival, p, t));
     }
     check(&out, origin, 2)?;
     Ok(out)
 }
 
 /// Arrivals finite, non-negative and non-decreasing; ids unique; lengths in range.
-fn check(reqs: &[Request], origin: &str, first_line: usize) -> Result<()> {
+pub fn check(reqs: &[Request], origin: &str, first_line: usize) -> Result<()> {
     if reqs.is_empty() {
         return Err(Error::input(origin, "the trace has a header but no requests"));
     }
@@ -187,10 +196,7 @@ mod tests {
     fn rr_roundtrip_and_errors() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.csv");
-        let reqs = vec![
-            Request { id: 0, arrival_s: 0.25, prompt_tokens: 10, output_tokens: 3 },
-            Request { id: 1, arrival_s: 1.0 / 3.0, prompt_tokens: 7, output_tokens: 1 },
-        ];
+        let reqs = vec![Request::new(0, 0.25, 10, 3), Request::new(1, 1.0 / 3.0, 7, 1)];
         write_rr(&p, &reqs, 0).unwrap();
         assert_eq!(read(&p).unwrap(), reqs);
         let bad = |text: &str| parse(text, "x.csv").unwrap_err().to_string();

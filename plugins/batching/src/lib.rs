@@ -6,6 +6,7 @@
 //! | `continuous` | | prefill-only iterations (whole prompts) while any prefill fits, else decode-only ([`Continuous`]) |
 //! | `mixed` | `mixed-continuous`, `mixed_continuous` | all decodes plus whole waiting prompts that fit ([`Mixed`]) |
 //! | `chunked` | `mixed-sarathi`, `sarathi`, `chunked-mixed` | decodes plus prefill chunks up to a token budget, Sarathi-Serve ([`Chunked`]) |
+//! | `prefill_first` | `prefill-first` | prefill chunks (up to the token budget) in iterations of their own whenever any is pending, else decodes: SGLang's default ([`PrefillFirst`]) |
 //! | `baseline` | | the original tool's request-level static batching ([`Baseline`]) |
 //! | `no_batching` | | one request per iteration, prefill first: a disaggregated prefill pool ([`NoBatching`]) |
 //! | `upto_memory_limit` | | all decodes plus admissions up to the KV limit: a disaggregated decode pool ([`UptoMemoryLimit`]) |
@@ -20,12 +21,13 @@
 //!
 //! * **Step size.** A request with nothing left to prefill (`prefill_remaining() == 0`) gets one
 //!   decode token. A request with prefill left gets its whole remaining prefill (every policy
-//!   but `chunked`) or `min(remaining, token budget left)` tokens (`chunked`). No entry carries
+//!   but `chunked` and `prefill_first`) or `min(remaining, token budget left)` tokens (those two). No entry carries
 //!   zero tokens, and no request appears twice.
 //! * **Sequences.** At most `max_batch_seqs` entries (`no_batching`: one).
 //! * **Tokens.** At most `max_batch_tokens` tokens in all; `chunked` at most its budget
-//!   (`min(chunk_tokens, max_batch_tokens)`, or `max_batch_tokens` when `chunk_tokens` is 0).
-//!   *Exception:* in every whole-prompt policy (all but `chunked`) a single whole prefill longer
+//!   (`min(chunk_tokens, max_batch_tokens)`, or `max_batch_tokens` when `chunk_tokens` is 0), and
+//!   so do the prefill iterations of `prefill_first`.
+//!   *Exception:* in every whole-prompt policy (all but `chunked` and `prefill_first`) a single whole prefill longer
 //!   than `max_batch_tokens` may run when it is the first entry of the plan; it then runs alone,
 //!   since no budget is left for anything else. Without this such a prompt could never run.
 //! * **KV blocks.** After a step of `t` tokens a request holds `blocks_for(context_after(t))`
@@ -60,7 +62,7 @@ mod planner;
 mod policies;
 
 pub use order::Order;
-pub use policies::{Baseline, Chunked, Continuous, Mixed, NoBatching, UptoMemoryLimit};
+pub use policies::{Baseline, Chunked, Continuous, Mixed, NoBatching, PrefillFirst, UptoMemoryLimit};
 
 use reallm_plugin_api::{parse_params, register_plugin, BatchPolicy, Constructor, PluginError, PluginInfo, PluginKind, PluginRegistration};
 use serde::Deserialize;
@@ -115,7 +117,7 @@ fn params(plugin: &str, value: &serde_json::Value) -> Result<PolicyParams, Plugi
 }
 
 /// Every built-in policy, in the order of the crate docs' table.
-pub const POLICIES: [PolicyDescriptor; 6] = [
+pub const POLICIES: [PolicyDescriptor; 7] = [
     PolicyDescriptor {
         name: "continuous",
         aliases: &[],
@@ -133,6 +135,12 @@ pub const POLICIES: [PolicyDescriptor; 6] = [
         aliases: &["mixed-sarathi", "sarathi", "chunked-mixed"],
         summary: "Sarathi-Serve chunked prefill: decodes plus prefill chunks up to chunk_tokens per iteration",
         ctor: |v| Ok(Box::new(Chunked { order: params("chunked", v)?.order })),
+    },
+    PolicyDescriptor {
+        name: "prefill_first",
+        aliases: &["prefill-first"],
+        summary: "SGLang's default: prefill chunks (up to chunk_tokens) in iterations of their own first, else all decodes",
+        ctor: |v| Ok(Box::new(PrefillFirst { order: params("prefill_first", v)?.order })),
     },
     PolicyDescriptor {
         name: "baseline",
@@ -159,7 +167,13 @@ macro_rules! register_policies {
         $(register_plugin!(PluginRegistration { info: POLICIES[$i].plugin_info(), ctor: Constructor::Batching(POLICIES[$i].ctor) });)*
     };
 }
-register_policies!(0, 1, 2, 3, 4, 5);
+register_policies!(0, 1, 2, 3, 4, 5, 6);
+
+/// Whether the built-in policy `name` (a name or alias) prefills in chunks of `chunk_tokens`
+/// (`chunked`, `prefill_first`); false for other policies and unknown names.
+pub fn uses_chunk_tokens(name: &str) -> bool {
+    POLICIES.iter().find(|p| p.matches(name)).is_some_and(|p| p.name == "chunked" || p.name == "prefill_first")
+}
 
 /// Build the policy called `name` (a name or alias from [`POLICIES`]) with `params`
 /// (`null` or a map; unknown fields are an error).

@@ -95,6 +95,10 @@ pub(crate) struct Planner<'a, 'v> {
     token_budget: u64,
     /// Whether a single whole prefill longer than the token budget may run alone.
     oversize_alone: bool,
+    /// Admit a waiting request only if the blocks of its whole remaining prefill fit, not
+    /// only those of its first chunk (SGLang's `PrefillAdder` admits a request only when its
+    /// whole input fits the free KV).
+    admit_whole_prefill: bool,
     tokens: u64,
     /// KV blocks the entries planned so far take: growth of running requests plus the whole
     /// allocation of admitted waiting ones.
@@ -115,7 +119,13 @@ impl<'a, 'v> Planner<'a, 'v> {
         let token_budget = token_budget.min(view.limits.max_batch_tokens as u64);
         // The caller clears the plan; clearing again keeps a stale plan from leaking through.
         plan.clear();
-        Planner { view, plan, max_seqs, token_budget, oversize_alone, tokens: 0, kv_taken: 0 }
+        Planner { view, plan, max_seqs, token_budget, oversize_alone, admit_whole_prefill: false, tokens: 0, kv_taken: 0 }
+    }
+
+    /// Admit waiting requests only when their whole remaining prefill fits (see the field).
+    pub(crate) fn admitting_whole_prefills(mut self) -> Self {
+        self.admit_whole_prefill = true;
+        self
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -194,10 +204,16 @@ impl<'a, 'v> Planner<'a, 'v> {
             Err(f) => return f,
         };
         let need = blocks_after(r, tokens, &self.view.kv);
-        if need > self.view.kv.total_blocks {
+        // A request coming back after a preemption is admitted only when its whole remaining
+        // prefill fits: admitted on its first chunk it would grow into the blocks of the
+        // request that preempted it, and two requests that cannot share the memory would
+        // preempt each other forever (a livelock a property test found under chunked prefill).
+        let whole = self.admit_whole_prefill || r.preemptions > 0;
+        let check = if whole { need.max(blocks_after(r, prefill_remaining(r), &self.view.kv)) } else { need };
+        if check > self.view.kv.total_blocks {
             return Fit::Never;
         }
-        if need > self.admit_room() {
+        if check > self.admit_room() {
             return Fit::Kv;
         }
         self.kv_taken += need;

@@ -93,6 +93,41 @@ impl BatchPolicy for Chunked {
     }
 }
 
+/// `prefill_first` (SGLang's default scheduler, chunked prefill without mixing): an iteration
+/// carries prefill work only whenever there is any to run, otherwise decodes only. A prefill
+/// iteration's token budget is that of [`Chunked`] (`chunk_tokens` capped by `max_batch_tokens`,
+/// or `max_batch_tokens` when `chunk_tokens` is 0): running partial prefills continue first (in
+/// admission order), then waiting requests in [`Order`], each taking `min(remaining, room)`
+/// tokens; a waiting request is admitted only when the KV blocks of its whole remaining prefill
+/// fit (SGLang's `PrefillAdder` checks the whole input against the free tokens), so at most one
+/// prefill is partial at a time and its later chunks find their blocks. If no prefill fits (or
+/// none is pending) the iteration decodes every decoding running
+/// request, in admission order, up to `max_batch_seqs`; waiting requests that arrive already
+/// prefilled join it. Decodes stall while a long prompt is prefilled chunk by chunk, as in
+/// SGLang (`Scheduler.get_next_batch_to_run`: "Run prefill first if possible").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrefillFirst {
+    pub order: Order,
+}
+
+impl BatchPolicy for PrefillFirst {
+    fn schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) {
+        {
+            let mut p = Planner::new(view, plan, Chunked::budget_tokens(&view.limits), ANY_SEQS, false).admitting_whole_prefills();
+            if p.fill_running(Want::Prefills, Prefill::Chunk) {
+                p.fill_waiting(WaitingOrder::new(view.waiting, self.order), Want::Prefills, Prefill::Chunk);
+            }
+            if !p.is_empty() {
+                return;
+            }
+        }
+        let mut p = Planner::new(view, plan, u64::MAX, ANY_SEQS, true);
+        if p.fill_running(Want::Decodes, Prefill::Whole) {
+            p.fill_waiting(WaitingOrder::new(view.waiting, self.order), Want::Decodes, Prefill::Whole);
+        }
+    }
+}
+
 /// `baseline`: the original tool's request-level static batching. While anything is running,
 /// the batch runs on and nothing is admitted: running requests with prefill left are prefilled
 /// (whole; after a preemption), otherwise every running request decodes. When nothing runs, up to

@@ -41,7 +41,7 @@ fn allocations() -> u64 {
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
-const NAMES: [&str; 6] = ["continuous", "mixed", "chunked", "baseline", "no_batching", "upto_memory_limit"];
+const NAMES: [&str; 7] = ["continuous", "mixed", "chunked", "prefill_first", "baseline", "no_batching", "upto_memory_limit"];
 
 /// A policy with the name it was built from (the checks differ for `chunked`).
 struct Pol {
@@ -148,8 +148,18 @@ fn check_plan(p: &Pol, view: &SchedulerView<'_>, plan: &BatchPlan) -> Result<(),
         }
     }
     let tokens = plan.tokens();
-    let is_chunked = p.name == "chunked";
-    let budget = if is_chunked { Chunked::budget_tokens(&view.limits) } else { view.limits.max_batch_tokens as u64 };
+    let is_chunked = p.name == "chunked" || p.name == "prefill_first";
+    // `prefill_first` decode iterations are bounded by max_batch_tokens, its prefill ones by
+    // the chunk budget.
+    let decode_only = e.iter().all(|x| {
+        let r = if x.source == Source::Waiting { view.waiting[x.index as usize] } else { view.running[x.index as usize] };
+        r.prefill_remaining() == 0
+    });
+    let budget = if p.name == "chunked" || (p.name == "prefill_first" && !decode_only) {
+        Chunked::budget_tokens(&view.limits)
+    } else {
+        view.limits.max_batch_tokens as u64
+    };
     let oversize_alone = !is_chunked && e.len() == 1 && {
         let x = e[0];
         let r = if x.source == Source::Waiting { view.waiting[x.index as usize] } else { view.running[x.index as usize] };
@@ -335,6 +345,7 @@ fn names_aliases_and_params() {
         ("continuous", &[][..]),
         ("mixed", &["mixed-continuous", "mixed_continuous"][..]),
         ("chunked", &["mixed-sarathi", "sarathi", "chunked-mixed"][..]),
+        ("prefill_first", &["prefill-first"][..]),
         ("baseline", &[][..]),
         ("no_batching", &[][..]),
         ("upto_memory_limit", &[][..]),
@@ -544,6 +555,36 @@ fn chunked_splits_prompts_across_iterations() {
 }
 
 #[test]
+fn prefill_first_runs_prefill_chunks_alone_then_decodes() {
+    // Same start as `chunked_splits_prompts_across_iterations`, policy `prefill_first`, budget
+    // 64: prefill iterations carry no decodes. 1: 64 of the 100. 2: the last 36 of the 100,
+    // 28 of the 30 (64). 3: the last 2 of the 30. 4: all 5 decode.
+    let mut reqs = vec![decoding(0, 16, 1), decoding(1, 16, 1), decoding(2, 16, 1), fresh(3, 100), fresh(4, 30)];
+    for r in reqs.iter_mut() {
+        r.output_tokens = 1000;
+    }
+    let kv0 = KvView { total_blocks: 1000, free_blocks: 1000 - 3, block_tokens: 16, watermark_blocks: 0 };
+    let mut host = Host::new(reqs, vec![0, 0, 0, 0, 0], kv0, limits(8, 512, 64));
+    host.running = vec![0, 1, 2];
+    host.waiting = vec![3, 4];
+    host.arrive_at = vec![u64::MAX; 5];
+    let p = policy("prefill_first");
+    for _ in 0..4 {
+        host.step(&p).unwrap();
+    }
+    assert_eq!(host.steps_of(3), vec![64, 36, 1]);
+    assert_eq!(host.steps_of(4), vec![28, 2, 1]);
+    assert_eq!(host.steps_of(0), vec![1], "decodes wait for the prefills");
+    let totals: Vec<u32> = host.log.iter().map(|it| it.iter().map(|(_, t)| t).sum()).collect();
+    assert_eq!(totals, vec![64, 64, 2, 5]);
+    // chunk_tokens 0: the budget is max_batch_tokens (512), so both prompts go at once.
+    let p0 = schedule(&p, &[fresh(0, 100), fresh(1, 30)], &[decoding(2, 16, 1)], kv(100, 0), limits(8, 512, 0));
+    assert_eq!(p0, vec![('W', 0, 100), ('W', 1, 30)]);
+    assert!(reallm_batching::uses_chunk_tokens("prefill-first") && reallm_batching::uses_chunk_tokens("sarathi"));
+    assert!(!reallm_batching::uses_chunk_tokens("mixed") && !reallm_batching::uses_chunk_tokens("nope"));
+}
+
+#[test]
 fn chunked_admits_chunks_within_kv_and_continues_partials_first() {
     let p = policy("chunked");
     // A partial prefill (40 of 100 cached, holding 3 blocks) continues before the queue.
@@ -749,12 +790,12 @@ proptest! {
                 if let Err(e) = check_plan(&p, &view, &plan) {
                     return Err(TestCaseError::fail(format!("{name}: {e}")));
                 }
-                if name == "continuous" {
+                if name == "continuous" || name == "prefill_first" {
                     let decodes = plan.entries.iter().filter(|e: &&PlanEntry| {
                         let r = if e.source == Source::Waiting { waiting[e.index as usize] } else { running[e.index as usize] };
                         r.prefill_remaining() == 0
                     }).count();
-                    prop_assert!(decodes == 0 || decodes == plan.entries.len(), "continuous mixed prefill and decode");
+                    prop_assert!(decodes == 0 || decodes == plan.entries.len(), "{} mixed prefill and decode", name);
                 }
                 if name == "no_batching" {
                     prop_assert!(plan.entries.len() <= 1);
@@ -789,5 +830,22 @@ proptest! {
             prop_assert_eq!(host.kv.free_blocks, total);
             prop_assert!(host.reqs.iter().all(|r| r.generated == r.output_tokens));
         }
+    }
+}
+
+/// Regression: two requests whose full contexts exceed the KV memory together (21 blocks of
+/// 16 tokens; 167 + 6 and 197 + 2 tokens) used to preempt each other forever under chunked
+/// prefill, each re-admitted on its first chunk. A preempted request now comes back only when
+/// its whole remaining prefill fits.
+#[test]
+fn chunked_prefill_does_not_livelock_under_preemption() {
+    let prompts = [(129u32, 4u32, 7u64), (167, 7, 10), (197, 3, 5)];
+    let reqs: Vec<RequestState> = prompts.iter().enumerate().map(|(i, &(p, o, _))| RequestState::new(i as u64, 0.0, p, o)).collect();
+    let arrive: Vec<u64> = prompts.iter().map(|&(_, _, a)| a).collect();
+    for name in NAMES {
+        let mut host = Host::new(reqs.clone(), arrive.clone(), pool(21, 0), limits(2, 92, 92));
+        host.run(&policy(name), 2_000).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(host.reqs.iter().all(|r| r.generated == r.output_tokens), "{name}");
+        assert_eq!(host.kv.free_blocks, 21, "{name}");
     }
 }

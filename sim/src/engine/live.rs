@@ -54,6 +54,11 @@ impl Live {
         &mut self.slot(id).rec
     }
 
+    /// Whether the request's KV is swapped out to host memory.
+    pub fn is_swapped(&self, id: u64) -> bool {
+        self.slots[id as usize].as_ref().is_some_and(|s| s.swapped)
+    }
+
     /// Mark the request's KV as swapped out (or back in); returns the previous state.
     pub fn set_swapped(&mut self, id: u64, swapped: bool) -> bool {
         std::mem::replace(&mut self.slot(id).swapped, swapped)

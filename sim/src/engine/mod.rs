@@ -4,7 +4,10 @@
 //!
 //! Events are request arrivals, wake-ups (a replica's first pipeline stage becomes free),
 //! batch completions, and KV-transfer completions, processed in time order (ties: arrivals
-//! first, then events in the order they were created), so runs are deterministic.
+//! first, then events in the order they were created), so runs are deterministic. Requests
+//! that arrive at the same instant are all queued before their replicas plan an iteration, so
+//! they can share it; so are requests a closed-loop workload issues at the instant a batch
+//! completes (the completing replica plans its next iteration after they are queued).
 //!
 //! One iteration on a replica ([`schedule`]): the batch policy plans from a read-only view of
 //! the replica's idle requests; the engine admits waiting entries while their KV blocks fit,
@@ -20,20 +23,22 @@
 
 mod events;
 mod live;
-mod route;
+mod prefix;
 mod schedule;
 mod transfer;
 
 use crate::cost::StepCost;
 use crate::error::{Result, SimError};
-use crate::kv::KvPool;
+use crate::kv::{KvPool, PrefixCache, PrefixStats, SharedTier, N_TIERS};
 use crate::metrics::IterationTotals;
 use crate::pool::Pool;
-use crate::request::RequestRecord;
+use crate::request::{Request, RequestRecord};
+use crate::router::RouteRequest;
 use crate::spec::{KvTransferSpec, Role};
 use crate::workload::{Observer, RecordSink, Workload};
 use events::{EvKind, Event};
 use live::Live;
+use prefix::PrefixState;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use reallm_plugin_api::{BatchPlan, BatchShape, RequestState};
@@ -56,6 +61,11 @@ pub struct IterationRecord {
     pub seqs: u32,
     /// KV blocks in use on the replica after admission.
     pub kv_used_blocks: u64,
+    /// Prompt tokens of requests admitted in this iteration that the prefix cache served
+    /// (not prefilled).
+    pub cached_tokens: u32,
+    /// Free KV blocks of the replica holding cached (evictable) prefix blocks, after admission.
+    pub kv_cached_blocks: u64,
     /// What it cost.
     pub cost: StepCost,
 }
@@ -77,6 +87,23 @@ pub struct ReplicaSummary {
     pub kv_used_blocks_at_end: u64,
     /// Seconds of iterations it ran.
     pub busy_s: f64,
+    /// Its prefix cache's counters, when the pool caches prefixes.
+    pub prefix: Option<PrefixStats>,
+}
+
+/// Prefix-cache facts of a run (present when a pool caches prefixes).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PrefixOutcome {
+    /// Tokens per cached block.
+    pub block_tokens: u32,
+    /// KV bytes of one token (the replica's whole KV: every layer and head).
+    pub kv_bytes_per_token: u64,
+    /// Eviction policy.
+    pub eviction: String,
+    /// Tiers enabled below GPU memory (`host`, `ssd`, `cluster`).
+    pub tiers: Vec<String>,
+    /// Every replica's counters summed, plus the cluster tier's.
+    pub totals: PrefixStats,
 }
 
 /// What a run produced besides the request records (which went to the sink).
@@ -102,6 +129,8 @@ pub struct RunOutcome {
     pub kv_block_tokens: u32,
     /// Simulated time of the last iteration end, seconds.
     pub end_s: f64,
+    /// Prefix caching, when a pool caches prefixes.
+    pub prefix: Option<PrefixOutcome>,
 }
 
 /// A run's request records and outcome, for callers that keep every record.
@@ -156,7 +185,7 @@ fn held_tokens(q: &RequestState) -> u64 {
     }
 }
 
-struct Replica {
+pub(super) struct Replica {
     pool: usize,
     waiting: VecDeque<RequestState>,
     /// Admitted requests not in flight.
@@ -166,6 +195,8 @@ struct Replica {
     in_flight: u32,
     wake_pending: bool,
     outstanding: u32,
+    /// Prompt tokens its requests (waiting, running or in flight) still have to prefill.
+    pending_prefill: i64,
     requests: u64,
     busy_s: f64,
 }
@@ -190,7 +221,6 @@ struct Engine<'a> {
     replicas: Vec<Replica>,
     /// Global index of each pool's first replica, and its replica count.
     pool_replicas: Vec<(usize, usize)>,
-    rr_next: Vec<usize>,
     rng: ChaCha8Rng,
     live: Live,
     iterations: Vec<IterationRecord>,
@@ -218,40 +248,84 @@ struct Engine<'a> {
     /// KV tokens swapped out or in while forming the current iteration.
     swap_tokens: u64,
     stage_s: Vec<f64>,
+    /// Replicas to schedule once every arrival of the current instant is queued, and a flag
+    /// per replica: whether it is in that list.
+    deferred: Vec<usize>,
+    is_deferred: Vec<bool>,
+    /// Whether each pool caches prefixes.
+    caching: Vec<bool>,
+    /// Each pool's cluster-shared tier.
+    cluster: Vec<Option<SharedTier>>,
+    /// Prefix state of each live request, by slot.
+    prefix: Vec<PrefixState>,
+    /// Scratch: a lookup's blocks.
+    walked: Vec<(crate::kv::EntryId, crate::kv::Tier)>,
+    /// Tokens loaded from each lower tier while forming the current iteration.
+    load_tokens: [u64; N_TIERS],
+    /// Prefix-cache hit tokens of the requests admitted in the current iteration.
+    hit_tokens: u64,
 }
 
 impl<'a> Engine<'a> {
     fn new(pools: &'a mut [Pool], transfer: KvTransferSpec, opts: SimOptions) -> Self {
         let mut replicas = Vec::new();
         let mut pool_replicas = Vec::new();
+        let mut caching = Vec::new();
+        let mut cluster = Vec::new();
         for (pi, p) in pools.iter().enumerate() {
             let m = &p.spec.memory;
             let blocks = p.memory.kv_token_capacity / m.block_tokens as u64;
             pool_replicas.push((replicas.len(), p.spec.replicas as usize));
+            let pc = p.spec.prefix_cache;
+            let on = p.caches_prefixes();
+            caching.push(on);
+            let c = p.cache_block_tokens() as u64;
+            // Tier capacities in cached blocks of the model's whole KV.
+            let tier_blocks =
+                |t: Option<crate::spec::TierSpec>| t.map_or(0, |t| t.capacity_bytes / (c * p.cost.info.kv_bytes_per_token.max(1)));
+            cluster.push(pc.cluster.filter(|_| on).map(|t| SharedTier::new(tier_blocks(Some(t)))));
             for _ in 0..p.spec.replicas {
+                let mut kv = KvPool::new(blocks, m.block_tokens, m.watermark_fraction);
+                let info = &p.cost.info;
+                if info.kv_window_tokens > 0 && info.kv_windowed_layers > 0 && !on {
+                    // Windowed layers keep at most the window (prefix caching maps context
+                    // blocks one to one, so it keeps the whole context: conservative).
+                    kv.window =
+                        Some((info.kv_window_tokens, info.kv_windowed_layers.min(info.n_layers) as u64, info.n_layers.max(1) as u64));
+                }
+                if on {
+                    kv.prefix = Some(PrefixCache::new(
+                        c as u32,
+                        c / m.block_tokens as u64,
+                        p.new_eviction_policy(),
+                        tier_blocks(pc.host),
+                        tier_blocks(pc.ssd),
+                        pc.cluster.is_some(),
+                    ));
+                }
                 replicas.push(Replica {
                     pool: pi,
                     waiting: VecDeque::new(),
                     running: Vec::new(),
-                    kv: KvPool::new(blocks, m.block_tokens, m.watermark_fraction),
+                    kv,
                     stage_free_s: vec![0.0; p.stages()],
                     in_flight: 0,
                     wake_pending: false,
                     outstanding: 0,
+                    pending_prefill: 0,
                     requests: 0,
                     busy_s: 0.0,
                 });
             }
         }
         let pool_peaks = pools.iter().map(|p| (p.peak_flops_per_device(), p.device.mem_bw_bytes_per_s)).collect();
-        let n_pools = pools.len();
+        let n_replicas = replicas.len();
         Engine {
             pools,
             transfer,
             opts,
             replicas,
             pool_replicas,
-            rr_next: vec![0; n_pools],
             rng: ChaCha8Rng::seed_from_u64(opts.seed ^ 0x005E_ED0F_C1A5_7E55),
             live: Live::default(),
             iterations: Vec::new(),
@@ -275,6 +349,14 @@ impl<'a> Engine<'a> {
             in_batch: Vec::new(),
             swap_tokens: 0,
             stage_s: Vec::new(),
+            deferred: Vec::new(),
+            is_deferred: vec![false; n_replicas],
+            caching,
+            cluster,
+            prefix: Vec::new(),
+            walked: Vec::new(),
+            load_tokens: [0; N_TIERS],
+            hit_tokens: 0,
         }
     }
 
@@ -301,7 +383,8 @@ impl<'a> Engine<'a> {
                     break;
                 }
                 let r = workload.next_request().expect("peeked");
-                self.arrive(r, now)?;
+                self.arrive(r, now);
+                self.schedule_deferred(workload, now)?;
             } else {
                 let ev = self.heap.pop().expect("checked");
                 if ev.t >= end {
@@ -314,6 +397,7 @@ impl<'a> Engine<'a> {
                     }
                     EvKind::BatchDone(b) => {
                         self.batch_done(b, ev.t, workload, sink)?;
+                        self.schedule_deferred(workload, ev.t)?;
                         if !observer.progress(ev.t, self.done, expected) {
                             return Err(SimError::Interrupted);
                         }
@@ -336,14 +420,53 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    fn arrive(&mut self, r: crate::request::Request, now: f64) -> Result<()> {
-        let rep = self.route(0);
-        let slot = self.live.admit(&r, rep as u32);
+    /// Queue an arrival on its replica (routed now, prefix hits looked up); the replica is
+    /// scheduled by [`schedule_deferred`](Self::schedule_deferred).
+    fn arrive(&mut self, r: Request, _now: f64) {
+        let seq = self.live.arrived();
+        let slot = self.live.admit(&r, 0);
+        let caching = self.caching[0];
+        if caching {
+            if self.prefix.len() <= slot {
+                self.prefix.resize_with(slot + 1, PrefixState::default);
+            }
+            self.prefix[slot].set(&r, seq);
+        }
+        let rep = self.route(0, RouteRequest { seq, prompt_tokens: r.prompt_tokens, session: r.session }, caching.then_some(slot));
+        self.live.record_mut(slot as u64).replica = rep as u32;
+        let mut q = RequestState::new(slot as u64, r.arrival_s, r.prompt_tokens, r.output_tokens);
+        if caching {
+            q.prefilled = self.hint(rep, slot, &q);
+        }
         let replica = &mut self.replicas[rep];
-        replica.waiting.push_back(RequestState::new(slot as u64, r.arrival_s, r.prompt_tokens, r.output_tokens));
+        replica.pending_prefill += q.prefill_remaining() as i64;
+        replica.waiting.push_back(q);
         replica.outstanding += 1;
         replica.requests += 1;
-        self.try_schedule(rep, now)
+        self.defer(rep);
+    }
+
+    fn defer(&mut self, r: usize) {
+        if !self.is_deferred[r] {
+            self.is_deferred[r] = true;
+            self.deferred.push(r);
+        }
+    }
+
+    /// Schedule the deferred replicas (in the order they were deferred) unless another
+    /// arrival is due at `now`: simultaneous arrivals are all queued first.
+    fn schedule_deferred(&mut self, workload: &dyn Workload, now: f64) -> Result<()> {
+        if workload.peek_arrival_s() == Some(now) {
+            return Ok(());
+        }
+        let mut list = std::mem::take(&mut self.deferred);
+        for &r in &list {
+            self.is_deferred[r] = false;
+            self.try_schedule(r, now)?;
+        }
+        list.clear();
+        self.deferred = list;
+        Ok(())
     }
 
     fn wake_at(&mut self, r: usize, t: f64) {
@@ -369,6 +492,7 @@ impl<'a> Engine<'a> {
             } else {
                 let t = tok.min(q.prefill_remaining());
                 q.prefilled += t;
+                self.replicas[r].pending_prefill -= t as i64;
                 if q.prefill_remaining() == 0 && q.generated == 0 {
                     q.generated = 1;
                     rec.token_times.push(now);
@@ -376,7 +500,7 @@ impl<'a> Engine<'a> {
             }
             let rep = &mut self.replicas[r];
             if q.generated >= q.output_tokens {
-                rep.kv.free(q.kv_blocks as u64);
+                prefix::release(&mut rep.kv, self.prefix.get_mut(q.id as usize).filter(|_| self.caching[pool]), &mut q);
                 rep.outstanding -= 1;
                 self.done += 1;
                 let rec = self.live.complete(q.id);
@@ -399,13 +523,13 @@ impl<'a> Engine<'a> {
         self.batches[slot] = b;
         self.free_batches.push(slot);
         self.replicas[r].in_flight -= 1;
-        self.try_schedule(r, now)?;
-        // A closed-loop workload may have issued requests due now; the main loop takes them.
+        // Scheduled once the requests a closed-loop workload issued at `now` are queued.
+        self.defer(r);
         Ok(())
     }
 
     fn finish(self, workload: &mut dyn Workload, sink: &mut dyn RecordSink) -> RunOutcome {
-        let Engine { pools, replicas, mut live, iterations, iterations_truncated, totals, preemptions, last_end_s, .. } = self;
+        let Engine { pools, replicas, mut live, iterations, iterations_truncated, totals, preemptions, last_end_s, cluster, .. } = self;
         let summaries: Vec<ReplicaSummary> = replicas
             .iter()
             .map(|r| ReplicaSummary {
@@ -416,8 +540,32 @@ impl<'a> Engine<'a> {
                 kv_peak_used_blocks: r.kv.peak_used_blocks,
                 kv_used_blocks_at_end: r.kv.used_blocks(),
                 busy_s: r.busy_s,
+                prefix: r.kv.prefix.as_ref().map(|c| c.stats.clone()),
             })
             .collect();
+        let prefix = pools.iter().position(|p| p.caches_prefixes()).map(|pi| {
+            let p = &pools[pi];
+            let pc = &p.spec.prefix_cache;
+            let mut t = PrefixStats::default();
+            for s in summaries.iter().filter_map(|r| r.prefix.as_ref()) {
+                t.add(s);
+            }
+            if let Some(c) = &cluster[pi] {
+                t.add(&c.stats);
+            }
+            let tiers = [("host", pc.host.is_some()), ("ssd", pc.ssd.is_some()), ("cluster", pc.cluster.is_some())];
+            PrefixOutcome {
+                block_tokens: p.cache_block_tokens(),
+                kv_bytes_per_token: p.cost.info.kv_bytes_per_token,
+                eviction: pc.eviction.name().to_string(),
+                tiers: tiers.iter().filter(|x| x.1).map(|x| x.0.to_string()).collect(),
+                totals: t,
+            }
+        });
+        debug_assert!(
+            live.len() > 0 || replicas.iter().all(|r| r.pending_prefill == 0),
+            "pending prefill tokens left with no live request"
+        );
         // Unfinished requests, then those that never arrived, in arrival order.
         live.flush_unfinished(sink);
         while let Some(r) = workload.next_request() {
@@ -434,6 +582,7 @@ impl<'a> Engine<'a> {
             kv_block_tokens: replicas.first().map(|r| r.kv.block_tokens).unwrap_or(16),
             replicas: summaries,
             end_s: last_end_s,
+            prefix,
         }
     }
 }

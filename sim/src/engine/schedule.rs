@@ -3,6 +3,8 @@
 //! [`shape_batch`](Engine::shape_batch) → [`cost_step`](Engine::cost_step) →
 //! [`launch`](Engine::launch).
 
+use super::prefix::{self, max_hit_blocks, register_upto, take_hit, walk, Hit};
+use super::transfer::{overlapped_s, serial_s};
 use super::{held_tokens, Batch, Engine, EvKind, IterationRecord};
 use crate::cost::{StepCost, COMM_KIND};
 use crate::error::{Result, SimError};
@@ -32,7 +34,11 @@ impl Engine<'_> {
         }
         self.plan(r, now)?;
         self.admit(r);
-        if let Growth::Wait = self.grow_kv(r)? {
+        let growth = self.grow_kv(r);
+        if self.caching[self.replicas[r].pool] {
+            self.drain_spill(r);
+        }
+        if let Growth::Wait = growth? {
             return Ok(());
         }
         if self.members.is_empty() {
@@ -67,7 +73,14 @@ impl Engine<'_> {
 
     /// Step 2: Take running entries as planned; admit waiting entries in plan order while their
     /// blocks fit (above the watermark, unless the replica is otherwise idle).
+    ///
+    /// With prefix caching, a waiting request holding no KV first looks the cache up: it starts
+    /// with the hit as prefill progress, holds the hit blocks (bringing lower-tier ones back),
+    /// and needs free blocks only for the rest (plus hit blocks that were evictable).
     fn admit(&mut self, r: usize) {
+        let pool = self.replicas[r].pool;
+        let caching = self.caching[pool];
+        let c = self.pools[pool].cache_block_tokens() as u64;
         let rep = &mut self.replicas[r];
         self.members.clear();
         self.marks.clear();
@@ -75,6 +88,8 @@ impl Engine<'_> {
         self.in_batch.clear();
         self.in_batch.resize(rep.running.len(), false);
         self.swap_tokens = 0;
+        self.load_tokens = [0; crate::kv::N_TIERS];
+        self.hit_tokens = 0;
         let mut admitted = false;
         for e in &self.plan.entries {
             let idx = e.index as usize;
@@ -91,15 +106,44 @@ impl Engine<'_> {
                         continue;
                     }
                     let mut q = rep.waiting[idx];
+                    let remaining_before = q.prefill_remaining() as i64;
+                    let lookup = caching && q.kv_blocks == 0 && !q.is_decoding() && !self.live.is_swapped(q.id);
+                    let mut hit = Hit::default();
+                    if lookup {
+                        let cache = rep.kv.prefix.as_ref().expect("caching pool");
+                        let ps = &self.prefix[q.id as usize];
+                        hit = walk(cache, self.cluster[pool].as_ref(), ps, c, max_hit_blocks(q.prefill_target(), c), &mut self.walked);
+                        q.prefilled = (hit.blocks * c) as u32;
+                    }
                     let tokens = if q.is_decoding() { 1 } else { e.tokens.min(q.prefill_remaining()) };
                     let need = rep.kv.blocks_for(q.context_after(tokens) as u64);
+                    // Blocks taken from the free count: new ones, and hit ones that were free.
+                    let kpb = rep.kv.prefix.as_ref().map_or(1, |p| p.kv_per_block());
+                    let new_blocks = need - hit.gpu * kpb;
+                    let take = new_blocks + hit.gpu_evictable * kpb;
                     let alone = rep.running.is_empty() && rep.in_flight == 0;
-                    if need > rep.kv.free_blocks.saturating_sub(rep.kv.watermark_blocks) && !(alone && need <= rep.kv.free_blocks) {
+                    if take > rep.kv.free_blocks.saturating_sub(rep.kv.watermark_blocks) && !(alone && take <= rep.kv.free_blocks) {
                         continue;
                     }
-                    if !rep.kv.try_alloc(need) {
+                    if lookup {
+                        let ps = &mut self.prefix[q.id as usize];
+                        take_hit(&mut rep.kv, self.cluster[pool].as_mut(), ps, &self.walked, c, new_blocks, &mut self.load_tokens);
+                        let stats = &mut rep.kv.prefix.as_mut().expect("caching pool").stats;
+                        stats.lookups += 1;
+                        stats.lookup_tokens += q.prefill_target() as u64;
+                        stats.lookup_blocks += max_hit_blocks(q.prefill_target(), c);
+                        for &(_, t) in &self.walked {
+                            stats.hit_blocks[t.index()] += 1;
+                            stats.hit_tokens[t.index()] += c;
+                        }
+                        self.hit_tokens += hit.blocks * c;
+                    } else if !rep.kv.try_alloc(need) {
                         continue;
                     }
+                    if caching {
+                        register_upto(&mut rep.kv, &mut self.prefix[q.id as usize], c, q.context_after(tokens) as u64);
+                    }
+                    rep.pending_prefill += q.prefill_remaining() as i64 - remaining_before;
                     self.marks[idx] = true;
                     admitted = true;
                     if self.live.set_swapped(q.id, false) {
@@ -128,6 +172,8 @@ impl Engine<'_> {
     fn grow_kv(&mut self, r: usize) -> Result<Growth> {
         let pool = self.replicas[r].pool;
         let preemption = self.pools[pool].spec.memory.preemption;
+        let caching = self.caching[pool];
+        let c = self.pools[pool].cache_block_tokens() as u64;
         let rep = &mut self.replicas[r];
         loop {
             let need: u64 = self
@@ -146,6 +192,9 @@ impl Engine<'_> {
                     let ok = rep.kv.try_alloc(extra);
                     debug_assert!(ok, "checked above");
                     q.kv_blocks = want.max(q.kv_blocks as u64) as u32;
+                    if caching {
+                        register_upto(&mut rep.kv, &mut self.prefix[q.id as usize], c, q.context_after(t) as u64);
+                    }
                 }
                 return Ok(Growth::Grown);
             }
@@ -167,14 +216,15 @@ impl Engine<'_> {
             let victim_idx = rep.running.len() - 1;
             let mut victim = rep.running.pop().expect("len > 1");
             self.members.retain(|m| m.0 != victim_idx);
-            rep.kv.free(victim.kv_blocks as u64);
-            victim.kv_blocks = 0;
+            prefix::release(&mut rep.kv, self.prefix.get_mut(victim.id as usize).filter(|_| caching), &mut victim);
             if preemption == Preemption::Swap {
                 self.live.set_swapped(victim.id, true);
                 self.swap_tokens += held_tokens(&victim);
             } else {
+                let before = victim.prefill_remaining() as i64;
                 victim.prefilled = 0;
                 victim.recompute_tokens = victim.generated.saturating_sub(1);
+                rep.pending_prefill += victim.prefill_remaining() as i64 - before;
             }
             victim.preemptions += 1;
             self.live.record_mut(victim.id).preemptions += 1;
@@ -223,8 +273,25 @@ impl Engine<'_> {
 
     /// Step 5: Cost the step (per stage), plus the iteration overhead and any swap traffic.
     fn cost_step(&mut self, r: usize) -> Result<StepCost> {
-        let p = &mut self.pools[self.replicas[r].pool];
+        let pool = self.replicas[r].pool;
+        let (load_lat, load_full) = if self.caching[pool] { self.tier_load_s(pool) } else { (0.0, 0.0) };
+        let p = &mut self.pools[pool];
         let mut cost = p.cost.step_cost_stages(&self.shape, &mut self.stage_s)?;
+        if load_lat > 0.0 || load_full > 0.0 {
+            // Prefix blocks loaded from lower tiers (docs: "KV offload tiers"): before the
+            // step, or layer by layer behind its compute.
+            let load_s = if p.spec.prefix_cache.load_overlap {
+                overlapped_s(load_lat, load_full, p.cost.info.n_layers, cost.total_s)
+            } else {
+                serial_s(load_lat, load_full)
+            };
+            cost.total_s += load_s;
+            cost.comm_s += load_s;
+            cost.by_kind_s[COMM_KIND] += load_s;
+            if let Some(s0) = self.stage_s.first_mut() {
+                *s0 += load_s;
+            }
+        }
         let overhead = p.spec.iteration_overhead_s;
         cost.total_s += overhead;
         if let Some(s0) = self.stage_s.first_mut() {
@@ -287,6 +354,8 @@ impl Engine<'_> {
             decode_tokens,
             seqs: b.members.len() as u32,
             kv_used_blocks: rep.kv.used_blocks(),
+            cached_tokens: self.hit_tokens as u32,
+            kv_cached_blocks: rep.kv.cached_free_blocks(),
             cost,
         };
         let (peak_flops, mem_bw) = self.pool_peaks[pool];

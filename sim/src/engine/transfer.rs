@@ -2,7 +2,25 @@
 
 use super::{Engine, Transfer};
 use crate::error::Result;
+use crate::router::RouteRequest;
 use reallm_plugin_api::RequestState;
+
+/// Seconds to move data over a link with latency `lat_s` when the transfer itself takes
+/// `full_s` (bytes / bandwidth), not overlapped with anything.
+#[inline]
+pub(super) fn serial_s(lat_s: f64, full_s: f64) -> f64 {
+    lat_s + full_s
+}
+
+/// The same, moved layer by layer alongside `compute_s` of work over `layers` layers: layer
+/// l's share moves while the other layers compute, so only one layer's share and whatever
+/// the compute cannot hide remain. Used by the prefill→decode KV transfer and by loads from
+/// the prefix cache's lower tiers.
+#[inline]
+pub(super) fn overlapped_s(lat_s: f64, full_s: f64, layers: u32, compute_s: f64) -> f64 {
+    let per_layer = full_s / layers.max(1) as f64;
+    lat_s + per_layer + (full_s - per_layer - compute_s).max(0.0)
+}
 
 impl Engine<'_> {
     /// Seconds a finished prefill's KV takes to reach the decode pool: link latency plus
@@ -20,10 +38,9 @@ impl Engine<'_> {
         let lat = self.transfer.latency_s.unwrap_or(p.device.scale_out.latency_s);
         let full = bytes / bw;
         if self.transfer.layerwise_overlap {
-            let per_layer = full / info.n_layers.max(1) as f64;
-            lat + per_layer + (full - per_layer - prefill_s).max(0.0)
+            overlapped_s(lat, full, info.n_layers, prefill_s)
         } else {
-            lat + full
+            serial_s(lat, full)
         }
     }
 
@@ -31,10 +48,12 @@ impl Engine<'_> {
         let Transfer { mut state, from } = self.transfers[x].take().expect("live transfer");
         self.free_transfers.push(x);
         let src = &mut self.replicas[from];
-        src.kv.free(state.kv_blocks as u64);
+        let caching = self.caching[src.pool];
+        super::prefix::release(&mut src.kv, self.prefix.get_mut(state.id as usize).filter(|_| caching), &mut state);
         src.outstanding -= 1;
-        state.kv_blocks = 0;
-        let to = self.route(1);
+        let rec = self.live.record_mut(state.id);
+        let req = RouteRequest { seq: rec.seq, prompt_tokens: state.prompt_tokens, session: None };
+        let to = self.route(1, req, None);
         self.live.record_mut(state.id).decode_replica = Some(to as u32);
         let dst = &mut self.replicas[to];
         dst.waiting.push_back(state);

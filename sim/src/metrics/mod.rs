@@ -24,7 +24,8 @@ pub use slo::Slo;
 pub use stats::{percentile, percentiles_unsorted, Quantiles, Stats, EXACT_LIMIT, SKETCH_RELATIVE_ACCURACY};
 pub use summarize::Summarizer;
 pub use summary::{
-    rate_from_trace_name, Attainment, EngineMetrics, Goodput, PoolInfo, ReplicaMetrics, RequestCounts, RunInfo, Summary, Throughput,
+    rate_from_trace_name, Attainment, EngineMetrics, Goodput, PoolInfo, PrefixCacheMetrics, ReplicaMetrics, RequestCounts, RunInfo,
+    Summary, Throughput, TierMetrics,
 };
 pub use totals::{iteration_utilisation, IterationTotals, ReplicaTotals};
 

@@ -1,7 +1,7 @@
 //! [`Summarizer`]: the run summary, accumulated record by record as the engine delivers them.
 
 use super::stats::Quantiles;
-use super::summary::{Attainment, EngineMetrics, Goodput, ReplicaMetrics, RequestCounts, RunInfo, Summary, Throughput};
+use super::summary::{Attainment, EngineMetrics, Goodput, PrefixCacheMetrics, ReplicaMetrics, RequestCounts, RunInfo, Summary, Throughput};
 use super::totals::div;
 use super::{RequestMetrics, Slo};
 use crate::cost::work_kind_name;
@@ -21,11 +21,14 @@ struct ReplicaAcc {
 /// bounded by the distributions' exact limit, not by the number of requests.
 pub struct Summarizer {
     slo: Slo,
+    /// Records with `seq` below this are warm-up: counted, not measured.
+    warmup: u64,
     counts: RequestCounts,
     ttft: Quantiles,
     tbt: Quantiles,
     tpot: Quantiles,
     e2e: Quantiles,
+    per_user: Quantiles,
     norm: Quantiles,
     queue: Quantiles,
     prefill: Quantiles,
@@ -57,11 +60,13 @@ impl Summarizer {
         let single = replicas == 1;
         Summarizer {
             slo,
+            warmup: 0,
             counts: RequestCounts::default(),
             ttft: Quantiles::default(),
             tbt: Quantiles::default(),
             tpot: Quantiles::default(),
             e2e: Quantiles::default(),
+            per_user: Quantiles::default(),
             norm: Quantiles::default(),
             queue: Quantiles::default(),
             prefill: Quantiles::default(),
@@ -78,6 +83,13 @@ impl Summarizer {
         }
     }
 
+    /// Leave the first `n` records (arrival positions `seq` 0 … n − 1) out of every request
+    /// metric; the summary says how many (`requests.warmup`).
+    pub fn with_warmup(mut self, n: u64) -> Self {
+        self.warmup = n;
+        self
+    }
+
     /// The SLO goodput is measured against.
     pub fn slo(&self) -> &Slo {
         &self.slo
@@ -85,7 +97,7 @@ impl Summarizer {
 
     /// Whether every distribution so far is exact (no sketch).
     pub fn is_exact(&self) -> bool {
-        [&self.ttft, &self.tbt, &self.tpot, &self.e2e, &self.norm, &self.queue, &self.prefill, &self.decode, &self.transfer]
+        [&self.ttft, &self.tbt, &self.tpot, &self.e2e, &self.per_user, &self.norm, &self.queue, &self.prefill, &self.decode, &self.transfer]
             .iter()
             .all(|q| q.is_exact())
             && self.reps.iter().all(|r| r.ttft.is_exact() && r.tbt.is_exact())
@@ -100,6 +112,7 @@ impl Summarizer {
             tbt,
             tpot,
             e2e,
+            per_user,
             norm,
             queue,
             prefill,
@@ -149,6 +162,11 @@ impl Summarizer {
             totals.by_kind_s.iter().enumerate().filter(|(_, t)| **t > 0.0).map(|(i, t)| (work_kind_name(i).to_string(), *t)).collect();
         e.iteration_s = totals.iteration_s.clone().stats();
 
+        let prefix = outcome.prefix.as_ref();
+        let prefix_metrics = |st: &crate::kv::PrefixStats| {
+            let p = prefix.expect("a replica caches prefixes only when the outcome says so");
+            PrefixCacheMetrics::of(st, p.block_tokens, p.kv_bytes_per_token, &p.eviction, &p.tiers)
+        };
         let n_rep = reps.len().max(outcome.replicas.len()).max(totals.replicas.len());
         reps.resize_with(n_rep, ReplicaAcc::default);
         let replicas = reps
@@ -177,10 +195,14 @@ impl Summarizer {
                     kv_peak_used_blocks: s.map(|s| s.kv_peak_used_blocks).unwrap_or(0),
                     ttft_s: if single && i == 0 { ttft } else { a.ttft.stats() },
                     tbt_s: if single && i == 0 { tbt } else { a.tbt.stats() },
+                    prefix_cache: s.and_then(|s| s.prefix.as_ref()).filter(|_| prefix.is_some()).map(prefix_metrics),
                 }
             })
             .collect();
 
+        let mut counts = counts;
+        counts.input_tokens = in_tok;
+        counts.output_tokens = out_tok;
         let frac = |k: u64| div(k as f64, counts.total as f64);
         let [met_all, met_ttft, met_tbt, met_tpot, met_e2e] = met;
         Summary {
@@ -189,6 +211,7 @@ impl Summarizer {
             tbt_s: tbt,
             tpot_s: tpot.stats(),
             e2e_s: e2e.stats(),
+            output_tokens_per_s_per_user: per_user.stats(),
             normalized_latency_s_per_token: norm.stats(),
             queueing_s: queue.stats(),
             prefill_s: prefill.stats(),
@@ -202,6 +225,7 @@ impl Summarizer {
                 requests_per_s_per_device: per_s(counts.completed as f64) / devices,
                 input_tokens_per_s_per_device: per_s(in_tok as f64) / devices,
                 output_tokens_per_s_per_device: per_s(out_tok as f64) / devices,
+                total_tokens_per_s_per_device: per_s((in_tok + out_tok) as f64) / devices,
             },
             goodput: Goodput {
                 slo,
@@ -221,12 +245,17 @@ impl Summarizer {
             engine: e,
             replicas,
             run,
+            prefix_cache: prefix.map(|p| prefix_metrics(&p.totals)),
         }
     }
 }
 
 impl RecordSink for Summarizer {
     fn record(&mut self, q: &RequestRecord) {
+        if q.seq < self.warmup {
+            self.counts.warmup += 1;
+            return;
+        }
         let m = RequestMetrics::of(q, &self.slo, &mut self.scratch);
         self.counts.total += 1;
         self.first_arrival = self.first_arrival.min(q.arrival_s);
@@ -284,6 +313,9 @@ impl RecordSink for Summarizer {
                 if let Some(v) = v {
                     acc.push(v);
                 }
+            }
+            if let Some(t) = m.tpot_s.filter(|t| *t > 0.0) {
+                self.per_user.push(1.0 / t);
             }
         }
     }

@@ -28,6 +28,10 @@ pub struct RunInfo {
     pub trace: String,
     /// Mean request rate, requests/s, when known (from an `rr_{task}_{rate}` trace name).
     pub request_rate: Option<f64>,
+    /// Closed-loop clients (`workload.concurrency`), for a closed-loop run.
+    pub concurrency: Option<u32>,
+    /// Serving-engine profile (`engine:`), when one was applied.
+    pub engine_profile: Option<String>,
     pub model: String,
     /// System name (the results folder name).
     pub system: String,
@@ -55,6 +59,8 @@ impl RunInfo {
         RunInfo {
             trace: trace.to_string(),
             request_rate: rate_from_trace_name(trace),
+            concurrency: None,
+            engine_profile: None,
             model: model.to_string(),
             system: system.to_string(),
             backend: backend.to_string(),
@@ -98,12 +104,20 @@ pub fn rate_from_trace_name(name: &str) -> Option<f64> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RequestCounts {
+    /// Requests measured (warm-up requests are not counted).
     pub total: u64,
     pub completed: u64,
     /// Requests that produced at least one token.
     pub started: u64,
     /// Requests preempted at least once.
     pub preempted: u64,
+    /// The first requests (in arrival order) left out of every request metric
+    /// (`workload.warmup_requests`); they still ran and loaded the system.
+    pub warmup: u64,
+    /// Prompt tokens of the completed (measured) requests.
+    pub input_tokens: u64,
+    /// Output tokens produced by the measured requests.
+    pub output_tokens: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -120,6 +134,8 @@ pub struct Throughput {
     pub requests_per_s_per_device: f64,
     pub input_tokens_per_s_per_device: f64,
     pub output_tokens_per_s_per_device: f64,
+    /// (Input + output tokens) / makespan / devices.
+    pub total_tokens_per_s_per_device: f64,
 }
 
 /// Fraction of all requests meeting each SLO target (`null` where the target is unset).
@@ -217,6 +233,117 @@ pub struct ReplicaMetrics {
     pub ttft_s: Stats,
     /// TBT gaps of requests decoded here.
     pub tbt_s: Stats,
+    /// Its prefix cache (present when its pool caches prefixes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix_cache: Option<PrefixCacheMetrics>,
+}
+
+/// One tier of the prefix cache: hits served from it and the traffic through it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TierMetrics {
+    /// Cached blocks hit in this tier.
+    pub hit_blocks: u64,
+    /// Prompt tokens served from this tier.
+    pub hit_tokens: u64,
+    /// `hit_tokens` / tokens looked up.
+    pub token_hit_rate: f64,
+    /// Blocks that left this tier to make room (moved down or dropped).
+    pub evicted_blocks: u64,
+    /// Blocks written into this tier from the tier above, and their KV bytes (offload traffic).
+    pub offloaded_blocks: u64,
+    pub offloaded_bytes: f64,
+    /// Blocks read from this tier back into GPU memory, and their KV bytes (load traffic).
+    pub loaded_blocks: u64,
+    pub loaded_bytes: f64,
+}
+
+/// Prefix caching over a run (docs/prefix-caching.md): lookups happen when a request holding no
+/// KV is admitted; a hit is the longest run of cached blocks from the prompt's start, at most
+/// all but the last token.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PrefixCacheMetrics {
+    /// Tokens per cached block.
+    pub block_tokens: u32,
+    pub eviction: String,
+    /// Tiers below GPU memory.
+    pub tiers: Vec<String>,
+    /// Admissions that looked the cache up, and the tokens and full blocks they had to prefill.
+    pub lookups: u64,
+    pub lookup_tokens: u64,
+    pub lookup_blocks: u64,
+    /// Hits over every tier.
+    pub hit_blocks: u64,
+    pub hit_tokens: u64,
+    /// `hit_tokens / lookup_tokens`, `hit_blocks / lookup_blocks`.
+    pub token_hit_rate: f64,
+    pub block_hit_rate: f64,
+    /// Prompt tokens not prefilled thanks to the cache (= `hit_tokens`).
+    pub prefill_tokens_saved: u64,
+    /// Blocks cached after being computed.
+    pub inserted_blocks: u64,
+    /// Blocks evicted from GPU memory.
+    pub evicted_blocks: u64,
+    /// Blocks dropped from the whole hierarchy.
+    pub dropped_blocks: u64,
+    /// By tier: `gpu`, then the enabled lower tiers.
+    pub by_tier: std::collections::BTreeMap<String, TierMetrics>,
+}
+
+impl PrefixCacheMetrics {
+    /// Metrics of counters `s`, for blocks of `block_tokens` tokens of `kv_bytes_per_token`
+    /// bytes each, under `eviction` with lower `tiers`.
+    pub fn of(
+        s: &crate::kv::PrefixStats,
+        block_tokens: u32,
+        kv_bytes_per_token: u64,
+        eviction: &str,
+        tiers: &[String],
+    ) -> PrefixCacheMetrics {
+        use crate::kv::Tier;
+        let div = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        let block_bytes = block_tokens as f64 * kv_bytes_per_token as f64;
+        let hit_tokens: u64 = s.hit_tokens.iter().sum();
+        let hit_blocks: u64 = s.hit_blocks.iter().sum();
+        let mut by_tier = std::collections::BTreeMap::new();
+        for t in Tier::ALL {
+            if t != Tier::Gpu && !tiers.iter().any(|x| x == t.name()) {
+                continue;
+            }
+            let i = t.index();
+            by_tier.insert(
+                t.name().to_string(),
+                TierMetrics {
+                    hit_blocks: s.hit_blocks[i],
+                    hit_tokens: s.hit_tokens[i],
+                    token_hit_rate: div(s.hit_tokens[i] as f64, s.lookup_tokens as f64),
+                    evicted_blocks: s.evicted_blocks[i],
+                    offloaded_blocks: s.offloaded_blocks[i],
+                    offloaded_bytes: s.offloaded_blocks[i] as f64 * block_bytes,
+                    loaded_blocks: s.loaded_blocks[i],
+                    loaded_bytes: s.loaded_blocks[i] as f64 * block_bytes,
+                },
+            );
+        }
+        PrefixCacheMetrics {
+            block_tokens,
+            eviction: eviction.to_string(),
+            tiers: tiers.to_vec(),
+            lookups: s.lookups,
+            lookup_tokens: s.lookup_tokens,
+            lookup_blocks: s.lookup_blocks,
+            hit_blocks,
+            hit_tokens,
+            token_hit_rate: div(hit_tokens as f64, s.lookup_tokens as f64),
+            block_hit_rate: div(hit_blocks as f64, s.lookup_blocks as f64),
+            prefill_tokens_saved: hit_tokens,
+            inserted_blocks: s.inserted_blocks,
+            evicted_blocks: s.evicted_blocks[Tier::Gpu.index()],
+            dropped_blocks: s.dropped_blocks,
+            by_tier,
+        }
+    }
 }
 
 /// `summary.json`.
@@ -229,6 +356,9 @@ pub struct Summary {
     pub tbt_s: Stats,
     pub tpot_s: Stats,
     pub e2e_s: Stats,
+    /// Output tokens per second seen by one user: `1 / TPOT` of each completed request with
+    /// more than one output token (AIPerf's "output token throughput per user").
+    pub output_tokens_per_s_per_user: Stats,
     pub normalized_latency_s_per_token: Stats,
     pub queueing_s: Stats,
     pub prefill_s: Stats,
@@ -242,4 +372,7 @@ pub struct Summary {
     pub end_s: f64,
     pub engine: EngineMetrics,
     pub replicas: Vec<ReplicaMetrics>,
+    /// Prefix caching over all replicas (present when a pool caches prefixes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix_cache: Option<PrefixCacheMetrics>,
 }

@@ -86,6 +86,8 @@ fn it(start: f64, total: f64, comm: f64, flops: f64, bytes: f64, seqs: u32, pf: 
         decode_tokens: dec,
         seqs,
         kv_used_blocks: kv,
+        cached_tokens: 0,
+        kv_cached_blocks: 0,
         cost: StepCost { total_s: total, compute_s: total - comm, comm_s: comm, flops, bytes, ..StepCost::default() },
     }
 }
@@ -106,12 +108,14 @@ fn three_requests() -> SimResult {
             kv_peak_used_blocks: 3,
             kv_used_blocks_at_end: 0,
             busy_s: 1.5,
+            prefix: None,
         }],
         preemptions: 0,
         kv_total_blocks: 10,
         kv_peak_used_blocks: 3,
         kv_block_tokens: 16,
         end_s: 5.0,
+        prefix: None,
     };
     SimResult { requests, outcome }
 }
@@ -140,7 +144,10 @@ fn three_requests_by_hand() {
     // r2: arrives 2, scheduled 2.5, token at 5 → TTFT 3, E2E 3, prefill 2.5 (no TPOT, decode).
     let r = three_requests();
     let s = summarize(&r, 8, 1e15, 1e12);
-    assert_eq!(s.requests, RequestCounts { total: 3, completed: 3, started: 3, preempted: 0 });
+    assert_eq!(
+        s.requests,
+        RequestCounts { total: 3, completed: 3, started: 3, preempted: 0, warmup: 0, input_tokens: 30, output_tokens: 6 }
+    );
     // TTFT [1, 2, 3]: mean 2; p50 2; p90: r = 0.9·2 = 1.8 → 2 + 0.8 = 2.8; p95 2.9; p99 2.98;
     // p99.9: r = 1.998 → 2.998; max 3.
     assert_eq!(s.ttft_s.mean, 2.0);
@@ -180,6 +187,11 @@ fn three_requests_by_hand() {
     assert!(close(s.throughput.total_tokens_per_s, 7.2));
     assert!(close(s.throughput.requests_per_s_per_device, 0.075));
     assert!(close(s.throughput.output_tokens_per_s_per_device, 0.15));
+    assert!(close(s.throughput.total_tokens_per_s_per_device, 0.9));
+    // Per user: 1 / TPOT = 1/1.5 and 1/0.5 = 2 → mean (2/3 + 2)/2 = 4/3, p50 4/3.
+    assert_eq!(s.output_tokens_per_s_per_user.count, 2);
+    assert!(close(s.output_tokens_per_s_per_user.mean, 4.0 / 3.0));
+    assert!(close(s.output_tokens_per_s_per_user.max, 2.0));
     // No SLO: goodput = throughput, attainment of "all" = completed fraction.
     assert_eq!(s.goodput.requests_met, 3);
     assert!(close(s.goodput.requests_per_s, 0.6));
@@ -261,6 +273,7 @@ fn disaggregated_run_by_hand() {
         kv_peak_used_blocks: 1,
         busy_s: 0.0,
         kv_used_blocks_at_end: 0,
+        prefix: None,
     };
     let outcome = RunOutcome {
         requests: 1,
@@ -273,6 +286,7 @@ fn disaggregated_run_by_hand() {
         kv_peak_used_blocks: 2,
         kv_block_tokens: 16,
         end_s: 2.0,
+        prefix: None,
     };
     let r = SimResult { requests: vec![q], outcome };
     let pool = |role: &str, peak| PoolInfo {
@@ -357,4 +371,25 @@ fn quantiles_switch_to_a_sketch_within_its_relative_error() {
     v.iter().for_each(|&x| q.push(x));
     assert!(q.is_exact());
     assert_eq!(q.stats(), Stats::of(v));
+}
+
+#[test]
+fn warmup_records_are_counted_not_measured() {
+    // Warm-up 1: r0 is left out; r1 (arrives 1, tokens 3, 3.5) and r2 (arrives 2, token 5)
+    // remain: TTFT [2, 3], makespan 5 − 1 = 4 s, 3 output tokens → 0.75 tok/s, 20 input tokens.
+    let r = three_requests();
+    let o = r.outcome.clone();
+    let mut s = Summarizer::new(Slo::default(), 1).with_warmup(1);
+    for q in &r.requests {
+        s.record(q);
+    }
+    let s = s.finish(&o, RunInfo { devices: 1, ..RunInfo::default() });
+    assert_eq!(
+        s.requests,
+        RequestCounts { total: 2, completed: 2, started: 2, preempted: 0, warmup: 1, input_tokens: 20, output_tokens: 3 }
+    );
+    assert_eq!(s.ttft_s.mean, 2.5);
+    assert_eq!(s.makespan_s, 4.0);
+    assert!(close(s.throughput.output_tokens_per_s, 0.75));
+    assert_eq!(s.tpot_s.count, 1);
 }
