@@ -407,8 +407,8 @@ def sweep(
         as_frame: None: a DataFrame when pandas is installed, else a list of dicts.
 
     Returns:
-        one row per (point, trace), in point order: ``point``, each axis key with its value,
-        ``trace``, then the metric columns of the CLI's sweep CSV (``ttft_p99_s``,
+        one row per (point, run), in point order: ``point``, each axis key with its value,
+        ``trace`` (the run's name), then the metric columns of the CLI's sweep CSV (``ttft_p99_s``,
         ``tbt_p99_s``, ``requests_per_s``, ``goodput_requests_per_s``, ``mfu``, ...).
     """
     axes: List[Tuple[str, List[str]]] = []

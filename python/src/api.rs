@@ -9,7 +9,9 @@
 use reallm::config::{self, Experiment};
 use reallm::error::{exit, Error, Result};
 use reallm::metrics::{iteration_utilisation, RequestMetrics, Slo, Summary};
-use reallm::report::files::{requests_csv_header, Timeline, AUTO_TIMELINE_ITERATIONS, ITERATIONS_CSV_HEADER, ITERATIONS_CSV_PREFIX_COLUMNS};
+use reallm::report::files::{
+    requests_csv_header, Timeline, AUTO_TIMELINE_ITERATIONS, ITERATIONS_CSV_HEADER, ITERATIONS_CSV_PREFIX_COLUMNS,
+};
 use reallm::stages::{self, Workspace};
 use reallm::sweep::{Axis, METRICS};
 use reallm::workload::source::{self, RunSource};
@@ -131,7 +133,10 @@ fn keep_iterations(timeline: Timeline) -> Option<usize> {
 pub fn first_source(exp: &Experiment, ws: &Workspace, trace: Option<&Path>) -> Result<RunSource> {
     let traces: Vec<PathBuf> = trace.map(Path::to_path_buf).into_iter().collect();
     source::sources(exp, ws, &traces, &[], &[], &[])?.into_iter().next().ok_or_else(|| {
-        Error::config(&exp.origin, "the config names nothing to simulate (set workload.traces, or workload.tasks and workload.request_rates)")
+        Error::config(
+            &exp.origin,
+            "the config names nothing to simulate (set workload.traces, or workload.tasks and workload.request_rates)",
+        )
     })
 }
 
