@@ -9,7 +9,7 @@ use crate::report::{Progress, Timeline};
 use crate::workload::source::{self, RunSource};
 use crate::workload::{self, azure::Task, generate, Request};
 use reallm_sim::metrics::{RunInfo, Summarizer, Summary};
-use reallm_sim::{Pool, RecordSink, RunOutcome, SimOptions, SimResult, Tee, TraceWorkload, Workload};
+use reallm_sim::{Observer, Pool, RecordSink, RunOutcome, SimOptions, SimResult, Tee, TraceWorkload, Workload};
 use std::path::{Path, PathBuf};
 
 /// Where a run reads and writes.
@@ -121,7 +121,19 @@ fn write_gen_meta(path: &Path, meta: &serde_json::Value) -> Result<()> {
 /// Load a trace as the experiment runs it: [`load_trace_file`], then arrival times scaled by
 /// `workload.time_scale` and the `workload.system_prompt` added to requests without content ids.
 pub fn load_trace(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
-    let mut reqs = load_trace_file(exp, path)?;
+    load_trace_with(exp, path, true)
+}
+
+/// [`load_trace`] that writes nothing: a generated trace that is missing, or was generated with
+/// other settings, is generated in memory only (the same requests `load_trace` would write and
+/// use). For library callers that must not touch the disk (the Python package).
+pub fn read_trace(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
+    load_trace_with(exp, path, false)
+}
+
+/// [`load_trace`], writing a generated trace only when `write`.
+pub fn load_trace_with(exp: &Experiment, path: &Path, write: bool) -> Result<Vec<Request>> {
+    let mut reqs = load_trace_file_with(exp, path, write)?;
     let w = &exp.workload;
     if w.time_scale != 1.0 {
         for r in &mut reqs {
@@ -137,28 +149,34 @@ pub fn load_trace(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
 /// Load a trace file; a missing generated trace (`rr_{task}_{rate}.csv`) is generated first
 /// with the experiment's generation settings, and so is one whose recorded settings differ.
 pub fn load_trace_file(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
+    load_trace_file_with(exp, path, true)
+}
+
+/// [`load_trace_file`], writing a generated trace (and its `.gen.json`) only when `write`.
+fn load_trace_file_with(exp: &Experiment, path: &Path, write: bool) -> Result<Vec<Request>> {
+    let generate_to = |task: Task, rate: f64, want: &serde_json::Value| -> Result<Vec<Request>> {
+        let tg = &exp.trace_gen;
+        let reqs = generate::generate(task, rate, tg.max_requests, tg.end_time_s, tg.seed)?;
+        if write {
+            workload::trace::write_rr(path, &reqs, task.type_id())?;
+            write_gen_meta(path, want)?;
+        }
+        Ok(reqs)
+    };
     if path.exists() {
         if let Some((task, rate)) = parse_rr_name(path) {
             let want = gen_meta(exp, task, rate);
             let have: Option<serde_json::Value> = std::fs::read_to_string(meta_path(path)).ok().and_then(|t| serde_json::from_str(&t).ok());
             if have.is_some_and(|h| h != want) {
                 log::info!("{} was generated with other settings: regenerating it", path.display());
-                let tg = &exp.trace_gen;
-                let reqs = generate::generate(task, rate, tg.max_requests, tg.end_time_s, tg.seed)?;
-                workload::trace::write_rr(path, &reqs, task.type_id())?;
-                write_gen_meta(path, &want)?;
-                return Ok(reqs);
+                return generate_to(task, rate, &want);
             }
         }
     }
     if !path.exists() {
         if let Some((task, rate)) = parse_rr_name(path) {
             log::info!("{} not found: generating it ({} at {} req/s)", path.display(), task.name(), rate);
-            let tg = &exp.trace_gen;
-            let reqs = generate::generate(task, rate, tg.max_requests, tg.end_time_s, tg.seed)?;
-            workload::trace::write_rr(path, &reqs, task.type_id())?;
-            write_gen_meta(path, &gen_meta(exp, task, rate))?;
-            return Ok(reqs);
+            return generate_to(task, rate, &gen_meta(exp, task, rate));
         }
         return Err(Error::input(path.display().to_string(), "trace file not found"));
     }
@@ -207,13 +225,32 @@ pub const CONVERSATIONS_NAME: &str = "conversations";
 
 /// A trace's requests, loaded (or generated) as [`load_trace`] does, with `end_reqs` applied.
 pub fn load_trace_filtered(exp: &Experiment, path: &Path) -> Result<Vec<Request>> {
+    load_trace_filtered_with(exp, path, true)
+}
+
+/// [`load_trace_filtered`], writing a generated trace only when `write`.
+pub fn load_trace_filtered_with(exp: &Experiment, path: &Path, write: bool) -> Result<Vec<Request>> {
     let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "trace".into());
-    end_reqs_filter(exp, &name, load_trace(exp, path)?)
+    end_reqs_filter(exp, &name, load_trace_with(exp, path, write)?)
 }
 
 /// One `sim` run of any source (a trace, synthetic requests at a rate, a closed loop): writes
 /// its result directory as [`run_sim_one_with`] does.
 pub fn run_source(exp: &Experiment, ws: &Workspace, src: &RunSource, timeline: Timeline) -> Result<SimRun> {
+    run_source_observed(exp, ws, src, timeline, &mut Discard, None)
+}
+
+/// [`run_source`] that also hands every record to `extra`, and reports progress to `observer`
+/// instead of the progress bar when one is given (library callers: the Python package keeps
+/// the records and checks for Ctrl-C there). The files written are the same.
+pub fn run_source_observed(
+    exp: &Experiment,
+    ws: &Workspace,
+    src: &RunSource,
+    timeline: Timeline,
+    extra: &mut dyn RecordSink,
+    observer: Option<&mut dyn Observer>,
+) -> Result<SimRun> {
     let mut workload = source::build(exp, src)?;
     let trace_name = src.name();
     let trace = match src {
@@ -227,14 +264,12 @@ pub fn run_source(exp: &Experiment, ws: &Workspace, src: &RunSource, timeline: T
     let written = (|| {
         let mut sim_csv = SimResultsCsv::create(&dir.join("sim_results.csv"))?;
         let mut req_csv = RequestsCsv::create(&dir.join(REQUESTS_CSV), exp.slo)?;
-        let (outcome, mut summary) = simulate_pools(
-            &sim_exp,
-            &trace_name,
-            &mut pools,
-            &mut workload,
-            &mut Tee(&mut sim_csv, &mut req_csv),
-            keep_iterations(timeline),
-        )?;
+        let mut files = Tee(&mut sim_csv, &mut req_csv);
+        let mut sink = Tee(&mut files, extra);
+        let (outcome, mut summary) = match observer {
+            Some(o) => simulate_pools_observed(&sim_exp, &trace_name, &mut pools, &mut workload, &mut sink, keep_iterations(timeline), o),
+            None => simulate_pools(&sim_exp, &trace_name, &mut pools, &mut workload, &mut sink, keep_iterations(timeline)),
+        }?;
         summary.run.concurrency = src.concurrency();
         sim_csv.commit()?;
         req_csv.commit()?;
@@ -258,17 +293,55 @@ pub fn run_source(exp: &Experiment, ws: &Workspace, src: &RunSource, timeline: T
     Ok(SimRun { trace, dir, summary, outcome })
 }
 
-/// Simulate one source and summarise, writing nothing (sweeps).
+/// Simulate one source and summarise, writing no result (sweeps; a generated trace that is
+/// missing is written, as `sim` writes it).
 pub fn summarize_source(exp: &Experiment, src: &RunSource) -> Result<Summary> {
     let mut workload = source::build(exp, src)?;
     let mut pools = assemble::build_pools(exp)?;
-    struct Discard;
-    impl RecordSink for Discard {
-        fn record(&mut self, _: &reallm_sim::RequestRecord) {}
-    }
     let mut s = simulate_pools(exp, &src.name(), &mut pools, &mut workload, &mut Discard, Some(0))?.1;
     s.run.concurrency = src.concurrency();
     Ok(s)
+}
+
+/// [`summarize_source`] writing nothing at all (a generated trace is made in memory), with
+/// progress reported to `observer` instead of the progress bar.
+pub fn summarize_source_observed(exp: &Experiment, src: &RunSource, observer: &mut dyn Observer) -> Result<Summary> {
+    let mut workload = source::build_with(exp, src, false)?;
+    let mut pools = assemble::build_pools(exp)?;
+    let mut s = simulate_pools_observed(exp, &src.name(), &mut pools, &mut workload, &mut Discard, Some(0), observer)?.1;
+    s.run.concurrency = src.concurrency();
+    Ok(s)
+}
+
+/// One `sim` run of `src` as [`run_source`] makes it (the same workload, kernel library,
+/// engine options and summary), in memory: nothing is written (a generated trace is made in
+/// memory), every record is kept, and up to `keep_iterations` iteration records (`None`:
+/// all). Progress goes to `observer` instead of the progress bar when one is given.
+pub fn simulate_source(
+    exp: &Experiment,
+    ws: &Workspace,
+    src: &RunSource,
+    keep_iterations: Option<usize>,
+    observer: Option<&mut dyn Observer>,
+) -> Result<(SimResult, Summary)> {
+    let mut workload = source::build_with(exp, src, false)?;
+    let trace_name = src.name();
+    let sim_exp = with_kernel_library(exp, ws);
+    let mut pools = assemble::build_pools(&sim_exp)?;
+    let mut records = Vec::new();
+    let (outcome, mut summary) = match observer {
+        Some(o) => simulate_pools_observed(&sim_exp, &trace_name, &mut pools, &mut workload, &mut records, keep_iterations, o),
+        None => simulate_pools(&sim_exp, &trace_name, &mut pools, &mut workload, &mut records, keep_iterations),
+    }?;
+    summary.run.concurrency = src.concurrency();
+    Ok((SimResult { requests: records, outcome }, summary))
+}
+
+/// A sink that keeps nothing.
+struct Discard;
+
+impl RecordSink for Discard {
+    fn record(&mut self, _: &reallm_sim::RequestRecord) {}
 }
 
 /// The original tool's `sim_method: llmcompass` flow: when the `kernel` stage has written a
@@ -319,10 +392,6 @@ pub fn simulate_requests(exp: &Experiment, trace_name: &str, reqs: &[Request]) -
 pub fn summarize_requests(exp: &Experiment, trace_name: &str, reqs: &[Request]) -> Result<Summary> {
     let reqs = end_reqs_filter(exp, trace_name, reqs.to_vec())?;
     let mut pools = assemble::build_pools(exp)?;
-    struct Discard;
-    impl RecordSink for Discard {
-        fn record(&mut self, _: &reallm_sim::RequestRecord) {}
-    }
     Ok(simulate_pools(exp, trace_name, &mut pools, &mut TraceWorkload::new(&reqs), &mut Discard, Some(0))?.1)
 }
 
@@ -336,15 +405,30 @@ pub fn simulate_pools(
     sink: &mut dyn RecordSink,
     keep_iterations: Option<usize>,
 ) -> Result<(RunOutcome, Summary)> {
+    let mut progress = Progress::new(workload.expected_requests().unwrap_or(0), !crate::report::progress::quiet());
+    let r = simulate_pools_observed(exp, trace_name, pools, workload, sink, keep_iterations, &mut progress);
+    progress.finish();
+    r
+}
+
+/// [`simulate_pools`] reporting progress to `observer` (no progress bar): its `progress`
+/// returning false stops the run with [`Error::Interrupted`].
+pub fn simulate_pools_observed(
+    exp: &Experiment,
+    trace_name: &str,
+    pools: &mut [Pool],
+    workload: &mut dyn Workload,
+    sink: &mut dyn RecordSink,
+    keep_iterations: Option<usize>,
+    observer: &mut dyn Observer,
+) -> Result<(RunOutcome, Summary)> {
     let replicas = pools.iter().map(|p| p.spec.replicas as usize).sum();
     let mut summarizer = Summarizer::new(exp.slo, replicas).with_warmup(exp.workload.warmup_requests);
-    let mut progress = Progress::new(workload.expected_requests().unwrap_or(0), !crate::report::progress::quiet());
     // Measured-table backends count kernels they hand to their fallback (process-wide).
     let fallbacks = || reallm_measured::fallbacks() + reallm_table::fallbacks();
     let fallbacks_before = fallbacks();
     let opts = SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, keep_iterations };
-    let outcome = reallm_sim::simulate(pools, assemble::kv_transfer(exp), workload, &mut Tee(&mut summarizer, sink), &mut progress, opts)?;
-    progress.finish();
+    let outcome = reallm_sim::simulate(pools, assemble::kv_transfer(exp), workload, &mut Tee(&mut summarizer, sink), observer, opts)?;
     let mut run = RunInfo::from_pools(trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, pools);
     run.engine_profile = exp.engine.as_ref().map(|e| e.name.clone());
     let mut summary = summarizer.finish(&outcome, run);

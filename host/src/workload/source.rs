@@ -210,9 +210,15 @@ fn synthetic_lengths(exp: &Experiment) -> Result<(LengthSampler, u64)> {
 /// Build the workload of `src`. Errors: a missing or bad trace, `end_reqs` leaving nothing, a
 /// warm-up that leaves nothing to measure.
 pub fn build(exp: &Experiment, src: &RunSource) -> Result<SourceWorkload> {
+    build_with(exp, src, true)
+}
+
+/// [`build`]; a generated trace that is missing is written only when `write` (else made in
+/// memory: the same requests).
+pub fn build_with(exp: &Experiment, src: &RunSource, write: bool) -> Result<SourceWorkload> {
     let name = src.name();
     let wl = match src {
-        RunSource::Trace(p) => SourceWorkload::Open { requests: stages::load_trace_filtered(exp, p)?, next: 0 },
+        RunSource::Trace(p) => SourceWorkload::Open { requests: stages::load_trace_filtered_with(exp, p, write)?, next: 0 },
         RunSource::Conversations => {
             let c =
                 exp.workload.conversations.as_ref().ok_or_else(|| Error::Usage("the config sets no `workload.conversations`".into()))?;
@@ -239,7 +245,7 @@ pub fn build(exp: &Experiment, src: &RunSource) -> Result<SourceWorkload> {
                     (Box::new(RowSampler { rows: azure::rows(*t)?, rng }), Some(exp.trace_gen.max_requests))
                 }
                 Lengths::Trace(p) => {
-                    let reqs = stages::load_trace_filtered(exp, p)?;
+                    let reqs = stages::load_trace_filtered_with(exp, p, write)?;
                     (Box::new(reqs.into_iter().map(|r| (r.prompt_tokens, r.output_tokens))), None)
                 }
             };
