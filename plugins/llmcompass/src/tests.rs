@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::devices::{ga100, gh100};
-use crate::matmul::{reference, search_with, simulate_mapping};
+use crate::matmul::{reference, search_with, simulate_mapping, SearchMemo};
 use proptest::prelude::*;
 use reallm_plugin_api::{CollectiveKind, CommAlgo, LinkScope};
 
@@ -229,7 +229,8 @@ fn pruning_never_changes_the_result() {
     ] {
         let hw = Hardware::from_spec(&dev).unwrap();
         let prec = GemmPrecision::llmcompass(&hw, 2);
-        assert_eq!(search_with(&hw, m, k, n, &prec, true).unwrap(), search_with(&hw, m, k, n, &prec, false).unwrap(), "{m}×{k}×{n}");
+        let pruned = search_with(&hw, m, k, n, &prec, true, &mut SearchMemo::new()).unwrap();
+        assert_eq!(pruned, search_with(&hw, m, k, n, &prec, false, &mut SearchMemo::new()).unwrap(), "{m}×{k}×{n}");
     }
 }
 
@@ -387,4 +388,21 @@ fn other_collectives() {
     assert!(close(so, 14.0 * (5e-6 + 8_388_608.0 / 25e9), 1e-12));
     // 2D ring over 4 ranks (2 × 2, 6 links per dimension) is defined and positive.
     assert!(t(CollectiveKind::AllReduce, CommAlgo::Ring2d) > 0.0);
+}
+
+#[test]
+fn a_shared_search_memo_changes_no_result() {
+    // Shapes sharing L2 tiles (chunked-prefill attention products), then another device and
+    // another precision through the same memo: every answer equals a fresh search's.
+    let mut memo = SearchMemo::new();
+    let (ga, gh) = (Hardware::from_spec(&ga100()).unwrap(), Hardware::from_spec(&gh100()).unwrap());
+    let shapes = [(270, 128, 270), (270, 2160, 270), (271, 128, 271), (2047, 128, 4094), (2048, 128, 4096), (300, 1000, 700)];
+    for (hw, word) in [(&ga, 2), (&gh, 2), (&ga, 1), (&ga, 2)] {
+        let prec = GemmPrecision::llmcompass(hw, word);
+        for &(m, k, n) in &shapes {
+            let shared = matmul::search_memo(hw, m, k, n, &prec, &mut memo).unwrap();
+            assert_eq!(shared, matmul::search(hw, m, k, n, &prec).unwrap(), "{m}×{k}×{n}, word {word}");
+        }
+        assert!(!memo.is_empty());
+    }
 }
