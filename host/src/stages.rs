@@ -7,8 +7,8 @@ use crate::output::write_atomic;
 use crate::report::files::{RequestsCsv, SimResultsCsv, REQUESTS_CSV};
 use crate::report::{Progress, Timeline};
 use crate::workload::{self, azure::Task, generate, Request};
-use reallm_sim::metrics::{RunInfo, Summarizer, Summary};
-use reallm_sim::{Pool, RecordSink, RunOutcome, SimOptions, SimResult, Tee, TraceWorkload, Workload};
+use reallm_sim::metrics::{Measure, MeasuredSink, RunInfo, Summarizer, Summary};
+use reallm_sim::{Pool, RunOutcome, SimOptions, SimResult, TraceWorkload, Workload};
 use std::path::{Path, PathBuf};
 
 /// Where a run reads and writes.
@@ -197,7 +197,7 @@ pub fn run_sim_one_with(exp: &Experiment, ws: &Workspace, trace: &Path, timeline
             &trace_name,
             &mut pools,
             &mut TraceWorkload::new(&reqs),
-            &mut Tee(&mut sim_csv, &mut req_csv),
+            &mut (&mut sim_csv, &mut req_csv),
             keep_iterations(timeline),
         )?;
         sim_csv.commit()?;
@@ -270,28 +270,25 @@ pub fn simulate_requests(exp: &Experiment, trace_name: &str, reqs: &[Request]) -
 pub fn summarize_requests(exp: &Experiment, trace_name: &str, reqs: &[Request]) -> Result<Summary> {
     let reqs = end_reqs_filter(exp, trace_name, reqs.to_vec())?;
     let mut pools = assemble::build_pools(exp)?;
-    struct Discard;
-    impl RecordSink for Discard {
-        fn record(&mut self, _: &reallm_sim::RequestRecord) {}
-    }
-    Ok(simulate_pools(exp, trace_name, &mut pools, &mut TraceWorkload::new(&reqs), &mut Discard, Some(0))?.1)
+    Ok(simulate_pools(exp, trace_name, &mut pools, &mut TraceWorkload::new(&reqs), &mut (), Some(0))?.1)
 }
 
-/// Run `workload` on assembled `pools`, records to `sink` (and the summariser), with a
-/// progress bar unless quiet.
+/// Run `workload` on assembled `pools`, records to the summariser and `sink` (each record's
+/// metrics computed once for both), with a progress bar unless quiet.
 pub fn simulate_pools(
     exp: &Experiment,
     trace_name: &str,
     pools: &mut [Pool],
     workload: &mut dyn Workload,
-    sink: &mut dyn RecordSink,
+    sink: &mut dyn MeasuredSink,
     keep_iterations: Option<usize>,
 ) -> Result<(RunOutcome, Summary)> {
     let replicas = pools.iter().map(|p| p.spec.replicas as usize).sum();
     let mut summarizer = Summarizer::new(exp.slo, replicas);
     let mut progress = Progress::new(workload.expected_requests().unwrap_or(0), !crate::report::progress::quiet());
     let opts = SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, keep_iterations };
-    let outcome = reallm_sim::simulate(pools, assemble::kv_transfer(exp), workload, &mut Tee(&mut summarizer, sink), &mut progress, opts)?;
+    let mut measure = Measure { summarizer: &mut summarizer, next: sink };
+    let outcome = reallm_sim::simulate(pools, assemble::kv_transfer(exp), workload, &mut measure, &mut progress, opts)?;
     progress.finish();
     let run = RunInfo::from_pools(trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, pools);
     let summary = summarizer.finish(&outcome, run);
