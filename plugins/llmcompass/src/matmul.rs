@@ -313,8 +313,9 @@ impl L2Costs {
 }
 
 /// Cycles of the DRAM ↔ L2 tile pipeline (`Matmul.simulate`, L2 level, loop order `knm`),
-/// given each L2 tile class's compute cycles. Exact, in O(K tiles): steps inside an `m` run,
-/// between `n` runs and between `k` runs are summed per (previous class, current class).
+/// given each L2 tile class's compute cycles. Exact, in O(1): steps inside an `m` run,
+/// between `n` runs and between `k` runs are summed per (previous class, current class), and
+/// the K slices `1 ..= kt − 2` (full, not first, after a full slice) contribute alike.
 fn l2_pipeline_cycles(dm: &Dim, dn: &Dim, dk: &Dim, io: &L2Costs, comp: &[u64; 8], double_buffered: bool) -> u64 {
     let step = |read: u64, compute: u64, write: u64| if double_buffered { read.max(compute) + write } else { read + compute + write };
     let (mt, nt, kt) = (dm.count, dn.count, dk.count);
@@ -325,7 +326,10 @@ fn l2_pipeline_cycles(dm: &Dim, dn: &Dim, dk: &Dim, io: &L2Costs, comp: &[u64; 8
     let mn_changes_with_k = mt > 1 || nt > 1;
 
     let mut total = io.mk_io[class(m_first, n_first, dk.class(0))] + io.kn_io[class(m_first, n_first, dk.class(0))];
-    for k in 0..kt {
+    // The steps of K slice k: they depend on k only through its class, `k > 0` and the class
+    // of slice k − 1.
+    let slice = |k: u64| -> u64 {
+        let mut total = 0;
         let kc = dk.class(k);
         let kpos = k > 0;
         // Steps inside the m run of one (n, k): m → m+1 reuses the K×N tile and reads M×K.
@@ -363,6 +367,14 @@ fn l2_pipeline_cycles(dm: &Dim, dn: &Dim, dk: &Dim, io: &L2Costs, comp: &[u64; 8
             let compute = comp[pc] + io.red[pc];
             total += step(read, compute, if mn_changes_with_k { io.mn_io[pc] } else { 0 });
         }
+        total
+    };
+    total += slice(0);
+    if kt >= 3 {
+        total += (kt - 2) * slice(1);
+    }
+    if kt >= 2 {
+        total += slice(kt - 1);
     }
     let last = class(m_last, n_last, dk.class(kt - 1));
     total += io.mn_io[last] + comp[last];

@@ -8,6 +8,14 @@ use reallm_plugin_api::{
 };
 use rustc_hash::FxHashMap;
 
+/// `t`, checked to be a finite, non-negative number of seconds (the time `backend` gave `k`).
+fn checked_time(backend: &str, t: f64, k: &Kernel) -> Result<f64> {
+    if !(t.is_finite() && t >= 0.0) {
+        return Err(SimError::plugin(backend, format!("returned time {t} for {k:?}; expected a finite, non-negative number of seconds")));
+    }
+    Ok(t)
+}
+
 /// A built parallelism pass and the name it reports errors under.
 pub type Pass = (String, Box<dyn Parallelism>);
 
@@ -38,8 +46,8 @@ pub struct CostModel {
     comm_cache: FxHashMap<Collective, f64>,
     graph: ModelGraph,
     /// Kernels of the current step that the cache did not answer, and their times.
-    pending: Vec<Kernel>,
-    pending_s: Vec<f64>,
+    pub(super) pending: Vec<Kernel>,
+    pub(super) pending_s: Vec<f64>,
     pub(super) step_memo: FxHashMap<u64, Option<StepMemo>>,
 }
 
@@ -113,13 +121,7 @@ impl CostModel {
     /// A backend's answer for `k`, checked to be a finite, non-negative number of seconds.
     fn checked(&self, t: std::result::Result<f64, reallm_plugin_api::PluginError>, k: &Kernel) -> Result<f64> {
         let t = t.map_err(|e| SimError::plugin(&self.backend_name, e))?;
-        if !(t.is_finite() && t >= 0.0) {
-            return Err(SimError::plugin(
-                &self.backend_name,
-                format!("returned time {t} for {k:?}; expected a finite, non-negative number of seconds"),
-            ));
-        }
-        Ok(t)
+        checked_time(&self.backend_name, t, k)
     }
 
     /// Cost `self.pending` in one backend call into `self.pending_s`, caching what may be.
@@ -239,15 +241,21 @@ impl CostModel {
         Ok(c)
     }
 
+}
+
+/// What costing a memoised step's decode-attention kernels needs of a [`CostModel`] (borrowed
+/// field by field, so that the memo itself stays borrowed in its map).
+pub(super) struct DecodeCosting<'a> {
+    pub backend: &'a dyn KernelBackend,
+    pub backend_name: &'a str,
+    pub pending: &'a mut Vec<Kernel>,
+    pub pending_s: &'a mut Vec<f64>,
+}
+
+impl DecodeCosting<'_> {
     /// Cost the decode-attention kernels of a memoised shape at this step's context sum, in
     /// one backend call, adding them to `c` and `stage_s`.
-    pub(super) fn add_decode_templates(
-        &mut self,
-        templates: &[DecodeTemplate],
-        ctx_sum: u64,
-        c: &mut StepCost,
-        stage_s: &mut [f64],
-    ) -> Result<()> {
+    pub fn add(&mut self, templates: &[DecodeTemplate], ctx_sum: u64, c: &mut StepCost, stage_s: &mut [f64]) -> Result<()> {
         self.pending.clear();
         for &(_, mut k, _) in templates {
             if let Kernel::DecodeAttention { kv_total, .. } = &mut k {
@@ -257,10 +265,10 @@ impl CostModel {
         }
         self.pending_s.clear();
         self.pending_s.resize(self.pending.len(), 0.0);
-        self.backend.kernel_times(&self.pending, &mut self.pending_s).map_err(|e| SimError::plugin(&self.backend_name, e))?;
+        self.backend.kernel_times(self.pending, self.pending_s).map_err(|e| SimError::plugin(self.backend_name, e))?;
         for (i, &(stage, _, n)) in templates.iter().enumerate() {
             let k = self.pending[i];
-            let t = self.checked(Ok(self.pending_s[i]), &k)?;
+            let t = checked_time(self.backend_name, self.pending_s[i], &k)?;
             c.compute_s += t * n;
             c.flops += k.flops() * n;
             c.bytes += k.bytes() * n;

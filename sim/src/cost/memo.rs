@@ -5,6 +5,7 @@
 //! re-costed each step. The result equals the full path's up to the rounding of a different
 //! summation order.
 
+use super::cache::DecodeCosting;
 use super::{CostModel, StepCost};
 use crate::error::Result;
 use reallm_plugin_api::{BatchShape, Kernel, ModelGraph, WorkKind};
@@ -32,13 +33,14 @@ impl CostModel {
             let memo = self.build_memo(shape)?;
             self.step_memo.insert(shape.decode_seqs, memo);
         }
-        let Some(memo) = self.step_memo.get_mut(&shape.decode_seqs).and_then(Option::take) else { return Ok(None) };
+        // Borrow the memo in place, beside the fields the decode kernels are costed with.
+        let CostModel { step_memo, backend, backend_name, pending, pending_s, .. } = self;
+        let Some(Some(memo)) = step_memo.get(&shape.decode_seqs) else { return Ok(None) };
         let mut c = memo.base;
         stage_s.clear();
         stage_s.extend_from_slice(&memo.base_stages);
-        let r = self.add_decode_templates(&memo.templates, shape.decode_ctx_sum, &mut c, stage_s);
-        self.step_memo.insert(shape.decode_seqs, Some(memo));
-        r?;
+        let mut costing = DecodeCosting { backend: backend.as_ref(), backend_name, pending, pending_s };
+        costing.add(&memo.templates, shape.decode_ctx_sum, &mut c, stage_s)?;
         Ok(Some(c))
     }
 
