@@ -201,7 +201,14 @@ pub fn matmul(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecision) -> Re
 }
 
 /// [`matmul`] with a search memo kept across calls (see [`search_memo`]).
-pub fn matmul_memo(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecision, memo: &mut SearchMemo) -> Result<MatmulEstimate, PluginError> {
+pub fn matmul_memo(
+    hw: &Hardware,
+    m: u64,
+    k: u64,
+    n: u64,
+    prec: &GemmPrecision,
+    memo: &mut SearchMemo,
+) -> Result<MatmulEstimate, PluginError> {
     check_dims(m, k, n)?;
     if m == 1 || n == 1 {
         return Ok(MatmulEstimate { seconds: gemv_s(hw, m, k, n, prec), method: MatmulMethod::Gemv });
@@ -723,7 +730,14 @@ pub fn search(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecision) -> Re
 
 /// [`search`] with a memo of priced L2 tile shapes kept across searches (same result, less
 /// time when shapes share L2 tiles).
-pub fn search_memo(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecision, memo: &mut SearchMemo) -> Result<(u64, Mapping), PluginError> {
+pub fn search_memo(
+    hw: &Hardware,
+    m: u64,
+    k: u64,
+    n: u64,
+    prec: &GemmPrecision,
+    memo: &mut SearchMemo,
+) -> Result<(u64, Mapping), PluginError> {
     search_with(hw, m, k, n, prec, true, memo)
 }
 
@@ -1148,7 +1162,9 @@ mod wave_tests {
             hw.l2_bytes_per_cycle = 1.0;
             let prec = prec(&hw);
             for (m2, n2, k2) in (1..=8).flat_map(|m| (1..=8).flat_map(move |n| (1..=8).map(move |k| (m, n, k)))) {
-                for (l1m, l1n, l1k) in [1, 2, 3, 5].into_iter().flat_map(|a| [1, 2, 3, 5].into_iter().flat_map(move |b| [1, 3, 5].map(|c| (a, b, c)))) {
+                for (l1m, l1n, l1k) in
+                    [1, 2, 3, 5].into_iter().flat_map(|a| [1, 2, 3, 5].into_iter().flat_map(move |b| [1, 3, 5].map(|c| (a, b, c))))
+                {
                     let fast = wave_summary(&hw, &prec, m2, n2, k2, l1m, l1n, l1k);
                     let slow = by_tiles::wave_summary_by_tiles(&hw, &prec, m2, n2, k2, l1m, l1n, l1k, &mut scratch);
                     assert_eq!(fast, slow, "cores {cores}, L2 tile {m2}×{n2}×{k2}, L1 tile {l1m}×{l1n}×{l1k}");

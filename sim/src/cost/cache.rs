@@ -240,7 +240,6 @@ impl CostModel {
         c.total_s = c.compute_s + c.comm_s;
         Ok(c)
     }
-
 }
 
 /// What costing a memoised step's decode-attention kernels needs of a [`CostModel`] (borrowed

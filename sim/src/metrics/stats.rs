@@ -129,7 +129,13 @@ pub fn percentile_and_max(v: &mut [f64], q: f64) -> (f64, f64) {
     let a = top[n - 1 - lo];
     let b = if hi == lo { a } else { top[n - 1 - hi] };
     let max = top[0];
-    (a + (b - a) * frac, max + (max - max) * 0.0)
+    // The same expression as `percentiles_unsorted` evaluates, for both.
+    (lerp(a, b, frac), lerp(max, max, 0.0))
+}
+
+/// `a + (b − a)·frac`, the interpolation between two order statistics.
+fn lerp(a: f64, b: f64, frac: f64) -> f64 {
+    a + (b - a) * frac
 }
 
 /// Inputs from which [`percentiles_unsorted`] uses a histogram rather than selection.
@@ -138,11 +144,8 @@ pub const RADIX_MIN_LEN: usize = 1 << 14;
 /// `x`'s bits mapped so that unsigned order is `f64::total_cmp` order.
 fn order_key(x: f64) -> u64 {
     let b = x.to_bits();
-    if b >> 63 == 1 {
-        !b
-    } else {
-        b | 1 << 63
-    }
+    // Negative: all bits flipped; positive: the sign bit set.
+    b ^ (((b as i64 >> 63) as u64) | 1 << 63)
 }
 
 fn from_order_key(k: u64) -> f64 {
@@ -199,14 +202,16 @@ fn select_in_regions(gathered: &mut [u64], regions: &[(usize, usize)], at: &[(us
 #[allow(clippy::type_complexity)]
 fn radix_gather<I: Iterator<Item = u64>>(keys: impl Fn() -> I, ranks: &[usize]) -> (Vec<u64>, Vec<(usize, usize)>, Vec<(usize, usize)>) {
     const BITS: u32 = 16;
+    const MASK: usize = (1 << BITS) - 1;
     let (lo, hi) = keys().fold((u64::MAX, 0), |(lo, hi), k| (lo.min(k), hi.max(k)));
     let shift = (64 - (hi - lo).leading_zeros()).saturating_sub(BITS);
-    let bucket = |k: u64| ((k - lo) >> shift) as usize;
-    let mut counts = vec![0u32; 1 << BITS];
+    // `& MASK` changes nothing (the range fits `BITS` bits) and spares the bounds checks.
+    let bucket = |k: u64| ((k - lo) >> shift) as usize & MASK;
+    let mut counts: Box<[u32; 1 << BITS]> = Box::new([0; 1 << BITS]);
     for k in keys() {
         counts[bucket(k)] += 1;
     }
-    let mut place = vec![u32::MAX; 1 << BITS];
+    let mut place: Box<[u32; 1 << BITS]> = Box::new([u32::MAX; 1 << BITS]);
     let mut regions: Vec<(usize, usize)> = Vec::new();
     let mut at: Vec<(usize, usize)> = Vec::with_capacity(ranks.len());
     let (mut below, mut b, mut gathered) = (0usize, 0usize, 0usize);

@@ -417,23 +417,3 @@ fn quantiles_switch_to_a_sketch_within_its_relative_error() {
     assert!(q.is_exact());
     assert_eq!(q.stats(), Stats::of(v));
 }
-
-#[test]
-#[ignore]
-fn tmp_time_stats() {
-    let mut x: u64 = 1;
-    let mut next = move || {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (x >> 11) as f64 / (1u64 << 53) as f64
-    };
-    let v: Vec<f64> = (0..2_100_000).map(|i| if i % 50 == 0 { 0.3 + next() } else { 0.015 + 0.002 * next() }).collect();
-    for _ in 0..3 {
-        let t = std::time::Instant::now();
-        let s = Stats::of(v.clone());
-        eprintln!("{:?} {:?}", t.elapsed(), s.p99);
-    }
-    let t = std::time::Instant::now();
-    let mut c = v.clone();
-    c.sort_by(f64::total_cmp);
-    eprintln!("sort {:?}", t.elapsed());
-}
