@@ -307,13 +307,13 @@ impl Quantiles {
 
     /// Add one value.
     pub fn push(&mut self, x: f64) {
+        if self.sketch.is_none() && self.values.len() == self.limit {
+            // The value past the limit: switch before storing it, so that the exact values
+            // never outgrow `limit` (a `Vec` would double its buffer for this one value).
+            self.switch_to_sketch();
+        }
         match &mut self.sketch {
-            None => {
-                self.values.push(x);
-                if self.values.len() > self.limit {
-                    self.switch_to_sketch();
-                }
-            }
+            None => self.values.push(x),
             Some(s) => {
                 s.add(x);
                 self.sum += x;
@@ -325,15 +325,11 @@ impl Quantiles {
 
     /// Add values in order (the same as pushing each: past the limit the sketch, sum and max
     /// see the same values in the same order).
-    pub fn extend(&mut self, xs: impl Iterator<Item = f64>) {
-        match self.sketch {
-            None => {
-                self.values.extend(xs);
-                if self.values.len() > self.limit {
-                    self.switch_to_sketch();
-                }
-            }
-            Some(_) => xs.for_each(|x| self.push(x)),
+    pub fn extend(&mut self, xs: impl ExactSizeIterator<Item = f64>) {
+        if self.sketch.is_none() && self.values.len() + xs.len() <= self.limit {
+            self.values.extend(xs);
+        } else {
+            xs.for_each(|x| self.push(x));
         }
     }
 

@@ -417,3 +417,24 @@ fn quantiles_switch_to_a_sketch_within_its_relative_error() {
     assert!(q.is_exact());
     assert_eq!(q.stats(), Stats::of(v));
 }
+
+#[test]
+fn quantiles_switch_at_the_value_past_the_limit_and_extend_equals_pushes() {
+    let v: Vec<f64> = (0..25).map(|i| ((i * 7) % 25) as f64 * 0.1).collect();
+    // Exactly `limit` values stay exact; one more switches.
+    let mut q = Quantiles::with_limit(10);
+    v[..10].iter().for_each(|&x| q.push(x));
+    assert!(q.is_exact());
+    q.push(v[10]);
+    assert!(!q.is_exact());
+    assert_eq!(q.len(), 11);
+    // Extending across the limit (in slices of various sizes) gives the pushes' summary.
+    for cut in [3, 9, 10, 11, 24] {
+        let mut pushed = Quantiles::with_limit(10);
+        v.iter().for_each(|&x| pushed.push(x));
+        let mut extended = Quantiles::with_limit(10);
+        extended.extend(v[..cut].iter().copied());
+        extended.extend(v[cut..].iter().copied());
+        assert_eq!(extended.stats(), pushed.stats(), "cut {cut}");
+    }
+}
