@@ -171,11 +171,11 @@ fn pool_facts(pool: &Value, key: &str, origin: &str, base_dir: Option<&Path>) ->
 }
 
 fn matches(w: &When, f: &PoolFacts) -> bool {
-    w.memory_gib_at_least.map_or(true, |x| f.memory_gib >= x)
-        && w.memory_gib_below.map_or(true, |x| f.memory_gib < x)
-        && w.tp_at_least.map_or(true, |x| f.tp >= x)
-        && w.tp_below.map_or(true, |x| f.tp < x)
-        && w.name_contains.as_ref().map_or(true, |n| n.clone().into_vec().iter().any(|s| f.names.contains(&s.to_ascii_lowercase())))
+    w.memory_gib_at_least.is_none_or(|x| f.memory_gib >= x)
+        && w.memory_gib_below.is_none_or(|x| f.memory_gib < x)
+        && w.tp_at_least.is_none_or(|x| f.tp >= x)
+        && w.tp_below.is_none_or(|x| f.tp < x)
+        && w.name_contains.as_ref().is_none_or(|n| n.clone().into_vec().iter().any(|s| f.names.contains(&s.to_ascii_lowercase())))
 }
 
 /// Apply the profile a native config tree names (`engine:`), if any: fill its pools' and its

@@ -61,11 +61,11 @@ pub fn shapes(exp: &Experiment) -> Vec<BatchShape> {
 /// attention). Sequence parallelism and the collective algorithm come from `base`.
 pub fn all_plans(base: &ParallelPlan) -> Vec<ParallelPlan> {
     let n = base.devices;
-    let divisors: Vec<u32> = (1..=n).filter(|d| n % d == 0).collect();
+    let divisors: Vec<u32> = (1..=n).filter(|d| n.is_multiple_of(*d)).collect();
     let mut out = Vec::new();
     for &e in &divisors {
-        for &t in divisors.iter().filter(|&&t| (n / e) % t == 0) {
-            for &p in divisors.iter().filter(|&&p| (n / e / t) % p == 0) {
+        for &t in divisors.iter().filter(|&&t| (n / e).is_multiple_of(t)) {
+            for &p in divisors.iter().filter(|&&p| (n / e / t).is_multiple_of(p)) {
                 let c = n / e / t / p;
                 let attention = Degrees { tp: t, pp: p, cp: c, dp: e, ep: 1 };
                 let ffn = Degrees { tp: t, pp: p, cp: c, dp: 1, ep: e };

@@ -395,8 +395,8 @@ pub fn summarize_requests(exp: &Experiment, trace_name: &str, reqs: &[Request]) 
     Ok(simulate_pools(exp, trace_name, &mut pools, &mut TraceWorkload::new(&reqs), &mut Discard, Some(0))?.1)
 }
 
-/// Run `workload` on assembled `pools`, records to `sink` (and the summariser), with a
-/// progress bar unless quiet.
+/// Run `workload` on assembled `pools`, records to the summariser and `sink`, with a progress
+/// bar unless quiet.
 pub fn simulate_pools(
     exp: &Experiment,
     trace_name: &str,

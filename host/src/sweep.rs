@@ -210,7 +210,7 @@ pub fn run(spec: &SweepSpec) -> Result<SweepReport> {
     let mut done = read_rows(&spec.out, &header)?;
     done.extend(read_rows(&partial, &header)?);
     let all = points(&spec.axes);
-    let mine: Vec<&(usize, Vec<String>)> = all.iter().filter(|(i, _)| spec.shard.map_or(true, |(s, n)| i % n == s)).collect();
+    let mine: Vec<&(usize, Vec<String>)> = all.iter().filter(|(i, _)| spec.shard.is_none_or(|(s, n)| i % n == s)).collect();
     // Validate every point's config up front, so a typo fails before hours of simulation.
     let mut todo = Vec::new();
     let mut skipped = 0;
@@ -320,8 +320,8 @@ pub fn capacity(exp: &config::Experiment, spec: &CapacitySpec) -> Result<(Option
         let reqs = crate::workload::generate::generate(spec.task, rate, spec.requests, f64::INFINITY, exp.trace_gen.seed)?;
         let s = stages::summarize_requests(exp, &format!("rr_{}_{}", spec.task.name(), crate::output::fmt_rate(rate)), &reqs)?;
         let ok = s.requests.completed == s.requests.total
-            && spec.ttft_p99_s.map_or(true, |t| s.ttft_s.p99 <= t)
-            && spec.tbt_p99_s.map_or(true, |t| s.tbt_s.p99 <= t);
+            && spec.ttft_p99_s.is_none_or(|t| s.ttft_s.p99 <= t)
+            && spec.tbt_p99_s.is_none_or(|t| s.tbt_s.p99 <= t);
         probes.push(Probe { rate, ok, ttft_p99_s: s.ttft_s.p99, tbt_p99_s: s.tbt_s.p99 });
         Ok(ok)
     };

@@ -46,18 +46,22 @@ impl RequestState {
     }
     /// Tokens still to prefill. After a recompute preemption the tokens generated so far
     /// (but the last, which the next decode step feeds) are prefilled again too.
+    #[inline]
     pub fn prefill_remaining(&self) -> u32 {
         self.prefill_target() - self.prefilled.min(self.prefill_target())
     }
     /// Tokens the prefill must cover: the prompt, plus `recompute_tokens` after a preemption.
+    #[inline]
     pub fn prefill_target(&self) -> u32 {
         self.prompt_tokens + self.recompute_tokens
     }
     /// Prefill done and the first token produced: the next step decodes one token.
+    #[inline]
     pub fn is_decoding(&self) -> bool {
         self.prefill_remaining() == 0 && self.generated > 0
     }
     /// Tokens in the context after this request's next step of `new_tokens`.
+    #[inline]
     pub fn context_after(&self, new_tokens: u32) -> u32 {
         if self.is_decoding() {
             self.prompt_tokens + self.generated + new_tokens - 1
@@ -82,6 +86,7 @@ pub struct KvView {
 
 impl KvView {
     /// Blocks needed to hold `tokens` tokens.
+    #[inline]
     pub fn blocks_for(&self, tokens: u64) -> u64 {
         tokens.div_ceil(self.block_tokens.max(1) as u64)
     }
@@ -143,14 +148,17 @@ pub struct BatchPlan {
 
 impl BatchPlan {
     /// Remove every entry.
+    #[inline]
     pub fn clear(&mut self) {
         self.entries.clear();
     }
     /// No entry.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
     /// Append an entry.
+    #[inline]
     pub fn push(&mut self, source: Source, index: usize, tokens: u32) {
         self.entries.push(PlanEntry { source, index: index as u32, tokens });
     }

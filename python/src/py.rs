@@ -106,7 +106,7 @@ impl SignalCheck {
 impl Observer for SignalCheck {
     fn progress(&mut self, _: f64, _: u64, _: Option<u64>) -> bool {
         self.calls = self.calls.wrapping_add(1);
-        if self.calls % 64 != 0 || self.last.elapsed() < SIGNAL_CHECK_INTERVAL {
+        if !self.calls.is_multiple_of(64) || self.last.elapsed() < SIGNAL_CHECK_INTERVAL {
             return true;
         }
         self.last = Instant::now();

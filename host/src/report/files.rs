@@ -6,7 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::output::{fmt_f64, fmt_f64_into, AtomicFile};
-use reallm_sim::metrics::{iteration_utilisation, RequestMetrics, Slo, Summary};
+use reallm_sim::metrics::{iteration_utilisation, MeasuredSink, RequestMetrics, Slo, Summary};
 use reallm_sim::{RecordSink, RequestRecord, RunOutcome};
 use std::io::Write;
 use std::path::Path;
@@ -52,17 +52,40 @@ pub fn write_timeline(dir: &Path, result: &RunOutcome, summary: &Summary, timeli
     write_chrome_trace(&dir.join(TRACE_JSON), result, summary)
 }
 
+/// One output line being built: UTF-8 text kept as bytes, so that memoised text (token times)
+/// is appended without re-validation.
+#[derive(Debug, Default)]
+struct Line(Vec<u8>);
+
+impl Line {
+    fn with_capacity(n: usize) -> Line {
+        Line(Vec::with_capacity(n))
+    }
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+    fn push_str(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn push(&mut self, c: char) {
+        self.push_str(c.encode_utf8(&mut [0; 4]));
+    }
+    fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 /// A float field, empty when undefined or not finite.
-fn push_opt(line: &mut String, v: Option<f64>) {
+fn push_opt(line: &mut Line, v: Option<f64>) {
     line.push(',');
     if let Some(x) = v {
         if x.is_finite() {
-            line.push_str(&fmt_f64(x));
+            line.push_str(fmt_f64_into(&mut ryu::Buffer::new(), x));
         }
     }
 }
 
-fn push_bool(line: &mut String, v: Option<bool>) {
+fn push_bool(line: &mut Line, v: Option<bool>) {
     line.push(',');
     if let Some(b) = v {
         line.push(if b { '1' } else { '0' });
@@ -85,14 +108,14 @@ struct CsvSink {
     file: Option<AtomicFile>,
     path: std::path::PathBuf,
     error: Option<std::io::Error>,
-    line: String,
+    line: Line,
 }
 
 impl CsvSink {
     fn create(path: &Path, header: &str) -> Result<CsvSink> {
         let mut file = AtomicFile::create(path)?;
         file.writer().write_all(header.as_bytes()).map_err(|e| Error::io(path, e))?;
-        Ok(CsvSink { file: Some(file), path: path.to_path_buf(), error: None, line: String::with_capacity(256) })
+        Ok(CsvSink { file: Some(file), path: path.to_path_buf(), error: None, line: Line::with_capacity(256) })
     }
 
     /// Write `self.line`.
@@ -137,19 +160,26 @@ impl RequestsCsv {
 impl RecordSink for RequestsCsv {
     fn record(&mut self, q: &RequestRecord) {
         let m = RequestMetrics::of(q, &self.slo, &mut self.scratch);
+        self.measured(q, &m);
+    }
+}
+
+impl MeasuredSink for RequestsCsv {
+    fn measured(&mut self, q: &RequestRecord, m: &RequestMetrics) {
         let line = &mut self.csv.line;
         line.clear();
-        line.push_str(&q.id.to_string());
+        let mut int = itoa::Buffer::new();
+        line.push_str(int.format(q.id));
         line.push(',');
-        line.push_str(&q.replica.to_string());
+        line.push_str(int.format(q.replica));
         line.push(',');
         if let Some(d) = q.decode_replica {
-            line.push_str(&d.to_string());
+            line.push_str(int.format(d));
         }
         push_opt(line, Some(q.arrival_s));
         for n in [q.prompt_tokens as u64, q.output_tokens as u64, q.token_times.len() as u64, m.completed as u64, q.preemptions as u64] {
             line.push(',');
-            line.push_str(&n.to_string());
+            line.push_str(int.format(n));
         }
         for v in [
             q.first_scheduled_s,
@@ -182,12 +212,13 @@ impl RecordSink for RequestsCsv {
 pub struct SimResultsCsv {
     csv: CsvSink,
     fb: ryu::Buffer,
+    times: TimeText,
 }
 
 impl SimResultsCsv {
     /// Start `path` (as a temporary file, renamed by [`SimResultsCsv::commit`]).
     pub fn create(path: &Path) -> Result<SimResultsCsv> {
-        Ok(SimResultsCsv { csv: CsvSink::create(path, "request_id,arrival_time\n")?, fb: ryu::Buffer::new() })
+        Ok(SimResultsCsv { csv: CsvSink::create(path, "request_id,arrival_time\n")?, fb: ryu::Buffer::new(), times: TimeText::new() })
     }
 
     /// Finish the file.
@@ -203,12 +234,70 @@ impl RecordSink for SimResultsCsv {
         line.push_str(itoa::Buffer::new().format(q.id));
         line.push(',');
         line.push_str(fmt_f64_into(&mut self.fb, q.arrival_s));
-        for t in &q.token_times {
-            line.push(',');
-            line.push_str(fmt_f64_into(&mut self.fb, *t));
+        for &t in &q.token_times {
+            self.times.push_field(line, t);
         }
         line.push('\n');
         self.csv.flush_line();
+    }
+}
+
+impl MeasuredSink for SimResultsCsv {
+    fn measured(&mut self, q: &RequestRecord, _: &RequestMetrics) {
+        self.record(q);
+    }
+}
+
+/// Token times as text ([`fmt_f64`]), memoised. A token time is the end of an iteration, shared
+/// by every request of that iteration's batch, so most are formatted once and copied after: a
+/// direct-mapped table of `2^14` slots (512 KiB) keyed by the value's bits. Records arrive in
+/// arrival order and requests in flight run the same iterations, so a value is reused soon
+/// after it is first formatted (the Vidur workload of `docs/performance.md`: 2.1 M token
+/// times, 348 k distinct, 384 k formatted).
+struct TimeText {
+    slots: Vec<TimeSlot>,
+    fb: ryu::Buffer,
+}
+
+#[derive(Clone, Copy)]
+#[repr(align(32))]
+struct TimeSlot {
+    bits: u64,
+    /// Bytes of `text` in use: a comma, then `fmt_f64` of the value.
+    len: u8,
+    text: [u8; 23],
+}
+
+impl TimeText {
+    const BITS: u32 = 14;
+
+    fn new() -> TimeText {
+        TimeText { slots: vec![TimeSlot { bits: u64::MAX, len: 0, text: [0; 23] }; 1 << Self::BITS], fb: ryu::Buffer::new() }
+    }
+
+    /// Append `,` and `fmt_f64(t)` to `line`.
+    fn push_field(&mut self, line: &mut Line, t: f64) {
+        let bits = t.to_bits();
+        let slot = &mut self.slots[(bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - Self::BITS)) as usize];
+        // An empty slot (`len == 0`) is never a hit, whatever the bits.
+        if slot.bits != bits || slot.len == 0 {
+            let text = fmt_f64_into(&mut self.fb, t);
+            // Non-finite values and texts longer than a slot (only negative values with an
+            // exponent) bypass the table.
+            if !t.is_finite() || text.len() >= slot.text.len() {
+                line.push(',');
+                line.push_str(text);
+                return;
+            }
+            slot.text[0] = b',';
+            slot.text[1..=text.len()].copy_from_slice(text.as_bytes());
+            slot.len = text.len() as u8 + 1;
+            slot.bits = bits;
+        }
+        // Copy the whole slot (a fixed-size move) and cut it to the text.
+        let end = line.0.len() + slot.len as usize;
+        line.0.extend_from_slice(&slot.text);
+        line.0.truncate(end);
     }
 }
 
@@ -232,7 +321,7 @@ pub fn write_iterations_csv(path: &Path, r: &RunOutcome, summary: &Summary) -> R
     } else {
         f.writer().write_all(ITERATIONS_CSV_HEADER.as_bytes()).map_err(io)?;
     }
-    let mut line = String::with_capacity(256);
+    let mut line = Line::with_capacity(256);
     for (i, it) in r.iterations.iter().enumerate() {
         let rep = r.replicas.get(it.replica as usize);
         let kv_total = rep.map(|x| x.kv_total_blocks).unwrap_or(r.kv_total_blocks);
@@ -241,10 +330,10 @@ pub fn write_iterations_csv(path: &Path, r: &RunOutcome, summary: &Summary) -> R
         let c = &it.cost;
         line.clear();
         for n in [i as u64, it.replica as u64, rep.map(|x| x.pool as u64).unwrap_or(0)] {
-            line.push_str(&n.to_string());
+            line.push_str(itoa::Buffer::new().format(n));
             line.push(',');
         }
-        line.push_str(&fmt_f64(it.start_s));
+        line.push_str(fmt_f64_into(&mut ryu::Buffer::new(), it.start_s));
         push_opt(&mut line, Some(it.end_s));
         push_opt(&mut line, Some(c.total_s));
         let prefill_seqs = it.seqs.saturating_sub(it.decode_tokens);
@@ -258,7 +347,7 @@ pub fn write_iterations_csv(path: &Path, r: &RunOutcome, summary: &Summary) -> R
             kv_total,
         ] {
             line.push(',');
-            line.push_str(&n.to_string());
+            line.push_str(itoa::Buffer::new().format(n));
         }
         let kv_frac = if kv_total > 0 { it.kv_used_blocks as f64 / kv_total as f64 } else { 0.0 };
         for v in [kv_frac, c.compute_s, c.comm_s, c.flops, c.bytes, mfu, mbu] {

@@ -32,7 +32,7 @@ pub fn stream_seed(seed: u64, task: Task, rate: f64) -> u64 {
 /// Generate one trace.
 pub fn generate(task: Task, rate: f64, max_requests: u64, end_time_s: f64, seed: u64) -> Result<Vec<Request>> {
     let rows = azure::rows(task)?;
-    generate_from(&rows, rate, max_requests, end_time_s, stream_seed(seed, task, rate))
+    generate_from(rows, rate, max_requests, end_time_s, stream_seed(seed, task, rate))
 }
 
 /// Generate from given rows. Errors (exit code 3, config) on a rate that is not a positive

@@ -242,7 +242,7 @@ pub fn build_with(exp: &Experiment, src: &RunSource, write: bool) -> Result<Sour
                 }
                 Lengths::Task(t) => {
                     let rng = ChaCha8Rng::seed_from_u64(stream_seed(exp.trace_gen.seed, &format!("closed-loop {}", t.name())));
-                    (Box::new(RowSampler { rows: azure::rows(*t)?, rng }), Some(exp.trace_gen.max_requests))
+                    (Box::new(RowSampler { rows: azure::rows(*t)?.to_vec(), rng }), Some(exp.trace_gen.max_requests))
                 }
                 Lengths::Trace(p) => {
                     let reqs = stages::load_trace_filtered_with(exp, p, write)?;

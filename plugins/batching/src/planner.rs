@@ -27,7 +27,12 @@ pub(crate) fn prefill_remaining(r: &RequestState) -> u64 {
 ///   The first output token, produced by the step that completes the prefill, is not cached
 ///   until the next (decode) step feeds it, so it takes no slot here.
 pub(crate) fn context_after(r: &RequestState, tokens: u64) -> u64 {
-    if prefill_remaining(r) == 0 && r.generated > 0 {
+    context_after_with(r, prefill_remaining(r), tokens)
+}
+
+/// [`context_after`] with `remaining = prefill_remaining(r)` already known.
+fn context_after_with(r: &RequestState, remaining: u64, tokens: u64) -> u64 {
+    if remaining == 0 && r.generated > 0 {
         (r.prompt_tokens as u64 + r.generated as u64 + tokens).saturating_sub(1)
     } else {
         r.prefilled as u64 + tokens
@@ -65,9 +70,14 @@ pub(crate) enum Want {
 
 impl Want {
     fn accepts(self, r: &RequestState) -> bool {
+        self.accepts_remaining(prefill_remaining(r))
+    }
+
+    /// [`Want::accepts`] for a request with `remaining` prefill tokens.
+    fn accepts_remaining(self, remaining: u64) -> bool {
         match self {
-            Want::Decodes => prefill_remaining(r) == 0,
-            Want::Prefills => prefill_remaining(r) > 0,
+            Want::Decodes => remaining == 0,
+            Want::Prefills => remaining > 0,
             Want::Any => true,
         }
     }
@@ -156,12 +166,12 @@ impl<'a, 'v> Planner<'a, 'v> {
         self.view.kv.free_blocks.saturating_sub(watermark).saturating_sub(self.kv_taken)
     }
 
-    /// Size the next step of `r` against the sequence and token budgets.
-    fn step_tokens(&self, r: &RequestState, mode: Prefill) -> Result<u64, Fit> {
+    /// Size the next step of a request with `remaining` prefill tokens against the sequence
+    /// and token budgets.
+    fn step_tokens(&self, remaining: u64, mode: Prefill) -> Result<u64, Fit> {
         if self.plan.entries.len() as u64 >= self.max_seqs {
             return Err(Fit::Seqs);
         }
-        let remaining = prefill_remaining(r);
         let room = self.token_room();
         let tokens = match (remaining, mode) {
             (0, _) => 1,
@@ -181,13 +191,14 @@ impl<'a, 'v> Planner<'a, 'v> {
     /// Offer the running request `index` its next step. Running requests already hold KV and
     /// are never held back for memory: their growth is counted first (so that admissions
     /// behind them cannot take it) and the host preempts if growth exceeds the free blocks.
-    pub(crate) fn offer_running(&mut self, index: usize, mode: Prefill) -> Fit {
+    /// `remaining` is the request's [`prefill_remaining`].
+    fn offer_running(&mut self, index: usize, remaining: u64, mode: Prefill) -> Fit {
         let r = &self.view.running[index];
-        let tokens = match self.step_tokens(r, mode) {
+        let tokens = match self.step_tokens(remaining, mode) {
             Ok(t) => t,
             Err(f) => return f,
         };
-        let growth = blocks_after(r, tokens, &self.view.kv).saturating_sub(r.kv_blocks as u64);
+        let growth = self.view.kv.blocks_for(context_after_with(r, remaining, tokens)).saturating_sub(r.kv_blocks as u64);
         self.kv_taken = self.kv_taken.saturating_add(growth);
         self.push(Source::Running, index, tokens);
         Fit::Planned
@@ -199,7 +210,7 @@ impl<'a, 'v> Planner<'a, 'v> {
     /// [`Planner::admit_room`]). Blocks beyond `total_blocks` can never be admitted.
     pub(crate) fn offer_waiting(&mut self, index: usize, mode: Prefill) -> Fit {
         let r = &self.view.waiting[index];
-        let tokens = match self.step_tokens(r, mode) {
+        let tokens = match self.step_tokens(prefill_remaining(r), mode) {
             Ok(t) => t,
             Err(f) => return f,
         };
@@ -231,10 +242,11 @@ impl<'a, 'v> Planner<'a, 'v> {
     /// that does not fit. Returns false if it stopped early.
     pub(crate) fn fill_running(&mut self, want: Want, mode: Prefill) -> bool {
         for (i, r) in self.view.running.iter().enumerate() {
-            if !want.accepts(r) {
+            let remaining = prefill_remaining(r);
+            if !want.accepts_remaining(remaining) {
                 continue;
             }
-            if self.offer_running(i, mode) != Fit::Planned {
+            if self.offer_running(i, remaining, mode) != Fit::Planned {
                 return false;
             }
         }

@@ -57,7 +57,7 @@ impl DeepSeekConfig {
 
     /// Whether layer `i` has an MoE FFN (DeepSeek `DeepseekV2DecoderLayer`).
     pub fn is_moe_layer(&self, i: u32) -> bool {
-        self.n_routed_experts > 0 && i >= self.first_k_dense_replace && i % self.moe_layer_freq.max(1) == 0
+        self.n_routed_experts > 0 && i >= self.first_k_dense_replace && i.is_multiple_of(self.moe_layer_freq.max(1))
     }
 
     /// Check that the dimensions are usable.

@@ -169,7 +169,7 @@ impl LlamaConfig {
     pub fn is_moe_layer(&self, i: u32) -> bool {
         match &self.moe {
             None => false,
-            Some(m) => m.n_experts > 0 && (i + 1) % m.sparse_step.max(1) == 0 && !m.mlp_only_layers.contains(&i),
+            Some(m) => m.n_experts > 0 && (i + 1).is_multiple_of(m.sparse_step.max(1)) && !m.mlp_only_layers.contains(&i),
         }
     }
 
@@ -215,7 +215,7 @@ impl LlamaConfig {
             ],
             approx,
         )?;
-        if self.n_heads % self.n_kv_heads != 0 {
+        if !self.n_heads.is_multiple_of(self.n_kv_heads) {
             return Err(err(format!("{} attention heads are not a multiple of {} KV heads", self.n_heads, self.n_kv_heads)));
         }
         let moe_layers = self.moe_layers();

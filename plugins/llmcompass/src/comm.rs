@@ -106,7 +106,7 @@ fn scale_up_topology_s(link: &Interconnect, topology: Topology, kind: Collective
 fn ring_2d_s(link: &Interconnect, c: &Collective) -> f64 {
     let p = c.ranks;
     let mut p1 = (p as f64).sqrt().floor() as u32;
-    while p1 > 1 && p % p1 != 0 {
+    while p1 > 1 && !p.is_multiple_of(p1) {
         p1 -= 1;
     }
     let p1 = p1.max(1);

@@ -158,9 +158,9 @@ fn check_dims(m: u64, k: u64, n: u64) -> Result<(), PluginError> {
     // Keeps every element count of the simulation (at most M·N, K·N, M·K times 32 bits) far
     // inside u64 and every product exactly representable where LLMCompass relies on floats.
     const LIMIT: u64 = 1 << 40;
-    if m.checked_mul(k).map_or(true, |x| x > LIMIT)
-        || k.checked_mul(n).map_or(true, |x| x > LIMIT)
-        || m.checked_mul(n).map_or(true, |x| x > LIMIT)
+    if m.checked_mul(k).is_none_or(|x| x > LIMIT)
+        || k.checked_mul(n).is_none_or(|x| x > LIMIT)
+        || m.checked_mul(n).is_none_or(|x| x > LIMIT)
     {
         return Err(PluginError::invalid(format!(
             "matmul M={m}, K={k}, N={n} is too large for the llmcompass model (an operand exceeds 2^40 elements)"
@@ -690,7 +690,7 @@ pub(crate) fn search_with(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrec
                                 }
                             }
                             let total = l2_pipeline_cycles(&dm, &dn, &dk, &io, &comp, double_buffered);
-                            if best.map_or(true, |(b, _)| total < b) {
+                            if best.is_none_or(|(b, _)| total < b) {
                                 best = Some((
                                     total,
                                     Mapping {

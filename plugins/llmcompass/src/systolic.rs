@@ -142,9 +142,9 @@ pub struct L0Split {
 pub fn find_permutations(s: u64) -> Vec<L0Split> {
     let mut set = PySet::new();
     for i in 1..=s {
-        if s % i == 0 {
+        if s.is_multiple_of(i) {
             for j in 1..=s {
-                if (s / i) % j == 0 {
+                if (s / i).is_multiple_of(j) {
                     set.add(L0Split { m: i, n: j, k: s / (i * j) });
                 }
             }

@@ -40,7 +40,7 @@ pub fn softmax_cycles(hw: &Hardware, m: u64, n: u64, word_bytes: f64) -> Result<
     let l2bw = hw.l2_bytes_per_cycle;
     let vc = hw.vc();
     let c_cores = hw.cores as f64;
-    let tiles = [(l2m, m / l2m), (m % l2m, u64::from(m % l2m > 0))];
+    let tiles = [(l2m, m / l2m), (m % l2m, u64::from(!m.is_multiple_of(l2m)))];
     let mut best = f64::INFINITY;
     for g in [1u64, 2, 4, 8, 16, 32] {
         let l1n = n.div_ceil(g);
@@ -111,7 +111,7 @@ pub fn layernorm_cycles(hw: &Hardware, m: u64, n: u64, word_bytes: f64) -> Resul
     let n_tiles = n.div_ceil(l1n);
     let per_wave = 3.0 * r + r + c + (n_tiles - 1) as f64 * red;
     let mut total = 0.0;
-    for (rows, count) in [(l2m, m / l2m), (m % l2m, u64::from(m % l2m > 0))] {
+    for (rows, count) in [(l2m, m / l2m), (m % l2m, u64::from(!m.is_multiple_of(l2m)))] {
         if count == 0 {
             continue;
         }

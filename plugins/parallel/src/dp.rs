@@ -119,7 +119,7 @@ fn pack_prefill_attention(items: &mut Vec<WorkItem>, d: u64) {
         if let (true, WorkKind::Kernel(k)) = (is_prefill(it), it.work) {
             let seqs = seqs_of(it);
             let per_seq = k.flops() / seqs as f64 * it.count as f64;
-            jobs.extend(std::iter::repeat((per_seq, i)).take(seqs as usize));
+            jobs.extend(std::iter::repeat_n((per_seq, i), seqs as usize));
         }
     }
     jobs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));

@@ -61,10 +61,10 @@ impl ExpertParallel {
         }
         let r = match self.params.redundant_experts {
             Some(r) => r,
-            None if n % e != 0 && e > n => e - n,
+            None if !n.is_multiple_of(e) && e > n => e - n,
             None => 0,
         };
-        if (n + r) % e != 0 && !self.params.allow_uneven {
+        if !(n + r).is_multiple_of(e) && !self.params.allow_uneven {
             let with = if r > 0 { format!(" plus {r} redundant copies") } else { String::new() };
             return Err(PluginError::invalid(format!(
                 "ep {e} does not divide the {n} routed experts{with} of {}: use an ep degree that divides {n}, set redundant_experts so \
@@ -115,7 +115,7 @@ impl ExpertPlacement {
         }
         let mut replicas: Vec<(f64, usize)> = Vec::with_capacity(n + redundant as usize);
         for (i, &l) in loads.iter().enumerate() {
-            replicas.extend(std::iter::repeat((l / copies[i] as f64, i)).take(copies[i] as usize));
+            replicas.extend(std::iter::repeat_n((l / copies[i] as f64, i), copies[i] as usize));
         }
         replicas.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let cap = (replicas.len() as u64).div_ceil(ranks);

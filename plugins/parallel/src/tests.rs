@@ -421,7 +421,7 @@ fn registry_and_params() {
 // Property tests.
 
 fn divisors(n: u32) -> Vec<u32> {
-    (1..=n).filter(|d| n % d == 0).collect()
+    (1..=n).filter(|d| n.is_multiple_of(*d)).collect()
 }
 
 #[derive(Debug, Clone)]

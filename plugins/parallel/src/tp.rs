@@ -73,12 +73,12 @@ impl Parallelism for TensorParallel {
         let tf = plan.ffn.tp as u64;
         let name = &model.name;
         if ta > 1 {
-            if model.n_heads == 0 || model.n_heads % ta != 0 {
+            if model.n_heads == 0 || !model.n_heads.is_multiple_of(ta) {
                 return Err(PluginError::invalid(format!("tp {ta} does not divide the {} attention heads of {name}", model.n_heads)));
             }
             let kv = model.n_kv_heads;
-            if kv > 0 && kv % ta != 0 {
-                if ta % kv != 0 {
+            if kv > 0 && !kv.is_multiple_of(ta) {
+                if !ta.is_multiple_of(kv) {
                     return Err(PluginError::invalid(format!(
                         "tp {ta} neither divides nor is a multiple of the {kv} KV heads of {name}: each rank must hold whole KV heads"
                     )));
@@ -92,16 +92,16 @@ impl Parallelism for TensorParallel {
         }
         if tf > 1 {
             let has_dense_ffn = !model.is_moe() || model.first_dense_layers > 0;
-            if has_dense_ffn && model.ffn_dim > 0 && model.ffn_dim % tf != 0 {
+            if has_dense_ffn && model.ffn_dim > 0 && !model.ffn_dim.is_multiple_of(tf) {
                 return Err(PluginError::invalid(format!("tp {tf} does not divide the FFN intermediate size {} of {name}", model.ffn_dim)));
             }
-            if model.is_moe() && model.moe_ffn_dim % tf != 0 {
+            if model.is_moe() && !model.moe_ffn_dim.is_multiple_of(tf) {
                 return Err(PluginError::invalid(format!(
                     "tp {tf} does not divide the expert intermediate size {} of {name}",
                     model.moe_ffn_dim
                 )));
             }
-            if model.vocab % tf != 0 {
+            if !model.vocab.is_multiple_of(tf) {
                 notes
                     .push(format!("tp {tf} does not divide the vocabulary of {} ({}): the LM head shard is rounded up", name, model.vocab));
             }

@@ -240,7 +240,7 @@ fn fit_gpu(label: &str, dev: &DeviceSpec, samples: &[Sample]) -> Calibration {
                     ..Calibration::IDEAL
                 };
                 let (cal, obj) = pattern_search(dev, start, &gemms);
-                if best.as_ref().map_or(true, |b| obj < b.1) {
+                if best.as_ref().is_none_or(|b| obj < b.1) {
                     best = Some((cal, obj));
                 }
             }

@@ -473,6 +473,7 @@ impl KernelBackend for Table {
         self.fallback_count.fetch_add(1, Ordering::Relaxed);
         FALLBACKS.fetch_add(1, Ordering::Relaxed);
         let kind = k.kind_name();
+        log::trace!("table backend: fallback for {k:?}");
         if let Ok(mut w) = self.warned.lock() {
             if w.insert(kind) {
                 log::warn!(

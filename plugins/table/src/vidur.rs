@@ -127,7 +127,7 @@ pub fn read_profile(path: &Path) -> Result<Vec<VidurRow>, PluginError> {
         if heads == 0 || hidden % heads != 0 {
             return Err(err_at(path, line_no, format!("n_embd {hidden} is not a multiple of n_head {heads}")));
         }
-        let gated = c_gated.map_or(true, |c| f[c].eq_ignore_ascii_case("true") || f[c] == "1");
+        let gated = c_gated.is_none_or(|c| f[c].eq_ignore_ascii_case("true") || f[c] == "1");
         let mut medians_s = Vec::with_capacity(op_cols.len());
         for &(op, c) in &op_cols {
             if f[c].is_empty() {

@@ -496,7 +496,7 @@ impl<'a> Engine<'a> {
             if q.is_decoding() {
                 // One token, or 1 + accepted drafts under speculative decoding (same time).
                 q.generated += emit;
-                rec.token_times.extend(std::iter::repeat(now).take(emit as usize));
+                rec.token_times.extend(std::iter::repeat_n(now, emit as usize));
                 self.spec_release(r, &mut q);
             } else {
                 let t = tok.min(q.prefill_remaining());

@@ -365,7 +365,7 @@ impl Engine<'_> {
         let (peak_flops, mem_bw) = self.pool_peaks[pool];
         self.totals.add(&record, rep.kv.total_blocks, peak_flops, mem_bw);
         self.last_end_s = self.last_end_s.max(end);
-        let keep = !self.iterations_truncated && self.opts.keep_iterations.map_or(true, |cap| self.iterations.len() < cap);
+        let keep = !self.iterations_truncated && self.opts.keep_iterations.is_none_or(|cap| self.iterations.len() < cap);
         if keep {
             self.iterations.push(record);
         } else if !self.iterations_truncated {

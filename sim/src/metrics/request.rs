@@ -1,6 +1,6 @@
 //! Per-request metrics (one row of `requests.csv`).
 
-use super::stats::percentiles_unsorted;
+use super::stats::percentile_and_max;
 use super::Slo;
 use crate::request::RequestRecord;
 
@@ -46,9 +46,8 @@ impl RequestMetrics {
             (None, None, None)
         } else {
             let mean = scratch.iter().sum::<f64>() / scratch.len() as f64;
-            let mut p = [0.0; 2];
-            percentiles_unsorted(scratch, &[slo.tbt_percentile, 100.0], &mut p);
-            (Some(mean), Some(p[1]), Some(p[0]))
+            let (pct, max) = percentile_and_max(scratch, slo.tbt_percentile);
+            (Some(mean), Some(max), Some(pct))
         };
         let ttft = first.map(|f| f - q.arrival_s);
         let e2e = if completed { last.map(|l| l - q.arrival_s) } else { None };

@@ -269,6 +269,60 @@ impl RecordSink for Summarizer {
             return;
         }
         let m = RequestMetrics::of(q, &self.slo, &mut self.scratch);
+        self.record_measured(q, &m);
+    }
+}
+
+/// Receives every request's record with its [`RequestMetrics`] (see [`Measure`]).
+pub trait MeasuredSink {
+    /// One record (in arrival order, as a [`RecordSink`] gets them) and its metrics.
+    fn measured(&mut self, rec: &RequestRecord, m: &RequestMetrics);
+}
+
+impl<T: MeasuredSink + ?Sized> MeasuredSink for &mut T {
+    fn measured(&mut self, rec: &RequestRecord, m: &RequestMetrics) {
+        (**self).measured(rec, m);
+    }
+}
+
+/// Discards everything.
+impl MeasuredSink for () {
+    fn measured(&mut self, _: &RequestRecord, _: &RequestMetrics) {}
+}
+
+impl MeasuredSink for Vec<RequestRecord> {
+    fn measured(&mut self, rec: &RequestRecord, _: &RequestMetrics) {
+        self.push(rec.clone());
+    }
+}
+
+impl<A: MeasuredSink, B: MeasuredSink> MeasuredSink for (A, B) {
+    fn measured(&mut self, rec: &RequestRecord, m: &RequestMetrics) {
+        self.0.measured(rec, m);
+        self.1.measured(rec, m);
+    }
+}
+
+/// A [`RecordSink`] that computes each record's [`RequestMetrics`] once (against the
+/// summariser's SLO) and hands the record and its metrics to the summariser, then to `next`.
+pub struct Measure<'a> {
+    pub summarizer: &'a mut Summarizer,
+    pub next: &'a mut dyn MeasuredSink,
+}
+
+impl RecordSink for Measure<'_> {
+    fn record(&mut self, q: &RequestRecord) {
+        let s = &mut *self.summarizer;
+        let m = RequestMetrics::of(q, &s.slo, &mut s.scratch);
+        s.record_measured(q, &m);
+        self.next.measured(q, &m);
+    }
+}
+
+impl Summarizer {
+    /// Add one record whose metrics `m` (`RequestMetrics::of` against [`Summarizer::slo`]) are
+    /// already computed.
+    pub fn record_measured(&mut self, q: &RequestRecord, m: &RequestMetrics) {
         self.counts.total += 1;
         self.first_arrival = self.first_arrival.min(q.arrival_s);
         let dec_rep = q.decode_replica.unwrap_or(q.replica) as usize;
@@ -287,14 +341,11 @@ impl RecordSink for Summarizer {
         if let Some(v) = m.prefill_s {
             self.prefill.push(v);
         }
-        for w in q.token_times.windows(2) {
-            self.tbt.push(w[1] - w[0]);
-        }
+        let gaps = || q.token_times.windows(2).map(|w| w[1] - w[0]);
+        self.tbt.extend(gaps());
         if !self.single {
             if let Some(a) = self.reps.get_mut(dec_rep) {
-                for w in q.token_times.windows(2) {
-                    a.tbt.push(w[1] - w[0]);
-                }
+                a.tbt.extend(gaps());
             }
         }
         if q.decode_replica.is_some() && !q.token_times.is_empty() {

@@ -28,6 +28,65 @@ fn selection_percentiles_equal_sorted_ones() {
     }
 }
 
+#[test]
+fn histogram_percentiles_equal_sorted_ones() {
+    // Inputs past RADIX_MIN_LEN take the histogram path: clustered, spread over many
+    // magnitudes, signed, all equal, two values, and with ties at the wanted ranks.
+    let mut x: u64 = 987654321;
+    let mut next = move || {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x >> 11
+    };
+    let n = super::stats::RADIX_MIN_LEN + 1234;
+    let unit = |r: u64| r as f64 / (1u64 << 53) as f64;
+    let inputs: Vec<Vec<f64>> = vec![
+        (0..n).map(|_| 0.02 + 1e-4 * unit(next())).collect(),
+        (0..n).map(|_| 10f64.powf(600.0 * unit(next()) - 300.0)).collect(),
+        (0..n).map(|_| unit(next()) - 0.5).collect(),
+        vec![3.25; n],
+        (0..n).map(|i| if i % 3 == 0 { -0.0 } else { 0.0 }).collect(),
+        (0..4 * n).map(|_| (next() % 7) as f64 * 0.015).collect(),
+        (0..n).map(|i| if i == 17 { f64::INFINITY } else { unit(next()) }).collect(),
+        // A tight cluster and a few zeros: the cluster lands in one first-level bucket, which
+        // is histogrammed again.
+        (0..2 * n).map(|i| if i % 100 == 0 { 0.0 } else { 0.02 + 1e-6 * unit(next()) }).collect(),
+    ];
+    let qs = [0.0, 12.5, 50.0, 90.0, 95.0, 99.0, 99.9, 100.0];
+    for (case, v) in inputs.into_iter().enumerate() {
+        let mut sorted = v.clone();
+        sorted.sort_by(f64::total_cmp);
+        let mut out = [0.0; 8];
+        percentiles_unsorted(&mut v.clone(), &qs, &mut out);
+        for (q, o) in qs.iter().zip(out) {
+            let want = percentile(&sorted, *q);
+            assert!(o.to_bits() == want.to_bits(), "case {case} q {q}: {o} vs {want}");
+        }
+    }
+}
+
+#[test]
+fn percentile_and_max_equals_two_selections() {
+    let mut x: u64 = 4242;
+    let mut next = move || {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x >> 33
+    };
+    for n in [1usize, 2, 3, 5, 17, 100, 101, 257, 1600, 1601, 5000] {
+        for q in [0.0, 50.0, 90.0, 99.0, 99.9, 100.0, f64::NAN, 120.0] {
+            for ties in [false, true] {
+                let mut v: Vec<f64> = (0..n).map(|_| if ties { (next() % 5) as f64 } else { next() as f64 / 7.0 }).collect();
+                if n > 3 && ties {
+                    v[n / 2] = f64::INFINITY;
+                }
+                let mut want = [0.0; 2];
+                percentiles_unsorted(&mut v.clone(), &[q, 100.0], &mut want);
+                let (p, m) = percentile_and_max(&mut v, q);
+                assert_eq!((p.to_bits(), m.to_bits()), (want[0].to_bits(), want[1].to_bits()), "n {n} q {q} ties {ties}");
+            }
+        }
+    }
+}
+
 /// The summary of a hand-made run: iteration totals from its iterations, records through
 /// the summariser.
 fn summarize_run(r: &SimResult, run: RunInfo, slo: &Slo) -> Summary {
@@ -394,4 +453,25 @@ fn warmup_records_are_counted_not_measured() {
     assert_eq!(s.makespan_s, 4.0);
     assert!(close(s.throughput.output_tokens_per_s, 0.75));
     assert_eq!(s.tpot_s.count, 1);
+}
+
+#[test]
+fn quantiles_switch_at_the_value_past_the_limit_and_extend_equals_pushes() {
+    let v: Vec<f64> = (0..25).map(|i| ((i * 7) % 25) as f64 * 0.1).collect();
+    // Exactly `limit` values stay exact; one more switches.
+    let mut q = Quantiles::with_limit(10);
+    v[..10].iter().for_each(|&x| q.push(x));
+    assert!(q.is_exact());
+    q.push(v[10]);
+    assert!(!q.is_exact());
+    assert_eq!(q.len(), 11);
+    // Extending across the limit (in slices of various sizes) gives the pushes' summary.
+    for cut in [3, 9, 10, 11, 24] {
+        let mut pushed = Quantiles::with_limit(10);
+        v.iter().for_each(|&x| pushed.push(x));
+        let mut extended = Quantiles::with_limit(10);
+        extended.extend(v[..cut].iter().copied());
+        extended.extend(v[cut..].iter().copied());
+        assert_eq!(extended.stats(), pushed.stats(), "cut {cut}");
+    }
 }

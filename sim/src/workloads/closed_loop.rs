@@ -44,15 +44,7 @@ impl<I: Iterator<Item = (u32, u32)>> ClosedLoop<I> {
     pub fn new(clients: u32, think_s: f64, mut lengths: I, limit: Option<u64>, stop_issuing_s: Option<f64>) -> Self {
         let think_s = if think_s.is_finite() && think_s > 0.0 { think_s } else { 0.0 };
         let next = if limit == Some(0) { None } else { lengths.next() };
-        ClosedLoop {
-            think_s,
-            limit,
-            stop_issuing_s,
-            lengths,
-            next,
-            ready: std::iter::repeat(0.0).take(clients as usize).collect(),
-            issued: 0,
-        }
+        ClosedLoop { think_s, limit, stop_issuing_s, lengths, next, ready: std::iter::repeat_n(0.0, clients as usize).collect(), issued: 0 }
     }
 
     /// Requests issued so far.
@@ -76,7 +68,7 @@ impl<I: Iterator<Item = (u32, u32)>> Workload for ClosedLoop<I> {
         let (p, o) = self.next.take()?;
         let r = Request::new(self.issued, t, p, o);
         self.issued += 1;
-        if self.limit.map_or(true, |n| self.issued < n) {
+        if self.limit.is_none_or(|n| self.issued < n) {
             self.next = self.lengths.next();
         }
         Some(r)
