@@ -141,6 +141,8 @@ pub struct Experiment {
     pub plugin_dirs: Vec<PathBuf>,
     /// Result directory override (the original hetero layout's `output_dir`).
     pub output_dir: Option<PathBuf>,
+    /// The deployment search space (`search:`; defaults in the original form).
+    pub search: crate::search::SearchConfig,
 }
 
 impl Experiment {

@@ -140,5 +140,6 @@ pub(super) fn from_product(f: ProductFile, origin: &str, base_dir: Option<PathBu
         workspace: f.workspace.map(PathBuf::from),
         plugin_dirs: f.plugin_dirs.iter().map(|p| rel(p)).collect(),
         output_dir: None,
+        search: f.search,
     })
 }

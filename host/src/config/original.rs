@@ -140,5 +140,6 @@ pub(super) fn from_original(f: OriginalFile, origin: &str, base_dir: Option<Path
         workspace: None,
         plugin_dirs: vec![],
         output_dir: f.output_dir.map(PathBuf::from),
+        search: Default::default(),
     })
 }

@@ -114,6 +114,9 @@ pub struct ProductFile {
     /// Extra plugin directories, relative to this file.
     #[serde(default)]
     pub plugin_dirs: Vec<String>,
+    /// The space `reallm search` explores (docs/search.md).
+    #[serde(default)]
+    pub search: crate::search::SearchConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -249,16 +249,16 @@ impl CostModel {
         stage_s: &mut [f64],
     ) -> Result<()> {
         self.pending.clear();
-        for &(_, mut k, _) in templates {
+        for &(_, mut k, _, q) in templates {
             if let Kernel::DecodeAttention { kv_total, .. } = &mut k {
-                *kv_total = ctx_sum;
+                *kv_total = ctx_sum.div_ceil(q);
             }
             self.pending.push(k);
         }
         self.pending_s.clear();
         self.pending_s.resize(self.pending.len(), 0.0);
         self.backend.kernel_times(&self.pending, &mut self.pending_s).map_err(|e| SimError::plugin(&self.backend_name, e))?;
-        for (i, &(stage, _, n)) in templates.iter().enumerate() {
+        for (i, &(stage, _, n, _)) in templates.iter().enumerate() {
             let k = self.pending[i];
             let t = self.checked(Ok(self.pending_s[i]), &k)?;
             c.compute_s += t * n;
