@@ -553,7 +553,11 @@ fn search(cli: &Cli, a: &crate::search::SearchArgs) -> Result<()> {
     };
     let r = crate::search::run(&exp, &opts)?;
     if r.interrupted {
-        println!("search interrupted: {} deployments kept in {} (rerun the same command to finish)", r.rows.len(), a.out.join("search.csv.partial").display());
+        println!(
+            "search interrupted: {} deployments kept in {} (rerun the same command to finish)",
+            r.rows.len(),
+            a.out.join("search.csv.partial").display()
+        );
         return Err(Error::Interrupted);
     }
     print!("{}", crate::search::format_report(&r, &a.out));

@@ -9,6 +9,7 @@ mod errors;
 mod registry;
 mod reliability;
 mod reports;
+mod search;
 mod serving;
 mod support;
 mod sweeps;

@@ -78,7 +78,13 @@ impl Level {
 /// FNV-1a over (seed, isl, osl, rate): a stable seed (not `std`'s hasher, which may change).
 fn stream_seed(seed: u64, isl: u32, osl: u32, rate: f64) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let bytes = seed.to_le_bytes().into_iter().chain(*b"search").chain(isl.to_le_bytes()).chain(osl.to_le_bytes()).chain(rate.to_bits().to_le_bytes());
+    let bytes = seed
+        .to_le_bytes()
+        .into_iter()
+        .chain(*b"search")
+        .chain(isl.to_le_bytes())
+        .chain(osl.to_le_bytes())
+        .chain(rate.to_bits().to_le_bytes());
     for b in bytes {
         h ^= b as u64;
         h = h.wrapping_mul(0x0000_0100_0000_01b3);

@@ -41,7 +41,7 @@ use space::{BatchChoice, Deployment, Space, SpaceInputs};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// The command line of `reallm search`. Flags override the config's `search:` and `slo:`.
@@ -204,7 +204,10 @@ fn validate(exp: &Experiment) -> Result<()> {
         return Err(bad(exp, "key `search.modes`: give at least one of aggregated, disaggregated"));
     }
     if w.isl == 0 || w.osl < 2 {
-        return Err(bad(exp, format!("key `search.workload`: isl = {}, osl = {}; need isl ≥ 1 and osl ≥ 2 (TPOT needs two tokens)", w.isl, w.osl)));
+        return Err(bad(
+            exp,
+            format!("key `search.workload`: isl = {}, osl = {}; need isl ≥ 1 and osl ≥ 2 (TPOT needs two tokens)", w.isl, w.osl),
+        ));
     }
     if w.requests == 0 {
         return Err(bad(exp, "key `search.workload.requests`: expected at least 1"));
@@ -234,7 +237,9 @@ fn template(exp: &Experiment, kv_set: bool) -> Result<serde_json::Value> {
     let p = &exp.pool;
     let m = &p.memory;
     let device = match &exp.base_dir {
-        Some(b) if b.join(&p.device).is_file() => std::fs::canonicalize(b.join(&p.device)).unwrap_or(b.join(&p.device)).display().to_string(),
+        Some(b) if b.join(&p.device).is_file() => {
+            std::fs::canonicalize(b.join(&p.device)).unwrap_or(b.join(&p.device)).display().to_string()
+        }
         _ => p.device.clone(),
     };
     let algo = match p.comm_algo {
@@ -298,8 +303,14 @@ fn estimate_capacity(base: &Experiment, ds: &[&Deployment], isl: u32, osl: u32) 
         let per_req = (isl + osl) as u64;
         let b = (d.batching.max_batch_seqs as u64).min(plan.kv_token_capacity / per_req).max(1);
         let over = base.sim.iteration_overhead_s;
-        let tp = cost.step_cost(&BatchShape { prefills: vec![PrefillChunk { tokens: isl as u64, prefix: 0, last: true }], ..Default::default() })?.total_s + over;
-        let td = cost.step_cost(&BatchShape { decode_seqs: b, decode_ctx_sum: b * (isl as u64 + osl as u64 / 2), ..Default::default() })?.total_s + over;
+        let tp = cost
+            .step_cost(&BatchShape { prefills: vec![PrefillChunk { tokens: isl as u64, prefix: 0, last: true }], ..Default::default() })?
+            .total_s
+            + over;
+        let td = cost
+            .step_cost(&BatchShape { decode_seqs: b, decode_ctx_sum: b * (isl as u64 + osl as u64 / 2), ..Default::default() })?
+            .total_s
+            + over;
         let replicas = (d.budget / d.first.gpus) as f64;
         let rate = replicas * b as f64 / (b as f64 * tp + osl as f64 * td);
         if rate.is_finite() {
@@ -424,7 +435,13 @@ fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> 
             "given".into()
         },
         capacity_estimate_req_s: capacity,
-        workload: MetaWorkload { isl: w.isl, osl: w.osl, requests: w.requests, seed: w.seed, load: "poisson request rate, fixed lengths".into() },
+        workload: MetaWorkload {
+            isl: w.isl,
+            osl: w.osl,
+            requests: w.requests,
+            seed: w.seed,
+            load: "poisson request rate, fixed lengths".into(),
+        },
         slo: exp.slo,
         slo_percentile: cfg.slo_percentile,
         template: template(exp, kv_set)?,
@@ -453,7 +470,11 @@ pub fn run_deployment(base: &Experiment, index: usize, d: &Deployment, levels: &
         let outcome = reallm_sim::simulate(&mut pools, transfer, &mut wl, &mut sink, &mut NoObserver, opts)?;
         let stats = sink.finish(&outcome, devices);
         rows.push(output::make_row(index, li, d, level.load.value(), &stats, &pools));
-        log::debug!("search: deployment {index} level {li}: {} iterations, {:.3} s so far", outcome.totals.count, start.elapsed().as_secs_f64());
+        log::debug!(
+            "search: deployment {index} level {li}: {} iterations, {:.3} s so far",
+            outcome.totals.count,
+            start.elapsed().as_secs_f64()
+        );
     }
     log::info!("search: deployment {index} ({}) simulated in {:.3} s", d.label(), start.elapsed().as_secs_f64());
     Ok(rows)
@@ -492,10 +513,18 @@ pub fn run(exp: &Experiment, opts: &RunOpts) -> Result<Report> {
             ));
         }
     }
-    let mine: Vec<usize> =
-        (0..prep.space.deployments.len()).filter(|i| opts.shard.map_or(true, |(s, n)| i % n == s)).collect();
+    let mine: Vec<usize> = (0..prep.space.deployments.len()).filter(|i| opts.shard.map_or(true, |(s, n)| i % n == s)).collect();
     if opts.dry_run {
-        return Ok(Report { meta: prep.meta, mine: mine.len(), ran: 0, skipped: 0, rows: vec![], marks: vec![], interrupted: false, best_yaml: None });
+        return Ok(Report {
+            meta: prep.meta,
+            mine: mine.len(),
+            ran: 0,
+            skipped: 0,
+            rows: vec![],
+            marks: vec![],
+            interrupted: false,
+            best_yaml: None,
+        });
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     // The meta goes first, so that a rerun into this folder is checked against it.
@@ -504,8 +533,12 @@ pub fn run(exp: &Experiment, opts: &RunOpts) -> Result<Report> {
     let mut done = done_rows(out, &levels_of)?;
     let done_deps: BTreeSet<usize> = done.keys().map(|k| k.0).collect();
     done.retain(|k, _| mine.contains(&k.0));
-    let todo: Vec<usize> = mine.iter().copied().filter(|i| !done_deps.contains(i)).collect();
+    let mut todo: Vec<usize> = mine.iter().copied().filter(|i| !done_deps.contains(i)).collect();
     let skipped = mine.len() - todo.len();
+    // Longest first (a replica that holds few requests runs many small iterations), handed out
+    // one deployment at a time, so that no thread is left with a long one at the end. Rows are
+    // keyed by deployment: the order does not change the output.
+    todo.sort_by_key(|&i| (prep.space.deployments[i].kv_tokens, i));
     let _ = ctrlc::set_handler(|| crate::sweep::INTERRUPTED.store(true, Ordering::SeqCst));
     let partial = partial_path(out);
     let sink = Mutex::new((
@@ -519,39 +552,46 @@ pub fn run(exp: &Experiment, opts: &RunOpts) -> Result<Report> {
             writeln!(g.0, "{}", output::data_header()).map_err(|e| Error::io(&partial, e))?;
         }
     }
-    let threads = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.unwrap_or(0)).build().map_err(|e| Error::Internal(e.to_string()))?;
+    let threads =
+        rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.unwrap_or(0)).build().map_err(|e| Error::Internal(e.to_string()))?;
     let total = todo.len();
-    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let next = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(0);
     let show = !crate::report::progress::quiet();
+    let one = |i: usize| -> Result<()> {
+        let d = &prep.space.deployments[i];
+        let r = run_deployment(exp, i, d, &prep.levels[&d.budget]);
+        let mut g = sink.lock().expect("not poisoned");
+        match r {
+            Ok(rows) => {
+                let text: String = rows.iter().map(|r| output::data_line(r) + "\n").collect();
+                g.0.write_all(text.as_bytes()).and_then(|_| g.0.flush()).map_err(|e| Error::io(&partial, e))?;
+                g.1.extend(rows);
+            }
+            Err(Error::Interrupted) => {}
+            Err(e) => {
+                log::warn!("search: deployment {i} ({}) failed: {e}", d.label());
+                g.2.push(output::Failure { deployment: i, label: d.label(), error: e.to_string() });
+            }
+        }
+        let n = finished.fetch_add(1, Ordering::SeqCst) + 1;
+        if show && (n % 10 == 0 || n == total) {
+            eprint!("\rsearch: {n}/{total} deployments simulated");
+            if n == total {
+                eprintln!();
+            }
+        }
+        Ok(())
+    };
     let results: Vec<Result<()>> = threads.install(|| {
-        todo.par_iter()
-            .map(|&i| {
-                if crate::sweep::INTERRUPTED.load(Ordering::SeqCst) {
+        (0..rayon::current_num_threads())
+            .into_par_iter()
+            .map(|_| loop {
+                let k = next.fetch_add(1, Ordering::SeqCst);
+                if k >= total || crate::sweep::INTERRUPTED.load(Ordering::SeqCst) {
                     return Ok(());
                 }
-                let d = &prep.space.deployments[i];
-                let r = run_deployment(exp, i, d, &prep.levels[&d.budget]);
-                let mut g = sink.lock().expect("not poisoned");
-                match r {
-                    Ok(rows) => {
-                        let text: String = rows.iter().map(|r| output::data_line(r) + "\n").collect();
-                        g.0.write_all(text.as_bytes()).and_then(|_| g.0.flush()).map_err(|e| Error::io(&partial, e))?;
-                        g.1.extend(rows);
-                    }
-                    Err(Error::Interrupted) => {}
-                    Err(e) => {
-                        log::warn!("search: deployment {i} ({}) failed: {e}", d.label());
-                        g.2.push(output::Failure { deployment: i, label: d.label(), error: e.to_string() });
-                    }
-                }
-                let n = finished.fetch_add(1, Ordering::SeqCst) + 1;
-                if show && (n % 10 == 0 || n == total) {
-                    eprint!("\rsearch: {n}/{total} deployments simulated");
-                    if n == total {
-                        eprintln!();
-                    }
-                }
-                Ok(())
+                one(todo[k])?;
             })
             .collect()
     });
@@ -653,7 +693,8 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Report> {
     let mut failed = BTreeMap::new();
     for dir in inputs {
         let mp = dir.join("search.json");
-        let m = output::read_meta(&mp)?.ok_or_else(|| Error::input(dir.display().to_string(), "no search.json: not a search output folder"))?;
+        let m =
+            output::read_meta(&mp)?.ok_or_else(|| Error::input(dir.display().to_string(), "no search.json: not a search output folder"))?;
         if let Some(first) = &meta {
             if first.fingerprint != m.fingerprint {
                 return Err(Error::input(mp.display().to_string(), "belongs to another search (fingerprints differ)"));
@@ -719,7 +760,10 @@ pub fn format_report(r: &Report, out: &Path) -> String {
     let mut front: Vec<usize> = (0..r.rows.len()).filter(|&i| r.marks.get(i).is_some_and(|k| k[1])).collect();
     front.sort_by(|&a, &b| r.rows[a].tok_s_per_user().total_cmp(&r.rows[b].tok_s_per_user()));
     s.push_str(&format!("Pareto frontier ({} points; ✓ = meets the SLO):\n", front.len()));
-    s.push_str(&format!("  {:>10} {:>10} {:>8} {:>9} {:>9}  {}\n", "tok/s/user", "tok/s/GPU", "req/s", "TTFT p90", "TPOT p90", "deployment"));
+    s.push_str(&format!(
+        "  {:>10} {:>10} {:>8} {:>9} {:>9}  {}\n",
+        "tok/s/user", "tok/s/GPU", "req/s", "TTFT p90", "TPOT p90", "deployment"
+    ));
     for &i in front.iter().take(40) {
         let row = &r.rows[i];
         let ms = |k: &str| row.get(k).parse::<f64>().map(short_duration).unwrap_or_default();
@@ -743,7 +787,11 @@ pub fn format_report(r: &Report, out: &Path) -> String {
         )),
         None => s.push_str("no deployment meets the SLO at any load level\n"),
     }
-    s.push_str(&format!("wrote {}/search.csv, pareto.svg, search.json{}\n", out.display(), if m.best.is_some() { ", best.yaml, best_trace.csv" } else { "" }));
+    s.push_str(&format!(
+        "wrote {}/search.csv, pareto.svg, search.json{}\n",
+        out.display(),
+        if m.best.is_some() { ", best.yaml, best_trace.csv" } else { "" }
+    ));
     s
 }
 

@@ -158,6 +158,7 @@ impl Row {
             },
             kv_dtype: self.get("kv_dtype").to_string(),
             kv_set,
+            kv_tokens: self.get("kv_capacity_tokens").parse().unwrap_or(0),
         })
     }
 }
@@ -270,7 +271,8 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>> {
             return Err(Error::input(&origin, format!("line {}: {} fields; expected {}", i + 2, rec.len(), COLUMNS.len())));
         }
         let cells: Vec<String> = rec.iter().take(COLUMNS.len()).map(esc).collect();
-        let idx = |c: usize| cells[c].parse::<usize>().map_err(|_| Error::input(&origin, format!("line {}: bad index `{}`", i + 2, cells[c])));
+        let idx =
+            |c: usize| cells[c].parse::<usize>().map_err(|_| Error::input(&origin, format!("line {}: bad index `{}`", i + 2, cells[c])));
         out.push(Row { deployment: idx(0)?, level: idx(1)?, cells });
     }
     Ok(out)
@@ -399,7 +401,9 @@ pub fn read_meta(path: &Path) -> Result<Option<Meta>> {
         return Ok(None);
     }
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map(Some).map_err(|e| Error::input(path.display().to_string(), format!("not a search.json of this version: {e}")))
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::input(path.display().to_string(), format!("not a search.json of this version: {e}")))
 }
 
 /// Write `search.json`.
@@ -451,7 +455,9 @@ pub fn best_config(template: &serde_json::Value, d: &Deployment, header: &str) -
     }
     let (key, system) = match &d.decode {
         None => ("system", pool(&d.first)),
-        Some(dc) => ("disaggregated", serde_json::json!({ "prefill": pool(&d.first), "decode": pool(dc), "kv_transfer": t["kv_transfer"] })),
+        Some(dc) => {
+            ("disaggregated", serde_json::json!({ "prefill": pool(&d.first), "decode": pool(dc), "kv_transfer": t["kv_transfer"] }))
+        }
     };
     let sections = [
         ("name", serde_json::json!("search-best")),
@@ -479,7 +485,9 @@ pub fn best_config(template: &serde_json::Value, d: &Deployment, header: &str) -
 /// Drop null-valued keys (unset optional settings), recursively.
 fn strip_nulls(v: serde_json::Value) -> serde_json::Value {
     match v {
-        serde_json::Value::Object(m) => serde_json::Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect()),
+        serde_json::Value::Object(m) => {
+            serde_json::Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect())
+        }
         other => other,
     }
 }
@@ -488,12 +496,7 @@ fn strip_nulls(v: serde_json::Value) -> serde_json::Value {
 pub fn render_pareto(rows: &[Row], marks: &[[bool; 4]], title: &str) -> Result<String> {
     let err = |e: &dyn std::fmt::Display| Error::Internal(format!("drawing pareto.svg: {e}"));
     let pt = |r: &Row| (r.tok_s_per_user(), r.throughput_per_gpu());
-    let done: Vec<(f64, f64)> = rows
-        .iter()
-        .filter(|r| r.completed_all())
-        .map(pt)
-        .filter(|p| p.0.is_finite() && p.1.is_finite())
-        .collect();
+    let done: Vec<(f64, f64)> = rows.iter().filter(|r| r.completed_all()).map(pt).filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
     let line = |k: usize| {
         let mut v: Vec<(f64, f64)> = rows.iter().zip(marks).filter(|(_, m)| m[k]).map(|(r, _)| pt(r)).collect();
         v.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
@@ -504,6 +507,13 @@ pub fn render_pareto(rows: &[Row], marks: &[[bool; 4]], title: &str) -> Result<S
     let best: Vec<(f64, f64)> = rows.iter().zip(marks).filter(|(_, m)| m[3]).map(|(r, _)| pt(r)).collect();
     let hi = |f: fn(&(f64, f64)) -> f64| done.iter().map(f).fold(0.0f64, f64::max).max(1e-9) * 1.08;
     let (x1, y1) = (hi(|p| p.0), hi(|p| p.1));
+    // Scatter points that would land within 2 pixels of one already drawn are drawn once: the
+    // picture is the same, the file a fraction of the size for thousands of points.
+    let thin = |pts: &[(f64, f64)]| -> Vec<(f64, f64)> {
+        let mut seen = std::collections::BTreeSet::new();
+        pts.iter().copied().filter(|p| seen.insert(((p.0 / x1 * 400.0).round() as i64, (p.1 / y1 * 270.0).round() as i64))).collect()
+    };
+    let (done, meets) = (thin(&done), thin(&meets));
     let mut buf = String::new();
     {
         let root = SVGBackend::with_string(&mut buf, (900, 600)).into_drawing_area();
@@ -517,6 +527,7 @@ pub fn render_pareto(rows: &[Row], marks: &[[bool; 4]], title: &str) -> Result<S
             .map_err(|e| err(&e))?;
         chart
             .configure_mesh()
+            .max_light_lines(0)
             .x_desc("output tokens/s per user (1 / mean TPOT)")
             .y_desc("output tokens/s per GPU")
             .draw()

@@ -52,6 +52,9 @@ pub struct Deployment {
     /// Whether `kv_dtype` was chosen by the search (set in the model's parameters) rather than
     /// being the model's own.
     pub kv_set: bool,
+    /// KV tokens one replica holds (the smaller pool's; 0 when unknown): replicas that hold few
+    /// requests run many small iterations, so the search starts them first.
+    pub kv_tokens: u64,
 }
 
 impl Deployment {
@@ -143,6 +146,10 @@ struct PlanCheck {
     fits: Vec<(Option<MemoryPlan>, bool, bool)>,
 }
 
+/// How a budget is split: (first pool's replica size, its replicas, the decode pool's replica
+/// size and replicas).
+type Split = (u32, u32, Option<(u32, u32)>);
+
 /// Divisors of `n`, ascending.
 pub fn divisors(n: u32) -> Vec<u32> {
     (1..=n).filter(|d| n % d == 0).collect()
@@ -231,7 +238,8 @@ pub fn enumerate(inp: &SpaceInputs<'_>) -> Result<Space> {
                     for info in inp.infos {
                         match memory_plan(info, &plan, &mem, inp.device_key, inp.capacity_bytes) {
                             Ok(m) => {
-                                let room = |need: u64| m.kv_token_capacity >= need.div_ceil(mem.block_tokens as u64) * mem.block_tokens as u64;
+                                let room =
+                                    |need: u64| m.kv_token_capacity >= need.div_ceil(mem.block_tokens as u64) * mem.block_tokens as u64;
                                 fits.push((Some(m), room(inp.need_tokens.0), room(inp.need_tokens.1)));
                             }
                             Err(_) => fits.push((None, false, false)),
@@ -293,8 +301,7 @@ pub fn enumerate(inp: &SpaceInputs<'_>) -> Result<Space> {
         modes.sort();
         modes.dedup();
         for mode in modes {
-            // (first pool size, replicas, decode pool size and replicas)
-            let mut shapes: Vec<(u32, u32, Option<(u32, u32)>)> = Vec::new();
+            let mut shapes: Vec<Split> = Vec::new();
             match mode {
                 Mode::Aggregated => shapes.extend(sizes.iter().map(|&s| (s, budget / s, None))),
                 Mode::Disaggregated => {
@@ -326,7 +333,10 @@ pub fn enumerate(inp: &SpaceInputs<'_>) -> Result<Space> {
                             // Invalid wins over pruned: a plan the model rejects is invalid.
                             let st = if sf == 1 || sd_ == 1 { 1 } else { sf.max(sd_) };
                             let first = PoolChoice { replicas: np, gpus: sp, attention: fc.attention, ffn: fc.ffn };
-                            let decode = dc.zip(dec).map(|(d, (sd, nd))| PoolChoice { replicas: nd, gpus: sd, attention: d.attention, ffn: d.ffn });
+                            let decode =
+                                dc.zip(dec).map(|(d, (sd, nd))| PoolChoice { replicas: nd, gpus: sd, attention: d.attention, ffn: d.ffn });
+                            let kv_of = |c: &PlanCheck| c.fits.get(k).and_then(|f| f.0).map_or(0, |m| m.kv_token_capacity);
+                            let kv_tokens = dc.map_or(kv_of(fc), |d| kv_of(fc).min(kv_of(d)));
                             push(&mut counts, st, &mut || {
                                 inp.batchings
                                     .iter()
@@ -338,6 +348,7 @@ pub fn enumerate(inp: &SpaceInputs<'_>) -> Result<Space> {
                                         batching: b.clone(),
                                         kv_dtype: kv.clone(),
                                         kv_set: *kv_set,
+                                        kv_tokens,
                                     })
                                     .collect()
                             });
@@ -348,7 +359,10 @@ pub fn enumerate(inp: &SpaceInputs<'_>) -> Result<Space> {
         }
     }
     if counts.deployments == 0 {
-        return Err(Error::config(&base.origin, "search: the space is empty (check search.gpus, search.modes, search.replica_gpus and search.parallelism)"));
+        return Err(Error::config(
+            &base.origin,
+            "search: the space is empty (check search.gpus, search.modes, search.replica_gpus and search.parallelism)",
+        ));
     }
     Ok(Space { deployments, counts, reasons })
 }
@@ -381,7 +395,10 @@ mod tests {
         only_tp.parallelism.pp = vec![1];
         only_tp.parallelism.cp = vec![1];
         only_tp.parallelism.dp = vec![1];
-        assert_eq!(pool_plans(8, false, &only_tp), vec![(Degrees { tp: 8, ..Default::default() }, Degrees { tp: 8, ..Default::default() })]);
+        assert_eq!(
+            pool_plans(8, false, &only_tp),
+            vec![(Degrees { tp: 8, ..Default::default() }, Degrees { tp: 8, ..Default::default() })]
+        );
     }
 
     #[test]

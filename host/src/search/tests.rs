@@ -7,7 +7,8 @@ use crate::config;
 
 /// A 2-layer model with 6 heads (2 KV heads): TP 4 does not divide its heads, PP 4 exceeds its
 /// layers.
-const TINY: &str = "model: {plugin: llama, name: tiny, params: {config: {hidden_size: 384, num_attention_heads: 6, num_key_value_heads: 2, \
+const TINY: &str =
+    "model: {plugin: llama, name: tiny, params: {config: {hidden_size: 384, num_attention_heads: 6, num_key_value_heads: 2, \
                     num_hidden_layers: 2, intermediate_size: 512, vocab_size: 1024}}}\n\
                     system: {device: H100-SXM, num_devices: 4}\n\
                     slo: {ttft_s: 0.0004, tpot_s: 0.0003}\n\
@@ -292,7 +293,10 @@ fn row_metrics_equal_the_run_summary() {
             assert_eq!((&l.ttft_s, &l.tpot_s, &l.e2e_s), (&s.ttft_s, &s.tpot_s, &s.e2e_s));
             assert_eq!(l.output_tokens_per_s_per_device, s.throughput.output_tokens_per_s_per_device);
             assert_eq!(l.requests_per_s, s.throughput.requests_per_s);
-            assert_eq!((l.goodput_requests_per_s, l.goodput_requests_per_s_per_device), (s.goodput.requests_per_s, s.goodput.requests_per_s_per_device));
+            assert_eq!(
+                (l.goodput_requests_per_s, l.goodput_requests_per_s_per_device),
+                (s.goodput.requests_per_s, s.goodput.requests_per_s_per_device)
+            );
             assert_eq!(l.attainment, s.goodput.attainment.all);
             assert_eq!((l.kv_peak_used_fraction, l.preemptions), (s.engine.kv_peak_used_fraction, s.engine.preemptions));
         }

@@ -106,12 +106,24 @@ impl CostModel {
                         ) => {
                             // Apart from the context, the three kernels must be the same.
                             let with_ctx = |w: &WorkKind| match *w {
-                                WorkKind::Kernel(Kernel::DecodeAttention { seqs, q_heads, kv_heads, d_qk, d_v, kv_shared, act, kv, .. }) => {
-                                    Some((seqs, q_heads, kv_heads, d_qk, d_v, kv_shared, act, kv))
-                                }
+                                WorkKind::Kernel(Kernel::DecodeAttention {
+                                    seqs,
+                                    q_heads,
+                                    kv_heads,
+                                    d_qk,
+                                    d_v,
+                                    kv_shared,
+                                    act,
+                                    kv,
+                                    ..
+                                }) => Some((seqs, q_heads, kv_heads, d_qk, d_v, kv_shared, act, kv)),
                                 _ => None,
                             };
-                            if with_ctx(&ia.work) != with_ctx(&ib.work) || with_ctx(&ia.work) != with_ctx(&ic.work) || ia.count != ib.count || ia.count != ic.count {
+                            if with_ctx(&ia.work) != with_ctx(&ib.work)
+                                || with_ctx(&ia.work) != with_ctx(&ic.work)
+                                || ia.count != ib.count
+                                || ia.count != ic.count
+                            {
                                 return Ok(None);
                             }
                             let probes = [(a.decode_ctx_sum, *ka), (b.decode_ctx_sum, *kb), (c.decode_ctx_sum, *kc)];
