@@ -104,6 +104,12 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Find the highest request rate that meets the SLOs (bisection), per device.
     Capacity(CapacityArgs),
+    /// Search deployments (plans, replicas, aggregated or disaggregated, batching, KV dtype) for
+    /// the best way to serve a model on a GPU budget: search.csv, a Pareto frontier, the winner.
+    ///
+    /// Example: reallm search --model llama3.1-70b --device H100-SXM --gpus 8 --isl 4000 --osl 500 --ttft 2 --tpot 0.05
+    #[command(verbatim_doc_comment)]
+    Search(crate::search::SearchArgs),
     /// Compare runs: one column per run directory (a results folder with summary.json).
     Report {
         /// Run directories.

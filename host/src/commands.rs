@@ -123,6 +123,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::KernelTime(a) => kernel_time(a),
         Command::Sweep(a) => sweep(&cli, a),
         Command::Capacity(a) => capacity(&cli, a),
+        Command::Search(a) => search(&cli, a),
         Command::Report { runs, format, out } => {
             let f = crate::report::ReportFormat::parse(format)
                 .ok_or_else(|| Error::Usage(format!("--format `{format}`: expected table, md, csv or html")))?;
@@ -602,6 +603,45 @@ fn sweep(cli: &Cli, a: &SweepArgs) -> Result<()> {
         spec.out.display(),
         start.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+fn search(cli: &Cli, a: &crate::search::SearchArgs) -> Result<()> {
+    let start = std::time::Instant::now();
+    if let Some(crate::search::SearchCmd::Merge { inputs, out }) = &a.cmd {
+        let r = crate::search::merge(inputs, out)?;
+        print!("{}", crate::search::format_report(&r, out));
+        return Ok(());
+    }
+    let mut overrides = cli.global.overrides.clone();
+    if let Some(m) = &a.model {
+        overrides.push(format!("model={m}"));
+    }
+    let mut exp = config::load(config_path(cli)?.as_deref(), &overrides)?;
+    config::apply_plugin_overrides(&mut exp, &plugin_overrides(cli)?);
+    crate::search::apply_args(&mut exp, a)?;
+    let opts = crate::search::RunOpts {
+        out: a.out.clone(),
+        jobs: a.jobs,
+        shard: a.shard.as_deref().map(crate::sweep::parse_shard).transpose()?,
+        dry_run: a.dry_run,
+    };
+    let r = crate::search::run(&exp, &opts)?;
+    if r.interrupted {
+        println!(
+            "search interrupted: {} deployments kept in {} (rerun the same command to finish)",
+            r.rows.len(),
+            a.out.join("search.csv.partial").display()
+        );
+        return Err(Error::Interrupted);
+    }
+    print!("{}", crate::search::format_report(&r, &a.out));
+    if !a.dry_run {
+        println!("search: {} deployments simulated now, {} already done, in {:.2} s", r.ran, r.skipped, start.elapsed().as_secs_f64());
+    }
+    if let Some(y) = &r.best_yaml {
+        println!("\n{y}");
+    }
     Ok(())
 }
 

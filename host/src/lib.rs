@@ -19,6 +19,7 @@ pub mod model_import;
 pub mod output;
 pub mod registry;
 pub mod report;
+pub mod search;
 pub mod stages;
 pub mod sweep;
 pub mod validate;

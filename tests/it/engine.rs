@@ -85,12 +85,16 @@ fn decode_memo_matches_full_costing() {
     for overrides in [
         vec![],
         vec!["system.parallelism.attention=tp2_dp4".to_string(), "system.parallelism.ffn=tp8".to_string()],
+        // Attention CP and DP split the decode context ⌈ctx/q⌉ per rank: memoised with a divisor.
+        vec!["system.parallelism.attention=tp2_cp4".to_string(), "system.parallelism.ffn=tp8".to_string()],
+        vec!["system.parallelism.attention=cp2_dp4".to_string(), "system.parallelism.ffn=tp8".to_string()],
+        vec!["system.parallelism.attention=tp2_pp2_cp2".to_string(), "system.parallelism.ffn=tp4_pp2".to_string()],
         vec!["model=deepseekv3".to_string(), "system.device=H200-SXM".to_string()],
         vec!["model={plugin: llama, params: {preset: llama3-70b, attention: unfused}}".to_string()],
     ] {
         let exp = config::load(None, &overrides).unwrap();
         let mut system = pool(&exp);
-        for (seqs, ctx) in [(1u64, 500u64), (16, 16_000), (16, 17_333), (1, 501), (64, 100_000)] {
+        for (seqs, ctx) in [(1u64, 500u64), (16, 16_000), (16, 17_333), (1, 501), (64, 100_000), (3, 7), (5, 100_003)] {
             let shape = BatchShape { decode_seqs: seqs, decode_ctx_sum: ctx, seed: 5, ..Default::default() };
             let mut g = ModelGraph::default();
             system.cost.device_graph(&shape, &mut g).unwrap();

@@ -12,6 +12,7 @@ mod prefix;
 mod registry;
 mod reliability;
 mod reports;
+mod search;
 mod serving;
 mod spec_decode;
 mod support;

@@ -187,6 +187,8 @@ pub struct Experiment {
     pub spec_decode: Option<SpecDecodeConfig>,
     /// The serving-engine profile whose defaults were applied (`engine:`), if any.
     pub engine: Option<crate::engines::EngineProfile>,
+    /// The deployment search space (`search:`; defaults in the original form).
+    pub search: crate::search::SearchConfig,
 }
 
 impl Experiment {

@@ -177,6 +177,7 @@ pub(super) fn from_product(f: ProductFile, origin: &str, base_dir: Option<PathBu
             None => None,
         },
         engine: None,
+        search: f.search,
     })
 }
 

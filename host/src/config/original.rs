@@ -162,5 +162,6 @@ pub(super) fn from_original(f: OriginalFile, origin: &str, base_dir: Option<Path
         output_dir: f.output_dir.map(PathBuf::from),
         spec_decode: None,
         engine: None,
+        search: Default::default(),
     })
 }

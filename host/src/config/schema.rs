@@ -121,6 +121,9 @@ pub struct ProductFile {
     /// Speculative decoding on every pool (docs/speculative.md).
     #[serde(default)]
     pub spec_decode: Option<SpecDecodeFile>,
+    /// The space `reallm search` explores (docs/search.md).
+    #[serde(default)]
+    pub search: crate::search::SearchConfig,
 }
 
 /// `spec_decode:` of the product form.
