@@ -482,7 +482,7 @@ fn interrupted_sim_leaves_no_partial_file() {
     let expected = tree(reference.path());
     let mut interrupted = 0;
     let dir = tempfile::tempdir().unwrap();
-    for frac in [0.5, 0.9, 0.97] {
+    for frac in [0.25, 0.5, 0.9, 0.97] {
         let _ = std::fs::remove_dir_all(dir.path().join("workspace"));
         for (p, bytes) in &traces {
             std::fs::create_dir_all(dir.path().join(p).parent().unwrap()).unwrap();
