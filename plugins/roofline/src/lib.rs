@@ -345,47 +345,12 @@ register_plugin!(PluginRegistration {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use reallm_plugin_api::{DType, Interconnect, ScaleOut, Topology};
+    use reallm_plugin_api::DType;
 
-    /// A device with round numbers: 1000 TFLOP/s matrix, 100 TFLOP/s vector, 2 TB/s DRAM,
-    /// 8 links of 25 GB/s per direction (200 GB/s), 1 µs latency.
+    /// The shared toy device (`reallm_plugin_api::test_support`): 1000 TFLOP/s matrix, 100 TFLOP/s
+    /// vector, 2 TB/s DRAM, 8 links of 25 GB/s per direction (200 GB/s), 1 µs latency.
     pub(crate) fn toy_device() -> DeviceSpec {
-        DeviceSpec {
-            name: "toy".into(),
-            frequency_hz: 1e9,
-            core_count: 100,
-            sublane_count: 4,
-            systolic_array_height: 16,
-            systolic_array_width: 16,
-            mac_per_cycle: 1.0,
-            systolic_dtype: DType::F16,
-            vector_width: 32,
-            vector_flop_per_cycle: 4,
-            sram_bytes_per_core: 192 * 1024,
-            l2_bytes: 40 << 20,
-            l2_bytes_per_cycle: 5120.0,
-            mem_bw_bytes_per_s: 2e12,
-            mem_capacity_bytes: 80 << 30,
-            peak_matmul_flops: 1e15,
-            peak_vector_flops: 1e14,
-            fp8_multiplier: 2.0,
-            int8_multiplier: 2.0,
-            fp4_multiplier: 0.0,
-            fp32_multiplier: 0.5,
-            interconnect: Interconnect {
-                link_name: "toy".into(),
-                link_bw_per_direction_bytes_per_s: 25e9,
-                link_bw_both_directions_bytes_per_s: 50e9,
-                link_latency_s: 1e-6,
-                flit_bytes: 16,
-                header_bytes: 16,
-                max_payload_bytes: 256,
-                link_count: 8,
-                topology: Topology::FullyConnected,
-                devices_per_node: 8,
-            },
-            scale_out: ScaleOut { bw_per_device_bytes_per_s: 50e9, latency_s: 5e-6 },
-        }
+        reallm_plugin_api::test_support::toy_device()
     }
 
     #[test]
