@@ -13,6 +13,7 @@ pub mod config;
 pub mod devices;
 pub mod engines;
 pub mod error;
+pub mod interrupt;
 pub mod kernel_library;
 pub mod loader;
 pub mod model_import;

@@ -13,7 +13,6 @@
 
 use clap::Parser;
 use reallm::error::exit;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Set to `1` to make the binary panic on purpose (tests of the panic path only).
 const PANIC_ENV: &str = "REALLM_DEBUG_PANIC";
@@ -35,7 +34,7 @@ fn main() {
         }
     }));
     let cli = reallm::cli::Cli::parse();
-    install_interrupt_handler(matches!(cli.command, reallm::cli::Command::Sweep(_)));
+    reallm::interrupt::install_handler(matches!(cli.command, reallm::cli::Command::Sweep(_)));
     let code = match std::panic::catch_unwind(|| {
         if std::env::var_os(PANIC_ENV).is_some_and(|v| v == "1") {
             panic!("{PANIC_ENV}=1: deliberate panic");
@@ -54,25 +53,4 @@ fn main() {
         Err(_) => exit::INTERNAL,
     };
     std::process::exit(code);
-}
-
-/// Ctrl-C: graceful for sweeps (first press), immediate with clean-up otherwise.
-fn install_interrupt_handler(graceful_first: bool) {
-    static PRESSES: AtomicU32 = AtomicU32::new(0);
-    let res = ctrlc::set_handler(move || {
-        let n = PRESSES.fetch_add(1, Ordering::SeqCst) + 1;
-        if graceful_first && n == 1 {
-            reallm::sweep::INTERRUPTED.store(true, Ordering::SeqCst);
-            eprintln!("\ninterrupt: finishing the points in flight, then stopping (Ctrl-C again to stop now)");
-            return;
-        }
-        // Hold the guard until exit: no file may start or be renamed into place after this.
-        let (removed, _guard) = reallm::output::abort_temporaries();
-        let extra = if removed > 0 { format!(" ({removed} unfinished output files removed)") } else { String::new() };
-        eprintln!("\nerror: interrupted{extra}");
-        std::process::exit(exit::INTERRUPTED);
-    });
-    if let Err(e) = res {
-        log::debug!("no Ctrl-C handler: {e}");
-    }
 }

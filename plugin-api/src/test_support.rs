@@ -2,7 +2,7 @@
 //! numbers, and a compact listing of a model graph. Plugin crates enable the feature in their
 //! `[dev-dependencies]`; nothing here is part of the stable interface.
 
-use crate::{DType, DeviceSpec, Interconnect, ModelGraph, ScaleOut, Topology, WorkKind};
+use crate::{DType, DeviceSpec, Interconnect, Kernel, ModelGraph, ScaleOut, Segment, Shard, Topology, WorkKind};
 
 /// A device with round numbers, so that roofline times are hand calculations: 1000 TFLOP/s
 /// matrix (fp16/bf16; fp8 ×2, int8 ×2, fp32 ×0.5, no fp4), 100 TFLOP/s vector, 2 TB/s DRAM,
@@ -65,6 +65,20 @@ pub fn graph_listing(graph: &ModelGraph) -> Vec<String> {
                     format!("{si} {}x{} {kind}", seg.n_layers, it.count)
                 })
             })
+        })
+        .collect()
+}
+
+/// The kernels of `segment` with sharding rule `shard`, in order (collectives panic: a
+/// segment's items of one shard rule are kernels in every built-in model).
+pub fn shard_kernels(segment: &Segment, shard: Shard) -> Vec<Kernel> {
+    segment
+        .items
+        .iter()
+        .filter(|it| it.shard == shard)
+        .map(|it| match it.work {
+            WorkKind::Kernel(k) => k,
+            WorkKind::Comm(c) => panic!("a collective with shard rule {shard:?}: {c:?}"),
         })
         .collect()
 }

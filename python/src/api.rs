@@ -563,7 +563,7 @@ pub fn cli_main(args: Vec<String>) -> i32 {
             return e.exit_code();
         }
     };
-    install_interrupt_handler(matches!(cli.command, reallm::cli::Command::Sweep(_)));
+    reallm::interrupt::install_handler(matches!(cli.command, reallm::cli::Command::Sweep(_)));
     match std::panic::catch_unwind(|| reallm::run(cli)) {
         Ok(Ok(())) => exit::OK,
         Ok(Err(Error::Interrupted)) => {
@@ -575,27 +575,6 @@ pub fn cli_main(args: Vec<String>) -> i32 {
             e.exit_code()
         }
         Err(_) => exit::INTERNAL,
-    }
-}
-
-/// The binary's Ctrl-C handling (`host/src/main.rs`): graceful for sweeps (first press),
-/// immediate with clean-up otherwise.
-fn install_interrupt_handler(graceful_first: bool) {
-    static PRESSES: AtomicUsize = AtomicUsize::new(0);
-    let res = ctrlc::set_handler(move || {
-        let n = PRESSES.fetch_add(1, Ordering::SeqCst) + 1;
-        if graceful_first && n == 1 {
-            reallm::sweep::INTERRUPTED.store(true, Ordering::SeqCst);
-            eprintln!("\ninterrupt: finishing the points in flight, then stopping (Ctrl-C again to stop now)");
-            return;
-        }
-        let (removed, _guard) = reallm::output::abort_temporaries();
-        let extra = if removed > 0 { format!(" ({removed} unfinished output files removed)") } else { String::new() };
-        eprintln!("\nerror: interrupted{extra}");
-        std::process::exit(exit::INTERRUPTED);
-    });
-    if let Err(e) = res {
-        log::debug!("no Ctrl-C handler: {e}");
     }
 }
 

@@ -292,15 +292,7 @@ mod tests {
         let batch = BatchShape { decode_seqs: 8, decode_ctx_sum: 32_768, seed: 3, spec_tokens: 1, ..Default::default() };
         let g = step(&m, &batch);
         let seg = &g.stages[0].segments[2];
-        let heads: Vec<Kernel> = seg
-            .items
-            .iter()
-            .filter(|it| it.shard == Shard::Heads)
-            .map(|it| match it.work {
-                WorkKind::Kernel(k) => k,
-                _ => unreachable!(),
-            })
-            .collect();
+        let heads: Vec<Kernel> = reallm_plugin_api::test_support::shard_kernels(seg, Shard::Heads);
         let (bf, f8) = (DType::Bf16, DType::F8);
         let att = Kernel::Attention {
             seqs: 8,
@@ -339,15 +331,7 @@ mod tests {
         let m = DeepSeekModel::preset("deepseek-v3").unwrap();
         let g = step(&m, &BatchShape { decode_seqs: 8, decode_ctx_sum: 32_768, seed: 3, ..Default::default() });
         let seg = &g.stages[0].segments[2];
-        let heads: Vec<Kernel> = seg
-            .items
-            .iter()
-            .filter(|it| it.shard == Shard::Heads)
-            .map(|it| match it.work {
-                WorkKind::Kernel(k) => k,
-                _ => unreachable!(),
-            })
-            .collect();
+        let heads: Vec<Kernel> = reallm_plugin_api::test_support::shard_kernels(seg, Shard::Heads);
         let (bf, f8) = (DType::Bf16, DType::F8);
         assert_eq!(
             heads,
@@ -415,15 +399,7 @@ mod tests {
             spec_tokens: 0,
         };
         let g = step(&m, &batch);
-        let heads: Vec<Kernel> = g.stages[0].segments[1]
-            .items
-            .iter()
-            .filter(|it| it.shard == Shard::Heads)
-            .map(|it| match it.work {
-                WorkKind::Kernel(k) => k,
-                _ => unreachable!(),
-            })
-            .collect();
+        let heads: Vec<Kernel> = reallm_plugin_api::test_support::shard_kernels(&g.stages[0].segments[1], Shard::Heads);
         let (bf, w) = (DType::Bf16, DType::Bf16);
         assert_eq!(
             heads,

@@ -256,15 +256,7 @@ mod tests {
         let g = step(&m, &batch);
         let layer = &g.stages[0].segments[1];
         let bf = DType::Bf16;
-        let heads: Vec<Kernel> = layer
-            .items
-            .iter()
-            .filter(|it| it.shard == Shard::Heads)
-            .map(|it| match it.work {
-                WorkKind::Kernel(k) => k,
-                _ => unreachable!(),
-            })
-            .collect();
+        let heads: Vec<Kernel> = reallm_plugin_api::test_support::shard_kernels(layer, Shard::Heads);
         let att = Kernel::Attention {
             seqs: 4,
             q_len: 4,
@@ -297,15 +289,7 @@ mod tests {
         // Unfused: the same span as three kernels, b = 4·32.
         let u = LlamaModel::from_params(&json!({"preset": "llama3-8b", "attention": "unfused"})).unwrap();
         let ug = step(&u, &batch);
-        let heads: Vec<Kernel> = ug.stages[0].segments[1]
-            .items
-            .iter()
-            .filter(|it| it.shard == Shard::Heads)
-            .map(|it| match it.work {
-                WorkKind::Kernel(k) => k,
-                _ => unreachable!(),
-            })
-            .collect();
+        let heads: Vec<Kernel> = reallm_plugin_api::test_support::shard_kernels(&ug.stages[0].segments[1], Shard::Heads);
         assert_eq!(
             heads,
             vec![
@@ -372,15 +356,7 @@ mod tests {
         // Unfused: mean context ⌈4000/4⌉ = 1000, b = 4·32 = 128.
         let u = LlamaModel::from_params(&json!({"preset": "llama3-8b", "attention": "unfused"})).unwrap();
         let g = step(&u, &batch);
-        let heads: Vec<Kernel> = g.stages[0].segments[1]
-            .items
-            .iter()
-            .filter(|it| it.shard == Shard::Heads)
-            .map(|it| match it.work {
-                WorkKind::Kernel(k) => k,
-                _ => unreachable!(),
-            })
-            .collect();
+        let heads: Vec<Kernel> = reallm_plugin_api::test_support::shard_kernels(&g.stages[0].segments[1], Shard::Heads);
         let bf = DType::Bf16;
         assert_eq!(
             heads,
@@ -427,15 +403,7 @@ mod tests {
         };
         let g = step(&m, &batch);
         let layer = &g.stages[0].segments[1];
-        let att: Vec<Kernel> = layer
-            .items
-            .iter()
-            .filter(|it| it.shard == Shard::Heads)
-            .map(|it| match it.work {
-                WorkKind::Kernel(k) => k,
-                _ => unreachable!(),
-            })
-            .collect();
+        let att: Vec<Kernel> = reallm_plugin_api::test_support::shard_kernels(layer, Shard::Heads);
         assert_eq!(att.len(), 3);
         assert!(matches!(att[0], Kernel::Attention { seqs: 1, q_len: 256, kv_len: 1280, .. }));
         assert!(matches!(att[1], Kernel::Attention { seqs: 2, q_len: 512, kv_len: 512, .. }));
