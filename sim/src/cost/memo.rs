@@ -44,12 +44,16 @@ impl CostModel {
             let memo = self.build_memo(shape)?;
             self.step_memo.insert(key, memo);
         }
-        let Some(memo) = self.step_memo.get_mut(&key).and_then(Option::take) else { return Ok(None) };
+        let Some(Some(memo)) = self.step_memo.get_mut(&key) else { return Ok(None) };
         let mut c = memo.base;
         stage_s.clear();
         stage_s.extend_from_slice(&memo.base_stages);
-        let r = self.add_decode_templates(&memo.templates, shape, &mut c, stage_s);
-        self.step_memo.insert(key, Some(memo));
+        // Borrowed out and back (the costing needs `&mut self`), without moving the memo.
+        let templates = std::mem::take(&mut memo.templates);
+        let r = self.add_decode_templates(&templates, shape, &mut c, stage_s);
+        if let Some(Some(memo)) = self.step_memo.get_mut(&key) {
+            memo.templates = templates;
+        }
         r?;
         Ok(Some(c))
     }

@@ -32,9 +32,11 @@ impl Engine<'_> {
                 return Ok(());
             }
         }
-        self.plan(r, now)?;
-        self.admit(r);
-        self.spec_reserve(r);
+        if !self.steady_decode(r) {
+            self.plan(r, now)?;
+            self.admit(r);
+            self.spec_reserve(r);
+        }
         let growth = self.grow_kv(r);
         if self.caching[self.replicas[r].pool] {
             self.drain_spill(r);
@@ -49,6 +51,25 @@ impl Engine<'_> {
         let cost = self.cost_step(r)?;
         self.launch(r, now, cost, prefill_tokens, decode_tokens);
         Ok(())
+    }
+
+    /// Steps 1 and 2 of a steady decode: when no request waits and every running request is
+    /// decoding, within what the policy promised to plan in full
+    /// (`BatchPolicy::steady_decode_seqs`), the members are every running request, one token
+    /// each, in admission order: exactly what the policy and admission would give, without
+    /// asking. Returns false (nothing touched) otherwise.
+    fn steady_decode(&mut self, r: usize) -> bool {
+        let rep = &self.replicas[r];
+        let n = rep.running.len();
+        if !rep.waiting.is_empty() || n as u64 > self.steady_seqs[rep.pool] || !rep.running.iter().all(|q| q.is_decoding()) {
+            return false;
+        }
+        self.members.clear();
+        self.members.extend((0..n).map(|i| (i, 1)));
+        self.swap_tokens = 0;
+        self.load_tokens = [0; crate::kv::N_TIERS];
+        self.hit_tokens = 0;
+        true
     }
 
     /// Step 1: The batch policy plans from a read-only view of the replica.
@@ -186,6 +207,10 @@ impl Engine<'_> {
                 })
                 .sum();
             if need <= rep.kv.free_blocks {
+                if need == 0 && !caching {
+                    // Nothing grows (most decode steps): the pass below would change nothing.
+                    return Ok(Growth::Grown);
+                }
                 for &(i, t) in &self.members {
                     let q = &mut rep.running[i];
                     let want = rep.kv.blocks_for(q.context_after(t) as u64);
@@ -336,27 +361,34 @@ impl Engine<'_> {
         let b = &mut self.batches[slot];
         b.replica = r;
         b.start_s = now;
-        b.members.clear();
-        self.marks.clear();
-        self.marks.resize(rep.running.len(), false);
-        for &(i, tok) in &self.members {
-            b.members.push((rep.running[i], tok));
-            self.marks[i] = true;
+        b.states.clear();
+        b.tokens.clear();
+        b.tokens.extend(self.members.iter().map(|m| m.1));
+        if self.members.len() == rep.running.len() && self.members.iter().enumerate().all(|(k, m)| m.0 == k) {
+            // Every running request, in order (a steady decode): move them wholesale.
+            std::mem::swap(&mut b.states, &mut rep.running);
+        } else {
+            self.marks.clear();
+            self.marks.resize(rep.running.len(), false);
+            for &(i, _) in &self.members {
+                b.states.push(rep.running[i]);
+                self.marks[i] = true;
+            }
+            let mut i = 0;
+            let marks = &self.marks;
+            rep.running.retain(|_| {
+                let keep = !marks[i];
+                i += 1;
+                keep
+            });
         }
-        let mut i = 0;
-        let marks = &self.marks;
-        rep.running.retain(|_| {
-            let keep = !marks[i];
-            i += 1;
-            keep
-        });
         let record = IterationRecord {
             replica: r as u32,
             start_s: now,
             end_s: end,
             prefill_tokens,
             decode_tokens,
-            seqs: b.members.len() as u32,
+            seqs: b.states.len() as u32,
             kv_used_blocks: rep.kv.used_blocks(),
             cached_tokens: self.hit_tokens as u32,
             kv_cached_blocks: rep.kv.cached_free_blocks(),
