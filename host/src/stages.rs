@@ -8,8 +8,8 @@ use crate::report::files::{RequestsCsv, SimResultsCsv, REQUESTS_CSV};
 use crate::report::{Progress, Timeline};
 use crate::workload::source::{self, RunSource};
 use crate::workload::{self, azure::Task, generate, Request};
-use reallm_sim::metrics::{RunInfo, Summarizer, Summary};
-use reallm_sim::{Observer, Pool, RecordSink, RunOutcome, SimOptions, SimResult, Tee, TraceWorkload, Workload};
+use reallm_sim::metrics::{Measure, MeasuredSink, RecordsOnly, RequestMetrics, RunInfo, Summarizer, Summary};
+use reallm_sim::{Observer, Pool, RecordSink, RunOutcome, SimOptions, SimResult, TraceWorkload, Workload};
 use std::path::{Path, PathBuf};
 
 /// Where a run reads and writes.
@@ -264,8 +264,8 @@ pub fn run_source_observed(
     let written = (|| {
         let mut sim_csv = SimResultsCsv::create(&dir.join("sim_results.csv"))?;
         let mut req_csv = RequestsCsv::create(&dir.join(REQUESTS_CSV), exp.slo)?;
-        let mut files = Tee(&mut sim_csv, &mut req_csv);
-        let mut sink = Tee(&mut files, extra);
+        // Each record's metrics are computed once, for the summary, requests.csv and `extra`.
+        let mut sink = ((&mut sim_csv, &mut req_csv), RecordsOnly(extra));
         let (outcome, mut summary) = match observer {
             Some(o) => simulate_pools_observed(&sim_exp, &trace_name, &mut pools, &mut workload, &mut sink, keep_iterations(timeline), o),
             None => simulate_pools(&sim_exp, &trace_name, &mut pools, &mut workload, &mut sink, keep_iterations(timeline)),
@@ -344,6 +344,10 @@ impl RecordSink for Discard {
     fn record(&mut self, _: &reallm_sim::RequestRecord) {}
 }
 
+impl MeasuredSink for Discard {
+    fn measured(&mut self, _: &reallm_sim::RequestRecord, _: &RequestMetrics) {}
+}
+
 /// The original tool's `sim_method: llmcompass` flow: when the `kernel` stage has written a
 /// library for the device, the sim looks kernels up there (the `table` backend: exact match,
 /// else interpolation along the varying dimension) and computes the rest with LLMCompass.
@@ -402,7 +406,7 @@ pub fn simulate_pools(
     trace_name: &str,
     pools: &mut [Pool],
     workload: &mut dyn Workload,
-    sink: &mut dyn RecordSink,
+    sink: &mut dyn MeasuredSink,
     keep_iterations: Option<usize>,
 ) -> Result<(RunOutcome, Summary)> {
     let mut progress = Progress::new(workload.expected_requests().unwrap_or(0), !crate::report::progress::quiet());
@@ -418,7 +422,7 @@ pub fn simulate_pools_observed(
     trace_name: &str,
     pools: &mut [Pool],
     workload: &mut dyn Workload,
-    sink: &mut dyn RecordSink,
+    sink: &mut dyn MeasuredSink,
     keep_iterations: Option<usize>,
     observer: &mut dyn Observer,
 ) -> Result<(RunOutcome, Summary)> {
@@ -428,7 +432,14 @@ pub fn simulate_pools_observed(
     let fallbacks = || reallm_measured::fallbacks() + reallm_table::fallbacks();
     let fallbacks_before = fallbacks();
     let opts = SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, keep_iterations };
-    let outcome = reallm_sim::simulate(pools, assemble::kv_transfer(exp), workload, &mut Tee(&mut summarizer, sink), observer, opts)?;
+    let outcome = reallm_sim::simulate(
+        pools,
+        assemble::kv_transfer(exp),
+        workload,
+        &mut Measure { summarizer: &mut summarizer, next: sink },
+        observer,
+        opts,
+    )?;
     let mut run = RunInfo::from_pools(trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, pools);
     run.engine_profile = exp.engine.as_ref().map(|e| e.name.clone());
     let mut summary = summarizer.finish(&outcome, run);
