@@ -32,7 +32,16 @@ impl Engine<'_> {
                 return Ok(());
             }
         }
-        if !self.steady_decode(r) {
+        if self.steady_decode(r) {
+            if let Some((prefill_tokens, decode_tokens)) = self.steady_grow_and_shape(r) {
+                if self.caching[self.replicas[r].pool] {
+                    self.drain_spill(r);
+                }
+                let cost = self.cost_step(r)?;
+                self.launch(r, now, cost, prefill_tokens, decode_tokens);
+                return Ok(());
+            }
+        } else {
             self.plan(r, now)?;
             self.admit(r);
             self.spec_reserve(r);
@@ -70,6 +79,53 @@ impl Engine<'_> {
         self.load_tokens = [0; crate::kv::N_TIERS];
         self.hit_tokens = 0;
         true
+    }
+
+    /// Steps 3 and 4 of a steady decode in one pass over the members (every running request,
+    /// one token each): grow their KV and set the batch shape, exactly as
+    /// [`grow_kv`](Self::grow_kv) and [`shape_batch`](Self::shape_batch) would. Returns `None`
+    /// (nothing touched) when the growth does not fit the free blocks: the general steps then
+    /// preempt.
+    fn steady_grow_and_shape(&mut self, r: usize) -> Option<(u32, u32)> {
+        let pool = self.replicas[r].pool;
+        let caching = self.caching[pool];
+        let c = self.pools[pool].cache_block_tokens() as u64;
+        let rep = &mut self.replicas[r];
+        let (mut need, mut ctx_sum) = (0u64, 0u64);
+        for q in &rep.running {
+            let ctx = q.context_after(1) as u64;
+            ctx_sum += ctx;
+            need += rep.kv.blocks_for(ctx).saturating_sub(q.kv_blocks as u64);
+        }
+        if need > rep.kv.free_blocks {
+            return None;
+        }
+        if need > 0 || caching {
+            for q in rep.running.iter_mut() {
+                let ctx = q.context_after(1) as u64;
+                let want = rep.kv.blocks_for(ctx);
+                let ok = rep.kv.try_alloc(want.saturating_sub(q.kv_blocks as u64));
+                debug_assert!(ok, "checked above");
+                q.kv_blocks = want.max(q.kv_blocks as u64) as u32;
+                if caching {
+                    register_upto(&mut rep.kv, &mut self.prefix[q.id as usize], c, ctx);
+                }
+            }
+        }
+        let n = rep.running.len() as u64;
+        let shape = &mut self.shape;
+        shape.prefills.clear();
+        shape.decode_seqs = n;
+        shape.decode_ctx_sum = ctx_sum;
+        // CUDA graphs: padded to the next captured size (as `shape_batch`).
+        if let Some(&g) = self.pools[pool].spec.cuda_graph_batch_sizes.iter().find(|&&g| g as u64 >= n) {
+            shape.decode_ctx_sum += g as u64 - n;
+            shape.decode_seqs = g as u64;
+        }
+        self.iter_no += 1;
+        shape.seed = self.opts.seed ^ self.iter_no.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.shape.spec_tokens = self.spec_tokens(pool, self.shape.decode_seqs);
+        Some((0, n as u32))
     }
 
     /// Step 1: The batch policy plans from a read-only view of the replica.
