@@ -74,7 +74,7 @@ pub trait BatchPolicy: Send + Sync {
     /// running request, in admission order, one token each, whatever the time and the KV view.
     /// The engine then forms such iterations itself (the steady decode of a busy replica) and
     /// calls `schedule` only when the queues change shape. The default, 0, promises nothing,
-    /// so a policy that does not override it is asked every iteration. Added in 1.2.
+    /// so a policy that does not override it is asked every iteration. Added in 1.1.
     fn steady_decode_seqs(&self, limits: &Limits) -> u64 {
         let _ = limits;
         0
