@@ -26,6 +26,7 @@ mod live;
 mod prefix;
 mod schedule;
 mod spec;
+mod steady;
 mod transfer;
 
 use crate::cost::StepCost;
@@ -411,6 +412,9 @@ impl<'a> Engine<'a> {
                         self.try_schedule(r, ev.t)?;
                     }
                     EvKind::BatchDone(b) => {
+                        if self.steady_run(b, ev.t, workload, observer, expected)? {
+                            continue;
+                        }
                         self.batch_done(b, ev.t, workload, sink)?;
                         self.schedule_deferred(workload, ev.t)?;
                         if !observer.progress(ev.t, self.done, expected) {

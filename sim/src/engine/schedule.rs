@@ -86,7 +86,7 @@ impl Engine<'_> {
     /// [`grow_kv`](Self::grow_kv) and [`shape_batch`](Self::shape_batch) would. Returns `None`
     /// (nothing touched) when the growth does not fit the free blocks: the general steps then
     /// preempt.
-    fn steady_grow_and_shape(&mut self, r: usize) -> Option<(u32, u32)> {
+    pub(super) fn steady_grow_and_shape(&mut self, r: usize) -> Option<(u32, u32)> {
         let pool = self.replicas[r].pool;
         let caching = self.caching[pool];
         let c = self.pools[pool].cache_block_tokens() as u64;
@@ -355,7 +355,7 @@ impl Engine<'_> {
     }
 
     /// Step 5: Cost the step (per stage), plus the iteration overhead and any swap traffic.
-    fn cost_step(&mut self, r: usize) -> Result<StepCost> {
+    pub(super) fn cost_step(&mut self, r: usize) -> Result<StepCost> {
         let pool = self.replicas[r].pool;
         let (load_lat, load_full) = if self.caching[pool] { self.tier_load_s(pool) } else { (0.0, 0.0) };
         let p = &mut self.pools[pool];
@@ -397,18 +397,10 @@ impl Engine<'_> {
 
     /// Step 6: Book the stages, move the members into a batch, record the iteration.
     fn launch(&mut self, r: usize, now: f64, cost: StepCost, prefill_tokens: u32, decode_tokens: u32) {
-        let pool = self.replicas[r].pool;
+        let end = self.book_stages(r, now, &cost);
         let rep = &mut self.replicas[r];
         let stages = rep.stage_free_s.len() as u32;
-        let mut t = now;
-        for (s, dur) in self.stage_s.iter().enumerate() {
-            let start = t.max(rep.stage_free_s[s]);
-            t = start + dur;
-            rep.stage_free_s[s] = t;
-        }
-        let end = t;
         rep.in_flight += 1;
-        rep.busy_s += cost.total_s;
 
         let slot = self.free_batches.pop().unwrap_or_else(|| {
             self.batches.push(Batch::default());
@@ -438,19 +430,58 @@ impl Engine<'_> {
                 keep
             });
         }
+        let seqs = b.states.len() as u32;
+        self.record_iteration(r, now, end, cost, prefill_tokens, decode_tokens, seqs);
+        let rep = &self.replicas[r];
+        let next_free = rep.stage_free_s[0];
+        let more = rep.in_flight < stages && !(rep.waiting.is_empty() && rep.running.is_empty());
+        self.push(end, EvKind::BatchDone(slot));
+        if more {
+            self.wake_at(r, next_free);
+        }
+    }
+
+    /// Book a micro-batch starting at `now` on the replica's stages (stage `s` starts when
+    /// both the previous stage of this micro-batch and stage `s` of the previous micro-batch
+    /// are done); returns the end of its last stage.
+    pub(super) fn book_stages(&mut self, r: usize, now: f64, cost: &StepCost) -> f64 {
+        let rep = &mut self.replicas[r];
+        let mut t = now;
+        for (s, dur) in self.stage_s.iter().enumerate() {
+            let start = t.max(rep.stage_free_s[s]);
+            t = start + dur;
+            rep.stage_free_s[s] = t;
+        }
+        rep.busy_s += cost.total_s;
+        t
+    }
+
+    /// Add an iteration to the running totals (and to the kept records).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record_iteration(
+        &mut self,
+        r: usize,
+        now: f64,
+        end: f64,
+        cost: StepCost,
+        prefill_tokens: u32,
+        decode_tokens: u32,
+        seqs: u32,
+    ) {
+        let rep = &self.replicas[r];
         let record = IterationRecord {
             replica: r as u32,
             start_s: now,
             end_s: end,
             prefill_tokens,
             decode_tokens,
-            seqs: b.states.len() as u32,
+            seqs,
             kv_used_blocks: rep.kv.used_blocks(),
             cached_tokens: self.hit_tokens as u32,
             kv_cached_blocks: rep.kv.cached_free_blocks(),
             cost,
         };
-        let (peak_flops, mem_bw) = self.pool_peaks[pool];
+        let (peak_flops, mem_bw) = self.pool_peaks[rep.pool];
         self.totals.add(&record, rep.kv.total_blocks, peak_flops, mem_bw);
         self.last_end_s = self.last_end_s.max(end);
         let keep = !self.iterations_truncated && self.opts.keep_iterations.is_none_or(|cap| self.iterations.len() < cap);
@@ -459,12 +490,6 @@ impl Engine<'_> {
         } else if !self.iterations_truncated {
             self.iterations_truncated = true;
             self.iterations = Vec::new();
-        }
-        let next_free = rep.stage_free_s[0];
-        let more = rep.in_flight < stages && !(rep.waiting.is_empty() && rep.running.is_empty());
-        self.push(end, EvKind::BatchDone(slot));
-        if more {
-            self.wake_at(r, next_free);
         }
     }
 }
