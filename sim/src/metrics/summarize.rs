@@ -325,7 +325,7 @@ impl RecordSink for Measure<'_> {
 }
 
 /// A [`RecordSink`] fed from a measured stream (the metrics are dropped).
-pub struct RecordsOnly<'a>(pub &'a mut dyn RecordSink);
+pub struct RecordsOnly<'a>(pub &'a mut (dyn RecordSink + Send));
 
 impl MeasuredSink for RecordsOnly<'_> {
     fn measured(&mut self, rec: &RequestRecord, _: &RequestMetrics) {
