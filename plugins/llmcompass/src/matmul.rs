@@ -5,24 +5,38 @@
 //!
 //! # How the port stays exact while being fast
 //!
-//! LLMCompass simulates every candidate mapping tile by tile. Three observations make the same
+//! LLMCompass simulates every candidate mapping tile by tile. Four observations make the same
 //! numbers cheap, without changing a single result:
 //!
 //! * **L2 level.** Each step of the DRAM ↔ L2 pipeline depends only on the classes (full or
 //!   remainder in each dimension, at most 8) of the previous and current L2 tile and on the kind
 //!   of index change. [`l2_pipeline_cycles`] therefore sums whole runs of identical steps with a
-//!   multiplication: O(K tiles) work instead of O(all tiles).
+//!   multiplication, in O(1).
 //! * **L1 level.** The wave schedule (which operand tiles each wave of `C` L1 tiles reads from
 //!   L2 and writes back) does not depend on the L0 split. [`WaveSummary`] records it once per
 //!   distinct (L2 tile shape, L1 tile shape) as a histogram of `(read cycles, set of compute
-//!   classes of the previous wave)`, and every L0 split is then priced from the histogram.
+//!   classes of the previous wave)`, and every L0 split is then priced from the histogram. A
+//!   wave is a contiguous run of the `knm` tile order, so each set the tile walk builds is a
+//!   run of rows, columns or output positions: `wave_summary` prices a wave in O(K slices it
+//!   touches) with prefix sums instead of O(C) tiles.
+//! * **Memo.** The cycles of an L2 tile shape under each L0 split, with the fold formula for
+//!   short array tiles, depend only on the device, the precision and `(L2 tile, L1 tile)`;
+//!   [`SearchMemo`] keeps them across the candidates of one search and, in the backend, across
+//!   searches. LLMCompass's look-up-table history (quirk 8) is per search and can change the
+//!   cycles of a short tile on a non-square array: the memo also records which tiles of each
+//!   shape are *history-sensitive*, each search keeps its own table of those, fed in
+//!   LLMCompass's order, and a shape whose tile meets the other orientation there is re-priced
+//!   (see [`SearchMemo`] for why this is exact).
 //! * **Pruning.** Every step of the L2 pipeline is non-decreasing in the tiles' compute cycles,
 //!   so the pipeline with zero compute is a lower bound on any mapping with those L2 tiles.
 //!   An L2 candidate whose bound is not below the best cycle count found so far (in
-//!   enumeration order) cannot replace it (ties keep the first), and is skipped.
+//!   enumeration order) cannot replace it (ties keep the first), and is skipped (its
+//!   history-sensitive tiles still enter the search's table, as in LLMCompass).
 //!
 //! The straightforward tile-by-tile simulation is kept in the tests as the reference the fast
-//! path is checked against.
+//! path is checked against, and so are the tile-by-tile wave walk and the audited search as it
+//! stood before the memo (a fresh table of every short tile, a per-search memo), which the fast
+//! search must match bit for bit.
 
 use crate::hardware::Hardware;
 use crate::systolic::{self, find_permutations, l1_tile_cycles_lut, L0Split, SaLut};
@@ -672,19 +686,30 @@ fn l1_class_cycles(
 /// Memo key of one L2 tile shape under one L1 tiling: `(M, N, K, l1M = l1N, l1K)`.
 type TileKey = (u64, u64, u64, u64, u64);
 
-/// What a [`SearchMemo`] knows of one [`TileKey`].
-#[derive(Debug, Clone)]
+/// "None" in the `u32` fields of [`MemoEntry`].
+const NONE: u32 = u32::MAX;
+
+/// What a [`SearchMemo`] knows of one [`TileKey`] (indices into the memo's vectors, [`NONE`]
+/// where absent).
+#[derive(Debug, Clone, Copy)]
 struct MemoEntry {
     /// Offset in [`SearchMemo::cycles`] of the cycles under each L0 split, once priced.
-    cycles_at: Option<usize>,
-    /// The L0-independent wave schedule, kept (once priced) only when the look-up-table
-    /// history can matter, to re-price a split the history changes.
-    summary: Option<WaveSummary>,
-    /// For each L0 split, the range of [`SearchMemo::queries`] holding the array tiles of this
-    /// shape whose cycles the look-up-table history can change, in LLMCompass's query order
-    /// (L1 tile class order). Empty when the history cannot matter.
-    queries: Vec<(u32, u32)>,
+    cycles_at: u32,
+    /// Offset in [`SearchMemo::ranges`] of one range of [`SearchMemo::queries`] per L0 split:
+    /// the array tiles of this shape whose cycles the look-up-table history can change, in
+    /// LLMCompass's query order (L1 tile class order). [`NONE`] when there is none.
+    ranges_at: u32,
+    /// Index in [`SearchMemo::summaries`] of the L0-independent wave schedule, kept (once
+    /// priced) only for shapes with history-sensitive tiles, to re-price a split.
+    summary: u32,
 }
+
+/// Entries beyond which a memo starts afresh (at the start of a search), so that a long run
+/// over ever new shapes keeps it to tens of MB (about 200 bytes per entry on square arrays,
+/// 400 with the history-sensitive tiles of non-square ones; default_homo.yaml's 216 searches
+/// make 45,000 entries on GA100, 81,000 on GH100). The memo is a pure cache: clearing it
+/// changes no result.
+const MEMO_MAX_ENTRIES: usize = 1 << 17;
 
 /// L2 tile shapes already priced, for one device and precision, kept across the candidates of
 /// one search and, in the backend, across searches (chunked prefill produces many shapes that
@@ -698,9 +723,9 @@ struct MemoEntry {
 /// count of whichever orientation of `{(m, n, k), (n, m, k)}` the search queried first, so the
 /// table changes a tile's cycles only when its two orientations fold differently (never on a
 /// square array) and the search met the other orientation first. The memo records, per key and
-/// split, exactly those *history-sensitive* tiles ([`systolic::history_sensitive`]); each search
+/// split, exactly those *history-sensitive* tiles (`systolic::history_sensitive`); each search
 /// keeps its own table of them, fed in LLMCompass's query order (pruned candidates included),
-/// and re-prices a (key, split) from the kept [`WaveSummary`] only when one of its tiles meets
+/// and re-prices a (key, split) from the kept `WaveSummary` only when one of its tiles meets
 /// the other orientation in that table. Tiles that are not history-sensitive are answered the
 /// same by any table, so leaving them out of it changes no answer. The tests compare the result
 /// with the straightforward audited search (a fresh table holding every short tile, a fresh
@@ -713,12 +738,15 @@ pub struct SearchMemo {
     splits: Vec<L0Split>,
     /// Whether the look-up-table history can change any result (quirk on, non-square array).
     track: bool,
-    index: FxHashMap<TileKey, usize>,
+    index: FxHashMap<TileKey, u32>,
     entries: Vec<MemoEntry>,
     /// Cycles per split, `splits.len()` values per priced key.
     cycles: Vec<u64>,
-    /// History-sensitive array tiles `(m, n, k)` (see [`MemoEntry::queries`]).
+    /// `splits.len()` ranges of `queries` per key with history-sensitive tiles.
+    ranges: Vec<(u32, u32)>,
+    /// History-sensitive array tiles `(m, n, k)`.
     queries: Vec<(u64, u64, u64)>,
+    summaries: Vec<WaveSummary>,
 }
 
 impl SearchMemo {
@@ -737,8 +765,15 @@ impl SearchMemo {
         self.index.is_empty()
     }
 
+    /// Make the memo one for `hw` and `prec` (emptied if it held another pair's entries, or
+    /// too many).
     fn bind(&mut self, hw: &Hardware, prec: &GemmPrecision) {
-        if self.owner.as_ref().is_some_and(|(h, p)| h == hw && *p == prec.key()) {
+        self.bind_with_limit(hw, prec, MEMO_MAX_ENTRIES);
+    }
+
+    /// [`SearchMemo::bind`] with the entry limit given.
+    pub(crate) fn bind_with_limit(&mut self, hw: &Hardware, prec: &GemmPrecision, max_entries: usize) {
+        if self.owner.as_ref().is_some_and(|(h, p)| h == hw && *p == prec.key()) && self.entries.len() < max_entries {
             return;
         }
         *self = SearchMemo {
@@ -758,39 +793,42 @@ impl SearchMemo {
     /// Index of `key`'s entry, created (with its history-sensitive tiles, not yet priced) if new.
     fn id(&mut self, hw: &Hardware, key: TileKey) -> usize {
         if let Some(&id) = self.index.get(&key) {
-            return id;
+            return id as usize;
         }
-        let mut queries = Vec::new();
+        let mut ranges_at = NONE;
         if self.track {
             let (dm, dn, dk) = Self::grid(key);
+            let (first_range, first_query) = (self.ranges.len(), self.queries.len());
             for split in &self.splits {
                 let start = self.queries.len() as u32;
                 // The array tile of each L1 tile class, as `l1_tile_cycles_lut` forms it, in
                 // the order `l1_class_cycles` queries the table.
-                for idx in 0..8 {
-                    if !present(&dm, &dn, &dk, idx) {
-                        continue;
-                    }
+                for idx in (0..8).filter(|&idx| present(&dm, &dn, &dk, idx)) {
                     let (m, n, k) = (dm.size(idx & 1), dn.size(idx >> 1 & 1), dk.size(idx >> 2 & 1));
                     let q = (m.div_ceil(split.m), n.div_ceil(split.n), k.div_ceil(split.k));
                     if systolic::history_sensitive(q.0, q.1, q.2, hw.sa_height, hw.sa_width) {
                         self.queries.push(q);
                     }
                 }
-                queries.push((start, self.queries.len() as u32));
+                self.ranges.push((start, self.queries.len() as u32));
+            }
+            if self.queries.len() > first_query {
+                ranges_at = first_range as u32;
+            } else {
+                self.ranges.truncate(first_range);
             }
         }
         let id = self.entries.len();
-        self.entries.push(MemoEntry { cycles_at: None, summary: None, queries });
-        self.index.insert(key, id);
+        self.entries.push(MemoEntry { cycles_at: NONE, ranges_at, summary: NONE });
+        self.index.insert(key, id as u32);
         id
     }
 
     /// Offset in `cycles` of the per-split cycles of entry `id` (fold formula, no table),
     /// pricing it if new.
     fn priced(&mut self, hw: &Hardware, prec: &GemmPrecision, id: usize, key: TileKey) -> usize {
-        if let Some(at) = self.entries[id].cycles_at {
-            return at;
+        if self.entries[id].cycles_at != NONE {
+            return self.entries[id].cycles_at as usize;
         }
         let (sm, sn, sk, l1mn, l1k) = key;
         let summary = wave_summary(hw, prec, sm, sn, sk, l1mn, l1mn, l1k);
@@ -801,9 +839,10 @@ impl SearchMemo {
             self.cycles.push(summary.cycles(&class_cycles));
         }
         let entry = &mut self.entries[id];
-        entry.cycles_at = Some(at);
-        if self.track {
-            entry.summary = Some(summary);
+        entry.cycles_at = at as u32;
+        if entry.ranges_at != NONE {
+            entry.summary = self.summaries.len() as u32;
+            self.summaries.push(summary);
         }
         at
     }
@@ -812,9 +851,11 @@ impl SearchMemo {
     /// in LLMCompass's order; true when one of them is answered with the other orientation's
     /// fold count (the memoised cycles do not hold for this search).
     fn replay(&self, hw: &Hardware, id: usize, si: usize, lut: &mut SaLut) -> bool {
-        let Some(&(start, end)) = self.entries[id].queries.get(si) else {
+        let at = self.entries[id].ranges_at;
+        if at == NONE {
             return false;
-        };
+        }
+        let (start, end) = self.ranges[at as usize + si];
         let mut changed = false;
         for &(m, n, k) in &self.queries[start as usize..end as usize] {
             changed |= lut.cycles(m, n, k, hw.sa_height, hw.sa_width) != systolic::fold_cycles(m, n, k, hw.sa_height, hw.sa_width);
@@ -825,7 +866,7 @@ impl SearchMemo {
     /// Cycles of priced entry `id` under split `si` with the search's table answering short
     /// array tiles (after [`SearchMemo::replay`] has fed it this entry's tiles).
     fn repriced(&self, hw: &Hardware, prec: &GemmPrecision, id: usize, key: TileKey, si: usize, lut: &mut SaLut) -> u64 {
-        let summary = self.entries[id].summary.as_ref().expect("entries are priced before they are re-priced");
+        let summary = &self.summaries[self.entries[id].summary as usize];
         let (dm, dn, dk) = Self::grid(key);
         summary.cycles(&l1_class_cycles(hw, prec, &dm, &dn, &dk, self.splits[si], summary.classes, Some(lut)))
     }
@@ -1182,7 +1223,14 @@ pub(crate) mod audited {
     type L2TileShape = (Dim, Dim, Dim, (u64, u64, u64, u64, u64));
 
     /// The audited `heuristic-GPU` search, with the lower-bound pruning switchable.
-    pub(crate) fn audited_search(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecision, prune: bool) -> Result<(u64, Mapping), PluginError> {
+    pub(crate) fn audited_search(
+        hw: &Hardware,
+        m: u64,
+        k: u64,
+        n: u64,
+        prec: &GemmPrecision,
+        prune: bool,
+    ) -> Result<(u64, Mapping), PluginError> {
         check_dims(m, k, n)?;
         let splits = find_permutations(hw.sublanes);
         let l2_bits = hw.l2_bytes.saturating_mul(8);
@@ -1235,7 +1283,9 @@ pub(crate) mod audited {
                                 }
                                 let (sm, sn, sk) = (dm.size(idx & 1), dn.size(idx >> 1 & 1), dk.size(idx >> 2 & 1));
                                 let key = (sm, sn, sk, l1mn, l1k);
-                                memo.entry(key).or_insert_with(|| by_tiles::wave_summary_by_tiles(hw, prec, sm, sn, sk, l1mn, l1mn, l1k, &mut scratch));
+                                memo.entry(key).or_insert_with(|| {
+                                    by_tiles::wave_summary_by_tiles(hw, prec, sm, sn, sk, l1mn, l1mn, l1k, &mut scratch)
+                                });
                                 *shape = Some((Dim::new(sm, l1mn), Dim::new(sn, l1mn), Dim::new(sk, l1k), key));
                             }
                             for &split in &splits {
@@ -1532,4 +1582,3 @@ mod wave_tests {
         }
     }
 }
-
