@@ -41,7 +41,9 @@
 //!    `(m, n, k)` missing from its look-up table is answered by the swapped row `(n, m, k)` when
 //!    that exists, i.e. with the other orientation's fold count. Reproduced within each matmul
 //!    search (`systolic::SaLut`: the table starts empty and fills in the search's order, pruned
-//!    candidates included), which makes GH100 M = 128, K = 8192, N = 3584 exact (32,567 cycles,
+//!    candidates included; the backend's search memo, shared across searches, holds only what
+//!    no table can change and re-prices what this search's table does, see
+//!    [`matmul::SearchMemo`]), which makes GH100 M = 128, K = 8192, N = 3584 exact (32,567 cycles,
 //!    2.3 % above the pure fold formula). Rows LLMCompass's shipped tables (or earlier runs)
 //!    already hold cannot be known here; a shape whose result hinges on them may still differ.
 //!    Switch: with `quirks: false` the pure fold formula is used throughout. Square arrays

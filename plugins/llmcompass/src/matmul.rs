@@ -704,12 +704,12 @@ struct MemoEntry {
     summary: u32,
 }
 
-/// Entries beyond which a memo starts afresh (at the start of a search), so that a long run
-/// over ever new shapes keeps it to tens of MB (about 200 bytes per entry on square arrays,
-/// 400 with the history-sensitive tiles of non-square ones; default_homo.yaml's 216 searches
-/// make 45,000 entries on GA100, 81,000 on GH100). The memo is a pure cache: clearing it
-/// changes no result.
-const MEMO_MAX_ENTRIES: usize = 1 << 17;
+/// Heap bytes (as [`SearchMemo::heap_bytes`] estimates them) beyond which a memo starts
+/// afresh at the start of a search, so that a long run over ever new shapes keeps it bounded
+/// (about 200 bytes per L2 tile shape on square arrays, 400–700 with the history-sensitive
+/// tiles of non-square ones; default_homo.yaml's 216 searches make 45,000 shapes on GA100). The
+/// memo is a pure cache: clearing it changes no result.
+const MEMO_MAX_BYTES: usize = 32 << 20;
 
 /// L2 tile shapes already priced, for one device and precision, kept across the candidates of
 /// one search and, in the backend, across searches (chunked prefill produces many shapes that
@@ -747,6 +747,8 @@ pub struct SearchMemo {
     /// History-sensitive array tiles `(m, n, k)`.
     queries: Vec<(u64, u64, u64)>,
     summaries: Vec<WaveSummary>,
+    /// Steps held by `summaries` (their capacity).
+    summary_steps: usize,
 }
 
 impl SearchMemo {
@@ -768,12 +770,12 @@ impl SearchMemo {
     /// Make the memo one for `hw` and `prec` (emptied if it held another pair's entries, or
     /// too many).
     fn bind(&mut self, hw: &Hardware, prec: &GemmPrecision) {
-        self.bind_with_limit(hw, prec, MEMO_MAX_ENTRIES);
+        self.bind_with_limit(hw, prec, MEMO_MAX_BYTES);
     }
 
-    /// [`SearchMemo::bind`] with the entry limit given.
-    pub(crate) fn bind_with_limit(&mut self, hw: &Hardware, prec: &GemmPrecision, max_entries: usize) {
-        if self.owner.as_ref().is_some_and(|(h, p)| h == hw && *p == prec.key()) && self.entries.len() < max_entries {
+    /// [`SearchMemo::bind`] with the size limit given.
+    pub(crate) fn bind_with_limit(&mut self, hw: &Hardware, prec: &GemmPrecision, max_bytes: usize) {
+        if self.owner.as_ref().is_some_and(|(h, p)| h == hw && *p == prec.key()) && self.heap_bytes() < max_bytes {
             return;
         }
         *self = SearchMemo {
@@ -782,6 +784,19 @@ impl SearchMemo {
             track: prec.lut_history && hw.sa_height != hw.sa_width,
             ..SearchMemo::default()
         };
+    }
+
+    /// An estimate of the heap the memo holds, bytes: its vectors' capacities, the index's
+    /// slots (key, value and a control byte, at the map's capacity) and the wave schedules.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.index.capacity() * (size_of::<TileKey>() + size_of::<u32>() + 1)
+            + self.entries.capacity() * size_of::<MemoEntry>()
+            + self.cycles.capacity() * size_of::<u64>()
+            + self.ranges.capacity() * size_of::<(u32, u32)>()
+            + self.queries.capacity() * size_of::<(u64, u64, u64)>()
+            + self.summaries.capacity() * size_of::<WaveSummary>()
+            + self.summary_steps * size_of::<(u64, u16, u64)>()
     }
 
     /// The L1 grid of a key.
@@ -842,6 +857,7 @@ impl SearchMemo {
         entry.cycles_at = at as u32;
         if entry.ranges_at != NONE {
             entry.summary = self.summaries.len() as u32;
+            self.summary_steps += summary.steps.capacity();
             self.summaries.push(summary);
         }
         at

@@ -35,7 +35,7 @@ pub(crate) fn fold_cycles(m: u64, n: u64, k: u64, h: u64, w: u64) -> u64 {
 /// moves the best mapping and adds 2.3 % (32,567 instead of 31,821 cycles).
 #[derive(Debug, Clone, Default)]
 pub struct SaLut {
-    rows: std::collections::HashMap<(u64, u64, u64), u64>,
+    rows: rustc_hash::FxHashMap<(u64, u64, u64), u64>,
 }
 
 impl SaLut {

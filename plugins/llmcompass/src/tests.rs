@@ -599,7 +599,8 @@ fn a_memo_bound_to_another_device_or_precision_or_too_full_starts_afresh() {
         assert!(!memo.is_empty());
     }
     // Past the size limit the memo is emptied at the next search, and still answers right.
-    let before = memo.len();
+    let before = memo.heap_bytes();
+    assert!(before > memo.len() * 100, "{before} bytes for {} shapes", memo.len());
     memo.bind_with_limit(&gh, &ghp, before);
     assert!(memo.is_empty());
     assert_eq!(matmul::search_memo(&gh, 128, 8192, 3584, &ghp, &mut memo).unwrap().0, 32_567);
