@@ -240,8 +240,8 @@ impl CostModel {
         Ok(c)
     }
 
-    /// Cost the decode-attention kernels (and verification spans) of a memoised shape at this
-    /// step's context sum, in one backend call, adding them to `c` and `stage_s`.
+    /// Cost the context-dependent attention kernels (decode attention, verification spans) of a
+    /// memoised shape at this step's context sum, in one backend call, adding them to `c` and `stage_s`.
     pub(super) fn add_decode_templates(
         &mut self,
         templates: &[DecodeTemplate],
@@ -250,13 +250,13 @@ impl CostModel {
         stage_s: &mut [f64],
     ) -> Result<()> {
         self.pending.clear();
-        for &(_, k, _) in templates {
-            self.pending.push(super::memo::with_mean_kv(k, shape));
+        for &(_, k, _, rule) in templates {
+            self.pending.push(super::memo::with_context(k, rule, shape));
         }
         self.pending_s.clear();
         self.pending_s.resize(self.pending.len(), 0.0);
         self.backend.kernel_times(&self.pending, &mut self.pending_s).map_err(|e| SimError::plugin(&self.backend_name, e))?;
-        for (i, &(stage, _, n)) in templates.iter().enumerate() {
+        for (i, &(stage, _, n, _)) in templates.iter().enumerate() {
             let k = self.pending[i];
             let t = self.checked(Ok(self.pending_s[i]), &k)?;
             c.compute_s += t * n;
