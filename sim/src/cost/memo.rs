@@ -37,9 +37,32 @@ pub(crate) type DecodeTemplate = (usize, Kernel, f64, CtxRule);
 /// The cost of a decode-only step without its context-dependent attention kernels: total, per
 /// stage, and the kernels to re-cost.
 pub(crate) struct StepMemo {
-    base: StepCost,
-    base_stages: Vec<f64>,
-    templates: Vec<DecodeTemplate>,
+    pub(super) base: StepCost,
+    pub(super) base_stages: Vec<f64>,
+    pub(super) templates: Vec<DecodeTemplate>,
+}
+
+/// Slots of a cost model's time cache of memoised attention kernels (24 bytes each: 384 KiB).
+///
+/// The cache is direct-mapped: a template kernel at a context, `(decode_seqs, spec_tokens,
+/// template, context)`, has one slot, which holds the last such kernel costed there and its
+/// seconds. Decode contexts repeat across steps and load levels (⌈ctx/q⌉ shares and short
+/// generations all the more), and the calibrated roofline's answer costs two `powf`; a
+/// fixed-size table bounds the memory whatever the run. Used only when the backend wants its
+/// answers cached ([`KernelBackend::wants_cache`](reallm_plugin_api::KernelBackend::wants_cache)).
+pub(super) const CTX_SLOTS: usize = 1 << 14;
+
+/// The tag of template `i` of the memo of `shape` (with the context, the cache key), or `None`
+/// when the numbers do not fit its fields (then the kernel is not cached).
+pub(super) fn ctx_tag(shape: &BatchShape, i: usize) -> Option<u64> {
+    (shape.decode_seqs < 1 << 40 && shape.spec_tokens < 1 << 16 && i < 1 << 8)
+        .then(|| shape.decode_seqs << 24 | shape.spec_tokens << 8 | i as u64)
+}
+
+/// The slot of (tag, context): Fibonacci hashing of both (consecutive steps' contexts differ by
+/// the batch size, which a plain modulus would map onto few slots).
+pub(super) fn ctx_slot(tag: u64, ctx: u64) -> usize {
+    ((ctx ^ tag.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - CTX_SLOTS.trailing_zeros())) as usize
 }
 
 /// The `q ≥ 1` with `⌈ctx / q⌉ = kv` for every (ctx, kv) probe, if there is one. Probe contexts
@@ -76,7 +99,7 @@ fn without_ctx(k: Kernel) -> Kernel {
 }
 
 /// The context of an attention kernel (`kv_total` or `kv_len`).
-fn ctx_of(k: &Kernel) -> Option<u64> {
+pub(super) fn ctx_of(k: &Kernel) -> Option<u64> {
     match *k {
         Kernel::DecodeAttention { kv_total, .. } => Some(kv_total),
         Kernel::Attention { kv_len, .. } => Some(kv_len),
@@ -102,14 +125,14 @@ impl CostModel {
             let memo = self.build_memo(shape)?;
             self.step_memo.insert(key, memo);
         }
-        // The map is moved out while its entry is read (a pointer move, not a copy of the memo).
-        let memos = std::mem::take(&mut self.step_memo);
-        let r = match memos.get(&key) {
+        // The map is moved out while its entry is used (a pointer move, not a copy of the memo).
+        let mut memos = std::mem::take(&mut self.step_memo);
+        let r = match memos.get_mut(&key) {
             Some(Some(memo)) => {
                 let mut c = memo.base;
                 stage_s.clear();
                 stage_s.extend_from_slice(&memo.base_stages);
-                self.add_decode_templates(&memo.templates, shape, &mut c, stage_s).map(|_| Some(c))
+                self.add_decode_templates(memo, shape, &mut c, stage_s).map(|_| Some(c))
             }
             _ => Ok(None),
         };
