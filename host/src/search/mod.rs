@@ -32,6 +32,7 @@ use crate::config::Experiment;
 use crate::error::{Error, Result};
 use crate::output::write_atomic;
 use config::Mode;
+use config::SearchWorkload;
 use load::{Level, Load};
 use output::{Meta, MetaCounts, MetaWorkload, Row};
 use rayon::prelude::*;
@@ -71,6 +72,9 @@ pub struct SearchArgs {
     /// Request rates (req/s over the budget); default: search.workload.rates, else automatic.
     #[arg(long, value_delimiter = ',', num_args = 1..)]
     pub rates: Vec<f64>,
+    /// Closed-loop load levels instead of rates: clients over the budget, e.g. `--concurrency 1 8 64`.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub concurrency: Vec<u32>,
     /// Number of automatic load levels.
     #[arg(long)]
     pub levels: Option<u32>,
@@ -139,6 +143,13 @@ pub fn apply_args(exp: &mut Experiment, a: &SearchArgs) -> Result<()> {
             })
             .collect::<Result<_>>()?;
     }
+    if (a.isl.is_some() || a.osl.is_some()) && exp.workload.synthetic.is_some() {
+        return Err(Error::Usage("--isl/--osl: the config's `workload.synthetic` sets the request lengths; drop one of them".into()));
+    }
+    if !a.rates.is_empty() && !a.concurrency.is_empty() {
+        return Err(Error::Usage("--rates and --concurrency: give one kind of load level".into()));
+    }
+    let s = &mut exp.search;
     let w = &mut s.workload;
     w.isl = a.isl.unwrap_or(w.isl);
     w.osl = a.osl.unwrap_or(w.osl);
@@ -146,6 +157,11 @@ pub fn apply_args(exp: &mut Experiment, a: &SearchArgs) -> Result<()> {
     w.levels = a.levels.unwrap_or(w.levels);
     if !a.rates.is_empty() {
         w.rates = a.rates.clone();
+        w.concurrency.clear();
+    }
+    if !a.concurrency.is_empty() {
+        w.concurrency = a.concurrency.clone();
+        w.rates.clear();
     }
     s.slo_percentile = a.slo_percentile.unwrap_or(s.slo_percentile);
     exp.slo.ttft_s = a.ttft.or(exp.slo.ttft_s);
@@ -215,7 +231,19 @@ fn validate(exp: &Experiment) -> Result<()> {
     if let Some(r) = w.rates.iter().find(|r| !(r.is_finite() && **r > 0.0)) {
         return Err(bad(exp, format!("key `search.workload.rates`: {r} is not a positive rate")));
     }
-    if w.rates.is_empty() && !(w.levels >= 1 && w.min_load > 0.0 && w.max_load >= w.min_load && w.max_load.is_finite()) {
+    if !w.concurrency.is_empty() && !w.rates.is_empty() {
+        return Err(bad(exp, "key `search.workload`: give `rates` or `concurrency`, not both"));
+    }
+    if let Some(c) = w.concurrency.iter().find(|&&c| c == 0 || c > crate::config::MAX_CLIENTS) {
+        return Err(bad(exp, format!("key `search.workload.concurrency`: {c} clients; expected 1 to {}", crate::config::MAX_CLIENTS)));
+    }
+    if !(w.think_time_s.is_finite() && w.think_time_s >= 0.0) {
+        return Err(bad(exp, format!("key `search.workload.think_time_s` = {}: expected seconds ≥ 0", w.think_time_s)));
+    }
+    if w.rates.is_empty()
+        && w.concurrency.is_empty()
+        && !(w.levels >= 1 && w.min_load > 0.0 && w.max_load >= w.min_load && w.max_load.is_finite())
+    {
         return Err(bad(exp, "key `search.workload`: automatic rates need levels ≥ 1 and 0 < min_load ≤ max_load"));
     }
     if !(0.0..=100.0).contains(&s.slo_percentile) {
@@ -328,10 +356,41 @@ fn estimate_capacity(base: &Experiment, ds: &[&Deployment], isl: u32, osl: u32) 
     Ok(best)
 }
 
+/// The shape of every level's requests: `workload.synthetic`'s lengths when the config sets
+/// them (`isl` and `osl` become their means, rounded up, for the memory pruning and the
+/// capacity estimate), else fixed `isl` and `osl`.
+fn workload_meta(exp: &Experiment) -> MetaWorkload {
+    let w = &exp.search.workload;
+    let (isl, osl, lengths) = match &exp.workload.synthetic {
+        Some(syn) => {
+            let mean = |d: &reallm_sim::LengthDist| d.nominal_mean().ceil().clamp(1.0, u32::MAX as f64) as u32;
+            (mean(&syn.input_tokens), mean(&syn.output_tokens), Some([syn.input_tokens.into(), syn.output_tokens.into()]))
+        }
+        None => (w.isl, w.osl, None),
+    };
+    let arrivals = if w.concurrency.is_empty() {
+        "poisson request rate".to_string()
+    } else {
+        format!("closed loop (clients over the budget, think time {} s)", crate::output::fmt_f64(w.think_time_s))
+    };
+    let shape = if lengths.is_some() { "lengths from workload.synthetic" } else { "fixed lengths" };
+    MetaWorkload {
+        isl,
+        osl,
+        requests: w.requests,
+        seed: w.seed,
+        load: format!("{arrivals}, {shape}"),
+        lengths,
+        think_time_s: if w.concurrency.is_empty() { 0.0 } else { w.think_time_s },
+    }
+}
+
 fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> {
     validate(exp)?;
     let cfg = &exp.search;
-    let w = &cfg.workload;
+    let wm = workload_meta(exp);
+    let shape = wm.shape();
+    let w = &SearchWorkload { isl: wm.isl, osl: wm.osl, ..cfg.workload.clone() };
     let budgets: Vec<u32> = if cfg.gpus.is_empty() {
         vec![exp.pools().map(|p| p.num_devices * p.replicas).sum()]
     } else {
@@ -396,6 +455,15 @@ fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> 
     let mut rates_of = BTreeMap::new();
     let mut capacity = BTreeMap::new();
     for &budget in &budgets {
+        if !w.concurrency.is_empty() {
+            let mut cs = w.concurrency.clone();
+            cs.sort_unstable();
+            cs.dedup();
+            let ls = cs.iter().map(|&c| Level::new(Load::Concurrency(c), &shape)).collect::<Result<Vec<_>>>()?;
+            rates_of.insert(budget, cs.iter().map(|&c| c as f64).collect());
+            levels.insert(budget, ls);
+            continue;
+        }
         let rates = if !w.rates.is_empty() {
             let mut r = w.rates.clone();
             r.sort_by(f64::total_cmp);
@@ -414,7 +482,7 @@ fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> 
                 load::geometric_rates(w.min_load * c, w.max_load * c, w.levels)
             }
         };
-        let ls = rates.iter().map(|&r| Level::new(Load::Rate(r), w.isl, w.osl, w.requests, w.seed)).collect::<Result<Vec<_>>>()?;
+        let ls = rates.iter().map(|&r| Level::new(Load::Rate(r), &shape)).collect::<Result<Vec<_>>>()?;
         rates_of.insert(budget, rates);
         levels.insert(budget, ls);
     }
@@ -437,19 +505,15 @@ fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> 
         simulated: 0,
         failed: vec![],
         levels: rates_of,
-        rates_from: if w.rates.is_empty() {
+        rates_from: if !w.concurrency.is_empty() {
+            "given concurrency".into()
+        } else if w.rates.is_empty() {
             format!("auto: {} levels from {} to {} × the capacity estimate", w.levels, w.min_load, w.max_load)
         } else {
             "given".into()
         },
         capacity_estimate_req_s: capacity,
-        workload: MetaWorkload {
-            isl: w.isl,
-            osl: w.osl,
-            requests: w.requests,
-            seed: w.seed,
-            load: "poisson request rate, fixed lengths".into(),
-        },
+        workload: wm,
         slo: exp.slo,
         slo_percentile: cfg.slo_percentile,
         template: template(exp, kv_set)?,
@@ -477,7 +541,7 @@ pub fn run_deployment(base: &Experiment, index: usize, d: &Deployment, levels: &
         let mut wl = level.workload();
         let outcome = reallm_sim::simulate(&mut pools, transfer, &mut wl, &mut sink, &mut NoObserver, opts)?;
         let stats = sink.finish(&outcome, devices);
-        rows.push(output::make_row(index, li, d, level.load.value(), &stats, &pools));
+        rows.push(output::make_row(index, li, d, level.load, &stats, &pools));
         log::debug!(
             "search: deployment {index} level {li}: {} iterations, {:.3} s so far",
             outcome.totals.count,
@@ -657,27 +721,46 @@ fn finish(out: &Path, meta: &mut Meta, rows: &[Row]) -> Result<(Vec<[bool; 4]>, 
         let kv_set = meta.template["kv_set"].as_bool().unwrap_or(false);
         let d = r.parse_deployment(kv_set).map_err(|m| Error::input(out.join("search.csv").display().to_string(), m))?;
         let w = &meta.workload;
-        let level = Level::new(Load::Rate(r.rate()), w.isl, w.osl, w.requests, w.seed)?;
-        crate::workload::trace::write_rr(&out.join("best_trace.csv"), level.requests(), 0)?;
+        let load = r.load();
+        let level = Level::new(load, &w.shape())?;
+        crate::workload::trace::write_rr(&out.join("best_trace.csv"), &level.requests(), 0)?;
+        let lengths = if w.lengths.is_some() {
+            format!("prompts of {} and outputs of {} tokens on average", w.isl, w.osl)
+        } else {
+            format!("{}-token prompts and {}-token outputs", w.isl, w.osl)
+        };
+        let (what, workload) = match load {
+            Load::Rate(rate) => {
+                (format!("{} req/s of {lengths}", crate::output::fmt_f64(rate)), serde_json::json!({ "traces": ["best_trace.csv"] }))
+            }
+            Load::Concurrency(c) => (
+                format!("{c} clients in a closed loop, {lengths}"),
+                serde_json::json!({ "traces": ["best_trace.csv"], "concurrency": [c], "think_time_s": w.think_time_s }),
+            ),
+        };
         let header = format!(
             "Written by `reallm search`: the deployment with the highest goodput per GPU that meets the SLO\n\
              ({}% of requests within every target) among {} simulated deployments, at its load level\n\
-             ({} req/s of {}-token prompts and {}-token outputs, in best_trace.csv beside this file).\n\
+             ({what}, in best_trace.csv beside this file).\n\
              Deployment: {}. Run it: reallm -c best.yaml sim",
             meta.slo_percentile,
             meta.simulated,
-            r.get("rate_req_s"),
-            w.isl,
-            w.osl,
             d.label()
         );
-        let text = output::best_config(&meta.template, &d, &header);
+        let text = output::best_config(&meta.template, &d, workload, &header);
         write_atomic(&out.join("best.yaml"), text.as_bytes())?;
         meta.best = Some(output::BestInfo {
             deployment: r.deployment,
             level: r.level,
             label: d.label(),
-            rate_req_s: r.rate(),
+            rate_req_s: match load {
+                Load::Rate(x) => Some(x),
+                Load::Concurrency(_) => None,
+            },
+            concurrency: match load {
+                Load::Concurrency(c) => Some(c),
+                Load::Rate(_) => None,
+            },
             goodput_req_s_per_gpu: r.goodput_per_gpu(),
             output_tok_s_per_gpu: r.throughput_per_gpu(),
             tok_s_per_user: r.tok_s_per_user(),
@@ -740,6 +823,14 @@ fn short_duration(s: f64) -> String {
     }
 }
 
+/// A load level in the report's table: `2.5` (req/s) or `c=8` (clients).
+fn load_text(l: Load) -> String {
+    match l {
+        Load::Rate(r) => crate::output::fmt_f64(r),
+        Load::Concurrency(c) => format!("c={c}"),
+    }
+}
+
 /// A short text of a finished search: counts, the frontier, the winner.
 pub fn format_report(r: &Report, out: &Path) -> String {
     let m = &r.meta;
@@ -757,7 +848,8 @@ pub fn format_report(r: &Report, out: &Path) -> String {
     for (b, rates) in &m.levels {
         let cap = m.capacity_estimate_req_s.get(b).map(|c| format!(" (capacity estimate {c} req/s)")).unwrap_or_default();
         let rs: Vec<String> = rates.iter().map(|x| crate::output::fmt_f64(*x)).collect();
-        s.push_str(&format!("  {b} GPUs: load levels {} req/s{cap}\n", rs.join(", ")));
+        let unit = if m.rates_from.contains("concurrency") { "clients" } else { "req/s" };
+        s.push_str(&format!("  {b} GPUs: load levels {} {unit}{cap}\n", rs.join(", ")));
     }
     if r.rows.is_empty() {
         return s;
@@ -770,7 +862,7 @@ pub fn format_report(r: &Report, out: &Path) -> String {
     s.push_str(&format!("Pareto frontier ({} points; ✓ = meets the SLO):\n", front.len()));
     s.push_str(&format!(
         "  {:>10} {:>10} {:>8} {:>9} {:>9}  {}\n",
-        "tok/s/user", "tok/s/GPU", "req/s", "TTFT p90", "TPOT p90", "deployment"
+        "tok/s/user", "tok/s/GPU", "load", "TTFT p90", "TPOT p90", "deployment"
     ));
     for &i in front.iter().take(40) {
         let row = &r.rows[i];
@@ -779,7 +871,7 @@ pub fn format_report(r: &Report, out: &Path) -> String {
             "  {:>10.1} {:>10.1} {:>8} {:>9} {:>9}  {}{} [{}, kv {}]\n",
             row.tok_s_per_user(),
             row.throughput_per_gpu(),
-            row.get("rate_req_s"),
+            load_text(row.load()),
             ms("ttft_p90_s"),
             ms("tpot_p90_s"),
             if r.marks[i][0] { "✓ " } else { "  " },
@@ -790,8 +882,15 @@ pub fn format_report(r: &Report, out: &Path) -> String {
     }
     match &m.best {
         Some(b) => s.push_str(&format!(
-            "best under the SLO: {} at {} req/s: {:.4} good req/s per GPU, {:.1} tok/s/GPU, {:.1} tok/s/user\n",
-            b.label, b.rate_req_s, b.goodput_req_s_per_gpu, b.output_tok_s_per_gpu, b.tok_s_per_user
+            "best under the SLO: {} at {}: {:.4} good req/s per GPU, {:.1} tok/s/GPU, {:.1} tok/s/user\n",
+            b.label,
+            match (b.rate_req_s, b.concurrency) {
+                (_, Some(c)) => format!("{c} clients"),
+                (r, None) => format!("{} req/s", r.map(crate::output::fmt_f64).unwrap_or_default()),
+            },
+            b.goodput_req_s_per_gpu,
+            b.output_tok_s_per_gpu,
+            b.tok_s_per_user
         )),
         None => s.push_str("no deployment meets the SLO at any load level\n"),
     }

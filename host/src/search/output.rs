@@ -3,6 +3,7 @@
 //! and `search.json` (what was searched, the counts, the winner).
 
 use super::config::Mode;
+use super::load::{Load, Shape};
 use super::metrics::LevelStats;
 use super::pareto::frontier;
 use super::space::{BatchChoice, Deployment, PoolChoice};
@@ -10,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::output::{fmt_f64, write_atomic};
 use plotters::prelude::*;
 use reallm_plugin_api::Degrees;
+use reallm_sim::LengthDist;
 use reallm_sim::Pool;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -37,6 +39,7 @@ pub const COLUMNS: &[&str] = &[
     "chunk_tokens",
     "kv_dtype",
     "rate_req_s",
+    "concurrency",
     "requests",
     "completed",
     "output_tok_s_per_gpu",
@@ -109,8 +112,12 @@ impl Row {
     pub fn goodput_per_gpu(&self) -> f64 {
         self.num("goodput_req_s_per_gpu")
     }
-    pub fn rate(&self) -> f64 {
-        self.num("rate_req_s")
+    /// The row's load level: a closed loop when `concurrency` is set, else the request rate.
+    pub fn load(&self) -> Load {
+        match self.get("concurrency").parse::<u32>() {
+            Ok(c) => Load::Concurrency(c),
+            Err(_) => Load::Rate(self.num("rate_req_s")),
+        }
     }
     pub fn label(&self) -> &str {
         &self.cells[col("label")]
@@ -171,8 +178,8 @@ fn esc(s: &str) -> String {
     }
 }
 
-/// The row of deployment `index` at level `level` (rate `rate`) from its metrics and pools.
-pub fn make_row(index: usize, level: usize, d: &Deployment, rate: f64, s: &LevelStats, pools: &[Pool]) -> Row {
+/// The row of deployment `index` at level `level` (offering `load`) from its metrics and pools.
+pub fn make_row(index: usize, level: usize, d: &Deployment, load: Load, s: &LevelStats, pools: &[Pool]) -> Row {
     let f = |v: f64| fmt_f64(v);
     let pool = |c: Option<&PoolChoice>| -> [String; 4] {
         match c {
@@ -185,6 +192,7 @@ pub fn make_row(index: usize, level: usize, d: &Deployment, rate: f64, s: &Level
     let split = d.decode.map(|dc| format!("{}:{}", d.first.replicas * d.first.gpus, dc.replicas * dc.gpus)).unwrap_or_default();
     let tpot = s.tpot_s.mean;
     let per_user = if tpot.is_finite() && tpot > 0.0 { 1.0 / tpot } else { 0.0 };
+    let (rate, clients) = load.cells();
     let kv_cap = pools.iter().map(|p| p.memory.kv_token_capacity).min().unwrap_or(0);
     let weights = pools.iter().map(|p| p.memory.weight_bytes_per_device).max().unwrap_or(0) as f64 / (1u64 << 30) as f64;
     let cells = vec![
@@ -207,7 +215,8 @@ pub fn make_row(index: usize, level: usize, d: &Deployment, rate: f64, s: &Level
         d.batching.max_batch_tokens.to_string(),
         d.batching.chunk_tokens.to_string(),
         esc(&d.kv_dtype),
-        f(rate),
+        rate,
+        clients,
         s.requests.to_string(),
         s.completed.to_string(),
         f(s.output_tokens_per_s_per_device),
@@ -342,7 +351,7 @@ pub struct Meta {
     pub simulated: u64,
     /// Deployments whose simulation failed (not in the CSV).
     pub failed: Vec<Failure>,
-    /// Request rates of each budget's load levels: budget → rates.
+    /// Each budget's load levels: budget → request rates, or clients of closed loops.
     pub levels: BTreeMap<u32, Vec<f64>>,
     /// How the rates were chosen (`given`, or `auto` with the capacity estimate per budget).
     pub rates_from: String,
@@ -376,11 +385,61 @@ pub struct Failure {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetaWorkload {
+    /// Prompt and output tokens per request (the distributions' means when drawn).
     pub isl: u32,
     pub osl: u32,
     pub requests: u32,
     pub seed: u64,
     pub load: String,
+    /// The length distributions, when drawn (`workload.synthetic`); absent: fixed `isl`, `osl`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub lengths: Option<[DistMeta; 2]>,
+    /// Closed loops: seconds a client waits after a completion.
+    #[serde(default)]
+    pub think_time_s: f64,
+}
+
+impl MetaWorkload {
+    /// The shape of every level's requests.
+    pub fn shape(&self) -> Shape {
+        let (input, output) = match self.lengths {
+            Some([i, o]) => (i.into(), o.into()),
+            None => (LengthDist::Fixed(self.isl), LengthDist::Fixed(self.osl)),
+        };
+        Shape { input, output, requests: self.requests, seed: self.seed, think_time_s: self.think_time_s }
+    }
+}
+
+/// A length distribution in `search.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "dist", rename_all = "snake_case")]
+pub enum DistMeta {
+    Fixed { tokens: u32 },
+    Uniform { min: u32, max: u32 },
+    Normal { mean: f64, std: f64, min: u32, max: u32 },
+    Lognormal { mean: f64, std: f64, min: u32, max: u32 },
+}
+
+impl From<LengthDist> for DistMeta {
+    fn from(d: LengthDist) -> Self {
+        match d {
+            LengthDist::Fixed(tokens) => DistMeta::Fixed { tokens },
+            LengthDist::Uniform { min, max } => DistMeta::Uniform { min, max },
+            LengthDist::Normal { mean, std, min, max } => DistMeta::Normal { mean, std, min, max },
+            LengthDist::LogNormal { mean, std, min, max } => DistMeta::Lognormal { mean, std, min, max },
+        }
+    }
+}
+
+impl From<DistMeta> for LengthDist {
+    fn from(d: DistMeta) -> Self {
+        match d {
+            DistMeta::Fixed { tokens } => LengthDist::Fixed(tokens),
+            DistMeta::Uniform { min, max } => LengthDist::Uniform { min, max },
+            DistMeta::Normal { mean, std, min, max } => LengthDist::Normal { mean, std, min, max },
+            DistMeta::Lognormal { mean, std, min, max } => LengthDist::LogNormal { mean, std, min, max },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -388,7 +447,11 @@ pub struct BestInfo {
     pub deployment: usize,
     pub level: usize,
     pub label: String,
-    pub rate_req_s: f64,
+    /// The winner's level: its request rate (open loop), or its clients (closed loop).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rate_req_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub concurrency: Option<u32>,
     pub goodput_req_s_per_gpu: f64,
     pub output_tok_s_per_gpu: f64,
     pub tok_s_per_user: f64,
@@ -413,8 +476,9 @@ pub fn write_meta(path: &Path, m: &Meta) -> Result<()> {
 }
 
 /// The winner as a ready-to-run native config: the template's settings, the deployment's pools,
-/// and its level's requests as `best_trace.csv` beside it.
-pub fn best_config(template: &serde_json::Value, d: &Deployment, header: &str) -> String {
+/// and `workload` (its level's requests as `best_trace.csv` beside it, replayed or in a closed
+/// loop).
+pub fn best_config(template: &serde_json::Value, d: &Deployment, workload: serde_json::Value, header: &str) -> String {
     let t = template;
     let pool = |c: &PoolChoice| {
         serde_json::json!({
@@ -464,7 +528,7 @@ pub fn best_config(template: &serde_json::Value, d: &Deployment, header: &str) -
         ("model", model),
         ("backend", backend),
         (key, system),
-        ("workload", serde_json::json!({ "traces": ["best_trace.csv"] })),
+        ("workload", workload),
         ("sim", t["sim"].clone()),
         ("slo", t["slo"].clone()),
     ];

@@ -302,3 +302,85 @@ fn row_metrics_equal_the_run_summary() {
         }
     }
 }
+
+/// Closed loops of 1 and 8 clients over lengths drawn from `workload.synthetic`.
+fn closed() -> Experiment {
+    tiny(&[
+        "search.workload.rates=[]",
+        "search.workload.concurrency=[8, 1]",
+        "search.workload.think_time_s=0.001",
+        "workload.synthetic={requests: 10, input_tokens: {dist: uniform, min: 50, max: 300}, output_tokens: {dist: uniform, min: 4, max: 20}}",
+    ])
+}
+
+#[test]
+fn closed_loop_levels_are_identical_across_threads_and_shards() {
+    let exp = closed();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let r = run(&exp, &opts(a.path())).unwrap();
+    assert_eq!(r.meta.levels[&4], vec![1.0, 8.0]);
+    assert_eq!(r.meta.rates_from, "given concurrency");
+    assert!(r.meta.workload.load.contains("closed loop") && r.meta.workload.lengths.is_some(), "{:?}", r.meta.workload);
+    // The lengths' means size the pruning: uniform 50–300 and 4–20.
+    assert_eq!((r.meta.workload.isl, r.meta.workload.osl), (175, 12));
+    assert!(r.rows.iter().all(|row| row.get("rate_req_s").is_empty()));
+    assert!(r.rows.iter().all(|row| [super::load::Load::Concurrency(1), super::load::Load::Concurrency(8)][row.level] == row.load()));
+    // 40 requests per level (search.workload.requests), every one completed.
+    assert!(r.rows.iter().all(|row| row.get("requests") == "40" && row.get("completed") == "40"));
+    run(&exp, &RunOpts { out: b.path().to_path_buf(), jobs: Some(3), ..Default::default() }).unwrap();
+    let one = files(a.path());
+    assert_eq!(one, files(b.path()));
+    let shards: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    for (i, s) in shards.iter().enumerate() {
+        run(&exp, &RunOpts { out: s.path().to_path_buf(), jobs: Some(2), shard: Some((i, 2)), ..Default::default() }).unwrap();
+    }
+    let m = tempfile::tempdir().unwrap();
+    merge(&shards.iter().map(|s| s.path().to_path_buf()).collect::<Vec<_>>(), m.path()).unwrap();
+    assert_eq!(one, files(m.path()));
+    // Eight clients keep more requests in flight than one: more throughput, longer waits.
+    let of = |d: usize, l: usize| r.rows.iter().find(|x| x.deployment == d && x.level == l).unwrap();
+    assert!(of(0, 1).throughput_per_gpu() > of(0, 0).throughput_per_gpu());
+}
+
+#[test]
+fn a_closed_loop_winner_config_runs_its_loop_and_reproduces_its_row() {
+    let exp = closed();
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(&exp, &opts(dir.path())).unwrap();
+    let best = r.meta.best.clone().unwrap();
+    let c = best.concurrency.unwrap();
+    assert_eq!(best.rate_req_s, None);
+    let row = r.rows.iter().zip(&r.marks).find(|(_, m)| m[3]).unwrap().0;
+    let cfg = dir.path().join("best.yaml");
+    let e = config::load(Some(&cfg), &[]).unwrap();
+    assert_eq!((e.workload.concurrency.clone(), e.workload.think_time_s), (vec![c], 0.001));
+    let ws = crate::stages::Workspace::new(dir.path().join("ws"));
+    let srcs = crate::workload::source::sources(&e, &ws, &[], &[], &[], &[]).unwrap();
+    assert_eq!((srcs.len(), srcs[0].concurrency()), (1, Some(c)));
+    let mut wl = crate::workload::source::build(&e, &srcs[0]).unwrap();
+    let mut pools = assemble::build_pools(&e).unwrap();
+    let mut sink = metrics::LevelSink::new(e.slo);
+    let o = SimOptions { end_time_s: e.sim.end_time_s, seed: e.sim.seed, keep_iterations: Some(0) };
+    let outcome = reallm_sim::simulate(&mut pools, assemble::kv_transfer(&e), &mut wl, &mut sink, &mut NoObserver, o).unwrap();
+    let s = sink.finish(&outcome, 4);
+    let f = crate::output::fmt_f64;
+    assert_eq!(row.get("requests"), "40");
+    for (col, v) in [
+        ("ttft_p90_s", s.ttft_s.p90),
+        ("tpot_p99_s", s.tpot_s.p99),
+        ("e2e_p50_s", s.e2e_s.p50),
+        ("goodput_req_s_per_gpu", s.goodput_requests_per_s_per_device),
+    ] {
+        assert_eq!(row.get(col), f(v), "{col}");
+    }
+}
+
+#[test]
+fn closed_loop_settings_are_checked() {
+    let both = tiny(&["search.workload.concurrency=[4]"]);
+    assert!(prepare(&both, None).unwrap_err().to_string().contains("not both"));
+    let zero = tiny(&["search.workload.rates=[]", "search.workload.concurrency=[0]"]);
+    assert!(prepare(&zero, None).unwrap_err().to_string().contains("search.workload.concurrency"));
+    let think = tiny(&["search.workload.rates=[]", "search.workload.concurrency=[4]", "search.workload.think_time_s=-1"]);
+    assert!(prepare(&think, None).unwrap_err().to_string().contains("think_time_s"));
+}
