@@ -56,7 +56,7 @@ pub(super) const CTX_SLOTS: usize = 1 << 14;
 /// when the numbers do not fit its fields (then the kernel is not cached).
 pub(super) fn ctx_tag(shape: &BatchShape, i: usize) -> Option<u64> {
     (shape.decode_seqs < 1 << 40 && shape.spec_tokens < 1 << 16 && i < 1 << 8)
-        .then(|| shape.decode_seqs << 24 | shape.spec_tokens << 8 | i as u64)
+        .then_some(shape.decode_seqs << 24 | shape.spec_tokens << 8 | i as u64)
 }
 
 /// The slot of (tag, context): Fibonacci hashing of both (consecutive steps' contexts differ by
