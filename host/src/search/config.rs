@@ -128,6 +128,10 @@ pub struct SearchWorkload {
     pub concurrency: Vec<u32>,
     /// Closed loops: seconds a client waits after a completion before sending again.
     pub think_time_s: f64,
+    /// A trace file whose requests' (prompt, output) lengths the levels use, in order (the
+    /// first `requests` of them); its arrival times are not used (the levels set the arrivals).
+    /// Relative to the config file.
+    pub trace: Option<String>,
     /// Seed of the arrival times (and of the lengths drawn from `workload.synthetic`).
     pub seed: u64,
 }
@@ -144,6 +148,7 @@ impl Default for SearchWorkload {
             max_load: 1.2,
             concurrency: vec![],
             think_time_s: 0.0,
+            trace: None,
             seed: 0,
         }
     }

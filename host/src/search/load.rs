@@ -51,12 +51,18 @@ pub struct Shape {
     pub seed: u64,
     /// Closed loops: seconds a client waits after a completion.
     pub think_time_s: f64,
+    /// (prompt, output) lengths of a trace's requests, in order: when set, the levels use its
+    /// first `requests` lengths (all when it has fewer) instead of `input` and `output`.
+    pub trace: Option<Vec<(u32, u32)>>,
 }
 
 impl Shape {
     /// Whether both lengths are fixed: then the requests are exactly the `isl`/`osl` ones of
     /// earlier searches (same arrival stream).
     fn fixed(&self) -> Option<(u32, u32)> {
+        if self.trace.is_some() {
+            return None;
+        }
         match (self.input, self.output) {
             (LengthDist::Fixed(i), LengthDist::Fixed(o)) => Some((i, o)),
             _ => None,
@@ -65,7 +71,10 @@ impl Shape {
 
     /// The (prompt, output) lengths of the level's requests, in order: the same at every level
     /// (seeded by the search seed alone), so levels differ only in their load.
-    fn lengths(&self) -> Vec<(u32, u32)> {
+    pub fn lengths(&self) -> Vec<(u32, u32)> {
+        if let Some(t) = &self.trace {
+            return t.iter().take(self.requests as usize).copied().collect();
+        }
         match self.fixed() {
             Some(io) => vec![io; self.requests as usize],
             None => {
@@ -214,7 +223,7 @@ mod tests {
     use super::*;
 
     fn shape(input: LengthDist, output: LengthDist, requests: u32, seed: u64) -> Shape {
-        Shape { input, output, requests, seed, think_time_s: 0.0 }
+        Shape { input, output, requests, seed, think_time_s: 0.0, trace: None }
     }
 
     fn fixed(isl: u32, osl: u32, n: u32, seed: u64) -> Shape {
@@ -248,6 +257,18 @@ mod tests {
         // The closed loop issues the same lengths in the same order.
         let c = Level::new(Load::Concurrency(4), &s).unwrap();
         assert_eq!(lens(&c), lens(&a));
+    }
+
+    #[test]
+    fn trace_lengths_are_taken_in_order() {
+        let mut s = fixed(1, 2, 3, 0);
+        s.trace = Some(vec![(10, 2), (20, 3), (30, 4), (40, 5)]);
+        let lens = |l: &Level| l.requests().iter().map(|r| (r.prompt_tokens, r.output_tokens)).collect::<Vec<_>>();
+        let want = vec![(10, 2), (20, 3), (30, 4)];
+        assert_eq!(lens(&Level::new(Load::Rate(2.0), &s).unwrap()), want);
+        assert_eq!(lens(&Level::new(Load::Concurrency(2), &s).unwrap()), want);
+        s.requests = 9;
+        assert_eq!(Level::new(Load::Rate(2.0), &s).unwrap().requests().len(), 4, "a shorter trace gives what it has");
     }
 
     #[test]

@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::output::write_atomic;
 use config::Mode;
 use config::SearchWorkload;
-use load::{Level, Load};
+use load::{Level, Load, Shape};
 use output::{Meta, MetaCounts, MetaWorkload, Row};
 use rayon::prelude::*;
 use reallm_plugin_api::{BatchShape, ModelInfo, PrefillChunk};
@@ -75,6 +75,9 @@ pub struct SearchArgs {
     /// Closed-loop load levels instead of rates: clients over the budget, e.g. `--concurrency 1 8 64`.
     #[arg(long, value_delimiter = ',', num_args = 1..)]
     pub concurrency: Vec<u32>,
+    /// A trace file whose request lengths the levels use, in order (its arrival times are not used).
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
     /// Number of automatic load levels.
     #[arg(long)]
     pub levels: Option<u32>,
@@ -162,6 +165,10 @@ pub fn apply_args(exp: &mut Experiment, a: &SearchArgs) -> Result<()> {
     if !a.concurrency.is_empty() {
         w.concurrency = a.concurrency.clone();
         w.rates.clear();
+    }
+    if let Some(t) = &a.trace {
+        // Relative to the working directory, where the command line was typed.
+        w.trace = Some(std::path::absolute(t).unwrap_or(t.clone()).display().to_string());
     }
     s.slo_percentile = a.slo_percentile.unwrap_or(s.slo_percentile);
     exp.slo.ttft_s = a.ttft.or(exp.slo.ttft_s);
@@ -356,25 +363,53 @@ fn estimate_capacity(base: &Experiment, ds: &[&Deployment], isl: u32, osl: u32) 
     Ok(best)
 }
 
-/// The shape of every level's requests: `workload.synthetic`'s lengths when the config sets
-/// them (`isl` and `osl` become their means, rounded up, for the memory pruning and the
-/// capacity estimate), else fixed `isl` and `osl`.
-fn workload_meta(exp: &Experiment) -> MetaWorkload {
+/// The workload of every level: `search.workload.trace`'s lengths when set, else
+/// `workload.synthetic`'s when the config sets them, else fixed `isl` and `osl`. With a trace or
+/// distributions, `isl` and `osl` become the mean lengths (rounded up) for the memory pruning
+/// and the capacity estimate. Returns the meta and the shape (with the trace's lengths read).
+fn workload_meta(exp: &Experiment) -> Result<(MetaWorkload, Shape)> {
     let w = &exp.search.workload;
-    let (isl, osl, lengths) = match &exp.workload.synthetic {
-        Some(syn) => {
-            let mean = |d: &reallm_sim::LengthDist| d.nominal_mean().ceil().clamp(1.0, u32::MAX as f64) as u32;
-            (mean(&syn.input_tokens), mean(&syn.output_tokens), Some([syn.input_tokens.into(), syn.output_tokens.into()]))
+    let ceil = |x: f64| x.ceil().clamp(1.0, u32::MAX as f64) as u32;
+    let (mut isl, mut osl, mut lengths) = (w.isl, w.osl, None);
+    let mut trace = None;
+    let mut trace_lengths = None;
+    if let Some(t) = &w.trace {
+        if exp.workload.synthetic.is_some() {
+            return Err(bad(exp, "key `search.workload.trace`: the config's `workload.synthetic` sets the lengths too; drop one of them"));
         }
-        None => (w.isl, w.osl, None),
-    };
+        let p = Path::new(t);
+        let path = match &exp.base_dir {
+            Some(b) if p.is_relative() => b.join(p),
+            _ => p.to_path_buf(),
+        };
+        let reqs = crate::workload::trace::read(&path)?;
+        let used: Vec<(u32, u32)> = reqs.iter().take(w.requests as usize).map(|r| (r.prompt_tokens, r.output_tokens)).collect();
+        if used.is_empty() {
+            return Err(Error::input(path.display().to_string(), "no requests: the search needs at least one"));
+        }
+        let n = used.len() as f64;
+        isl = ceil(used.iter().map(|l| l.0 as f64).sum::<f64>() / n);
+        osl = ceil(used.iter().map(|l| l.1 as f64).sum::<f64>() / n);
+        trace = Some(std::path::absolute(&path).unwrap_or(path).display().to_string());
+        trace_lengths = Some(reqs.iter().map(|r| (r.prompt_tokens, r.output_tokens)).collect::<Vec<_>>());
+    } else if let Some(syn) = &exp.workload.synthetic {
+        isl = ceil(syn.input_tokens.nominal_mean());
+        osl = ceil(syn.output_tokens.nominal_mean());
+        lengths = Some([syn.input_tokens.into(), syn.output_tokens.into()]);
+    }
     let arrivals = if w.concurrency.is_empty() {
         "poisson request rate".to_string()
     } else {
         format!("closed loop (clients over the budget, think time {} s)", crate::output::fmt_f64(w.think_time_s))
     };
-    let shape = if lengths.is_some() { "lengths from workload.synthetic" } else { "fixed lengths" };
-    MetaWorkload {
+    let shape = if trace.is_some() {
+        "lengths from a trace"
+    } else if lengths.is_some() {
+        "lengths from workload.synthetic"
+    } else {
+        "fixed lengths"
+    };
+    let meta = MetaWorkload {
         isl,
         osl,
         requests: w.requests,
@@ -382,14 +417,17 @@ fn workload_meta(exp: &Experiment) -> MetaWorkload {
         load: format!("{arrivals}, {shape}"),
         lengths,
         think_time_s: if w.concurrency.is_empty() { 0.0 } else { w.think_time_s },
-    }
+        trace,
+    };
+    let mut shape = meta.shape_without_trace();
+    shape.trace = trace_lengths;
+    Ok((meta, shape))
 }
 
 fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> {
     validate(exp)?;
     let cfg = &exp.search;
-    let wm = workload_meta(exp);
-    let shape = wm.shape();
+    let (wm, shape) = workload_meta(exp)?;
     let w = &SearchWorkload { isl: wm.isl, osl: wm.osl, ..cfg.workload.clone() };
     let budgets: Vec<u32> = if cfg.gpus.is_empty() {
         vec![exp.pools().map(|p| p.num_devices * p.replicas).sum()]
@@ -494,7 +532,9 @@ fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> 
     canon.workspace = None;
     canon.output_dir = None;
     canon.name = None;
-    let fingerprint = fnv_hex(&format!("reallm search v1|{canon:?}|{rates_of:?}|{}|{:?}", space.deployments.len(), space.counts));
+    let trace_hash = shape.trace.as_ref().map(|_| fnv_hex(&format!("{:?}", shape.lengths()))).unwrap_or_default();
+    let fingerprint =
+        fnv_hex(&format!("reallm search v1|{canon:?}|{rates_of:?}|{}|{:?}|{trace_hash}", space.deployments.len(), space.counts));
     let c = &space.counts;
     let meta = Meta {
         format: "reallm search v1".into(),
@@ -722,9 +762,9 @@ fn finish(out: &Path, meta: &mut Meta, rows: &[Row]) -> Result<(Vec<[bool; 4]>, 
         let d = r.parse_deployment(kv_set).map_err(|m| Error::input(out.join("search.csv").display().to_string(), m))?;
         let w = &meta.workload;
         let load = r.load();
-        let level = Level::new(load, &w.shape())?;
+        let level = Level::new(load, &w.shape()?)?;
         crate::workload::trace::write_rr(&out.join("best_trace.csv"), &level.requests(), 0)?;
-        let lengths = if w.lengths.is_some() {
+        let lengths = if w.lengths.is_some() || w.trace.is_some() {
             format!("prompts of {} and outputs of {} tokens on average", w.isl, w.osl)
         } else {
             format!("{}-token prompts and {}-token outputs", w.isl, w.osl)

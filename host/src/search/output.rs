@@ -397,16 +397,33 @@ pub struct MetaWorkload {
     /// Closed loops: seconds a client waits after a completion.
     #[serde(default)]
     pub think_time_s: f64,
+    /// The trace whose request lengths the levels use, if any (read again to write the
+    /// winner's trace; a hash of its lengths is in the fingerprint).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trace: Option<String>,
 }
 
 impl MetaWorkload {
-    /// The shape of every level's requests.
-    pub fn shape(&self) -> Shape {
+    /// The shape of every level's requests, the trace's lengths left out.
+    pub fn shape_without_trace(&self) -> Shape {
         let (input, output) = match self.lengths {
             Some([i, o]) => (i.into(), o.into()),
             None => (LengthDist::Fixed(self.isl), LengthDist::Fixed(self.osl)),
         };
-        Shape { input, output, requests: self.requests, seed: self.seed, think_time_s: self.think_time_s }
+        Shape { input, output, requests: self.requests, seed: self.seed, think_time_s: self.think_time_s, trace: None }
+    }
+
+    /// The shape of every level's requests (reading the trace, if one gives the lengths).
+    pub fn shape(&self) -> Result<Shape> {
+        let (input, output) = match self.lengths {
+            Some([i, o]) => (i.into(), o.into()),
+            None => (LengthDist::Fixed(self.isl), LengthDist::Fixed(self.osl)),
+        };
+        let trace = match &self.trace {
+            Some(p) => Some(crate::workload::trace::read(Path::new(p))?.iter().map(|r| (r.prompt_tokens, r.output_tokens)).collect()),
+            None => None,
+        };
+        Ok(Shape { input, output, requests: self.requests, seed: self.seed, think_time_s: self.think_time_s, trace })
     }
 }
 

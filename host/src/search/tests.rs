@@ -384,3 +384,39 @@ fn closed_loop_settings_are_checked() {
     let think = tiny(&["search.workload.rates=[]", "search.workload.concurrency=[4]", "search.workload.think_time_s=-1"]);
     assert!(prepare(&think, None).unwrap_err().to_string().contains("think_time_s"));
 }
+
+#[test]
+fn a_trace_gives_the_lengths_of_every_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.csv");
+    let reqs: Vec<crate::workload::Request> =
+        (0..50).map(|i| crate::workload::Request::new(i, i as f64 * 100.0, 40 + 7 * i as u32, 3 + (i % 9) as u32)).collect();
+    crate::workload::trace::write_rr(&trace, &reqs, 0).unwrap();
+    let t = format!("search.workload.trace={}", trace.display());
+    for extra in [
+        vec![t.as_str(), "search.modes=[agg]"],
+        vec![t.as_str(), "search.modes=[agg]", "search.workload.rates=[]", "search.workload.concurrency=[2, 6]"],
+    ] {
+        let exp = tiny(&extra);
+        let out = tempfile::tempdir().unwrap();
+        let r = run(&exp, &opts(out.path())).unwrap();
+        // The first 40 of the trace's 50 requests (search.workload.requests), every one done.
+        assert!(r.rows.iter().all(|row| row.get("requests") == "40" && row.get("completed") == "40"), "{extra:?}");
+        assert_eq!(r.meta.workload.trace.as_deref(), Some(std::path::absolute(&trace).unwrap().display().to_string().as_str()));
+        // Mean lengths of those 40: 40 + 7 · 19.5 = 176.5 → 177; outputs 3 + (4·(0+…+8) + 0+…+3)/40 = 6.75 → 7.
+        assert_eq!((r.meta.workload.isl, r.meta.workload.osl), (177, 7));
+        let best = std::fs::read_to_string(out.path().join("best_trace.csv")).unwrap();
+        let written = crate::workload::trace::parse(&best, "best_trace.csv").unwrap();
+        let lens = |v: &[crate::workload::Request]| v.iter().map(|q| (q.prompt_tokens, q.output_tokens)).collect::<Vec<_>>();
+        assert_eq!(lens(&written), lens(&reqs[..40]));
+        // Another trace is another search.
+        let other = dir.path().join("u.csv");
+        crate::workload::trace::write_rr(&other, &reqs[1..], 0).unwrap();
+        let o = format!("search.workload.trace={}", other.display());
+        let mut e2 = extra.clone();
+        e2[0] = o.as_str();
+        assert!(run(&tiny(&e2), &opts(out.path())).unwrap_err().to_string().contains("another search"));
+    }
+    let both = tiny(&[&t, "workload.synthetic={requests: 10, input_tokens: 5, output_tokens: 5}"]);
+    assert!(prepare(&both, None).unwrap_err().to_string().contains("search.workload.trace"));
+}
