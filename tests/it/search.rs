@@ -114,3 +114,16 @@ fn closed_loop_levels_over_a_trace_from_the_command_line() {
     let out = reallm(d).arg("search").args(args).args(["--concurrency", "2", "--rates", "1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn engines_as_an_axis_from_the_command_line() {
+    // Two engines: the 6 deployments twice; an unknown engine names the key.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = reallm(d).arg("search").args(SEARCH).args(["--engines", "vllm,sglang", "--dry-run"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("12 deployments enumerated") && stdout(&out).contains("24 simulations"), "{}", stdout(&out));
+    let out = reallm(d).arg("search").args(SEARCH).args(["--engines", "vllm,tgi", "--dry-run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("unknown engine `tgi`"), "{}", stderr(&out));
+}

@@ -45,6 +45,11 @@ pub struct SearchConfig {
     #[serde(deserialize_with = "crate::config::schema::one_or_many")]
     pub kv_dtypes: Vec<String>,
     pub workload: SearchWorkload,
+    /// Serving-engine profiles searched as an axis (`vllm`, `sglang`, `trtllm`): the config is
+    /// loaded once per engine, as with `engine:` (the profile fills the keys the config leaves
+    /// out, its tiers matched against the config's own pool). Empty: the config as it is.
+    #[serde(deserialize_with = "crate::config::schema::one_or_many")]
+    pub engines: Vec<String>,
     /// A (deployment, load) point meets the SLO when at least this percentage of its requests
     /// meets every target of `slo:`.
     pub slo_percentile: f64,
@@ -60,6 +65,7 @@ impl Default for SearchConfig {
             batching: SearchBatching::default(),
             kv_dtypes: vec![],
             workload: SearchWorkload::default(),
+            engines: vec![],
             slo_percentile: 90.0,
         }
     }

@@ -75,6 +75,9 @@ pub struct SearchArgs {
     /// Closed-loop load levels instead of rates: clients over the budget, e.g. `--concurrency 1 8 64`.
     #[arg(long, value_delimiter = ',', num_args = 1..)]
     pub concurrency: Vec<u32>,
+    /// Engine profiles as a search axis, e.g. `--engines vllm,sglang,trtllm` (search.engines).
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub engines: Vec<String>,
     /// A trace file whose request lengths the levels use, in order (its arrival times are not used).
     #[arg(long)]
     pub trace: Option<PathBuf>,
@@ -134,6 +137,9 @@ pub fn apply_args(exp: &mut Experiment, a: &SearchArgs) -> Result<()> {
     let s = &mut exp.search;
     if !a.gpus.is_empty() {
         s.gpus = a.gpus.clone();
+    }
+    if !a.engines.is_empty() {
+        s.engines = a.engines.clone();
     }
     if !a.modes.is_empty() {
         s.modes = a
@@ -304,6 +310,7 @@ fn template(exp: &Experiment, kv_set: bool) -> Result<serde_json::Value> {
         "sim": {"end_time_s": exp.sim.end_time_s, "iteration_overhead_s": exp.sim.iteration_overhead_s, "seed": exp.sim.seed, "cuda_graph_batch_sizes": exp.sim.cuda_graph_batch_sizes},
         "slo": exp.slo,
         "kv_set": kv_set,
+        "engine": exp.engine.as_ref().map(|e| e.name.clone()),
     }))
 }
 
@@ -330,15 +337,17 @@ fn fnv_hex(text: &str) -> String {
 /// holds (max_batch_seqs, or what its KV holds), `T_prefill` the cost of one `isl`-token
 /// prefill and `T_decode(B)` of a decode step of `B` sequences at the mean context. It only
 /// places the automatic load levels; the simulations measure the real capacity.
-fn estimate_capacity(base: &Experiment, ds: &[&Deployment], isl: u32, osl: u32) -> Result<f64> {
-    let device = crate::devices::resolve(&base.pool.device, base.base_dir.as_deref())?;
+fn estimate_capacity<'a>(base_of: &dyn Fn(&Deployment) -> &'a Experiment, ds: &[&Deployment], isl: u32, osl: u32) -> Result<f64> {
     let mut seen = BTreeSet::new();
     let mut best = 0.0f64;
     for d in ds {
-        let key = format!("{}|{}|{}|{}|{}", d.first.gpus, d.first.attention, d.first.ffn, d.kv_dtype, d.batching.max_batch_seqs);
+        let key =
+            format!("{}|{}|{}|{}|{}|{}", d.engine, d.first.gpus, d.first.attention, d.first.ffn, d.kv_dtype, d.batching.max_batch_seqs);
         if !seen.insert(key) {
             continue;
         }
+        let base = base_of(d);
+        let device = crate::devices::resolve(&base.pool.device, base.base_dir.as_deref())?;
         let e = d.experiment(base);
         let (mut cost, _) = assemble::build_cost_model(&e, &e.pool, &device)?;
         let mem = assemble::pool_spec(&e, &e.pool, &device, &cost.info)?.memory;
@@ -424,19 +433,10 @@ fn workload_meta(exp: &Experiment) -> Result<(MetaWorkload, Shape)> {
     Ok((meta, shape))
 }
 
-fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> {
+/// The space of one base experiment (one engine profile), and whether the KV dtype is searched.
+fn enumerate_base(exp: &Experiment, budgets: &[u32], w: &SearchWorkload) -> Result<(Space, bool)> {
     validate(exp)?;
     let cfg = &exp.search;
-    let (wm, shape) = workload_meta(exp)?;
-    let w = &SearchWorkload { isl: wm.isl, osl: wm.osl, ..cfg.workload.clone() };
-    let budgets: Vec<u32> = if cfg.gpus.is_empty() {
-        vec![exp.pools().map(|p| p.num_devices * p.replicas).sum()]
-    } else {
-        let mut b = cfg.gpus.clone();
-        b.sort_unstable();
-        b.dedup();
-        b
-    };
     let device = crate::devices::resolve(&exp.pool.device, exp.base_dir.as_deref())?;
     // The model under each KV dtype.
     let kv_set = !cfg.kv_dtypes.is_empty();
@@ -479,7 +479,7 @@ fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> 
     let space = space::enumerate(&SpaceInputs {
         base: exp,
         cfg,
-        budgets: &budgets,
+        budgets,
         infos: &infos,
         kv_dtypes: &kv_dtypes,
         batchings: &batchings,
@@ -488,6 +488,59 @@ fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> 
         devices_per_node: device.spec.interconnect.devices_per_node,
         need_tokens: ((w.isl + w.osl) as u64, w.isl as u64 + 1),
     })?;
+    Ok((space, kv_set))
+}
+
+/// The base experiments of a search: `exp` itself, or with engine profiles as an axis
+/// (`search.engines`), `exp` loaded once per engine by `load` (the config with `engine=NAME`).
+pub fn engine_bases(exp: &Experiment, load: &dyn Fn(&str) -> Result<Experiment>) -> Result<Vec<Experiment>> {
+    let mut names = exp.search.engines.clone();
+    names.dedup();
+    if names.is_empty() {
+        return Ok(vec![exp.clone()]);
+    }
+    let mut seen = BTreeSet::new();
+    names.into_iter().filter(|n| seen.insert(n.clone())).map(|n| load(&n)).collect()
+}
+
+#[cfg(test)]
+fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> {
+    prepare_bases(std::slice::from_ref(exp), shard)
+}
+
+fn prepare_bases(bases: &[Experiment], shard: Option<(usize, usize)>) -> Result<Prepared> {
+    let exp = bases.first().ok_or_else(|| Error::Internal("search: no base experiment".into()))?;
+    validate(exp)?;
+    let cfg = &exp.search;
+    let (wm, shape) = workload_meta(exp)?;
+    let w = &SearchWorkload { isl: wm.isl, osl: wm.osl, ..cfg.workload.clone() };
+    let budgets: Vec<u32> = if cfg.gpus.is_empty() {
+        vec![exp.pools().map(|p| p.num_devices * p.replicas).sum()]
+    } else {
+        let mut b = cfg.gpus.clone();
+        b.sort_unstable();
+        b.dedup();
+        b
+    };
+    // One space per base (engine), joined in base order.
+    let mut space = Space { deployments: vec![], counts: Default::default(), reasons: BTreeMap::new() };
+    let mut kv_set = false;
+    let mut base_of = BTreeMap::new();
+    for (bi, b) in bases.iter().enumerate() {
+        let (sp, k) = enumerate_base(b, &budgets, w)?;
+        kv_set = k;
+        let name = b.engine.as_ref().map(|e| e.name.clone()).unwrap_or_default();
+        base_of.insert(name.clone(), bi);
+        space.deployments.extend(sp.deployments);
+        let (c, n) = (&mut space.counts, &sp.counts);
+        (c.deployments, c.invalid, c.pruned_memory, c.valid) =
+            (c.deployments + n.deployments, c.invalid + n.invalid, c.pruned_memory + n.pruned_memory, c.valid + n.valid);
+        for (r, k) in sp.reasons {
+            let r = if bases.len() > 1 { format!("{name}: {r}") } else { r };
+            *space.reasons.entry(r).or_default() += k;
+        }
+    }
+    let base = |d: &Deployment| &bases[base_of.get(&d.engine).copied().unwrap_or(0)];
     // Load levels per budget.
     let mut levels = BTreeMap::new();
     let mut rates_of = BTreeMap::new();
@@ -512,7 +565,7 @@ fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> 
             if ds.is_empty() {
                 vec![]
             } else {
-                let c = estimate_capacity(exp, &ds, w.isl, w.osl)?;
+                let c = estimate_capacity(&base, &ds, w.isl, w.osl)?;
                 if !(c > 0.0) {
                     return Err(Error::Infeasible(format!("search: no capacity estimate for {budget} GPUs; give search.workload.rates")));
                 }
@@ -526,15 +579,22 @@ fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> 
     }
     let simulations: u64 = space.deployments.iter().map(|d| levels[&d.budget].len() as u64).sum();
     // Everything that decides the rows, for resume and merge checks.
-    let mut canon = exp.clone();
-    canon.origin = String::new();
-    canon.base_dir = None;
-    canon.workspace = None;
-    canon.output_dir = None;
-    canon.name = None;
+    let canon: Vec<Experiment> = bases
+        .iter()
+        .map(|b| {
+            let mut c = b.clone();
+            c.origin = String::new();
+            c.base_dir = None;
+            c.workspace = None;
+            c.output_dir = None;
+            c.name = None;
+            c
+        })
+        .collect();
+    let canon = if canon.len() == 1 { format!("{:?}", canon[0]) } else { format!("{canon:?}") };
     let trace_hash = shape.trace.as_ref().map(|_| fnv_hex(&format!("{:?}", shape.lengths()))).unwrap_or_default();
     let fingerprint =
-        fnv_hex(&format!("reallm search v1|{canon:?}|{rates_of:?}|{}|{:?}|{trace_hash}", space.deployments.len(), space.counts));
+        fnv_hex(&format!("reallm search v1|{canon}|{rates_of:?}|{}|{:?}|{trace_hash}", space.deployments.len(), space.counts));
     let c = &space.counts;
     let meta = Meta {
         format: "reallm search v1".into(),
@@ -557,6 +617,14 @@ fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> 
         slo: exp.slo,
         slo_percentile: cfg.slo_percentile,
         template: template(exp, kv_set)?,
+        engine_templates: if exp.search.engines.is_empty() {
+            BTreeMap::new()
+        } else {
+            bases
+                .iter()
+                .map(|b| Ok((b.engine.as_ref().map(|e| e.name.clone()).unwrap_or_default(), template(b, kv_set)?)))
+                .collect::<Result<_>>()?
+        },
         frontier_points: 0,
         frontier_slo_points: 0,
         best: None,
@@ -614,7 +682,16 @@ fn done_rows(out: &Path, levels_of: &dyn Fn(usize) -> usize) -> Result<BTreeMap<
 
 /// Run a search (or the shard of one) into `opts.out`.
 pub fn run(exp: &Experiment, opts: &RunOpts) -> Result<Report> {
-    let prep = prepare(exp, opts.shard)?;
+    run_bases(std::slice::from_ref(exp), opts)
+}
+
+/// Run a search over several base experiments (engine profiles as an axis, [`engine_bases`]).
+pub fn run_bases(bases: &[Experiment], opts: &RunOpts) -> Result<Report> {
+    let prep = prepare_bases(bases, opts.shard)?;
+    let base_of: BTreeMap<String, &Experiment> =
+        bases.iter().map(|b| (b.engine.as_ref().map(|e| e.name.clone()).unwrap_or_default(), b)).collect();
+    let exp = &bases[0];
+    let base = |d: &Deployment| base_of.get(&d.engine).copied().unwrap_or(exp);
     let out = &opts.out;
     let meta_path = out.join("search.json");
     if let Some(old) = output::read_meta(&meta_path)? {
@@ -672,7 +749,7 @@ pub fn run(exp: &Experiment, opts: &RunOpts) -> Result<Report> {
     let show = !crate::report::progress::quiet();
     let one = |i: usize| -> Result<()> {
         let d = &prep.space.deployments[i];
-        let r = run_deployment(exp, i, d, &prep.levels[&d.budget]);
+        let r = run_deployment(base(d), i, d, &prep.levels[&d.budget]);
         let mut g = sink.lock().expect("not poisoned");
         match r {
             Ok(rows) => {
@@ -787,7 +864,8 @@ fn finish(out: &Path, meta: &mut Meta, rows: &[Row]) -> Result<(Vec<[bool; 4]>, 
             meta.simulated,
             d.label()
         );
-        let text = output::best_config(&meta.template, &d, workload, &header);
+        let t = meta.engine_templates.get(&d.engine).unwrap_or(&meta.template);
+        let text = output::best_config(t, &d, workload, &header);
         write_atomic(&out.join("best.yaml"), text.as_bytes())?;
         meta.best = Some(output::BestInfo {
             deployment: r.deployment,

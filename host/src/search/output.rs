@@ -38,6 +38,7 @@ pub const COLUMNS: &[&str] = &[
     "max_batch_tokens",
     "chunk_tokens",
     "kv_dtype",
+    "engine",
     "rate_req_s",
     "concurrency",
     "requests",
@@ -166,6 +167,7 @@ impl Row {
             kv_dtype: self.get("kv_dtype").to_string(),
             kv_set,
             kv_tokens: self.get("kv_capacity_tokens").parse().unwrap_or(0),
+            engine: self.get("engine").to_string(),
         })
     }
 }
@@ -215,6 +217,7 @@ pub fn make_row(index: usize, level: usize, d: &Deployment, load: Load, s: &Leve
         d.batching.max_batch_tokens.to_string(),
         d.batching.chunk_tokens.to_string(),
         esc(&d.kv_dtype),
+        esc(&d.engine),
         rate,
         clients,
         s.requests.to_string(),
@@ -361,6 +364,9 @@ pub struct Meta {
     pub slo_percentile: f64,
     /// The base experiment's settings a winner's config is written from.
     pub template: serde_json::Value,
+    /// With engine profiles as a search axis (`search.engines`): each engine's base settings.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub engine_templates: BTreeMap<String, serde_json::Value>,
     pub frontier_points: u64,
     pub frontier_slo_points: u64,
     pub best: Option<BestInfo>,
@@ -514,7 +520,9 @@ pub fn best_config(template: &serde_json::Value, d: &Deployment, workload: serde
                 "params": t["batching_params"],
                 "max_batch_seqs": d.batching.max_batch_seqs,
                 "max_batch_tokens": d.batching.max_batch_tokens,
-                "chunk_tokens": d.batching.chunk_tokens,
+                // 0 (chunk by the whole token budget) is written by leaving the key out: the
+                // `chunked` policy refuses an explicit 0.
+                "chunk_tokens": (d.batching.chunk_tokens > 0).then_some(d.batching.chunk_tokens),
             },
             "memory": t["memory"],
         })
@@ -540,6 +548,7 @@ pub fn best_config(template: &serde_json::Value, d: &Deployment, workload: serde
             ("disaggregated", serde_json::json!({ "prefill": pool(&d.first), "decode": pool(dc), "kv_transfer": t["kv_transfer"] }))
         }
     };
+    let engine = t.get("engine").filter(|e| e.is_string()).map(|e| ("engine", e.clone()));
     let sections = [
         ("name", serde_json::json!("search-best")),
         ("model", model),
@@ -549,6 +558,7 @@ pub fn best_config(template: &serde_json::Value, d: &Deployment, workload: serde
         ("sim", t["sim"].clone()),
         ("slo", t["slo"].clone()),
     ];
+    let sections = sections.into_iter().chain(engine);
     let mut out = String::new();
     for line in header.lines() {
         out.push_str("# ");

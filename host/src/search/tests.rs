@@ -420,3 +420,42 @@ fn a_trace_gives_the_lengths_of_every_level() {
     let both = tiny(&[&t, "workload.synthetic={requests: 10, input_tokens: 5, output_tokens: 5}"]);
     assert!(prepare(&both, None).unwrap_err().to_string().contains("search.workload.trace"));
 }
+
+#[test]
+fn engine_profiles_are_a_search_axis() {
+    // Aggregated deployments under vLLM's and SGLang's profiles: the same plans twice, each
+    // with its engine's batching limits and memory rule; labels and the `engine` column say which.
+    let extra = ["search.modes=[agg]", "search.engines=[vllm, sglang]"];
+    let exp = tiny(&extra);
+    let load = |e: &str| {
+        let mut ov: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        ov.push(format!("engine={e}"));
+        config::load_str(TINY, "tiny.yaml", None, &ov)
+    };
+    let bases = engine_bases(&exp, &load).unwrap();
+    assert_eq!(bases.iter().map(|b| b.engine.as_ref().unwrap().name.as_str()).collect::<Vec<_>>(), ["vllm", "sglang"]);
+    let one = prepare(&tiny(&["search.modes=[agg]"]), None).unwrap();
+    let prep = prepare_bases(&bases, None).unwrap();
+    assert_eq!(prep.space.counts.valid, 2 * one.space.counts.valid);
+    assert_eq!(prep.space.counts.invalid, 2 * one.space.counts.invalid);
+    let engines: Vec<&str> = prep.space.deployments.iter().map(|d| d.engine.as_str()).collect();
+    assert!(engines.iter().filter(|e| **e == "vllm").count() == engines.len() / 2 && engines.contains(&"sglang"));
+    // Each engine's own batching defaults on an 80 GB H100 (vLLM: 1,024 sequences; SGLang: 2,048).
+    for d in &prep.space.deployments {
+        assert!(d.label().starts_with(&format!("{} agg", d.engine)), "{}", d.label());
+        assert_eq!(d.batching.max_batch_seqs, if d.engine == "vllm" { 1024 } else { 2048 }, "{}", d.label());
+    }
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let r = run_bases(&bases, &opts(a.path())).unwrap();
+    assert!(r.rows.iter().all(|row| row.get("engine") == "vllm" || row.get("engine") == "sglang"));
+    assert_eq!(r.meta.engine_templates.len(), 2);
+    run_bases(&bases, &RunOpts { out: b.path().to_path_buf(), jobs: Some(3), ..Default::default() }).unwrap();
+    assert_eq!(files(a.path()), files(b.path()));
+    // The winner's config names its engine and loads.
+    let best = r.meta.best.clone().unwrap();
+    let text = std::fs::read_to_string(a.path().join("best.yaml")).unwrap();
+    let engine = best.label.split(' ').next().unwrap();
+    assert!(text.contains(&format!("engine: {engine}")), "{text}");
+    let e = config::load(Some(&a.path().join("best.yaml")), &[]).unwrap();
+    assert_eq!(e.engine.unwrap().name, engine);
+}
