@@ -209,7 +209,17 @@ pub fn apply(tree: &mut Value, origin: &str, base_dir: Option<&Path>) -> Result<
                 merge_defaults(pool, &t.pool);
             }
         }
-        merge_defaults(pool, &p.pool);
+        if key == "disaggregated.decode" {
+            // Prefix caching applies where prompts are prefilled: a decode pool receives
+            // prefilled KV, so the profile leaves its cache off (validation refuses it on).
+            let mut defaults = p.pool.clone();
+            if let Some(m) = defaults.get_mut("memory").and_then(Value::as_object_mut) {
+                m.remove("prefix_cache");
+            }
+            merge_defaults(pool, &defaults);
+        } else {
+            merge_defaults(pool, &p.pool);
+        }
         if first_facts.is_none() {
             first_facts = facts;
         }

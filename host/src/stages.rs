@@ -8,8 +8,8 @@ use crate::report::files::{RequestsCsv, SimResultsCsv, REQUESTS_CSV};
 use crate::report::{Progress, Timeline};
 use crate::workload::source::{self, RunSource};
 use crate::workload::{self, azure::Task, generate, Request};
-use reallm_sim::metrics::{RunInfo, Summarizer, Summary};
-use reallm_sim::{Observer, Pool, RecordSink, RunOutcome, SimOptions, SimResult, Tee, TraceWorkload, Workload};
+use reallm_sim::metrics::{Measure, MeasuredSink, RecordsOnly, RequestMetrics, RunInfo, Summarizer, Summary};
+use reallm_sim::{Observer, Pool, RecordSink, RunOutcome, SimOptions, SimResult, TraceWorkload, Workload};
 use std::path::{Path, PathBuf};
 
 /// Where a run reads and writes.
@@ -248,7 +248,7 @@ pub fn run_source_observed(
     ws: &Workspace,
     src: &RunSource,
     timeline: Timeline,
-    extra: &mut dyn RecordSink,
+    extra: &mut (dyn RecordSink + Send),
     observer: Option<&mut dyn Observer>,
 ) -> Result<SimRun> {
     let mut workload = source::build(exp, src)?;
@@ -264,8 +264,8 @@ pub fn run_source_observed(
     let written = (|| {
         let mut sim_csv = SimResultsCsv::create(&dir.join("sim_results.csv"))?;
         let mut req_csv = RequestsCsv::create(&dir.join(REQUESTS_CSV), exp.slo)?;
-        let mut files = Tee(&mut sim_csv, &mut req_csv);
-        let mut sink = Tee(&mut files, extra);
+        // Each record's metrics are computed once, for the summary, requests.csv and `extra`.
+        let mut sink = ((&mut sim_csv, &mut req_csv), RecordsOnly(extra));
         let (outcome, mut summary) = match observer {
             Some(o) => simulate_pools_observed(&sim_exp, &trace_name, &mut pools, &mut workload, &mut sink, keep_iterations(timeline), o),
             None => simulate_pools(&sim_exp, &trace_name, &mut pools, &mut workload, &mut sink, keep_iterations(timeline)),
@@ -337,11 +337,67 @@ pub fn simulate_source(
     Ok((SimResult { requests: records, outcome }, summary))
 }
 
+/// Whether this run has a core to itself and another to spare: a single run (`sim`), or a
+/// sweep on fewer threads than cores. Sweeps and searches that fill every core measure inline.
+fn spare_core() -> bool {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let busy = if rayon::current_thread_index().is_some() { rayon::current_num_threads() } else { 1 };
+    cores > busy
+}
+
+/// Records handed to the measuring thread.
+struct ToThread(std::sync::mpsc::SyncSender<reallm_sim::RequestRecord>);
+
+impl RecordSink for ToThread {
+    fn record(&mut self, rec: &reallm_sim::RequestRecord) {
+        self.record_owned(rec.clone());
+    }
+
+    fn record_owned(&mut self, rec: reallm_sim::RequestRecord) {
+        // Fails only if the measuring thread is gone (it panicked): the join reports that.
+        let _ = self.0.send(rec);
+    }
+}
+
+/// Run `run` with a record sink that hands each finished request's record to a second thread,
+/// which computes its metrics once into `summarizer` and `next` (the result files): the
+/// engine's loop and the per-request work (metrics, percentile buffers, formatting the CSV
+/// rows) run on two cores. Records cross in arrival order through a bounded channel (the
+/// engine waits when 1,024 are queued), so the outputs are those of the inline path, byte for
+/// byte (tested).
+fn measure_on_thread<R>(
+    summarizer: &mut Summarizer,
+    next: &mut (dyn MeasuredSink + Send),
+    run: impl FnOnce(&mut dyn RecordSink) -> R,
+) -> R {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<reallm_sim::RequestRecord>(1024);
+        let worker = scope.spawn(move || {
+            let mut m = Measure { summarizer, next };
+            for rec in rx {
+                m.record(&rec);
+            }
+        });
+        let r = {
+            let mut records = ToThread(tx);
+            run(&mut records)
+        };
+        if let Err(panic) = worker.join() {
+            std::panic::resume_unwind(panic);
+        }
+        r
+    })
+}
+
 /// A sink that keeps nothing.
 struct Discard;
 
 impl RecordSink for Discard {
     fn record(&mut self, _: &reallm_sim::RequestRecord) {}
+}
+
+impl MeasuredSink for Discard {
+    fn measured(&mut self, _: &reallm_sim::RequestRecord, _: &RequestMetrics) {}
 }
 
 /// The original tool's `sim_method: llmcompass` flow: when the `kernel` stage has written a
@@ -402,7 +458,7 @@ pub fn simulate_pools(
     trace_name: &str,
     pools: &mut [Pool],
     workload: &mut dyn Workload,
-    sink: &mut dyn RecordSink,
+    sink: &mut (dyn MeasuredSink + Send),
     keep_iterations: Option<usize>,
 ) -> Result<(RunOutcome, Summary)> {
     let mut progress = Progress::new(workload.expected_requests().unwrap_or(0), !crate::report::progress::quiet());
@@ -418,7 +474,7 @@ pub fn simulate_pools_observed(
     trace_name: &str,
     pools: &mut [Pool],
     workload: &mut dyn Workload,
-    sink: &mut dyn RecordSink,
+    sink: &mut (dyn MeasuredSink + Send),
     keep_iterations: Option<usize>,
     observer: &mut dyn Observer,
 ) -> Result<(RunOutcome, Summary)> {
@@ -428,7 +484,12 @@ pub fn simulate_pools_observed(
     let fallbacks = || reallm_measured::fallbacks() + reallm_table::fallbacks();
     let fallbacks_before = fallbacks();
     let opts = SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, keep_iterations };
-    let outcome = reallm_sim::simulate(pools, assemble::kv_transfer(exp), workload, &mut Tee(&mut summarizer, sink), observer, opts)?;
+    let transfer = assemble::kv_transfer(exp);
+    let outcome = if spare_core() {
+        measure_on_thread(&mut summarizer, sink, |records| reallm_sim::simulate(pools, transfer, workload, records, observer, opts))?
+    } else {
+        reallm_sim::simulate(pools, transfer, workload, &mut Measure { summarizer: &mut summarizer, next: sink }, observer, opts)?
+    };
     let mut run = RunInfo::from_pools(trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, pools);
     run.engine_profile = exp.engine.as_ref().map(|e| e.name.clone());
     let mut summary = summarizer.finish(&outcome, run);

@@ -1,7 +1,7 @@
 //! The four plugin traits. Each is narrow and takes plain data, so that it can be carried
 //! across a stable ABI by an adapter without changing what implementers write.
 
-use crate::batch::{BatchPlan, SchedulerView};
+use crate::batch::{BatchPlan, Limits, SchedulerView};
 use crate::error::PluginError;
 use crate::kernel::{Collective, Kernel};
 use crate::model::{BatchShape, ModelGraph, ModelInfo};
@@ -66,5 +66,17 @@ pub trait BatchPolicy: Send + Sync {
     fn try_schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) -> Result<(), PluginError> {
         self.schedule(view, plan);
         Ok(())
+    }
+
+    /// A promise that lets the engine skip asking: the largest number `n` of running requests
+    /// for which, whenever no request waits and every running request is decoding (nothing
+    /// left to prefill, at least one token generated), [`BatchPolicy::schedule`] plans every
+    /// running request, in admission order, one token each, whatever the time and the KV view.
+    /// The engine then forms such iterations itself (the steady decode of a busy replica) and
+    /// calls `schedule` only when the queues change shape. The default, 0, promises nothing,
+    /// so a policy that does not override it is asked every iteration. Added in 1.1.
+    fn steady_decode_seqs(&self, limits: &Limits) -> u64 {
+        let _ = limits;
+        0
     }
 }

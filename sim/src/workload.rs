@@ -51,11 +51,22 @@ impl Workload for TraceWorkload<'_> {
 pub trait RecordSink {
     /// One finished (or, at the end of the run, unfinished) request.
     fn record(&mut self, rec: &RequestRecord);
+
+    /// [`RecordSink::record`] given the record itself (the engine is done with it): a sink
+    /// that keeps or forwards records takes it without a copy. The default lends it to
+    /// `record`.
+    fn record_owned(&mut self, rec: RequestRecord) {
+        self.record(&rec);
+    }
 }
 
 impl RecordSink for Vec<RequestRecord> {
     fn record(&mut self, rec: &RequestRecord) {
         self.push(rec.clone());
+    }
+
+    fn record_owned(&mut self, rec: RequestRecord) {
+        self.push(rec);
     }
 }
 

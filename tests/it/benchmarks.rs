@@ -186,6 +186,18 @@ fn profiles_fill_defaults_that_the_config_overrides() {
     // Disaggregated pools each get the pool defaults.
     let d = exp("engine: trtllm\nmodel: llama3.1-8b\ndisaggregated:\n  prefill: {device: H100-SXM, num_devices: 1}\n  decode: {device: H100-SXM, num_devices: 1}\n");
     assert!(d.pools().all(|p| p.memory.block_tokens == 32));
+    // Prefix caching is on, as in the engines: in the KV block for vLLM and TRT-LLM, in
+    // 16-token blocks for SGLang (radix per token, rounded: docs/engines.md); a decode pool
+    // receives prefilled KV and keeps it off; a config can turn it off.
+    for (e, c, block) in [(&v, None, 16), (&t, None, 32), (&s, Some(16), 1)] {
+        let pc = &e.pool.memory.prefix_cache;
+        assert!(pc.enabled && pc.block_tokens == c && e.pool.memory.block_tokens == block, "{pc:?}");
+    }
+    let caching: Vec<(reallm::sim::Role, bool)> = d.pools().map(|p| (p.role, p.memory.prefix_cache.enabled)).collect();
+    assert_eq!(caching, [(reallm::sim::Role::Prefill, true), (reallm::sim::Role::Decode, false)]);
+    let off =
+        config::load_str(&format!("engine: vllm\n{base}"), "t.yaml", None, &["system.memory.prefix_cache.enabled=false".into()]).unwrap();
+    assert!(!off.pool.memory.prefix_cache.enabled);
     // No engine: nothing changes.
     let g = exp(base);
     assert!(g.engine.is_none() && g.pool.batching.name == "continuous" && g.sim.cuda_graph_batch_sizes.is_empty());

@@ -3,10 +3,19 @@
 
 use crate::order::{Order, WaitingOrder};
 use crate::planner::{prefill_remaining, Planner, Prefill, Want};
-use reallm_plugin_api::{BatchPlan, BatchPolicy, SchedulerView};
+use reallm_plugin_api::{BatchPlan, BatchPolicy, Limits, SchedulerView};
 
 /// No policy-specific sequence cap (the view's `max_batch_seqs` still applies).
 const ANY_SEQS: u64 = u64::MAX;
+
+/// Steady decode (no request waiting, every running request decoding) under a token budget of
+/// `budget_tokens`: every policy below then offers the running requests in admission order, one
+/// token each, and the planner takes them until a sequence or token budget is reached (running
+/// requests are never held back for KV). So all of them are planned when they number at most
+/// the smaller budget.
+fn steady_seqs(limits: &Limits, max_seqs: u64, budget_tokens: u64) -> u64 {
+    max_seqs.min(limits.max_batch_seqs as u64).min(budget_tokens.min(limits.max_batch_tokens as u64))
+}
 
 fn any_running_prefill(view: &SchedulerView<'_>) -> bool {
     view.running.iter().any(|r| prefill_remaining(r) > 0)
@@ -27,6 +36,10 @@ pub struct Continuous {
 }
 
 impl BatchPolicy for Continuous {
+    fn steady_decode_seqs(&self, limits: &Limits) -> u64 {
+        steady_seqs(limits, ANY_SEQS, u64::MAX)
+    }
+
     fn schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) {
         let mut p = Planner::new(view, plan, u64::MAX, ANY_SEQS, true);
         if p.fill_running(Want::Prefills, Prefill::Whole) {
@@ -48,6 +61,10 @@ pub struct Mixed {
 }
 
 impl BatchPolicy for Mixed {
+    fn steady_decode_seqs(&self, limits: &Limits) -> u64 {
+        steady_seqs(limits, ANY_SEQS, u64::MAX)
+    }
+
     fn schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) {
         decodes_then_whole_prompts(view, plan, self.order);
     }
@@ -85,6 +102,10 @@ impl Chunked {
 }
 
 impl BatchPolicy for Chunked {
+    fn steady_decode_seqs(&self, limits: &Limits) -> u64 {
+        steady_seqs(limits, ANY_SEQS, Chunked::budget_tokens(limits))
+    }
+
     fn schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) {
         let mut p = Planner::new(view, plan, Chunked::budget_tokens(&view.limits), ANY_SEQS, false);
         let _ = p.fill_running(Want::Decodes, Prefill::Chunk)
@@ -111,6 +132,11 @@ pub struct PrefillFirst {
 }
 
 impl BatchPolicy for PrefillFirst {
+    fn steady_decode_seqs(&self, limits: &Limits) -> u64 {
+        // The prefill planner finds nothing; the decode planner has no policy token budget.
+        steady_seqs(limits, ANY_SEQS, u64::MAX)
+    }
+
     fn schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) {
         {
             let mut p = Planner::new(view, plan, Chunked::budget_tokens(&view.limits), ANY_SEQS, false).admitting_whole_prefills();
@@ -139,6 +165,10 @@ pub struct Baseline {
 }
 
 impl BatchPolicy for Baseline {
+    fn steady_decode_seqs(&self, limits: &Limits) -> u64 {
+        steady_seqs(limits, ANY_SEQS, u64::MAX)
+    }
+
     fn schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) {
         let mut p = Planner::new(view, plan, u64::MAX, ANY_SEQS, true);
         if view.running.is_empty() {
@@ -163,6 +193,10 @@ pub struct NoBatching {
 }
 
 impl BatchPolicy for NoBatching {
+    fn steady_decode_seqs(&self, limits: &Limits) -> u64 {
+        steady_seqs(limits, 1, u64::MAX)
+    }
+
     fn schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) {
         let mut p = Planner::new(view, plan, u64::MAX, 1, true);
         if p.fill_running(Want::Prefills, Prefill::Whole) {
@@ -186,6 +220,10 @@ pub struct UptoMemoryLimit {
 }
 
 impl BatchPolicy for UptoMemoryLimit {
+    fn steady_decode_seqs(&self, limits: &Limits) -> u64 {
+        steady_seqs(limits, ANY_SEQS, u64::MAX)
+    }
+
     fn schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) {
         decodes_then_whole_prompts(view, plan, self.order);
     }

@@ -807,6 +807,41 @@ proptest! {
         }
     }
 
+    /// `steady_decode_seqs`: with nothing waiting and every running request decoding, a policy
+    /// plans every running request in order, one token each, whenever they number at most its
+    /// promise (and the promise is never 0 for the built-ins when the limits allow a batch).
+    #[test]
+    fn steady_decode_promise_holds(
+        gens in proptest::collection::vec((1u32..600, 1u32..40, 0u32..40), 1..12),
+        (total, free, block, watermark) in (0u64..200, 0u64..200, 1u32..33, 0u64..10),
+        (seqs, tokens, chunk) in (0u32..14, 0u32..30, 0u32..20),
+    ) {
+        let running: Vec<RequestState> = gens.iter().enumerate().map(|(i, &(prompt, generated, blocks))| {
+            RequestState { prefilled: prompt, generated, kv_blocks: blocks, ..RequestState::new(i as u64, i as f64, prompt, 1000) }
+        }).collect();
+        prop_assert!(running.iter().all(|r| r.is_decoding()));
+        let kv = KvView { total_blocks: total.max(free), free_blocks: free, block_tokens: block, watermark_blocks: watermark };
+        let limits = limits(seqs, tokens, chunk);
+        let view = SchedulerView { now_s: 3.5, waiting: &[], running: &running, kv, limits };
+        for name in NAMES {
+            for p in [policy(name), prio(name)] {
+                let promise = p.p.steady_decode_seqs(&limits);
+                let budget = if name == "chunked" { Chunked::budget_tokens(&limits) } else { tokens as u64 };
+                let cap = if name == "no_batching" { 1 } else { seqs as u64 };
+                prop_assert_eq!(promise, cap.min(seqs as u64).min(budget), "{}", name);
+                let mut plan = BatchPlan::default();
+                p.p.schedule(&view, &mut plan);
+                if running.len() as u64 <= promise {
+                    let got: Vec<(Source, u32, u32)> = plan.entries.iter().map(|e| (e.source, e.index, e.tokens)).collect();
+                    let want: Vec<(Source, u32, u32)> = (0..running.len() as u32).map(|i| (Source::Running, i, 1)).collect();
+                    prop_assert_eq!(got, want, "{}", name);
+                } else {
+                    prop_assert!((plan.entries.len() as u64) < running.len() as u64, "{}: promise {} too small", name, promise);
+                }
+            }
+        }
+    }
+
     #[test]
     fn random_workloads_complete_under_preemption(
         prompts in proptest::collection::vec((1u32..200, 1u32..12, 0u64..20), 1..10),

@@ -41,7 +41,9 @@
 //!    `(m, n, k)` missing from its look-up table is answered by the swapped row `(n, m, k)` when
 //!    that exists, i.e. with the other orientation's fold count. Reproduced within each matmul
 //!    search (`systolic::SaLut`: the table starts empty and fills in the search's order, pruned
-//!    candidates included), which makes GH100 M = 128, K = 8192, N = 3584 exact (32,567 cycles,
+//!    candidates included; the backend's search memo, shared across searches, holds only what
+//!    no table can change and re-prices what this search's table does, see
+//!    [`matmul::SearchMemo`]), which makes GH100 M = 128, K = 8192, N = 3584 exact (32,567 cycles,
 //!    2.3 % above the pure fold formula). Rows LLMCompass's shipped tables (or earlier runs)
 //!    already hold cannot be known here; a shape whose result hinges on them may still differ.
 //!    Switch: with `quirks: false` the pure fold formula is used throughout. Square arrays
@@ -124,8 +126,13 @@ impl Params {
     }
 }
 
-/// Matmul costs already computed, keyed by shape and precision.
-type MatmulCache = HashMap<(u64, u64, u64, matmul::PrecisionKey), f64>;
+/// Matmul costs already computed, keyed by shape and precision, and the search memo (priced
+/// L2 tile shapes) of each precision.
+#[derive(Debug, Default)]
+struct MatmulCache {
+    seconds: HashMap<(u64, u64, u64, matmul::PrecisionKey), f64>,
+    memos: HashMap<matmul::PrecisionKey, matmul::SearchMemo>,
+}
 
 /// The LLMCompass kernel backend, bound to one device.
 #[derive(Debug)]
@@ -140,7 +147,7 @@ impl LlmCompass {
     /// Build the backend for `device`.
     pub fn new(device: &DeviceSpec, params: Params) -> Result<LlmCompass, PluginError> {
         params.validate()?;
-        Ok(LlmCompass { device: device.clone(), hw: Hardware::from_spec(device)?, params, matmuls: Mutex::new(HashMap::new()) })
+        Ok(LlmCompass { device: device.clone(), hw: Hardware::from_spec(device)?, params, matmuls: Mutex::new(MatmulCache::default()) })
     }
 
     /// The derived device quantities.
@@ -173,14 +180,18 @@ impl LlmCompass {
         }
     }
 
-    /// Seconds of one `[m, k] × [k, n]` matmul (GEMV shortcut or tiled search), cached.
+    /// Seconds of one `[m, k] × [k, n]` matmul (GEMV shortcut or tiled search), cached. Tiled
+    /// searches share a [`matmul::SearchMemo`] per precision (same results, less time; each
+    /// search still keeps its own look-up-table history).
     pub fn matmul_seconds(&self, m: u64, k: u64, n: u64, prec: &GemmPrecision) -> Result<f64, PluginError> {
         let key = (m, k, n, prec.key());
-        if let Some(&s) = self.matmuls.lock().map_err(|_| PluginError::invalid("llmcompass matmul cache poisoned"))?.get(&key) {
+        let mut cache = self.matmuls.lock().map_err(|_| PluginError::invalid("llmcompass matmul cache poisoned"))?;
+        if let Some(&s) = cache.seconds.get(&key) {
             return Ok(s);
         }
-        let s = matmul::matmul(&self.hw, m, k, n, prec)?.seconds;
-        self.matmuls.lock().map_err(|_| PluginError::invalid("llmcompass matmul cache poisoned"))?.insert(key, s);
+        let memo = cache.memos.entry(key.3).or_default();
+        let s = matmul::matmul_memo(&self.hw, m, k, n, prec, memo)?.seconds;
+        cache.seconds.insert(key, s);
         Ok(s)
     }
 

@@ -19,7 +19,7 @@ pub fn sa_cycles(m: u64, n: u64, k: u64, h: u64, w: u64, mac: f64, underuse_spee
 
 /// Cycles of one fold sequence: `ceil(m/h)·ceil(n/w)·(k + h + w − 2) − 1` (every row of
 /// LLMCompass's SCALE-Sim look-up tables satisfies it).
-fn fold_cycles(m: u64, n: u64, k: u64, h: u64, w: u64) -> u64 {
+pub(crate) fn fold_cycles(m: u64, n: u64, k: u64, h: u64, w: u64) -> u64 {
     m.div_ceil(h) * n.div_ceil(w) * (k + h + w - 2) - 1
 }
 
@@ -35,7 +35,7 @@ fn fold_cycles(m: u64, n: u64, k: u64, h: u64, w: u64) -> u64 {
 /// moves the best mapping and adds 2.3 % (32,567 instead of 31,821 cycles).
 #[derive(Debug, Clone, Default)]
 pub struct SaLut {
-    rows: std::collections::HashMap<(u64, u64, u64), u64>,
+    rows: rustc_hash::FxHashMap<(u64, u64, u64), u64>,
 }
 
 impl SaLut {
@@ -66,6 +66,20 @@ impl SaLut {
 /// [`sa_cycles`] with short tiles answered by `lut` (LLMCompass's table history) when given.
 #[allow(clippy::too_many_arguments)]
 pub fn sa_cycles_lut(m: u64, n: u64, k: u64, h: u64, w: u64, mac: f64, underuse_speedup: bool, lut: Option<&mut SaLut>) -> u64 {
+    if let Some(c) = sa_shortcut(m, n, k, h, w, mac, underuse_speedup) {
+        return c;
+    }
+    let cycles = match lut {
+        Some(l) => l.cycles(m, n, k, h, w),
+        None => fold_cycles(m, n, k, h, w),
+    };
+    (cycles as f64 / mac).ceil() as u64
+}
+
+/// The closed-form shortcuts of [`sa_cycles`] for tiles long enough in some dimension; `None`
+/// for a short tile (answered by the look-up table, or the fold formula). Whether a tile is
+/// short does not depend on `mac` or `underuse_speedup`.
+fn sa_shortcut(m: u64, n: u64, k: u64, h: u64, w: u64, mac: f64, underuse_speedup: bool) -> Option<u64> {
     let (mf, nf, kf, hf, wf) = (m as f64, n as f64, k as f64, h as f64, w as f64);
     let mx = h.max(w) as f64;
     let mnk = (m as u128 * n as u128 * k as u128) as f64;
@@ -76,26 +90,32 @@ pub fn sa_cycles_lut(m: u64, n: u64, k: u64, h: u64, w: u64, mac: f64, underuse_
     if m >= h && n >= w {
         let folds = mnk / hf / wf / mx;
         if folds >= 128.0 {
-            return (mnk / hf / wf / mac / 0.99).ceil() as u64;
+            return Some((mnk / hf / wf / mac / 0.99).ceil() as u64);
         } else if folds >= 64.0 {
-            return (mnk / hf / wf / mac / 0.98).ceil() as u64;
+            return Some((mnk / hf / wf / mac / 0.98).ceil() as u64);
         }
     } else if m >= h && n < w {
         if (k as u128 * m as u128) as f64 / hf / mx >= 64.0 {
-            return under(nf / wf);
+            return Some(under(nf / wf));
         }
     } else if m < h && n >= w {
         if (k as u128 * n as u128) as f64 / wf / mx >= 64.0 {
-            return under(mf / hf);
+            return Some(under(mf / hf));
         }
     } else if kf / mx >= 64.0 {
-        return under(mf / hf * nf / wf);
+        return Some(under(mf / hf * nf / wf));
     }
-    let cycles = match lut {
-        Some(l) => l.cycles(m, n, k, h, w),
-        None => fold_cycles(m, n, k, h, w),
-    };
-    (cycles as f64 / mac).ceil() as u64
+    None
+}
+
+/// Whether LLMCompass's look-up-table history can change the cycles of the array tile
+/// `(m, n, k)` on an `h × w` array: the tile is short (it reaches the table) and its two
+/// orientations have different fold counts. For any other tile the table answers what the fold
+/// formula gives, whatever rows it holds, so such tiles can be left out of the history: the
+/// answer for a tile only ever depends on which orientation of *its own* pair the search met
+/// first (see [`SaLut`]).
+pub(crate) fn history_sensitive(m: u64, n: u64, k: u64, h: u64, w: u64) -> bool {
+    sa_shortcut(m, n, k, h, w, 1.0, true).is_none() && fold_cycles(m, n, k, h, w) != fold_cycles(n, m, k, h, w)
 }
 
 /// Cycles of one core computing an L1 tile `[m, k] × [k, n]` split `(fm, fn_, fk)` over its

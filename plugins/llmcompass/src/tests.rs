@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::devices::{ga100, gh100};
-use crate::matmul::{reference, search_with, simulate_mapping};
+use crate::matmul::{reference, search_with, simulate_mapping, SearchMemo};
 use proptest::prelude::*;
 use reallm_plugin_api::{CollectiveKind, CommAlgo, LinkScope};
 
@@ -229,7 +229,11 @@ fn pruning_never_changes_the_result() {
     ] {
         let hw = Hardware::from_spec(&dev).unwrap();
         let prec = GemmPrecision::llmcompass(&hw, 2);
-        assert_eq!(search_with(&hw, m, k, n, &prec, true).unwrap(), search_with(&hw, m, k, n, &prec, false).unwrap(), "{m}×{k}×{n}");
+        assert_eq!(
+            search_with(&hw, m, k, n, &prec, true, &mut SearchMemo::new()).unwrap(),
+            search_with(&hw, m, k, n, &prec, false, &mut SearchMemo::new()).unwrap(),
+            "{m}×{k}×{n}"
+        );
     }
 }
 
@@ -399,20 +403,205 @@ fn gh100_small_m_reproduces_the_lookup_table_history() {
     // 32,567 cycles = 31,821 · 1.0234.
     let hw = Hardware::from_spec(&gh100()).unwrap();
     let prec = GemmPrecision::llmcompass(&hw, 2);
-    let (with_history, map) = search_with(&hw, 128, 8192, 3584, &prec, true).unwrap();
+    let (with_history, map) = search_with(&hw, 128, 8192, 3584, &prec, true, &mut SearchMemo::new()).unwrap();
     assert_eq!(with_history, 32_567);
     assert_eq!((map.l2_tile_m, map.l2_tile_n, map.l1_tile_k, (map.l0_m, map.l0_n, map.l0_k)), (128, 256, 512, (1, 1, 4)), "{map}");
     let pure = GemmPrecision { lut_history: false, ..prec };
-    let (without, map) = search_with(&hw, 128, 8192, 3584, &pure, true).unwrap();
+    let (without, map) = search_with(&hw, 128, 8192, 3584, &pure, true, &mut SearchMemo::new()).unwrap();
     assert_eq!(without, 31_821);
     assert_eq!((map.l2_tile_n, map.l1_tile_k, (map.l0_m, map.l0_n, map.l0_k)), (128, 256, (2, 1, 2)), "{map}");
     // Pruning must not change which rows the table holds when: the same result unpruned.
-    assert_eq!(search_with(&hw, 128, 8192, 3584, &prec, false).unwrap().0, 32_567);
+    assert_eq!(search_with(&hw, 128, 8192, 3584, &prec, false, &mut SearchMemo::new()).unwrap().0, 32_567);
     // A square array (GA100, 16×16) has no orientation to confuse: history changes nothing.
     let ga = Hardware::from_spec(&ga100()).unwrap();
     let p = GemmPrecision::llmcompass(&ga, 2);
     assert_eq!(
-        search_with(&ga, 128, 8192, 3584, &p, true).unwrap().0,
-        search_with(&ga, 128, 8192, 3584, &GemmPrecision { lut_history: false, ..p }, true).unwrap().0
+        search_with(&ga, 128, 8192, 3584, &p, true, &mut SearchMemo::new()).unwrap().0,
+        search_with(&ga, 128, 8192, 3584, &GemmPrecision { lut_history: false, ..p }, true, &mut SearchMemo::new()).unwrap().0
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fast search (shared memo, closed-form waves) against the audited search, bit for bit
+// ---------------------------------------------------------------------------------------------
+
+/// The tiled searches (`[M, K] × [K, N]`, M, N > 1) of the original tool's
+/// `configs/system/default_homo.yaml` (Llama-3-70B, 8 × GA100, LLMCompass method): the kernel
+/// stage's GEMMs and batched GEMMs over its 20 plans, then those the `sim` stage adds (the
+/// unfused attention products of each prefill chunk, batched over 8 heads). Also in
+/// `benches/matmul.rs`.
+#[rustfmt::skip]
+pub(crate) const DEFAULT_HOMO_SEARCHES: [(u64, u64, u64); 216] = [
+    (128, 8192, 8192), (128, 8192, 10240), (128, 8192, 57344), (128, 28672, 8192), (256, 4096, 8192), (256, 8192, 5120),
+    (256, 8192, 8192), (256, 8192, 10240), (256, 8192, 28672), (256, 8192, 57344), (256, 14336, 8192), (256, 28672, 8192),
+    (512, 2048, 8192), (512, 4096, 8192), (512, 7168, 8192), (512, 8192, 2560), (512, 8192, 5120), (512, 8192, 8192),
+    (512, 8192, 10240), (512, 8192, 14336), (512, 8192, 28672), (512, 8192, 57344), (512, 14336, 8192), (512, 28672, 8192),
+    (1024, 1024, 8192), (1024, 2048, 8192), (1024, 3584, 8192), (1024, 4096, 8192), (1024, 7168, 8192), (1024, 8192, 1280),
+    (1024, 8192, 2560), (1024, 8192, 5120), (1024, 8192, 7168), (1024, 8192, 8192), (1024, 8192, 10240), (1024, 8192, 14336),
+    (1024, 8192, 28672), (1024, 8192, 57344), (1024, 14336, 8192), (1024, 28672, 8192), (2048, 1024, 8192), (2048, 2048, 8192),
+    (2048, 3584, 8192), (2048, 4096, 8192), (2048, 7168, 8192), (2048, 8192, 1280), (2048, 8192, 2560), (2048, 8192, 5120),
+    (2048, 8192, 7168), (2048, 8192, 8192), (2048, 8192, 10240), (2048, 8192, 14336), (2048, 8192, 28672), (2048, 8192, 57344),
+    (2048, 14336, 8192), (2048, 28672, 8192), (1024, 128, 1024), (1024, 1024, 1024), (1024, 1024, 128), (1024, 8192, 128),
+    (2048, 128, 2048), (2048, 1024, 2048), (2048, 2048, 128), (2048, 16384, 128), (512, 128, 1024), (512, 2048, 1024),
+    (512, 1024, 128), (512, 16384, 128), (1024, 2048, 1024), (1024, 128, 2048), (1024, 2048, 2048), (1024, 16384, 128),
+    (1024, 2048, 128), (1024, 32768, 128), (2048, 2048, 2048), (2048, 32768, 128), (256, 128, 1024), (256, 4096, 1024),
+    (256, 1024, 128), (256, 32768, 128), (512, 4096, 1024), (512, 128, 2048), (512, 4096, 2048), (512, 32768, 128),
+    (512, 2048, 128), (512, 65536, 128), (1024, 4096, 1024), (1024, 4096, 2048), (1024, 65536, 128), (2048, 4096, 2048),
+    (2048, 65536, 128), (128, 128, 1024), (128, 8192, 1024), (128, 1024, 128), (128, 65536, 128), (256, 8192, 1024),
+    (256, 128, 2048), (256, 8192, 2048), (256, 65536, 128), (256, 2048, 128), (256, 131072, 128), (512, 8192, 1024),
+    (512, 8192, 2048), (512, 131072, 128), (1024, 8192, 1024), (1024, 8192, 2048), (1024, 131072, 128), (2048, 8192, 2048),
+    (2048, 131072, 128), (270, 128, 270), (270, 1024, 270), (270, 270, 128), (270, 2160, 128), (2047, 128, 2047),
+    (2047, 1024, 2047), (2047, 2047, 128), (2047, 16376, 128), (2047, 128, 4094), (2047, 1024, 4094), (2047, 4094, 128),
+    (2047, 32752, 128), (186, 128, 4280), (186, 1024, 4280), (186, 4280, 128), (186, 34240, 128), (169, 128, 169),
+    (169, 1024, 169), (169, 169, 128), (169, 1352, 128), (131, 128, 131), (131, 1024, 131), (131, 131, 128),
+    (131, 1048, 128), (1262, 128, 1262), (1262, 1024, 1262), (1262, 1262, 128), (1262, 10096, 128), (98, 128, 98),
+    (98, 1024, 98), (98, 98, 128), (98, 784, 128), (122, 128, 2169), (122, 1024, 2169), (122, 2169, 128),
+    (122, 17352, 128), (1546, 128, 1546), (1546, 1024, 1546), (1546, 1546, 128), (1546, 12368, 128), (30, 128, 30),
+    (30, 1024, 30), (30, 30, 128), (30, 240, 128), (506, 128, 506), (506, 1024, 506), (506, 506, 128),
+    (506, 4048, 128), (1746, 128, 1746), (1746, 1024, 1746), (1746, 1746, 128), (1746, 13968, 128), (2048, 128, 4096),
+    (2048, 1024, 4096), (2048, 4096, 128), (2048, 128, 6144), (2048, 1024, 6144), (2048, 6144, 128), (2048, 49152, 128),
+    (757, 128, 757), (757, 1024, 757), (757, 757, 128), (757, 6056, 128), (1291, 128, 7435), (1291, 1024, 7435),
+    (1291, 7435, 128), (1291, 59480, 128), (1766, 128, 2523), (1766, 1024, 2523), (1766, 2523, 128), (1766, 20184, 128),
+    (559, 128, 2607), (559, 1024, 2607), (559, 2607, 128), (559, 20856, 128), (1489, 128, 1489), (1489, 1024, 1489),
+    (1489, 1489, 128), (1489, 11912, 128), (2047, 128, 3536), (2047, 1024, 3536), (2047, 3536, 128), (2047, 28288, 128),
+    (487, 128, 4023), (487, 1024, 4023), (487, 4023, 128), (487, 32184, 128), (1197, 128, 1197), (1197, 1024, 1197),
+    (1197, 1197, 128), (1197, 9576, 128), (193, 128, 193), (193, 1024, 193), (193, 193, 128), (193, 1544, 128),
+    (25, 128, 25), (25, 1024, 25), (25, 25, 128), (25, 200, 128), (1292, 128, 7436), (1292, 1024, 7436),
+    (1292, 7436, 128), (1292, 59488, 128), (352, 128, 352), (352, 1024, 352), (352, 352, 128), (352, 2816, 128),
+];
+
+/// Seconds of the audited search's best mapping, as `matmul` turns cycles into time.
+fn audited_seconds(hw: &Hardware, m: u64, k: u64, n: u64, prec: &GemmPrecision) -> (f64, u64, Mapping) {
+    let (cycles, map) = matmul::audited::audited_search(hw, m, k, n, prec, true).unwrap();
+    (hw.seconds(cycles as f64), cycles, map)
+}
+
+/// Run `shapes` through one shared memo (forwards, then backwards, so that every shape also
+/// meets a memo filled by later shapes) and compare each search with the audited one: the same
+/// cycles, the same mapping, bit-identical seconds. Returns how many shapes the look-up-table
+/// history changes (audited search with and without it), to show the history is exercised.
+fn check_against_audited(hw: &Hardware, prec: &GemmPrecision, shapes: &[(u64, u64, u64)]) -> usize {
+    let mut memo = SearchMemo::new();
+    let mut history_changes = 0;
+    let expected: Vec<_> = shapes.iter().map(|&(m, k, n)| audited_seconds(hw, m, k, n, prec)).collect();
+    for pass in 0..2 {
+        for i in 0..shapes.len() {
+            let i = if pass == 0 { i } else { shapes.len() - 1 - i };
+            let (m, k, n) = shapes[i];
+            let (seconds, cycles, map) = expected[i];
+            let fast = matmul::matmul_memo(hw, m, k, n, prec, &mut memo).unwrap();
+            assert_eq!(fast.method, MatmulMethod::Tiled { cycles, mapping: map }, "{m}×{k}×{n} pass {pass}");
+            assert_eq!(fast.seconds.to_bits(), seconds.to_bits(), "{m}×{k}×{n} pass {pass}");
+            // A fresh memo agrees too.
+            if pass == 0 {
+                assert_eq!(matmul::search(hw, m, k, n, prec).unwrap(), (cycles, map), "{m}×{k}×{n} fresh memo");
+                if prec.lut_history {
+                    let pure = GemmPrecision { lut_history: false, ..*prec };
+                    history_changes += usize::from(matmul::audited::audited_search(hw, m, k, n, &pure, true).unwrap() != (cycles, map));
+                }
+            }
+        }
+    }
+    history_changes
+}
+
+/// Devices with non-square arrays and other sublane counts (so other L0 split lists).
+fn non_square_devices() -> Vec<(&'static str, Hardware)> {
+    let gh = Hardware::from_spec(&gh100()).unwrap();
+    let mut tall = tiny_hw();
+    (tall.sa_height, tall.sa_width) = (32, 8);
+    let mut wide8 = gh.clone();
+    wide8.sublanes = 8;
+    let mut two = tiny_hw();
+    (two.sa_height, two.sa_width, two.sublanes) = (8, 16, 2);
+    vec![("GH100 16×32 ×4", gh), ("tiny 32×8 ×4", tall), ("GH100 16×32 ×8", wide8), ("tiny 8×16 ×2", two)]
+}
+
+#[test]
+fn fast_search_equals_audited_search_on_default_homo() {
+    // Every tiled search of default_homo.yaml on its device (GA100, square arrays), in the
+    // order the run makes them, through one memo; then the batched products as the backend
+    // costs them (its shared memo) against the audited search.
+    let hw = Hardware::from_spec(&ga100()).unwrap();
+    let prec = GemmPrecision::llmcompass(&hw, 2);
+    check_against_audited(&hw, &prec, &DEFAULT_HOMO_SEARCHES);
+    let lc = backend(&ga100());
+    for (m, k, n) in [(270, 128, 270), (2047, 2047, 128), (1291, 128, 7435), (559, 2607, 128)] {
+        let kernel = Kernel::Gemm { b: 8, m, k, n, a: DType::Bf16, w: DType::Bf16, out: DType::Bf16 };
+        let audited = matmul::batched_matmul_s(&hw, 8, m, k, n, &prec, |m, k, n| Ok(audited_seconds(&hw, m, k, n, &prec).0)).unwrap();
+        assert_eq!(lc.kernel_seconds(&kernel).unwrap().to_bits(), audited.to_bits(), "{kernel:?}");
+    }
+}
+
+#[test]
+fn fast_search_equals_audited_search_on_non_square_arrays() {
+    // default_homo's attention and projection shapes, the audit's GH100 example, shapes with
+    // remainders everywhere, K > 12288, and small shapes whose array tiles are short (where the
+    // look-up-table history acts), on non-square arrays.
+    let mut shapes: Vec<(u64, u64, u64)> = vec![
+        (128, 8192, 3584),
+        (270, 128, 270),
+        (270, 270, 128),
+        (2047, 128, 4094),
+        (186, 4280, 128),
+        (30, 240, 128),
+        (128, 8192, 1024),
+        (300, 1000, 700),
+        (37, 20000, 300),
+        (1000, 512, 96),
+    ];
+    // A deterministic spread of small shapes.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..24 {
+        let mut next = |lo: u64, hi: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            lo + x % (hi - lo)
+        };
+        shapes.push((next(2, 600), next(1, 3000), next(2, 600)));
+    }
+    let mut changed = 0;
+    for (name, hw) in non_square_devices() {
+        // One-byte words change the L1 tiles that fit (other keys, other splits' tiles).
+        let words: &[u64] = if name.starts_with("GH100 16×32 ×4") { &[2, 1] } else { &[2] };
+        for &word in words {
+            let prec = GemmPrecision::llmcompass(&hw, word);
+            let c = check_against_audited(&hw, &prec, &shapes);
+            eprintln!("{name}, word {word}: history changes {c} of {} shapes", shapes.len());
+            changed += c;
+            check_against_audited(&hw, &GemmPrecision { lut_history: false, ..prec }, &shapes);
+        }
+    }
+    // The history is exercised: it moves the result of some of these searches.
+    assert!(changed >= 5, "history changed only {changed} results");
+}
+
+#[test]
+fn a_memo_bound_to_another_device_or_precision_or_too_full_starts_afresh() {
+    // One memo through GA100, GH100, GA100 at one-byte words and GH100 without the history:
+    // each answer is the audited one, whatever the memo held before.
+    let mut memo = SearchMemo::new();
+    let (ga, gh) = (Hardware::from_spec(&ga100()).unwrap(), Hardware::from_spec(&gh100()).unwrap());
+    let shapes = [(270, 128, 270), (271, 128, 271), (2047, 128, 4094), (128, 8192, 3584), (300, 1000, 700)];
+    let ghp = GemmPrecision::llmcompass(&gh, 2);
+    for (hw, prec) in [
+        (&ga, GemmPrecision::llmcompass(&ga, 2)),
+        (&gh, ghp),
+        (&ga, GemmPrecision::llmcompass(&ga, 1)),
+        (&gh, GemmPrecision { lut_history: false, ..ghp }),
+        (&gh, ghp),
+    ] {
+        for &(m, k, n) in &shapes {
+            let expected = matmul::audited::audited_search(hw, m, k, n, &prec, true).unwrap();
+            assert_eq!(matmul::search_memo(hw, m, k, n, &prec, &mut memo).unwrap(), expected, "{m}×{k}×{n}");
+        }
+        assert!(!memo.is_empty());
+    }
+    // Past the size limit the memo is emptied at the next search, and still answers right.
+    let before = memo.heap_bytes();
+    assert!(before > memo.len() * 100, "{before} bytes for {} shapes", memo.len());
+    memo.bind_with_limit(&gh, &ghp, before);
+    assert!(memo.is_empty());
+    assert_eq!(matmul::search_memo(&gh, 128, 8192, 3584, &ghp, &mut memo).unwrap().0, 32_567);
 }

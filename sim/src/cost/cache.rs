@@ -47,6 +47,9 @@ pub struct CostModel {
     /// Seconds of memoised attention kernels by (tag, context), direct-mapped
     /// ([`super::memo::CTX_SLOTS`]); empty until first used.
     ctx_times: Vec<(u64, u64, f64)>,
+    /// Per kernel of the graph being costed, in order: the cache's (seconds, FLOPs, bytes), or
+    /// `None` when it is in `pending`.
+    resolved: Vec<Option<(f64, f64, f64)>>,
     /// Memoised decode-only steps by (decoding sequences, speculative tokens).
     pub(super) step_memo: FxHashMap<(u64, u64), Option<StepMemo>>,
 }
@@ -78,6 +81,7 @@ impl CostModel {
             pending_ix: Vec::new(),
             step_kernels: Vec::new(),
             ctx_times: Vec::new(),
+            resolved: Vec::new(),
             step_memo: FxHashMap::default(),
         }
     }
@@ -195,14 +199,19 @@ impl CostModel {
     /// Like [`CostModel::cost_graph`], also filling the time of each stage.
     pub fn cost_graph_stages(&mut self, graph: &ModelGraph, stage_s: &mut Vec<f64>) -> Result<StepCost> {
         // 1. Every kernel the cache cannot answer, costed in one backend call.
+        //    What the cache answers is kept in graph order (`resolved`), so each kernel is
+        //    looked up once.
         self.pending.clear();
+        self.resolved.clear();
         for stage in &graph.stages {
             for seg in &stage.segments {
                 for item in &seg.items {
                     if let WorkKind::Kernel(k) = &item.work {
-                        if !(self.cacheable(k) && self.kernel_cache.contains_key(k)) {
+                        let hit = if self.cacheable(k) { self.kernel_cache.get(k).copied() } else { None };
+                        if hit.is_none() {
                             self.pending.push(*k);
                         }
+                        self.resolved.push(hit);
                     }
                 }
             }
@@ -210,7 +219,7 @@ impl CostModel {
         self.cost_pending()?;
         // 2. Sum, in graph order.
         stage_s.clear();
-        let mut next_pending = 0usize;
+        let (mut next_pending, mut next_kernel) = (0usize, 0usize);
         let mut c = StepCost::default();
         for stage in &graph.stages {
             let before = c.compute_s + c.comm_s;
@@ -220,17 +229,16 @@ impl CostModel {
                     let n = item.count as f64 * layers;
                     match &item.work {
                         WorkKind::Kernel(k) => {
-                            let (t, flops, bytes) = if self.cacheable(k) {
-                                // Present: it was cached, or costed above and inserted.
-                                self.kernel_cache[k]
-                            } else {
-                                // Uncacheable kernels were queued in this same order.
-                                while self.cacheable(&self.pending[next_pending]) {
+                            let hit = self.resolved[next_kernel];
+                            next_kernel += 1;
+                            let (t, flops, bytes) = match hit {
+                                Some(v) => v,
+                                None => {
+                                    // The kernels the cache lacked were queued in this order.
+                                    let t = self.pending_s[next_pending];
                                     next_pending += 1;
+                                    (t, k.flops(), k.bytes())
                                 }
-                                let t = self.pending_s[next_pending];
-                                next_pending += 1;
-                                (t, k.flops(), k.bytes())
                             };
                             c.compute_s += t * n;
                             c.flops += flops * n;

@@ -78,13 +78,13 @@ impl Live {
             self.parked.insert(rec.seq, rec);
             return;
         }
-        sink.record(&rec);
+        sink.record_owned(rec);
         self.next_emit += 1;
         while let Some(e) = self.parked.first_entry() {
             if *e.key() != self.next_emit {
                 break;
             }
-            sink.record(&e.remove());
+            sink.record_owned(e.remove());
             self.next_emit += 1;
         }
     }
@@ -97,7 +97,7 @@ impl Live {
         }
         self.live = 0;
         for (_, rec) in std::mem::take(&mut self.parked) {
-            sink.record(&rec);
+            sink.record_owned(rec);
         }
         self.next_emit = self.arrived;
     }
@@ -107,7 +107,7 @@ impl Live {
         let rec = RequestRecord::new(self.arrived, r);
         self.arrived += 1;
         self.next_emit += 1;
-        sink.record(&rec);
+        sink.record_owned(rec);
     }
 
     /// Requests in flight.

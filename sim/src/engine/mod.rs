@@ -26,6 +26,7 @@ mod live;
 mod prefix;
 mod schedule;
 mod spec;
+mod steady;
 mod transfer;
 
 use crate::cost::StepCost;
@@ -207,8 +208,9 @@ pub(super) struct Replica {
 #[derive(Default)]
 struct Batch {
     replica: usize,
-    /// (request state, tokens this step).
-    members: Vec<(RequestState, u32)>,
+    /// The members' states, and the tokens each runs this step (same order).
+    states: Vec<RequestState>,
+    tokens: Vec<u32>,
     start_s: f64,
 }
 
@@ -259,6 +261,11 @@ struct Engine<'a> {
     is_deferred: Vec<bool>,
     /// Whether each pool caches prefixes.
     caching: Vec<bool>,
+    /// Per pool: up to how many running requests a steady decode iteration (nothing waiting,
+    /// every running request decoding) is formed without asking the policy
+    /// ([`BatchPolicy::steady_decode_seqs`](reallm_plugin_api::BatchPolicy::steady_decode_seqs));
+    /// 0 when the policy promises nothing or the pool speculates (drafts are reserved per plan).
+    steady_seqs: Vec<u64>,
     /// Each pool's cluster-shared tier.
     cluster: Vec<Option<SharedTier>>,
     /// Prefix state of each live request, by slot.
@@ -325,6 +332,8 @@ impl<'a> Engine<'a> {
         }
         let pool_peaks = pools.iter().map(|p| (p.peak_flops_per_device(), p.device.mem_bw_bytes_per_s)).collect();
         let n_replicas = replicas.len();
+        let steady_seqs =
+            pools.iter().map(|p| if p.spec.spec_decode.is_some() { 0 } else { p.policy.steady_decode_seqs(&p.spec.limits) }).collect();
         Engine {
             pools,
             transfer,
@@ -358,6 +367,7 @@ impl<'a> Engine<'a> {
             deferred: Vec::new(),
             is_deferred: vec![false; n_replicas],
             caching,
+            steady_seqs,
             cluster,
             prefix: Vec::new(),
             walked: Vec::new(),
@@ -402,6 +412,9 @@ impl<'a> Engine<'a> {
                         self.try_schedule(r, ev.t)?;
                     }
                     EvKind::BatchDone(b) => {
+                        if self.steady_run(b, ev.t, workload, observer, expected)? {
+                            continue;
+                        }
                         self.batch_done(b, ev.t, workload, sink)?;
                         self.schedule_deferred(workload, ev.t)?;
                         if !observer.progress(ev.t, self.done, expected) {
@@ -487,7 +500,12 @@ impl<'a> Engine<'a> {
         let r = b.replica;
         let pool = self.replicas[r].pool;
         let role = self.pools[pool].spec.role;
-        for (mut q, tok) in b.members.drain(..) {
+        // Members that stay admitted are compacted to the front of `states`, then appended to
+        // `running` (moved wholesale when nothing else is running: the common case).
+        let mut states = std::mem::take(&mut b.states);
+        let mut kept = 0;
+        for k in 0..states.len() {
+            let (mut q, tok) = (states[k], b.tokens[k]);
             let emit = self.spec_emit(r, &q);
             let rec = self.live.record_mut(q.id);
             if rec.first_scheduled_s.is_none() {
@@ -526,9 +544,20 @@ impl<'a> Engine<'a> {
                 self.transfers[x] = Some(Transfer { state: q, from: r });
                 self.push(now + dt, EvKind::TransferDone(x));
             } else {
-                rep.running.push(q);
+                states[kept] = q;
+                kept += 1;
             }
         }
+        states.truncate(kept);
+        let running = &mut self.replicas[r].running;
+        if running.is_empty() {
+            std::mem::swap(running, &mut states);
+        } else {
+            running.extend_from_slice(&states);
+            states.clear();
+        }
+        b.states = states;
+        b.tokens.clear();
         self.batches[slot] = b;
         self.free_batches.push(slot);
         self.replicas[r].in_flight -= 1;

@@ -32,9 +32,20 @@ impl Engine<'_> {
                 return Ok(());
             }
         }
-        self.plan(r, now)?;
-        self.admit(r);
-        self.spec_reserve(r);
+        if self.steady_decode(r) {
+            if let Some((prefill_tokens, decode_tokens)) = self.steady_grow_and_shape(r) {
+                if self.caching[self.replicas[r].pool] {
+                    self.drain_spill(r);
+                }
+                let cost = self.cost_step(r)?;
+                self.launch(r, now, cost, prefill_tokens, decode_tokens);
+                return Ok(());
+            }
+        } else {
+            self.plan(r, now)?;
+            self.admit(r);
+            self.spec_reserve(r);
+        }
         let growth = self.grow_kv(r);
         if self.caching[self.replicas[r].pool] {
             self.drain_spill(r);
@@ -49,6 +60,72 @@ impl Engine<'_> {
         let cost = self.cost_step(r)?;
         self.launch(r, now, cost, prefill_tokens, decode_tokens);
         Ok(())
+    }
+
+    /// Steps 1 and 2 of a steady decode: when no request waits and every running request is
+    /// decoding, within what the policy promised to plan in full
+    /// (`BatchPolicy::steady_decode_seqs`), the members are every running request, one token
+    /// each, in admission order: exactly what the policy and admission would give, without
+    /// asking. Returns false (nothing touched) otherwise.
+    fn steady_decode(&mut self, r: usize) -> bool {
+        let rep = &self.replicas[r];
+        let n = rep.running.len();
+        if !rep.waiting.is_empty() || n as u64 > self.steady_seqs[rep.pool] || !rep.running.iter().all(|q| q.is_decoding()) {
+            return false;
+        }
+        self.members.clear();
+        self.members.extend((0..n).map(|i| (i, 1)));
+        self.swap_tokens = 0;
+        self.load_tokens = [0; crate::kv::N_TIERS];
+        self.hit_tokens = 0;
+        true
+    }
+
+    /// Steps 3 and 4 of a steady decode in one pass over the members (every running request,
+    /// one token each): grow their KV and set the batch shape, exactly as
+    /// [`grow_kv`](Self::grow_kv) and [`shape_batch`](Self::shape_batch) would. Returns `None`
+    /// (nothing touched) when the growth does not fit the free blocks: the general steps then
+    /// preempt.
+    pub(super) fn steady_grow_and_shape(&mut self, r: usize) -> Option<(u32, u32)> {
+        let pool = self.replicas[r].pool;
+        let caching = self.caching[pool];
+        let c = self.pools[pool].cache_block_tokens() as u64;
+        let rep = &mut self.replicas[r];
+        let (mut need, mut ctx_sum) = (0u64, 0u64);
+        for q in &rep.running {
+            let ctx = q.context_after(1) as u64;
+            ctx_sum += ctx;
+            need += rep.kv.blocks_for(ctx).saturating_sub(q.kv_blocks as u64);
+        }
+        if need > rep.kv.free_blocks {
+            return None;
+        }
+        if need > 0 || caching {
+            for q in rep.running.iter_mut() {
+                let ctx = q.context_after(1) as u64;
+                let want = rep.kv.blocks_for(ctx);
+                let ok = rep.kv.try_alloc(want.saturating_sub(q.kv_blocks as u64));
+                debug_assert!(ok, "checked above");
+                q.kv_blocks = want.max(q.kv_blocks as u64) as u32;
+                if caching {
+                    register_upto(&mut rep.kv, &mut self.prefix[q.id as usize], c, ctx);
+                }
+            }
+        }
+        let n = rep.running.len() as u64;
+        let shape = &mut self.shape;
+        shape.prefills.clear();
+        shape.decode_seqs = n;
+        shape.decode_ctx_sum = ctx_sum;
+        // CUDA graphs: padded to the next captured size (as `shape_batch`).
+        if let Some(&g) = self.pools[pool].spec.cuda_graph_batch_sizes.iter().find(|&&g| g as u64 >= n) {
+            shape.decode_ctx_sum += g as u64 - n;
+            shape.decode_seqs = g as u64;
+        }
+        self.iter_no += 1;
+        shape.seed = self.opts.seed ^ self.iter_no.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.shape.spec_tokens = self.spec_tokens(pool, self.shape.decode_seqs);
+        Some((0, n as u32))
     }
 
     /// Step 1: The batch policy plans from a read-only view of the replica.
@@ -186,6 +263,10 @@ impl Engine<'_> {
                 })
                 .sum();
             if need <= rep.kv.free_blocks {
+                if need == 0 && !caching {
+                    // Nothing grows (most decode steps): the pass below would change nothing.
+                    return Ok(Growth::Grown);
+                }
                 for &(i, t) in &self.members {
                     let q = &mut rep.running[i];
                     let want = rep.kv.blocks_for(q.context_after(t) as u64);
@@ -274,7 +355,7 @@ impl Engine<'_> {
     }
 
     /// Step 5: Cost the step (per stage), plus the iteration overhead and any swap traffic.
-    fn cost_step(&mut self, r: usize) -> Result<StepCost> {
+    pub(super) fn cost_step(&mut self, r: usize) -> Result<StepCost> {
         let pool = self.replicas[r].pool;
         let (load_lat, load_full) = if self.caching[pool] { self.tier_load_s(pool) } else { (0.0, 0.0) };
         let p = &mut self.pools[pool];
@@ -316,18 +397,10 @@ impl Engine<'_> {
 
     /// Step 6: Book the stages, move the members into a batch, record the iteration.
     fn launch(&mut self, r: usize, now: f64, cost: StepCost, prefill_tokens: u32, decode_tokens: u32) {
-        let pool = self.replicas[r].pool;
+        let end = self.book_stages(r, now, &cost);
         let rep = &mut self.replicas[r];
         let stages = rep.stage_free_s.len() as u32;
-        let mut t = now;
-        for (s, dur) in self.stage_s.iter().enumerate() {
-            let start = t.max(rep.stage_free_s[s]);
-            t = start + dur;
-            rep.stage_free_s[s] = t;
-        }
-        let end = t;
         rep.in_flight += 1;
-        rep.busy_s += cost.total_s;
 
         let slot = self.free_batches.pop().unwrap_or_else(|| {
             self.batches.push(Batch::default());
@@ -336,33 +409,79 @@ impl Engine<'_> {
         let b = &mut self.batches[slot];
         b.replica = r;
         b.start_s = now;
-        b.members.clear();
-        self.marks.clear();
-        self.marks.resize(rep.running.len(), false);
-        for &(i, tok) in &self.members {
-            b.members.push((rep.running[i], tok));
-            self.marks[i] = true;
+        b.states.clear();
+        b.tokens.clear();
+        b.tokens.extend(self.members.iter().map(|m| m.1));
+        if self.members.len() == rep.running.len() && self.members.iter().enumerate().all(|(k, m)| m.0 == k) {
+            // Every running request, in order (a steady decode): move them wholesale.
+            std::mem::swap(&mut b.states, &mut rep.running);
+        } else {
+            self.marks.clear();
+            self.marks.resize(rep.running.len(), false);
+            for &(i, _) in &self.members {
+                b.states.push(rep.running[i]);
+                self.marks[i] = true;
+            }
+            let mut i = 0;
+            let marks = &self.marks;
+            rep.running.retain(|_| {
+                let keep = !marks[i];
+                i += 1;
+                keep
+            });
         }
-        let mut i = 0;
-        let marks = &self.marks;
-        rep.running.retain(|_| {
-            let keep = !marks[i];
-            i += 1;
-            keep
-        });
+        let seqs = b.states.len() as u32;
+        self.record_iteration(r, now, end, cost, prefill_tokens, decode_tokens, seqs);
+        let rep = &self.replicas[r];
+        let next_free = rep.stage_free_s[0];
+        let more = rep.in_flight < stages && !(rep.waiting.is_empty() && rep.running.is_empty());
+        self.push(end, EvKind::BatchDone(slot));
+        if more {
+            self.wake_at(r, next_free);
+        }
+    }
+
+    /// Book a micro-batch starting at `now` on the replica's stages (stage `s` starts when
+    /// both the previous stage of this micro-batch and stage `s` of the previous micro-batch
+    /// are done); returns the end of its last stage.
+    pub(super) fn book_stages(&mut self, r: usize, now: f64, cost: &StepCost) -> f64 {
+        let rep = &mut self.replicas[r];
+        let mut t = now;
+        for (s, dur) in self.stage_s.iter().enumerate() {
+            let start = t.max(rep.stage_free_s[s]);
+            t = start + dur;
+            rep.stage_free_s[s] = t;
+        }
+        rep.busy_s += cost.total_s;
+        t
+    }
+
+    /// Add an iteration to the running totals (and to the kept records).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record_iteration(
+        &mut self,
+        r: usize,
+        now: f64,
+        end: f64,
+        cost: StepCost,
+        prefill_tokens: u32,
+        decode_tokens: u32,
+        seqs: u32,
+    ) {
+        let rep = &self.replicas[r];
         let record = IterationRecord {
             replica: r as u32,
             start_s: now,
             end_s: end,
             prefill_tokens,
             decode_tokens,
-            seqs: b.members.len() as u32,
+            seqs,
             kv_used_blocks: rep.kv.used_blocks(),
             cached_tokens: self.hit_tokens as u32,
             kv_cached_blocks: rep.kv.cached_free_blocks(),
             cost,
         };
-        let (peak_flops, mem_bw) = self.pool_peaks[pool];
+        let (peak_flops, mem_bw) = self.pool_peaks[rep.pool];
         self.totals.add(&record, rep.kv.total_blocks, peak_flops, mem_bw);
         self.last_end_s = self.last_end_s.max(end);
         let keep = !self.iterations_truncated && self.opts.keep_iterations.is_none_or(|cap| self.iterations.len() < cap);
@@ -371,12 +490,6 @@ impl Engine<'_> {
         } else if !self.iterations_truncated {
             self.iterations_truncated = true;
             self.iterations = Vec::new();
-        }
-        let next_free = rep.stage_free_s[0];
-        let more = rep.in_flight < stages && !(rep.waiting.is_empty() && rep.running.is_empty());
-        self.push(end, EvKind::BatchDone(slot));
-        if more {
-            self.wake_at(r, next_free);
         }
     }
 }

@@ -314,8 +314,22 @@ impl RecordSink for Measure<'_> {
     fn record(&mut self, q: &RequestRecord) {
         let s = &mut *self.summarizer;
         let m = RequestMetrics::of(q, &s.slo, &mut s.scratch);
-        s.record_measured(q, &m);
+        if q.seq < s.warmup {
+            // Not summarised (as `Summarizer::record`), still passed on.
+            s.counts.warmup += 1;
+        } else {
+            s.record_measured(q, &m);
+        }
         self.next.measured(q, &m);
+    }
+}
+
+/// A [`RecordSink`] fed from a measured stream (the metrics are dropped).
+pub struct RecordsOnly<'a>(pub &'a mut (dyn RecordSink + Send));
+
+impl MeasuredSink for RecordsOnly<'_> {
+    fn measured(&mut self, rec: &RequestRecord, _: &RequestMetrics) {
+        self.0.record(rec);
     }
 }
 

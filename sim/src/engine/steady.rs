@@ -1,0 +1,122 @@
+//! Steady decode runs: consecutive iterations of a replica that only decode the same requests.
+//!
+//! A busy replica spends most of its iterations decoding the same batch: nothing waits, every
+//! running request decodes one token, the policy would plan all of them again
+//! ([`BatchPolicy::steady_decode_seqs`](reallm_plugin_api::BatchPolicy::steady_decode_seqs)),
+//! nothing completes, and the KV growth fits. When such a batch completes and its next
+//! completion would also be the next event of the whole simulation (before any arrival, any
+//! other event, and the end time), the engine runs that next iteration at once, without
+//! handing the batch back to the event queue and without re-forming it: the same state
+//! changes, in the same order, as [`batch_done`](super::Engine) followed by
+//! [`try_schedule`](super::Engine) would make (emission, KV growth and registration, batch
+//! shape, cost, stage booking, running totals, the observer's progress call), so the outputs
+//! are byte-identical (the engine's tests and `docs/performance.md` check this). Only event
+//! sequence numbers differ, which order nothing else: no other event is queued in between.
+
+use super::{Engine, EvKind};
+use crate::error::{Result, SimError};
+use crate::kv::KvPool;
+use crate::spec::Role;
+use crate::workload::{Observer, Workload};
+use reallm_plugin_api::RequestState;
+
+/// Whether the next completion of a decode-only batch of `states` (one token each) keeps the
+/// batch steady: no request completes on it, and the KV growth of the iteration after it fits
+/// the free blocks (so the general path would neither complete, nor preempt).
+fn next_is_steady(states: &[RequestState], kv: &KvPool) -> bool {
+    let mut need = 0u64;
+    for q in states {
+        if !q.is_decoding() || q.generated + 1 >= q.output_tokens {
+            return false;
+        }
+        // After the emission: one more token generated, the next step feeds it.
+        let next = RequestState { generated: q.generated + 1, ..*q };
+        need += kv.blocks_for(next.context_after(1) as u64).saturating_sub(q.kv_blocks as u64);
+    }
+    need <= kv.free_blocks
+}
+
+impl Engine<'_> {
+    /// Handle the completion of batch `slot` at `now` as a steady run if it is one (see the
+    /// module docs); returns false, touching nothing, when it is not.
+    pub(super) fn steady_run(
+        &mut self,
+        slot: usize,
+        mut now: f64,
+        workload: &dyn Workload,
+        observer: &mut dyn Observer,
+        expected: Option<u64>,
+    ) -> Result<bool> {
+        let r = self.batches[slot].replica;
+        {
+            let b = &self.batches[slot];
+            let rep = &self.replicas[r];
+            let pool = &self.pools[rep.pool];
+            let n = b.states.len() as u64;
+            let steady = n > 0
+                && n <= self.steady_seqs[rep.pool]
+                && pool.spec.role != Role::Prefill
+                && rep.stage_free_s.len() == 1
+                && rep.in_flight == 1
+                && rep.waiting.is_empty()
+                && rep.running.is_empty()
+                && !self.is_deferred[r]
+                && b.tokens.iter().all(|&t| t == 1)
+                && next_is_steady(&b.states, &rep.kv);
+            if !steady {
+                return Ok(false);
+            }
+        }
+        let end_time = self.opts.end_time_s.unwrap_or(f64::INFINITY);
+        let caching = self.caching[self.replicas[r].pool];
+        // The members become the replica's running requests for the run (as `batch_done`
+        // leaves them), and go back into the batch when it is handed to the event queue.
+        let mut spare = std::mem::take(&mut self.batches[slot].states);
+        std::mem::swap(&mut spare, &mut self.replicas[r].running);
+        let mut start_s = self.batches[slot].start_s;
+        loop {
+            // `batch_done`: every member emits its token at `now` and stays admitted.
+            {
+                let rep = &mut self.replicas[r];
+                for q in rep.running.iter_mut() {
+                    let rec = self.live.record_mut(q.id);
+                    if rec.first_scheduled_s.is_none() {
+                        rec.first_scheduled_s = Some(start_s);
+                    }
+                    q.generated += 1;
+                    rec.token_times.push(now);
+                }
+            }
+            // `try_schedule`'s steady decode: the same members, KV grown, shape set, costed.
+            self.swap_tokens = 0;
+            self.load_tokens = [0; crate::kv::N_TIERS];
+            self.hit_tokens = 0;
+            let (prefill_tokens, decode_tokens) = self.steady_grow_and_shape(r).expect("growth checked by next_is_steady");
+            if caching {
+                self.drain_spill(r);
+            }
+            let cost = self.cost_step(r)?;
+            let end = self.book_stages(r, now, &cost);
+            self.record_iteration(r, now, end, cost, prefill_tokens, decode_tokens, decode_tokens);
+            if !observer.progress(now, self.done, expected) {
+                return Err(SimError::Interrupted);
+            }
+            start_s = now;
+            // Is this batch's completion the simulation's next event, and steady again?
+            let next_first = end < end_time
+                && workload.peek_arrival_s().is_none_or(|a| a > end)
+                && self.heap.peek().is_none_or(|e| e.t > end)
+                && next_is_steady(&self.replicas[r].running, &self.replicas[r].kv);
+            if next_first {
+                now = end;
+                continue;
+            }
+            std::mem::swap(&mut spare, &mut self.replicas[r].running);
+            let b = &mut self.batches[slot];
+            b.states = spare;
+            b.start_s = start_s;
+            self.push(end, EvKind::BatchDone(slot));
+            return Ok(true);
+        }
+    }
+}
