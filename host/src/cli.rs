@@ -109,7 +109,7 @@ pub enum Command {
     ///
     /// Example: reallm search --model llama3.1-70b --device H100-SXM --gpus 8 --isl 4000 --osl 500 --ttft 2 --tpot 0.05
     #[command(verbatim_doc_comment)]
-    Search(crate::search::SearchArgs),
+    Search(Box<crate::search::SearchArgs>),
     /// Compare runs: one column per run directory (a results folder with summary.json).
     Report {
         /// Run directories.

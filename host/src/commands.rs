@@ -613,20 +613,29 @@ fn search(cli: &Cli, a: &crate::search::SearchArgs) -> Result<()> {
         print!("{}", crate::search::format_report(&r, out));
         return Ok(());
     }
-    let mut overrides = cli.global.overrides.clone();
+    let mut overrides = cli.global.all_overrides();
     if let Some(m) = &a.model {
         overrides.push(format!("model={m}"));
     }
-    let mut exp = config::load(config_path(cli)?.as_deref(), &overrides)?;
-    config::apply_plugin_overrides(&mut exp, &plugin_overrides(cli)?);
-    crate::search::apply_args(&mut exp, a)?;
+    let path = config_path(cli)?;
+    let plugins = plugin_overrides(cli)?;
+    let load = |extra: Option<&str>| -> Result<config::Experiment> {
+        let mut ov = overrides.clone();
+        ov.extend(extra.map(|e| format!("engine={e}")));
+        let mut exp = config::load(path.as_deref(), &ov)?;
+        config::apply_plugin_overrides(&mut exp, &plugins);
+        crate::search::apply_args(&mut exp, a)?;
+        Ok(exp)
+    };
+    let exp = load(None)?;
+    let bases = crate::search::engine_bases(&exp, &|e| load(Some(e)))?;
     let opts = crate::search::RunOpts {
         out: a.out.clone(),
         jobs: a.jobs,
         shard: a.shard.as_deref().map(crate::sweep::parse_shard).transpose()?,
         dry_run: a.dry_run,
     };
-    let r = crate::search::run(&exp, &opts)?;
+    let r = crate::search::run_bases(&bases, &opts)?;
     if r.interrupted {
         println!(
             "search interrupted: {} deployments kept in {} (rerun the same command to finish)",

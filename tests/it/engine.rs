@@ -101,6 +101,13 @@ fn decode_memo_matches_full_costing() {
             let full = system.cost.cost_graph(&g).unwrap().total_s;
             let fast = system.cost.step_cost(&shape).unwrap().total_s;
             assert!((full - fast).abs() <= 1e-12 * full, "{overrides:?} seqs {seqs} ctx {ctx}: {fast} vs {full}");
+            // Again: the attention kernels' times now come from the memo's time cache, unchanged.
+            assert_eq!(system.cost.step_cost(&shape).unwrap().total_s.to_bits(), fast.to_bits());
+            // Served by the memo, not by the full path, except where the graph depends on more
+            // than the attention context: DeepSeek's sampled expert routing (the seed), unfused
+            // attention (its score GEMMs are sized by the context).
+            let full_path = overrides.iter().any(|o| o.contains("deepseek") || o.contains("unfused"));
+            assert_eq!(system.cost.is_memoised(seqs, 0), !full_path, "{overrides:?} seqs {seqs}");
         }
     }
 }

@@ -90,3 +90,40 @@ fn search_errors_exit_with_their_codes() {
     let out = reallm(d).args(["search", "merge", "nowhere"]).output().unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
 }
+
+#[test]
+fn closed_loop_levels_over_a_trace_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let reqs: Vec<reallm::workload::Request> =
+        (0..30).map(|i| reallm::workload::Request::new(i, i as f64, 64 + 4 * i as u32, 4 + (i % 5) as u32)).collect();
+    reallm::workload::trace::write_rr(&d.join("t.csv"), &reqs, 0).unwrap();
+    let args = ["--model", "llama3-8b", "--gpus", "2", "--requests", "30", "--ttft", "0.05", "--tpot", "0.01", "--trace", "t.csv"];
+    let out = reallm(d).arg("search").args(args).args(["--concurrency", "1,8", "--out", "c"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("load levels 1, 8 clients") && text.contains("c=8"), "{text}");
+    let csv = std::fs::read_to_string(d.join("c/search.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 6 * 2);
+    // The winner's config runs its closed loop over best_trace.csv.
+    let best = std::fs::read_to_string(d.join("c/best.yaml")).unwrap();
+    assert!(best.contains("concurrency:") && best.contains("best_trace.csv"), "{best}");
+    let out = reallm(d).args(["-c", "c/best.yaml", "--workspace", "ws", "sim"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // One kind of load level at a time.
+    let out = reallm(d).arg("search").args(args).args(["--concurrency", "2", "--rates", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn engines_as_an_axis_from_the_command_line() {
+    // Two engines: the 6 deployments twice; an unknown engine names the key.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = reallm(d).arg("search").args(SEARCH).args(["--engines", "vllm,sglang", "--dry-run"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("12 deployments enumerated") && stdout(&out).contains("24 simulations"), "{}", stdout(&out));
+    let out = reallm(d).arg("search").args(SEARCH).args(["--engines", "vllm,tgi", "--dry-run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("unknown engine `tgi`"), "{}", stderr(&out));
+}

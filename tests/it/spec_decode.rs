@@ -273,21 +273,30 @@ fn a_draft_model_runs_under_its_own_plan() {
 fn verification_steps_are_memoised_and_match_the_full_graph() {
     // Decode-only verification steps are served by the decode-step memo (their attention
     // re-costed at each context); the result equals costing the whole per-device graph.
-    for yaml in [
-        with_spec("{method: eagle}"),
-        "model: deepseekv3\nsystem: {device: H200-SXM, num_devices: 8, parallelism: {attention: tp8, ffn: ep8}}\nspec_decode: {method: mtp}\n".to_string(),
-        "model: llama3-70b\nsystem: {device: H100-SXM, num_devices: 8, parallelism: {attention: tp2_pp4}}\nspec_decode: {method: eagle, num_speculative_tokens: 5}\n".to_string(),
+    // (config, memoised): DeepSeek's sampled expert routing changes the graph with the seed;
+    // under CP a verification span's ring KV exchange is sized by the context (a collective,
+    // which the memo does not re-cost): both take the full path, and are checked equal too.
+    let llama = |par: &str, k: u32| {
+        format!("model: llama3-70b\nsystem: {{device: H100-SXM, num_devices: 8, parallelism: {{{par}}}}}\nspec_decode: {{method: eagle, num_speculative_tokens: {k}}}\n")
+    };
+    for (yaml, memoised) in [
+        (with_spec("{method: eagle}"), true),
+        ("model: deepseekv3\nsystem: {device: H200-SXM, num_devices: 8, parallelism: {attention: tp8, ffn: ep8}}\nspec_decode: {method: mtp}\n".to_string(), false),
+        (llama("attention: tp2_pp4", 5), true),
+        // Attention DP splits the decode context per rank (the verification span keeps the mean).
+        (llama("attention: tp2_dp4, ffn: tp8", 3), true),
+        (llama("attention: tp4_cp2, ffn: tp8", 4), false),
+        (llama("attention: cp2_dp4, ffn: tp8", 5), false),
     ] {
         let mut p = pool_of(&yaml);
         let k = p.spec.spec_decode.as_ref().unwrap().k() as u64;
         for (seqs, ctx) in [(8u64, 8 * 3000 + 5), (8, 8 * 17), (3, 3 * 9000 + 2)] {
             let shape = BatchShape { decode_seqs: seqs, decode_ctx_sum: ctx, spec_tokens: k, seed: 11, ..Default::default() };
             let memo = p.cost.step_cost(&shape).unwrap();
-            // Memoised exactly when the plain decode step of the same size is (DeepSeek's
-            // sampled expert routing changes the graph with the seed: neither is).
+            assert_eq!(p.cost.is_memoised(seqs, k), memoised, "{yaml}");
+            // The plain decode step of the same size is memoised under DP and CP alike.
             p.cost.step_cost(&BatchShape { spec_tokens: 0, ..shape.clone() }).unwrap();
-            assert_eq!(p.cost.is_memoised(seqs, k), p.cost.is_memoised(seqs, 0), "{yaml}");
-            assert_eq!(p.cost.is_memoised(seqs, k), !yaml.contains("deepseek"), "{yaml}");
+            assert_eq!(p.cost.is_memoised(seqs, 0), !yaml.contains("deepseek"), "{yaml}");
             let mut g = ModelGraph::default();
             p.cost.device_graph(&shape, &mut g).unwrap();
             let full = p.cost.cost_graph(&g).unwrap();

@@ -45,6 +45,11 @@ pub struct SearchConfig {
     #[serde(deserialize_with = "crate::config::schema::one_or_many")]
     pub kv_dtypes: Vec<String>,
     pub workload: SearchWorkload,
+    /// Serving-engine profiles searched as an axis (`vllm`, `sglang`, `trtllm`): the config is
+    /// loaded once per engine, as with `engine:` (the profile fills the keys the config leaves
+    /// out, its tiers matched against the config's own pool). Empty: the config as it is.
+    #[serde(deserialize_with = "crate::config::schema::one_or_many")]
+    pub engines: Vec<String>,
     /// A (deployment, load) point meets the SLO when at least this percentage of its requests
     /// meets every target of `slo:`.
     pub slo_percentile: f64,
@@ -60,6 +65,7 @@ impl Default for SearchConfig {
             batching: SearchBatching::default(),
             kv_dtypes: vec![],
             workload: SearchWorkload::default(),
+            engines: vec![],
             slo_percentile: 90.0,
         }
     }
@@ -103,7 +109,9 @@ pub struct SearchBatching {
     pub chunk_tokens: Vec<u32>,
 }
 
-/// The traffic every deployment is measured under: fixed-length requests at each load level.
+/// The traffic every deployment is measured under: requests of fixed lengths (`isl`, `osl`) or
+/// of `workload.synthetic`'s length distributions, at request rates or closed-loop concurrency
+/// levels.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SearchWorkload {
@@ -120,12 +128,34 @@ pub struct SearchWorkload {
     pub levels: u32,
     pub min_load: f64,
     pub max_load: f64,
-    /// Seed of the arrival times.
+    /// Closed-loop load levels instead of rates: this many clients each (over the whole
+    /// budget), each sending its next request when its previous one completes.
+    #[serde(deserialize_with = "crate::config::schema::one_or_many")]
+    pub concurrency: Vec<u32>,
+    /// Closed loops: seconds a client waits after a completion before sending again.
+    pub think_time_s: f64,
+    /// A trace file whose requests' (prompt, output) lengths the levels use, in order (the
+    /// first `requests` of them); its arrival times are not used (the levels set the arrivals).
+    /// Relative to the config file.
+    pub trace: Option<String>,
+    /// Seed of the arrival times (and of the lengths drawn from `workload.synthetic`).
     pub seed: u64,
 }
 
 impl Default for SearchWorkload {
     fn default() -> Self {
-        SearchWorkload { isl: 4000, osl: 500, requests: 2000, rates: vec![], levels: 10, min_load: 0.1, max_load: 1.2, seed: 0 }
+        SearchWorkload {
+            isl: 4000,
+            osl: 500,
+            requests: 2000,
+            rates: vec![],
+            levels: 10,
+            min_load: 0.1,
+            max_load: 1.2,
+            concurrency: vec![],
+            think_time_s: 0.0,
+            trace: None,
+            seed: 0,
+        }
     }
 }

@@ -1,36 +1,86 @@
 //! Load levels, and the requests a deployment is measured with at each.
 //!
-//! ```text
-//! ╔══════════════════════════════════════════════════════════════════════════════════════╗
-//! ║ WORKLOAD INTERFACE of the search. Everything the search knows about traffic goes      ║
-//! ║ through `Level::new` (the requests of one level, built once and shared by every       ║
-//! ║ deployment) and `Level::workload` (a fresh `Workload` over them for one simulation).  ║
-//! ║ The generator below is a stand-in: fixed-length requests with Poisson arrivals at a   ║
-//! ║ request rate. When the synthetic workloads (`workload.synthetic`) and closed-loop     ║
-//! ║ `workload.concurrency` land, add `Load::Concurrency` here and build those workloads   ║
-//! ║ in these two functions; nothing else in the search needs to change.                   ║
-//! ╚══════════════════════════════════════════════════════════════════════════════════════╝
-//! ```
+//! Built on the workload machinery of `sim` runs (`reallm_sim::workloads`): request lengths
+//! fixed (`isl`, `osl`) or drawn from `workload.synthetic`'s distributions
+//! ([`LengthSampler`]), offered either open loop, Poisson arrivals at a request rate
+//! ([`poisson_requests`]), or closed loop, `C` clients each with one request outstanding
+//! ([`ClosedLoop`], as `workload.concurrency` runs). Every level's requests (or, for a closed
+//! loop, its list of lengths) are built once and shared by every deployment; each simulation
+//! replays them from the start through [`Level::workload`].
 
 use crate::error::{Error, Result};
 use crate::workload::Request;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Exp};
-use reallm_sim::{TraceWorkload, Workload};
+use reallm_sim::workloads::synthetic::poisson_requests;
+use reallm_sim::{ClosedLoop, LengthDist, LengthSampler, RequestRecord, TraceWorkload, Workload};
 
 /// What one load level offers.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Load {
     /// Open loop: Poisson arrivals at this many requests per second (over the whole budget).
     Rate(f64),
+    /// Closed loop: this many clients (over the whole budget), each sending its next request
+    /// when its previous one completes (after the think time).
+    Concurrency(u32),
 }
 
 impl Load {
-    /// The level's value as written in `search.csv` (`rate_req_s`).
+    /// The level's value: requests/s, or clients.
     pub fn value(&self) -> f64 {
         match *self {
             Load::Rate(r) => r,
+            Load::Concurrency(c) => c as f64,
+        }
+    }
+
+    /// The level as written in `search.csv`: (`rate_req_s`, `concurrency`), one of them empty.
+    pub fn cells(&self) -> (String, String) {
+        match *self {
+            Load::Rate(r) => (crate::output::fmt_f64(r), String::new()),
+            Load::Concurrency(c) => (String::new(), c.to_string()),
+        }
+    }
+}
+
+/// How the requests of every level are shaped (the search's `workload`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shape {
+    pub input: LengthDist,
+    pub output: LengthDist,
+    /// Requests per level.
+    pub requests: u32,
+    pub seed: u64,
+    /// Closed loops: seconds a client waits after a completion.
+    pub think_time_s: f64,
+    /// (prompt, output) lengths of a trace's requests, in order: when set, the levels use its
+    /// first `requests` lengths (all when it has fewer) instead of `input` and `output`.
+    pub trace: Option<Vec<(u32, u32)>>,
+}
+
+impl Shape {
+    /// Whether both lengths are fixed: then the requests are exactly the `isl`/`osl` ones of
+    /// earlier searches (same arrival stream).
+    fn fixed(&self) -> Option<(u32, u32)> {
+        if self.trace.is_some() {
+            return None;
+        }
+        match (self.input, self.output) {
+            (LengthDist::Fixed(i), LengthDist::Fixed(o)) => Some((i, o)),
+            _ => None,
+        }
+    }
+
+    /// The (prompt, output) lengths of the level's requests, in order: the same at every level
+    /// (seeded by the search seed alone), so levels differ only in their load.
+    pub fn lengths(&self) -> Vec<(u32, u32)> {
+        if let Some(t) = &self.trace {
+            return t.iter().take(self.requests as usize).copied().collect();
+        }
+        match self.fixed() {
+            Some(io) => vec![io; self.requests as usize],
+            None => {
+                let seed = reallm_sim::workloads::synthetic::stream_seed(self.seed, "search lengths");
+                LengthSampler::new(self.input, self.output, seed).take(self.requests as usize).collect()
+            }
         }
     }
 }
@@ -39,39 +89,93 @@ impl Load {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Level {
     pub load: Load,
+    /// Open loop: the requests with their arrival times. Closed loop: ids and lengths in the
+    /// order clients issue them (arrival times are set by the loop).
     requests: Vec<Request>,
+    lengths: Vec<(u32, u32)>,
+    think_time_s: f64,
 }
 
 impl Level {
-    /// `n` requests of `isl` prompt and `osl` output tokens arriving as a Poisson process at
-    /// `load`'s rate. The arrival stream depends only on (seed, isl, osl, rate), so every
-    /// deployment sees the same requests at a level, and a shard or a rerun regenerates them
-    /// bit for bit.
-    pub fn new(load: Load, isl: u32, osl: u32, n: u32, seed: u64) -> Result<Level> {
-        let Load::Rate(rate) = load;
-        let exp = match Exp::new(rate) {
-            Ok(e) if rate.is_finite() && rate > 0.0 => e,
-            _ => return Err(Error::config("search", format!("request rate {rate}: expected a positive number of requests per second"))),
+    /// The level's requests. Open loop: Poisson arrivals at `load`'s rate; the stream depends
+    /// only on (seed, lengths, rate), so every deployment sees the same requests at a level, and
+    /// a shard or a rerun regenerates them bit for bit.
+    pub fn new(load: Load, shape: &Shape) -> Result<Level> {
+        let lengths = shape.lengths();
+        let requests = match load {
+            Load::Rate(rate) => {
+                if !(rate.is_finite() && rate > 0.0) {
+                    return Err(Error::config("search", format!("request rate {rate}: expected a positive number of requests per second")));
+                }
+                let seed = match shape.fixed() {
+                    Some((i, o)) => stream_seed(shape.seed, i, o, rate),
+                    None => stream_seed(shape.seed, 0, 0, rate),
+                };
+                poisson_requests(rate, lengths.len() as u64, lengths.iter().copied(), seed)
+            }
+            Load::Concurrency(c) => {
+                if c == 0 || c > crate::config::MAX_CLIENTS {
+                    return Err(Error::config("search", format!("concurrency {c}: expected 1 to {} clients", crate::config::MAX_CLIENTS)));
+                }
+                vec![]
+            }
         };
-        let mut rng = ChaCha8Rng::seed_from_u64(stream_seed(seed, isl, osl, rate));
-        let mut t = 0.0f64;
-        let requests = (0..n as u64)
-            .map(|id| {
-                t += exp.sample(&mut rng);
-                Request::new(id, t, isl, osl)
-            })
-            .collect();
-        Ok(Level { load, requests })
+        let lengths = if matches!(load, Load::Rate(_)) { vec![] } else { lengths };
+        Ok(Level { load, requests, lengths, think_time_s: shape.think_time_s })
     }
 
     /// A workload replaying this level from the start (one per simulation).
-    pub fn workload(&self) -> impl Workload + '_ {
-        TraceWorkload::new(&self.requests)
+    pub fn workload(&self) -> LevelWorkload<'_> {
+        match self.load {
+            Load::Rate(_) => LevelWorkload::Open(TraceWorkload::new(&self.requests)),
+            Load::Concurrency(c) => {
+                let n = self.lengths.len() as u64;
+                LevelWorkload::Closed(ClosedLoop::new(c, self.think_time_s, self.lengths.iter().copied(), Some(n), None))
+            }
+        }
     }
 
-    /// The requests, for writing the winner's trace file.
-    pub fn requests(&self) -> &[Request] {
-        &self.requests
+    /// The requests, for writing the winner's trace file: open loop, as they arrive; closed
+    /// loop, the lengths in issue order at time 0 (a closed loop over a trace ignores its
+    /// arrival times).
+    pub fn requests(&self) -> Vec<Request> {
+        match self.load {
+            Load::Rate(_) => self.requests.clone(),
+            Load::Concurrency(_) => self.lengths.iter().enumerate().map(|(i, &(p, o))| Request::new(i as u64, 0.0, p, o)).collect(),
+        }
+    }
+}
+
+/// The workload of one simulation at a level.
+pub enum LevelWorkload<'a> {
+    Open(TraceWorkload<'a>),
+    Closed(ClosedLoop<std::iter::Copied<std::slice::Iter<'a, (u32, u32)>>>),
+}
+
+impl Workload for LevelWorkload<'_> {
+    fn peek_arrival_s(&self) -> Option<f64> {
+        match self {
+            LevelWorkload::Open(w) => w.peek_arrival_s(),
+            LevelWorkload::Closed(w) => w.peek_arrival_s(),
+        }
+    }
+    fn next_request(&mut self) -> Option<Request> {
+        match self {
+            LevelWorkload::Open(w) => w.next_request(),
+            LevelWorkload::Closed(w) => w.next_request(),
+        }
+    }
+    fn on_complete(&mut self, rec: &RequestRecord, now_s: f64) {
+        match self {
+            LevelWorkload::Open(w) => w.on_complete(rec, now_s),
+            LevelWorkload::Closed(w) => w.on_complete(rec, now_s),
+        }
+    }
+    fn expected_requests(&self) -> Option<u64> {
+        match self {
+            LevelWorkload::Open(w) => w.expected_requests(),
+            LevelWorkload::Closed(w) => w.expected_requests(),
+        }
     }
 }
 
@@ -118,19 +222,73 @@ pub fn round_sig(x: f64, digits: usize) -> f64 {
 mod tests {
     use super::*;
 
+    fn shape(input: LengthDist, output: LengthDist, requests: u32, seed: u64) -> Shape {
+        Shape { input, output, requests, seed, think_time_s: 0.0, trace: None }
+    }
+
+    fn fixed(isl: u32, osl: u32, n: u32, seed: u64) -> Shape {
+        shape(LengthDist::Fixed(isl), LengthDist::Fixed(osl), n, seed)
+    }
+
     #[test]
     fn poisson_levels_are_fixed_length_and_reproducible() {
-        let a = Level::new(Load::Rate(4.0), 100, 20, 4000, 7).unwrap();
-        let b = Level::new(Load::Rate(4.0), 100, 20, 4000, 7).unwrap();
+        let a = Level::new(Load::Rate(4.0), &fixed(100, 20, 4000, 7)).unwrap();
+        let b = Level::new(Load::Rate(4.0), &fixed(100, 20, 4000, 7)).unwrap();
         assert_eq!(a, b);
         assert!(a.requests().iter().all(|r| r.prompt_tokens == 100 && r.output_tokens == 20));
         assert!(a.requests().windows(2).all(|w| w[0].arrival_s <= w[1].arrival_s));
         // Mean inter-arrival 1/4 s: 4000 arrivals span about 1000 s (±5 % is > 3 sigma).
         let span = a.requests().last().unwrap().arrival_s;
         assert!((span - 1000.0).abs() < 50.0, "{span}");
-        let c = Level::new(Load::Rate(4.0), 100, 20, 4000, 8).unwrap();
+        let c = Level::new(Load::Rate(4.0), &fixed(100, 20, 4000, 8)).unwrap();
         assert_ne!(a, c);
-        assert!(Level::new(Load::Rate(0.0), 1, 2, 3, 0).is_err());
+        assert!(Level::new(Load::Rate(0.0), &fixed(1, 2, 3, 0)).is_err());
+        assert!(Level::new(Load::Concurrency(0), &fixed(1, 2, 3, 0)).is_err());
+    }
+
+    #[test]
+    fn synthetic_lengths_are_the_same_at_every_level() {
+        let s = shape(LengthDist::Uniform { min: 10, max: 1000 }, LengthDist::Uniform { min: 2, max: 50 }, 300, 3);
+        let (a, b) = (Level::new(Load::Rate(1.0), &s).unwrap(), Level::new(Load::Rate(9.0), &s).unwrap());
+        let lens = |l: &Level| l.requests().iter().map(|r| (r.prompt_tokens, r.output_tokens)).collect::<Vec<_>>();
+        assert_eq!(lens(&a), lens(&b));
+        assert!(lens(&a).windows(2).any(|w| w[0] != w[1]), "drawn, not fixed");
+        assert!(lens(&a).iter().all(|&(p, o)| (10..=1000).contains(&p) && (2..=50).contains(&o)));
+        // The closed loop issues the same lengths in the same order.
+        let c = Level::new(Load::Concurrency(4), &s).unwrap();
+        assert_eq!(lens(&c), lens(&a));
+    }
+
+    #[test]
+    fn trace_lengths_are_taken_in_order() {
+        let mut s = fixed(1, 2, 3, 0);
+        s.trace = Some(vec![(10, 2), (20, 3), (30, 4), (40, 5)]);
+        let lens = |l: &Level| l.requests().iter().map(|r| (r.prompt_tokens, r.output_tokens)).collect::<Vec<_>>();
+        let want = vec![(10, 2), (20, 3), (30, 4)];
+        assert_eq!(lens(&Level::new(Load::Rate(2.0), &s).unwrap()), want);
+        assert_eq!(lens(&Level::new(Load::Concurrency(2), &s).unwrap()), want);
+        s.requests = 9;
+        assert_eq!(Level::new(Load::Rate(2.0), &s).unwrap().requests().len(), 4, "a shorter trace gives what it has");
+    }
+
+    #[test]
+    fn a_closed_loop_keeps_its_clients_busy() {
+        // 3 clients, 5 requests: three at time 0, the next when one completes (think time 0.5 s).
+        let mut s = fixed(10, 2, 5, 0);
+        s.think_time_s = 0.5;
+        let level = Level::new(Load::Concurrency(3), &s).unwrap();
+        let mut w = level.workload();
+        assert_eq!(w.expected_requests(), Some(5));
+        for id in 0..3 {
+            let r = w.next_request().unwrap();
+            assert_eq!((r.id, r.arrival_s), (id, 0.0));
+        }
+        assert_eq!(w.peek_arrival_s(), None);
+        w.on_complete(&RequestRecord::default(), 2.0);
+        assert_eq!(w.next_request().unwrap().arrival_s, 2.5);
+        // A fresh workload replays the level from the start.
+        assert_eq!(level.workload().next_request().unwrap().arrival_s, 0.0);
+        assert_eq!((Load::Concurrency(8).cells(), Load::Rate(2.5).cells()), ((String::new(), "8".into()), ("2.5".into(), String::new())));
     }
 
     #[test]

@@ -32,7 +32,8 @@ use crate::config::Experiment;
 use crate::error::{Error, Result};
 use crate::output::write_atomic;
 use config::Mode;
-use load::{Level, Load};
+use config::SearchWorkload;
+use load::{Level, Load, Shape};
 use output::{Meta, MetaCounts, MetaWorkload, Row};
 use rayon::prelude::*;
 use reallm_plugin_api::{BatchShape, ModelInfo, PrefillChunk};
@@ -71,6 +72,15 @@ pub struct SearchArgs {
     /// Request rates (req/s over the budget); default: search.workload.rates, else automatic.
     #[arg(long, value_delimiter = ',', num_args = 1..)]
     pub rates: Vec<f64>,
+    /// Closed-loop load levels instead of rates: clients over the budget, e.g. `--concurrency 1 8 64`.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub concurrency: Vec<u32>,
+    /// Engine profiles as a search axis, e.g. `--engines vllm,sglang,trtllm` (search.engines).
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub engines: Vec<String>,
+    /// A trace file whose request lengths the levels use, in order (its arrival times are not used).
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
     /// Number of automatic load levels.
     #[arg(long)]
     pub levels: Option<u32>,
@@ -128,6 +138,9 @@ pub fn apply_args(exp: &mut Experiment, a: &SearchArgs) -> Result<()> {
     if !a.gpus.is_empty() {
         s.gpus = a.gpus.clone();
     }
+    if !a.engines.is_empty() {
+        s.engines = a.engines.clone();
+    }
     if !a.modes.is_empty() {
         s.modes = a
             .modes
@@ -139,6 +152,13 @@ pub fn apply_args(exp: &mut Experiment, a: &SearchArgs) -> Result<()> {
             })
             .collect::<Result<_>>()?;
     }
+    if (a.isl.is_some() || a.osl.is_some()) && exp.workload.synthetic.is_some() {
+        return Err(Error::Usage("--isl/--osl: the config's `workload.synthetic` sets the request lengths; drop one of them".into()));
+    }
+    if !a.rates.is_empty() && !a.concurrency.is_empty() {
+        return Err(Error::Usage("--rates and --concurrency: give one kind of load level".into()));
+    }
+    let s = &mut exp.search;
     let w = &mut s.workload;
     w.isl = a.isl.unwrap_or(w.isl);
     w.osl = a.osl.unwrap_or(w.osl);
@@ -146,6 +166,15 @@ pub fn apply_args(exp: &mut Experiment, a: &SearchArgs) -> Result<()> {
     w.levels = a.levels.unwrap_or(w.levels);
     if !a.rates.is_empty() {
         w.rates = a.rates.clone();
+        w.concurrency.clear();
+    }
+    if !a.concurrency.is_empty() {
+        w.concurrency = a.concurrency.clone();
+        w.rates.clear();
+    }
+    if let Some(t) = &a.trace {
+        // Relative to the working directory, where the command line was typed.
+        w.trace = Some(std::path::absolute(t).unwrap_or(t.clone()).display().to_string());
     }
     s.slo_percentile = a.slo_percentile.unwrap_or(s.slo_percentile);
     exp.slo.ttft_s = a.ttft.or(exp.slo.ttft_s);
@@ -215,7 +244,19 @@ fn validate(exp: &Experiment) -> Result<()> {
     if let Some(r) = w.rates.iter().find(|r| !(r.is_finite() && **r > 0.0)) {
         return Err(bad(exp, format!("key `search.workload.rates`: {r} is not a positive rate")));
     }
-    if w.rates.is_empty() && !(w.levels >= 1 && w.min_load > 0.0 && w.max_load >= w.min_load && w.max_load.is_finite()) {
+    if !w.concurrency.is_empty() && !w.rates.is_empty() {
+        return Err(bad(exp, "key `search.workload`: give `rates` or `concurrency`, not both"));
+    }
+    if let Some(c) = w.concurrency.iter().find(|&&c| c == 0 || c > crate::config::MAX_CLIENTS) {
+        return Err(bad(exp, format!("key `search.workload.concurrency`: {c} clients; expected 1 to {}", crate::config::MAX_CLIENTS)));
+    }
+    if !(w.think_time_s.is_finite() && w.think_time_s >= 0.0) {
+        return Err(bad(exp, format!("key `search.workload.think_time_s` = {}: expected seconds ≥ 0", w.think_time_s)));
+    }
+    if w.rates.is_empty()
+        && w.concurrency.is_empty()
+        && !(w.levels >= 1 && w.min_load > 0.0 && w.max_load >= w.min_load && w.max_load.is_finite())
+    {
         return Err(bad(exp, "key `search.workload`: automatic rates need levels ≥ 1 and 0 < min_load ≤ max_load"));
     }
     if !(0.0..=100.0).contains(&s.slo_percentile) {
@@ -269,6 +310,7 @@ fn template(exp: &Experiment, kv_set: bool) -> Result<serde_json::Value> {
         "sim": {"end_time_s": exp.sim.end_time_s, "iteration_overhead_s": exp.sim.iteration_overhead_s, "seed": exp.sim.seed, "cuda_graph_batch_sizes": exp.sim.cuda_graph_batch_sizes},
         "slo": exp.slo,
         "kv_set": kv_set,
+        "engine": exp.engine.as_ref().map(|e| e.name.clone()),
     }))
 }
 
@@ -295,15 +337,17 @@ fn fnv_hex(text: &str) -> String {
 /// holds (max_batch_seqs, or what its KV holds), `T_prefill` the cost of one `isl`-token
 /// prefill and `T_decode(B)` of a decode step of `B` sequences at the mean context. It only
 /// places the automatic load levels; the simulations measure the real capacity.
-fn estimate_capacity(base: &Experiment, ds: &[&Deployment], isl: u32, osl: u32) -> Result<f64> {
-    let device = crate::devices::resolve(&base.pool.device, base.base_dir.as_deref())?;
+fn estimate_capacity<'a>(base_of: &dyn Fn(&Deployment) -> &'a Experiment, ds: &[&Deployment], isl: u32, osl: u32) -> Result<f64> {
     let mut seen = BTreeSet::new();
     let mut best = 0.0f64;
     for d in ds {
-        let key = format!("{}|{}|{}|{}|{}", d.first.gpus, d.first.attention, d.first.ffn, d.kv_dtype, d.batching.max_batch_seqs);
+        let key =
+            format!("{}|{}|{}|{}|{}|{}", d.engine, d.first.gpus, d.first.attention, d.first.ffn, d.kv_dtype, d.batching.max_batch_seqs);
         if !seen.insert(key) {
             continue;
         }
+        let base = base_of(d);
+        let device = crate::devices::resolve(&base.pool.device, base.base_dir.as_deref())?;
         let e = d.experiment(base);
         let (mut cost, _) = assemble::build_cost_model(&e, &e.pool, &device)?;
         let mem = assemble::pool_spec(&e, &e.pool, &device, &cost.info)?.memory;
@@ -328,18 +372,71 @@ fn estimate_capacity(base: &Experiment, ds: &[&Deployment], isl: u32, osl: u32) 
     Ok(best)
 }
 
-fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> {
+/// The workload of every level: `search.workload.trace`'s lengths when set, else
+/// `workload.synthetic`'s when the config sets them, else fixed `isl` and `osl`. With a trace or
+/// distributions, `isl` and `osl` become the mean lengths (rounded up) for the memory pruning
+/// and the capacity estimate. Returns the meta and the shape (with the trace's lengths read).
+fn workload_meta(exp: &Experiment) -> Result<(MetaWorkload, Shape)> {
+    let w = &exp.search.workload;
+    let ceil = |x: f64| x.ceil().clamp(1.0, u32::MAX as f64) as u32;
+    let (mut isl, mut osl, mut lengths) = (w.isl, w.osl, None);
+    let mut trace = None;
+    let mut trace_lengths = None;
+    if let Some(t) = &w.trace {
+        if exp.workload.synthetic.is_some() {
+            return Err(bad(exp, "key `search.workload.trace`: the config's `workload.synthetic` sets the lengths too; drop one of them"));
+        }
+        let p = Path::new(t);
+        let path = match &exp.base_dir {
+            Some(b) if p.is_relative() => b.join(p),
+            _ => p.to_path_buf(),
+        };
+        let reqs = crate::workload::trace::read(&path)?;
+        let used: Vec<(u32, u32)> = reqs.iter().take(w.requests as usize).map(|r| (r.prompt_tokens, r.output_tokens)).collect();
+        if used.is_empty() {
+            return Err(Error::input(path.display().to_string(), "no requests: the search needs at least one"));
+        }
+        let n = used.len() as f64;
+        isl = ceil(used.iter().map(|l| l.0 as f64).sum::<f64>() / n);
+        osl = ceil(used.iter().map(|l| l.1 as f64).sum::<f64>() / n);
+        trace = Some(std::path::absolute(&path).unwrap_or(path).display().to_string());
+        trace_lengths = Some(reqs.iter().map(|r| (r.prompt_tokens, r.output_tokens)).collect::<Vec<_>>());
+    } else if let Some(syn) = &exp.workload.synthetic {
+        isl = ceil(syn.input_tokens.nominal_mean());
+        osl = ceil(syn.output_tokens.nominal_mean());
+        lengths = Some([syn.input_tokens.into(), syn.output_tokens.into()]);
+    }
+    let arrivals = if w.concurrency.is_empty() {
+        "poisson request rate".to_string()
+    } else {
+        format!("closed loop (clients over the budget, think time {} s)", crate::output::fmt_f64(w.think_time_s))
+    };
+    let shape = if trace.is_some() {
+        "lengths from a trace"
+    } else if lengths.is_some() {
+        "lengths from workload.synthetic"
+    } else {
+        "fixed lengths"
+    };
+    let meta = MetaWorkload {
+        isl,
+        osl,
+        requests: w.requests,
+        seed: w.seed,
+        load: format!("{arrivals}, {shape}"),
+        lengths,
+        think_time_s: if w.concurrency.is_empty() { 0.0 } else { w.think_time_s },
+        trace,
+    };
+    let mut shape = meta.shape_without_trace();
+    shape.trace = trace_lengths;
+    Ok((meta, shape))
+}
+
+/// The space of one base experiment (one engine profile), and whether the KV dtype is searched.
+fn enumerate_base(exp: &Experiment, budgets: &[u32], w: &SearchWorkload) -> Result<(Space, bool)> {
     validate(exp)?;
     let cfg = &exp.search;
-    let w = &cfg.workload;
-    let budgets: Vec<u32> = if cfg.gpus.is_empty() {
-        vec![exp.pools().map(|p| p.num_devices * p.replicas).sum()]
-    } else {
-        let mut b = cfg.gpus.clone();
-        b.sort_unstable();
-        b.dedup();
-        b
-    };
     let device = crate::devices::resolve(&exp.pool.device, exp.base_dir.as_deref())?;
     // The model under each KV dtype.
     let kv_set = !cfg.kv_dtypes.is_empty();
@@ -382,7 +479,7 @@ fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> 
     let space = space::enumerate(&SpaceInputs {
         base: exp,
         cfg,
-        budgets: &budgets,
+        budgets,
         infos: &infos,
         kv_dtypes: &kv_dtypes,
         batchings: &batchings,
@@ -391,11 +488,73 @@ fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> 
         devices_per_node: device.spec.interconnect.devices_per_node,
         need_tokens: ((w.isl + w.osl) as u64, w.isl as u64 + 1),
     })?;
+    Ok((space, kv_set))
+}
+
+/// The base experiments of a search: `exp` itself, or with engine profiles as an axis
+/// (`search.engines`), `exp` loaded once per engine by `load` (the config with `engine=NAME`).
+pub fn engine_bases(exp: &Experiment, load: &dyn Fn(&str) -> Result<Experiment>) -> Result<Vec<Experiment>> {
+    let mut names = exp.search.engines.clone();
+    names.dedup();
+    if names.is_empty() {
+        return Ok(vec![exp.clone()]);
+    }
+    let mut seen = BTreeSet::new();
+    names.into_iter().filter(|n| seen.insert(n.clone())).map(|n| load(&n)).collect()
+}
+
+#[cfg(test)]
+fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> {
+    prepare_bases(std::slice::from_ref(exp), shard)
+}
+
+fn prepare_bases(bases: &[Experiment], shard: Option<(usize, usize)>) -> Result<Prepared> {
+    let exp = bases.first().ok_or_else(|| Error::Internal("search: no base experiment".into()))?;
+    validate(exp)?;
+    let cfg = &exp.search;
+    let (wm, shape) = workload_meta(exp)?;
+    let w = &SearchWorkload { isl: wm.isl, osl: wm.osl, ..cfg.workload.clone() };
+    let budgets: Vec<u32> = if cfg.gpus.is_empty() {
+        vec![exp.pools().map(|p| p.num_devices * p.replicas).sum()]
+    } else {
+        let mut b = cfg.gpus.clone();
+        b.sort_unstable();
+        b.dedup();
+        b
+    };
+    // One space per base (engine), joined in base order.
+    let mut space = Space { deployments: vec![], counts: Default::default(), reasons: BTreeMap::new() };
+    let mut kv_set = false;
+    let mut base_of = BTreeMap::new();
+    for (bi, b) in bases.iter().enumerate() {
+        let (sp, k) = enumerate_base(b, &budgets, w)?;
+        kv_set = k;
+        let name = b.engine.as_ref().map(|e| e.name.clone()).unwrap_or_default();
+        base_of.insert(name.clone(), bi);
+        space.deployments.extend(sp.deployments);
+        let (c, n) = (&mut space.counts, &sp.counts);
+        (c.deployments, c.invalid, c.pruned_memory, c.valid) =
+            (c.deployments + n.deployments, c.invalid + n.invalid, c.pruned_memory + n.pruned_memory, c.valid + n.valid);
+        for (r, k) in sp.reasons {
+            let r = if bases.len() > 1 { format!("{name}: {r}") } else { r };
+            *space.reasons.entry(r).or_default() += k;
+        }
+    }
+    let base = |d: &Deployment| &bases[base_of.get(&d.engine).copied().unwrap_or(0)];
     // Load levels per budget.
     let mut levels = BTreeMap::new();
     let mut rates_of = BTreeMap::new();
     let mut capacity = BTreeMap::new();
     for &budget in &budgets {
+        if !w.concurrency.is_empty() {
+            let mut cs = w.concurrency.clone();
+            cs.sort_unstable();
+            cs.dedup();
+            let ls = cs.iter().map(|&c| Level::new(Load::Concurrency(c), &shape)).collect::<Result<Vec<_>>>()?;
+            rates_of.insert(budget, cs.iter().map(|&c| c as f64).collect());
+            levels.insert(budget, ls);
+            continue;
+        }
         let rates = if !w.rates.is_empty() {
             let mut r = w.rates.clone();
             r.sort_by(f64::total_cmp);
@@ -406,7 +565,7 @@ fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> 
             if ds.is_empty() {
                 vec![]
             } else {
-                let c = estimate_capacity(exp, &ds, w.isl, w.osl)?;
+                let c = estimate_capacity(&base, &ds, w.isl, w.osl)?;
                 if !(c > 0.0) {
                     return Err(Error::Infeasible(format!("search: no capacity estimate for {budget} GPUs; give search.workload.rates")));
                 }
@@ -414,19 +573,28 @@ fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> 
                 load::geometric_rates(w.min_load * c, w.max_load * c, w.levels)
             }
         };
-        let ls = rates.iter().map(|&r| Level::new(Load::Rate(r), w.isl, w.osl, w.requests, w.seed)).collect::<Result<Vec<_>>>()?;
+        let ls = rates.iter().map(|&r| Level::new(Load::Rate(r), &shape)).collect::<Result<Vec<_>>>()?;
         rates_of.insert(budget, rates);
         levels.insert(budget, ls);
     }
     let simulations: u64 = space.deployments.iter().map(|d| levels[&d.budget].len() as u64).sum();
     // Everything that decides the rows, for resume and merge checks.
-    let mut canon = exp.clone();
-    canon.origin = String::new();
-    canon.base_dir = None;
-    canon.workspace = None;
-    canon.output_dir = None;
-    canon.name = None;
-    let fingerprint = fnv_hex(&format!("reallm search v1|{canon:?}|{rates_of:?}|{}|{:?}", space.deployments.len(), space.counts));
+    let canon: Vec<Experiment> = bases
+        .iter()
+        .map(|b| {
+            let mut c = b.clone();
+            c.origin = String::new();
+            c.base_dir = None;
+            c.workspace = None;
+            c.output_dir = None;
+            c.name = None;
+            c
+        })
+        .collect();
+    let canon = if canon.len() == 1 { format!("{:?}", canon[0]) } else { format!("{canon:?}") };
+    let trace_hash = shape.trace.as_ref().map(|_| fnv_hex(&format!("{:?}", shape.lengths()))).unwrap_or_default();
+    let fingerprint =
+        fnv_hex(&format!("reallm search v1|{canon}|{rates_of:?}|{}|{:?}|{trace_hash}", space.deployments.len(), space.counts));
     let c = &space.counts;
     let meta = Meta {
         format: "reallm search v1".into(),
@@ -437,22 +605,26 @@ fn prepare(exp: &Experiment, shard: Option<(usize, usize)>) -> Result<Prepared> 
         simulated: 0,
         failed: vec![],
         levels: rates_of,
-        rates_from: if w.rates.is_empty() {
+        rates_from: if !w.concurrency.is_empty() {
+            "given concurrency".into()
+        } else if w.rates.is_empty() {
             format!("auto: {} levels from {} to {} × the capacity estimate", w.levels, w.min_load, w.max_load)
         } else {
             "given".into()
         },
         capacity_estimate_req_s: capacity,
-        workload: MetaWorkload {
-            isl: w.isl,
-            osl: w.osl,
-            requests: w.requests,
-            seed: w.seed,
-            load: "poisson request rate, fixed lengths".into(),
-        },
+        workload: wm,
         slo: exp.slo,
         slo_percentile: cfg.slo_percentile,
         template: template(exp, kv_set)?,
+        engine_templates: if exp.search.engines.is_empty() {
+            BTreeMap::new()
+        } else {
+            bases
+                .iter()
+                .map(|b| Ok((b.engine.as_ref().map(|e| e.name.clone()).unwrap_or_default(), template(b, kv_set)?)))
+                .collect::<Result<_>>()?
+        },
         frontier_points: 0,
         frontier_slo_points: 0,
         best: None,
@@ -477,7 +649,7 @@ pub fn run_deployment(base: &Experiment, index: usize, d: &Deployment, levels: &
         let mut wl = level.workload();
         let outcome = reallm_sim::simulate(&mut pools, transfer, &mut wl, &mut sink, &mut NoObserver, opts)?;
         let stats = sink.finish(&outcome, devices);
-        rows.push(output::make_row(index, li, d, level.load.value(), &stats, &pools));
+        rows.push(output::make_row(index, li, d, level.load, &stats, &pools));
         log::debug!(
             "search: deployment {index} level {li}: {} iterations, {:.3} s so far",
             outcome.totals.count,
@@ -510,7 +682,16 @@ fn done_rows(out: &Path, levels_of: &dyn Fn(usize) -> usize) -> Result<BTreeMap<
 
 /// Run a search (or the shard of one) into `opts.out`.
 pub fn run(exp: &Experiment, opts: &RunOpts) -> Result<Report> {
-    let prep = prepare(exp, opts.shard)?;
+    run_bases(std::slice::from_ref(exp), opts)
+}
+
+/// Run a search over several base experiments (engine profiles as an axis, [`engine_bases`]).
+pub fn run_bases(bases: &[Experiment], opts: &RunOpts) -> Result<Report> {
+    let prep = prepare_bases(bases, opts.shard)?;
+    let base_of: BTreeMap<String, &Experiment> =
+        bases.iter().map(|b| (b.engine.as_ref().map(|e| e.name.clone()).unwrap_or_default(), b)).collect();
+    let exp = &bases[0];
+    let base = |d: &Deployment| base_of.get(&d.engine).copied().unwrap_or(exp);
     let out = &opts.out;
     let meta_path = out.join("search.json");
     if let Some(old) = output::read_meta(&meta_path)? {
@@ -568,7 +749,7 @@ pub fn run(exp: &Experiment, opts: &RunOpts) -> Result<Report> {
     let show = !crate::report::progress::quiet();
     let one = |i: usize| -> Result<()> {
         let d = &prep.space.deployments[i];
-        let r = run_deployment(exp, i, d, &prep.levels[&d.budget]);
+        let r = run_deployment(base(d), i, d, &prep.levels[&d.budget]);
         let mut g = sink.lock().expect("not poisoned");
         match r {
             Ok(rows) => {
@@ -657,27 +838,47 @@ fn finish(out: &Path, meta: &mut Meta, rows: &[Row]) -> Result<(Vec<[bool; 4]>, 
         let kv_set = meta.template["kv_set"].as_bool().unwrap_or(false);
         let d = r.parse_deployment(kv_set).map_err(|m| Error::input(out.join("search.csv").display().to_string(), m))?;
         let w = &meta.workload;
-        let level = Level::new(Load::Rate(r.rate()), w.isl, w.osl, w.requests, w.seed)?;
-        crate::workload::trace::write_rr(&out.join("best_trace.csv"), level.requests(), 0)?;
+        let load = r.load();
+        let level = Level::new(load, &w.shape()?)?;
+        crate::workload::trace::write_rr(&out.join("best_trace.csv"), &level.requests(), 0)?;
+        let lengths = if w.lengths.is_some() || w.trace.is_some() {
+            format!("prompts of {} and outputs of {} tokens on average", w.isl, w.osl)
+        } else {
+            format!("{}-token prompts and {}-token outputs", w.isl, w.osl)
+        };
+        let (what, workload) = match load {
+            Load::Rate(rate) => {
+                (format!("{} req/s of {lengths}", crate::output::fmt_f64(rate)), serde_json::json!({ "traces": ["best_trace.csv"] }))
+            }
+            Load::Concurrency(c) => (
+                format!("{c} clients in a closed loop, {lengths}"),
+                serde_json::json!({ "traces": ["best_trace.csv"], "concurrency": [c], "think_time_s": w.think_time_s }),
+            ),
+        };
         let header = format!(
             "Written by `reallm search`: the deployment with the highest goodput per GPU that meets the SLO\n\
              ({}% of requests within every target) among {} simulated deployments, at its load level\n\
-             ({} req/s of {}-token prompts and {}-token outputs, in best_trace.csv beside this file).\n\
+             ({what}, in best_trace.csv beside this file).\n\
              Deployment: {}. Run it: reallm -c best.yaml sim",
             meta.slo_percentile,
             meta.simulated,
-            r.get("rate_req_s"),
-            w.isl,
-            w.osl,
             d.label()
         );
-        let text = output::best_config(&meta.template, &d, &header);
+        let t = meta.engine_templates.get(&d.engine).unwrap_or(&meta.template);
+        let text = output::best_config(t, &d, workload, &header);
         write_atomic(&out.join("best.yaml"), text.as_bytes())?;
         meta.best = Some(output::BestInfo {
             deployment: r.deployment,
             level: r.level,
             label: d.label(),
-            rate_req_s: r.rate(),
+            rate_req_s: match load {
+                Load::Rate(x) => Some(x),
+                Load::Concurrency(_) => None,
+            },
+            concurrency: match load {
+                Load::Concurrency(c) => Some(c),
+                Load::Rate(_) => None,
+            },
             goodput_req_s_per_gpu: r.goodput_per_gpu(),
             output_tok_s_per_gpu: r.throughput_per_gpu(),
             tok_s_per_user: r.tok_s_per_user(),
@@ -740,6 +941,14 @@ fn short_duration(s: f64) -> String {
     }
 }
 
+/// A load level in the report's table: `2.5` (req/s) or `c=8` (clients).
+fn load_text(l: Load) -> String {
+    match l {
+        Load::Rate(r) => crate::output::fmt_f64(r),
+        Load::Concurrency(c) => format!("c={c}"),
+    }
+}
+
 /// A short text of a finished search: counts, the frontier, the winner.
 pub fn format_report(r: &Report, out: &Path) -> String {
     let m = &r.meta;
@@ -757,7 +966,8 @@ pub fn format_report(r: &Report, out: &Path) -> String {
     for (b, rates) in &m.levels {
         let cap = m.capacity_estimate_req_s.get(b).map(|c| format!(" (capacity estimate {c} req/s)")).unwrap_or_default();
         let rs: Vec<String> = rates.iter().map(|x| crate::output::fmt_f64(*x)).collect();
-        s.push_str(&format!("  {b} GPUs: load levels {} req/s{cap}\n", rs.join(", ")));
+        let unit = if m.rates_from.contains("concurrency") { "clients" } else { "req/s" };
+        s.push_str(&format!("  {b} GPUs: load levels {} {unit}{cap}\n", rs.join(", ")));
     }
     if r.rows.is_empty() {
         return s;
@@ -770,7 +980,7 @@ pub fn format_report(r: &Report, out: &Path) -> String {
     s.push_str(&format!("Pareto frontier ({} points; ✓ = meets the SLO):\n", front.len()));
     s.push_str(&format!(
         "  {:>10} {:>10} {:>8} {:>9} {:>9}  {}\n",
-        "tok/s/user", "tok/s/GPU", "req/s", "TTFT p90", "TPOT p90", "deployment"
+        "tok/s/user", "tok/s/GPU", "load", "TTFT p90", "TPOT p90", "deployment"
     ));
     for &i in front.iter().take(40) {
         let row = &r.rows[i];
@@ -779,7 +989,7 @@ pub fn format_report(r: &Report, out: &Path) -> String {
             "  {:>10.1} {:>10.1} {:>8} {:>9} {:>9}  {}{} [{}, kv {}]\n",
             row.tok_s_per_user(),
             row.throughput_per_gpu(),
-            row.get("rate_req_s"),
+            load_text(row.load()),
             ms("ttft_p90_s"),
             ms("tpot_p90_s"),
             if r.marks[i][0] { "✓ " } else { "  " },
@@ -790,8 +1000,15 @@ pub fn format_report(r: &Report, out: &Path) -> String {
     }
     match &m.best {
         Some(b) => s.push_str(&format!(
-            "best under the SLO: {} at {} req/s: {:.4} good req/s per GPU, {:.1} tok/s/GPU, {:.1} tok/s/user\n",
-            b.label, b.rate_req_s, b.goodput_req_s_per_gpu, b.output_tok_s_per_gpu, b.tok_s_per_user
+            "best under the SLO: {} at {}: {:.4} good req/s per GPU, {:.1} tok/s/GPU, {:.1} tok/s/user\n",
+            b.label,
+            match (b.rate_req_s, b.concurrency) {
+                (_, Some(c)) => format!("{c} clients"),
+                (r, None) => format!("{} req/s", r.map(crate::output::fmt_f64).unwrap_or_default()),
+            },
+            b.goodput_req_s_per_gpu,
+            b.output_tok_s_per_gpu,
+            b.tok_s_per_user
         )),
         None => s.push_str("no deployment meets the SLO at any load level\n"),
     }

@@ -3,6 +3,7 @@
 //! and `search.json` (what was searched, the counts, the winner).
 
 use super::config::Mode;
+use super::load::{Load, Shape};
 use super::metrics::LevelStats;
 use super::pareto::frontier;
 use super::space::{BatchChoice, Deployment, PoolChoice};
@@ -10,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::output::{fmt_f64, write_atomic};
 use plotters::prelude::*;
 use reallm_plugin_api::Degrees;
+use reallm_sim::LengthDist;
 use reallm_sim::Pool;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -36,7 +38,9 @@ pub const COLUMNS: &[&str] = &[
     "max_batch_tokens",
     "chunk_tokens",
     "kv_dtype",
+    "engine",
     "rate_req_s",
+    "concurrency",
     "requests",
     "completed",
     "output_tok_s_per_gpu",
@@ -109,8 +113,12 @@ impl Row {
     pub fn goodput_per_gpu(&self) -> f64 {
         self.num("goodput_req_s_per_gpu")
     }
-    pub fn rate(&self) -> f64 {
-        self.num("rate_req_s")
+    /// The row's load level: a closed loop when `concurrency` is set, else the request rate.
+    pub fn load(&self) -> Load {
+        match self.get("concurrency").parse::<u32>() {
+            Ok(c) => Load::Concurrency(c),
+            Err(_) => Load::Rate(self.num("rate_req_s")),
+        }
     }
     pub fn label(&self) -> &str {
         &self.cells[col("label")]
@@ -159,6 +167,7 @@ impl Row {
             kv_dtype: self.get("kv_dtype").to_string(),
             kv_set,
             kv_tokens: self.get("kv_capacity_tokens").parse().unwrap_or(0),
+            engine: self.get("engine").to_string(),
         })
     }
 }
@@ -171,8 +180,8 @@ fn esc(s: &str) -> String {
     }
 }
 
-/// The row of deployment `index` at level `level` (rate `rate`) from its metrics and pools.
-pub fn make_row(index: usize, level: usize, d: &Deployment, rate: f64, s: &LevelStats, pools: &[Pool]) -> Row {
+/// The row of deployment `index` at level `level` (offering `load`) from its metrics and pools.
+pub fn make_row(index: usize, level: usize, d: &Deployment, load: Load, s: &LevelStats, pools: &[Pool]) -> Row {
     let f = |v: f64| fmt_f64(v);
     let pool = |c: Option<&PoolChoice>| -> [String; 4] {
         match c {
@@ -185,6 +194,7 @@ pub fn make_row(index: usize, level: usize, d: &Deployment, rate: f64, s: &Level
     let split = d.decode.map(|dc| format!("{}:{}", d.first.replicas * d.first.gpus, dc.replicas * dc.gpus)).unwrap_or_default();
     let tpot = s.tpot_s.mean;
     let per_user = if tpot.is_finite() && tpot > 0.0 { 1.0 / tpot } else { 0.0 };
+    let (rate, clients) = load.cells();
     let kv_cap = pools.iter().map(|p| p.memory.kv_token_capacity).min().unwrap_or(0);
     let weights = pools.iter().map(|p| p.memory.weight_bytes_per_device).max().unwrap_or(0) as f64 / (1u64 << 30) as f64;
     let cells = vec![
@@ -207,7 +217,9 @@ pub fn make_row(index: usize, level: usize, d: &Deployment, rate: f64, s: &Level
         d.batching.max_batch_tokens.to_string(),
         d.batching.chunk_tokens.to_string(),
         esc(&d.kv_dtype),
-        f(rate),
+        esc(&d.engine),
+        rate,
+        clients,
         s.requests.to_string(),
         s.completed.to_string(),
         f(s.output_tokens_per_s_per_device),
@@ -342,7 +354,7 @@ pub struct Meta {
     pub simulated: u64,
     /// Deployments whose simulation failed (not in the CSV).
     pub failed: Vec<Failure>,
-    /// Request rates of each budget's load levels: budget → rates.
+    /// Each budget's load levels: budget → request rates, or clients of closed loops.
     pub levels: BTreeMap<u32, Vec<f64>>,
     /// How the rates were chosen (`given`, or `auto` with the capacity estimate per budget).
     pub rates_from: String,
@@ -352,6 +364,9 @@ pub struct Meta {
     pub slo_percentile: f64,
     /// The base experiment's settings a winner's config is written from.
     pub template: serde_json::Value,
+    /// With engine profiles as a search axis (`search.engines`): each engine's base settings.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub engine_templates: BTreeMap<String, serde_json::Value>,
     pub frontier_points: u64,
     pub frontier_slo_points: u64,
     pub best: Option<BestInfo>,
@@ -376,11 +391,78 @@ pub struct Failure {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetaWorkload {
+    /// Prompt and output tokens per request (the distributions' means when drawn).
     pub isl: u32,
     pub osl: u32,
     pub requests: u32,
     pub seed: u64,
     pub load: String,
+    /// The length distributions, when drawn (`workload.synthetic`); absent: fixed `isl`, `osl`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub lengths: Option<[DistMeta; 2]>,
+    /// Closed loops: seconds a client waits after a completion.
+    #[serde(default)]
+    pub think_time_s: f64,
+    /// The trace whose request lengths the levels use, if any (read again to write the
+    /// winner's trace; a hash of its lengths is in the fingerprint).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trace: Option<String>,
+}
+
+impl MetaWorkload {
+    /// The shape of every level's requests, the trace's lengths left out.
+    pub fn shape_without_trace(&self) -> Shape {
+        let (input, output) = match self.lengths {
+            Some([i, o]) => (i.into(), o.into()),
+            None => (LengthDist::Fixed(self.isl), LengthDist::Fixed(self.osl)),
+        };
+        Shape { input, output, requests: self.requests, seed: self.seed, think_time_s: self.think_time_s, trace: None }
+    }
+
+    /// The shape of every level's requests (reading the trace, if one gives the lengths).
+    pub fn shape(&self) -> Result<Shape> {
+        let (input, output) = match self.lengths {
+            Some([i, o]) => (i.into(), o.into()),
+            None => (LengthDist::Fixed(self.isl), LengthDist::Fixed(self.osl)),
+        };
+        let trace = match &self.trace {
+            Some(p) => Some(crate::workload::trace::read(Path::new(p))?.iter().map(|r| (r.prompt_tokens, r.output_tokens)).collect()),
+            None => None,
+        };
+        Ok(Shape { input, output, requests: self.requests, seed: self.seed, think_time_s: self.think_time_s, trace })
+    }
+}
+
+/// A length distribution in `search.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "dist", rename_all = "snake_case")]
+pub enum DistMeta {
+    Fixed { tokens: u32 },
+    Uniform { min: u32, max: u32 },
+    Normal { mean: f64, std: f64, min: u32, max: u32 },
+    Lognormal { mean: f64, std: f64, min: u32, max: u32 },
+}
+
+impl From<LengthDist> for DistMeta {
+    fn from(d: LengthDist) -> Self {
+        match d {
+            LengthDist::Fixed(tokens) => DistMeta::Fixed { tokens },
+            LengthDist::Uniform { min, max } => DistMeta::Uniform { min, max },
+            LengthDist::Normal { mean, std, min, max } => DistMeta::Normal { mean, std, min, max },
+            LengthDist::LogNormal { mean, std, min, max } => DistMeta::Lognormal { mean, std, min, max },
+        }
+    }
+}
+
+impl From<DistMeta> for LengthDist {
+    fn from(d: DistMeta) -> Self {
+        match d {
+            DistMeta::Fixed { tokens } => LengthDist::Fixed(tokens),
+            DistMeta::Uniform { min, max } => LengthDist::Uniform { min, max },
+            DistMeta::Normal { mean, std, min, max } => LengthDist::Normal { mean, std, min, max },
+            DistMeta::Lognormal { mean, std, min, max } => LengthDist::LogNormal { mean, std, min, max },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -388,7 +470,11 @@ pub struct BestInfo {
     pub deployment: usize,
     pub level: usize,
     pub label: String,
-    pub rate_req_s: f64,
+    /// The winner's level: its request rate (open loop), or its clients (closed loop).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rate_req_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub concurrency: Option<u32>,
     pub goodput_req_s_per_gpu: f64,
     pub output_tok_s_per_gpu: f64,
     pub tok_s_per_user: f64,
@@ -413,8 +499,9 @@ pub fn write_meta(path: &Path, m: &Meta) -> Result<()> {
 }
 
 /// The winner as a ready-to-run native config: the template's settings, the deployment's pools,
-/// and its level's requests as `best_trace.csv` beside it.
-pub fn best_config(template: &serde_json::Value, d: &Deployment, header: &str) -> String {
+/// and `workload` (its level's requests as `best_trace.csv` beside it, replayed or in a closed
+/// loop).
+pub fn best_config(template: &serde_json::Value, d: &Deployment, workload: serde_json::Value, header: &str) -> String {
     let t = template;
     let pool = |c: &PoolChoice| {
         serde_json::json!({
@@ -433,7 +520,9 @@ pub fn best_config(template: &serde_json::Value, d: &Deployment, header: &str) -
                 "params": t["batching_params"],
                 "max_batch_seqs": d.batching.max_batch_seqs,
                 "max_batch_tokens": d.batching.max_batch_tokens,
-                "chunk_tokens": d.batching.chunk_tokens,
+                // 0 (chunk by the whole token budget) is written by leaving the key out: the
+                // `chunked` policy refuses an explicit 0.
+                "chunk_tokens": (d.batching.chunk_tokens > 0).then_some(d.batching.chunk_tokens),
             },
             "memory": t["memory"],
         })
@@ -459,15 +548,17 @@ pub fn best_config(template: &serde_json::Value, d: &Deployment, header: &str) -
             ("disaggregated", serde_json::json!({ "prefill": pool(&d.first), "decode": pool(dc), "kv_transfer": t["kv_transfer"] }))
         }
     };
+    let engine = t.get("engine").filter(|e| e.is_string()).map(|e| ("engine", e.clone()));
     let sections = [
         ("name", serde_json::json!("search-best")),
         ("model", model),
         ("backend", backend),
         (key, system),
-        ("workload", serde_json::json!({ "traces": ["best_trace.csv"] })),
+        ("workload", workload),
         ("sim", t["sim"].clone()),
         ("slo", t["slo"].clone()),
     ];
+    let sections = sections.into_iter().chain(engine);
     let mut out = String::new();
     for line in header.lines() {
         out.push_str("# ");

@@ -55,14 +55,17 @@ pub struct Deployment {
     /// KV tokens one replica holds (the smaller pool's; 0 when unknown): replicas that hold few
     /// requests run many small iterations, so the search starts them first.
     pub kv_tokens: u64,
+    /// The engine profile of its base experiment (`vllm`, ...; empty: none).
+    pub engine: String,
 }
 
 impl Deployment {
     /// `agg 2x4 tp4/tp4` or `disagg P 1x4 tp4/tp4 + D 1x4 tp2_pp2/tp2_pp2`.
     pub fn label(&self) -> String {
+        let e = if self.engine.is_empty() { String::new() } else { format!("{} ", self.engine) };
         match &self.decode {
-            None => format!("agg {}", self.first.label()),
-            Some(d) => format!("disagg P {} + D {}", self.first.label(), d.label()),
+            None => format!("{e}agg {}", self.first.label()),
+            Some(d) => format!("{e}disagg P {} + D {}", self.first.label(), d.label()),
         }
     }
 
@@ -351,6 +354,7 @@ pub fn enumerate(inp: &SpaceInputs<'_>) -> Result<Space> {
                                         kv_dtype: kv.clone(),
                                         kv_set: *kv_set,
                                         kv_tokens,
+                                        engine: base.engine.as_ref().map(|e| e.name.clone()).unwrap_or_default(),
                                     })
                                     .collect()
                             });

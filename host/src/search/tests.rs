@@ -302,3 +302,160 @@ fn row_metrics_equal_the_run_summary() {
         }
     }
 }
+
+/// Closed loops of 1 and 8 clients over lengths drawn from `workload.synthetic`.
+fn closed() -> Experiment {
+    tiny(&[
+        "search.workload.rates=[]",
+        "search.workload.concurrency=[8, 1]",
+        "search.workload.think_time_s=0.001",
+        "workload.synthetic={requests: 10, input_tokens: {dist: uniform, min: 50, max: 300}, output_tokens: {dist: uniform, min: 4, max: 20}}",
+    ])
+}
+
+#[test]
+fn closed_loop_levels_are_identical_across_threads_and_shards() {
+    let exp = closed();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let r = run(&exp, &opts(a.path())).unwrap();
+    assert_eq!(r.meta.levels[&4], vec![1.0, 8.0]);
+    assert_eq!(r.meta.rates_from, "given concurrency");
+    assert!(r.meta.workload.load.contains("closed loop") && r.meta.workload.lengths.is_some(), "{:?}", r.meta.workload);
+    // The lengths' means size the pruning: uniform 50–300 and 4–20.
+    assert_eq!((r.meta.workload.isl, r.meta.workload.osl), (175, 12));
+    assert!(r.rows.iter().all(|row| row.get("rate_req_s").is_empty()));
+    assert!(r.rows.iter().all(|row| [super::load::Load::Concurrency(1), super::load::Load::Concurrency(8)][row.level] == row.load()));
+    // 40 requests per level (search.workload.requests), every one completed.
+    assert!(r.rows.iter().all(|row| row.get("requests") == "40" && row.get("completed") == "40"));
+    run(&exp, &RunOpts { out: b.path().to_path_buf(), jobs: Some(3), ..Default::default() }).unwrap();
+    let one = files(a.path());
+    assert_eq!(one, files(b.path()));
+    let shards: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    for (i, s) in shards.iter().enumerate() {
+        run(&exp, &RunOpts { out: s.path().to_path_buf(), jobs: Some(2), shard: Some((i, 2)), ..Default::default() }).unwrap();
+    }
+    let m = tempfile::tempdir().unwrap();
+    merge(&shards.iter().map(|s| s.path().to_path_buf()).collect::<Vec<_>>(), m.path()).unwrap();
+    assert_eq!(one, files(m.path()));
+    // Eight clients keep more requests in flight than one: more throughput, longer waits.
+    let of = |d: usize, l: usize| r.rows.iter().find(|x| x.deployment == d && x.level == l).unwrap();
+    assert!(of(0, 1).throughput_per_gpu() > of(0, 0).throughput_per_gpu());
+}
+
+#[test]
+fn a_closed_loop_winner_config_runs_its_loop_and_reproduces_its_row() {
+    let exp = closed();
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(&exp, &opts(dir.path())).unwrap();
+    let best = r.meta.best.clone().unwrap();
+    let c = best.concurrency.unwrap();
+    assert_eq!(best.rate_req_s, None);
+    let row = r.rows.iter().zip(&r.marks).find(|(_, m)| m[3]).unwrap().0;
+    let cfg = dir.path().join("best.yaml");
+    let e = config::load(Some(&cfg), &[]).unwrap();
+    assert_eq!((e.workload.concurrency.clone(), e.workload.think_time_s), (vec![c], 0.001));
+    let ws = crate::stages::Workspace::new(dir.path().join("ws"));
+    let srcs = crate::workload::source::sources(&e, &ws, &[], &[], &[], &[]).unwrap();
+    assert_eq!((srcs.len(), srcs[0].concurrency()), (1, Some(c)));
+    let mut wl = crate::workload::source::build(&e, &srcs[0]).unwrap();
+    let mut pools = assemble::build_pools(&e).unwrap();
+    let mut sink = metrics::LevelSink::new(e.slo);
+    let o = SimOptions { end_time_s: e.sim.end_time_s, seed: e.sim.seed, keep_iterations: Some(0) };
+    let outcome = reallm_sim::simulate(&mut pools, assemble::kv_transfer(&e), &mut wl, &mut sink, &mut NoObserver, o).unwrap();
+    let s = sink.finish(&outcome, 4);
+    let f = crate::output::fmt_f64;
+    assert_eq!(row.get("requests"), "40");
+    for (col, v) in [
+        ("ttft_p90_s", s.ttft_s.p90),
+        ("tpot_p99_s", s.tpot_s.p99),
+        ("e2e_p50_s", s.e2e_s.p50),
+        ("goodput_req_s_per_gpu", s.goodput_requests_per_s_per_device),
+    ] {
+        assert_eq!(row.get(col), f(v), "{col}");
+    }
+}
+
+#[test]
+fn closed_loop_settings_are_checked() {
+    let both = tiny(&["search.workload.concurrency=[4]"]);
+    assert!(prepare(&both, None).unwrap_err().to_string().contains("not both"));
+    let zero = tiny(&["search.workload.rates=[]", "search.workload.concurrency=[0]"]);
+    assert!(prepare(&zero, None).unwrap_err().to_string().contains("search.workload.concurrency"));
+    let think = tiny(&["search.workload.rates=[]", "search.workload.concurrency=[4]", "search.workload.think_time_s=-1"]);
+    assert!(prepare(&think, None).unwrap_err().to_string().contains("think_time_s"));
+}
+
+#[test]
+fn a_trace_gives_the_lengths_of_every_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.csv");
+    let reqs: Vec<crate::workload::Request> =
+        (0..50).map(|i| crate::workload::Request::new(i, i as f64 * 100.0, 40 + 7 * i as u32, 3 + (i % 9) as u32)).collect();
+    crate::workload::trace::write_rr(&trace, &reqs, 0).unwrap();
+    let t = format!("search.workload.trace={}", trace.display());
+    for extra in [
+        vec![t.as_str(), "search.modes=[agg]"],
+        vec![t.as_str(), "search.modes=[agg]", "search.workload.rates=[]", "search.workload.concurrency=[2, 6]"],
+    ] {
+        let exp = tiny(&extra);
+        let out = tempfile::tempdir().unwrap();
+        let r = run(&exp, &opts(out.path())).unwrap();
+        // The first 40 of the trace's 50 requests (search.workload.requests), every one done.
+        assert!(r.rows.iter().all(|row| row.get("requests") == "40" && row.get("completed") == "40"), "{extra:?}");
+        assert_eq!(r.meta.workload.trace.as_deref(), Some(std::path::absolute(&trace).unwrap().display().to_string().as_str()));
+        // Mean lengths of those 40: 40 + 7 · 19.5 = 176.5 → 177; outputs 3 + (4·(0+…+8) + 0+…+3)/40 = 6.75 → 7.
+        assert_eq!((r.meta.workload.isl, r.meta.workload.osl), (177, 7));
+        let best = std::fs::read_to_string(out.path().join("best_trace.csv")).unwrap();
+        let written = crate::workload::trace::parse(&best, "best_trace.csv").unwrap();
+        let lens = |v: &[crate::workload::Request]| v.iter().map(|q| (q.prompt_tokens, q.output_tokens)).collect::<Vec<_>>();
+        assert_eq!(lens(&written), lens(&reqs[..40]));
+        // Another trace is another search.
+        let other = dir.path().join("u.csv");
+        crate::workload::trace::write_rr(&other, &reqs[1..], 0).unwrap();
+        let o = format!("search.workload.trace={}", other.display());
+        let mut e2 = extra.clone();
+        e2[0] = o.as_str();
+        assert!(run(&tiny(&e2), &opts(out.path())).unwrap_err().to_string().contains("another search"));
+    }
+    let both = tiny(&[&t, "workload.synthetic={requests: 10, input_tokens: 5, output_tokens: 5}"]);
+    assert!(prepare(&both, None).unwrap_err().to_string().contains("search.workload.trace"));
+}
+
+#[test]
+fn engine_profiles_are_a_search_axis() {
+    // Aggregated deployments under vLLM's and SGLang's profiles: the same plans twice, each
+    // with its engine's batching limits and memory rule; labels and the `engine` column say which.
+    let extra = ["search.modes=[agg]", "search.engines=[vllm, sglang]"];
+    let exp = tiny(&extra);
+    let load = |e: &str| {
+        let mut ov: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        ov.push(format!("engine={e}"));
+        config::load_str(TINY, "tiny.yaml", None, &ov)
+    };
+    let bases = engine_bases(&exp, &load).unwrap();
+    assert_eq!(bases.iter().map(|b| b.engine.as_ref().unwrap().name.as_str()).collect::<Vec<_>>(), ["vllm", "sglang"]);
+    let one = prepare(&tiny(&["search.modes=[agg]"]), None).unwrap();
+    let prep = prepare_bases(&bases, None).unwrap();
+    assert_eq!(prep.space.counts.valid, 2 * one.space.counts.valid);
+    assert_eq!(prep.space.counts.invalid, 2 * one.space.counts.invalid);
+    let engines: Vec<&str> = prep.space.deployments.iter().map(|d| d.engine.as_str()).collect();
+    assert!(engines.iter().filter(|e| **e == "vllm").count() == engines.len() / 2 && engines.contains(&"sglang"));
+    // Each engine's own batching defaults on an 80 GB H100 (vLLM: 1,024 sequences; SGLang: 2,048).
+    for d in &prep.space.deployments {
+        assert!(d.label().starts_with(&format!("{} agg", d.engine)), "{}", d.label());
+        assert_eq!(d.batching.max_batch_seqs, if d.engine == "vllm" { 1024 } else { 2048 }, "{}", d.label());
+    }
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let r = run_bases(&bases, &opts(a.path())).unwrap();
+    assert!(r.rows.iter().all(|row| row.get("engine") == "vllm" || row.get("engine") == "sglang"));
+    assert_eq!(r.meta.engine_templates.len(), 2);
+    run_bases(&bases, &RunOpts { out: b.path().to_path_buf(), jobs: Some(3), ..Default::default() }).unwrap();
+    assert_eq!(files(a.path()), files(b.path()));
+    // The winner's config names its engine and loads.
+    let best = r.meta.best.clone().unwrap();
+    let text = std::fs::read_to_string(a.path().join("best.yaml")).unwrap();
+    let engine = best.label.split(' ').next().unwrap();
+    assert!(text.contains(&format!("engine: {engine}")), "{text}");
+    let e = config::load(Some(&a.path().join("best.yaml")), &[]).unwrap();
+    assert_eq!(e.engine.unwrap().name, engine);
+}

@@ -1,6 +1,6 @@
 //! [`CostModel`]: the cost of one iteration of a pool, with caches.
 
-use super::memo::{DecodeTemplate, StepMemo};
+use super::memo::StepMemo;
 use super::{StepCost, COMM_KIND};
 use crate::error::{Result, SimError};
 use reallm_plugin_api::{
@@ -40,6 +40,13 @@ pub struct CostModel {
     /// Kernels of the current step that the cache did not answer, and their times.
     pending: Vec<Kernel>,
     pending_s: Vec<f64>,
+    /// Of a memoised step: the template index of each pending kernel, and each template's
+    /// kernel at this step's context with its (seconds, FLOPs, bytes).
+    pending_ix: Vec<usize>,
+    step_kernels: Vec<(Kernel, (f64, f64, f64))>,
+    /// Seconds of memoised attention kernels by (tag, context), direct-mapped
+    /// ([`super::memo::CTX_SLOTS`]); empty until first used.
+    ctx_times: Vec<(u64, u64, f64)>,
     /// Per kernel of the graph being costed, in order: the cache's (seconds, FLOPs, bytes), or
     /// `None` when it is in `pending`.
     resolved: Vec<Option<(f64, f64, f64)>>,
@@ -71,6 +78,9 @@ impl CostModel {
             graph: ModelGraph::default(),
             pending: Vec::new(),
             pending_s: Vec::new(),
+            pending_ix: Vec::new(),
+            step_kernels: Vec::new(),
+            ctx_times: Vec::new(),
             resolved: Vec::new(),
             step_memo: FxHashMap::default(),
         }
@@ -82,6 +92,7 @@ impl CostModel {
         self.plan = plan;
         self.passes = passes;
         self.step_memo.clear();
+        self.ctx_times.clear();
     }
 
     /// The per-device work of one step (model graph after every parallelism pass).
@@ -248,28 +259,59 @@ impl CostModel {
         Ok(c)
     }
 
-    /// Cost the decode-attention kernels (and verification spans) of a memoised shape at this
-    /// step's context sum, in one backend call, adding them to `c` and `stage_s`.
+    /// Cost the context-dependent attention kernels (decode attention, verification spans) of a
+    /// memoised shape at this step's context sum, adding them to `c` and `stage_s`: kernels seen
+    /// before from the time cache (when the backend wants caching), the rest in one backend
+    /// call. Sums in template order either way, so a cached answer changes nothing.
     pub(super) fn add_decode_templates(
         &mut self,
-        templates: &[DecodeTemplate],
+        memo: &mut StepMemo,
         shape: &BatchShape,
         c: &mut StepCost,
         stage_s: &mut [f64],
     ) -> Result<()> {
         self.pending.clear();
-        for &(_, k, _) in templates {
-            self.pending.push(super::memo::with_mean_kv(k, shape));
+        self.pending_ix.clear();
+        self.step_kernels.clear();
+        let cache = self.use_cache;
+        if cache && self.ctx_times.is_empty() {
+            self.ctx_times = vec![(u64::MAX, 0, 0.0); super::memo::CTX_SLOTS];
         }
-        self.pending_s.clear();
-        self.pending_s.resize(self.pending.len(), 0.0);
-        self.backend.kernel_times(&self.pending, &mut self.pending_s).map_err(|e| SimError::plugin(&self.backend_name, e))?;
-        for (i, &(stage, _, n)) in templates.iter().enumerate() {
-            let k = self.pending[i];
-            let t = self.checked(Ok(self.pending_s[i]), &k)?;
+        for (i, &(_, k, _, rule)) in memo.templates.iter().enumerate() {
+            let k = super::memo::with_context(k, rule, shape);
+            let hit = match (cache, super::memo::ctx_tag(shape, i), super::memo::ctx_of(&k)) {
+                (true, Some(tag), Some(ctx)) => match self.ctx_times[super::memo::ctx_slot(tag, ctx)] {
+                    (t_tag, t_ctx, t) if t_tag == tag && t_ctx == ctx => Some(t),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match hit {
+                Some(t) => self.step_kernels.push((k, (t, k.flops(), k.bytes()))),
+                None => {
+                    self.pending_ix.push(i);
+                    self.pending.push(k);
+                    self.step_kernels.push((k, (0.0, 0.0, 0.0)));
+                }
+            }
+        }
+        if !self.pending.is_empty() {
+            self.pending_s.clear();
+            self.pending_s.resize(self.pending.len(), 0.0);
+            self.backend.kernel_times(&self.pending, &mut self.pending_s).map_err(|e| SimError::plugin(&self.backend_name, e))?;
+            for (j, &i) in self.pending_ix.iter().enumerate() {
+                let k = self.pending[j];
+                let t = self.checked(Ok(self.pending_s[j]), &k)?;
+                self.step_kernels[i].1 = (t, k.flops(), k.bytes());
+                if let (true, Some(tag), Some(ctx)) = (cache, super::memo::ctx_tag(shape, i), super::memo::ctx_of(&k)) {
+                    self.ctx_times[super::memo::ctx_slot(tag, ctx)] = (tag, ctx, t);
+                }
+            }
+        }
+        for (&(stage, _, n, _), &(k, (t, flops, bytes))) in memo.templates.iter().zip(&self.step_kernels) {
             c.compute_s += t * n;
-            c.flops += k.flops() * n;
-            c.bytes += k.bytes() * n;
+            c.flops += flops * n;
+            c.bytes += bytes * n;
             c.by_kind_s[k.kind().index()] += t * n;
             c.total_s += t * n;
             stage_s[stage] += t * n;
