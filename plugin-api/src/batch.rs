@@ -71,6 +71,25 @@ impl RequestState {
     }
 }
 
+/// What the host knows about a replica's queues without scanning them, offered to
+/// [`BatchPolicy::try_schedule_hinted`](crate::BatchPolicy::try_schedule_hinted) so that a
+/// policy can skip a scan whose answer it already has. Added in 1.1; later 1.x releases may
+/// add fields (it is `#[non_exhaustive]`: build it with [`ScheduleHints::new`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScheduleHints {
+    /// Waiting requests with nothing left to prefill (`prefill_remaining() == 0`): requests
+    /// that arrived prefilled at a decode pool, or were swapped out while decoding.
+    pub waiting_decodes: usize,
+}
+
+impl ScheduleHints {
+    /// Hints with `waiting_decodes` waiting requests that have nothing left to prefill.
+    pub fn new(waiting_decodes: usize) -> Self {
+        ScheduleHints { waiting_decodes }
+    }
+}
+
 /// KV-cache memory as the policy sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct KvView {

@@ -32,7 +32,7 @@ pub mod registry;
 pub mod test_support;
 pub mod traits;
 
-pub use batch::{BatchPlan, KvView, Limits, PlanEntry, RequestState, SchedulerView, Source};
+pub use batch::{BatchPlan, KvView, Limits, PlanEntry, RequestState, ScheduleHints, SchedulerView, Source};
 pub use device::{DeviceSpec, Interconnect, ScaleOut, Topology};
 pub use dtype::DType;
 pub use error::PluginError;

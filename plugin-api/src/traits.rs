@@ -1,7 +1,7 @@
 //! The four plugin traits. Each is narrow and takes plain data, so that it can be carried
 //! across a stable ABI by an adapter without changing what implementers write.
 
-use crate::batch::{BatchPlan, Limits, SchedulerView};
+use crate::batch::{BatchPlan, Limits, ScheduleHints, SchedulerView};
 use crate::error::PluginError;
 use crate::kernel::{Collective, Kernel};
 use crate::model::{BatchShape, ModelGraph, ModelInfo};
@@ -66,6 +66,15 @@ pub trait BatchPolicy: Send + Sync {
     fn try_schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) -> Result<(), PluginError> {
         self.schedule(view, plan);
         Ok(())
+    }
+
+    /// [`BatchPolicy::try_schedule`] with what the host knows about the queues
+    /// ([`ScheduleHints`]); the engine calls this one. A policy may use the hints to skip
+    /// scans (the plan must be the one `try_schedule` would make). The default ignores them.
+    /// Added in 1.1.
+    fn try_schedule_hinted(&self, view: &SchedulerView<'_>, hints: &ScheduleHints, plan: &mut BatchPlan) -> Result<(), PluginError> {
+        let _ = hints;
+        self.try_schedule(view, plan)
     }
 
     /// A promise that lets the engine skip asking: the largest number `n` of running requests

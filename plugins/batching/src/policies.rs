@@ -3,7 +3,7 @@
 
 use crate::order::{Order, WaitingOrder};
 use crate::planner::{prefill_remaining, Planner, Prefill, Want};
-use reallm_plugin_api::{BatchPlan, BatchPolicy, Limits, SchedulerView};
+use reallm_plugin_api::{BatchPlan, BatchPolicy, Limits, PluginError, ScheduleHints, SchedulerView};
 
 /// No policy-specific sequence cap (the view's `max_batch_seqs` still applies).
 const ANY_SEQS: u64 = u64::MAX;
@@ -41,15 +41,33 @@ impl BatchPolicy for Continuous {
     }
 
     fn schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) {
+        self.plan(view, plan, None);
+    }
+
+    fn try_schedule_hinted(&self, view: &SchedulerView<'_>, hints: &ScheduleHints, plan: &mut BatchPlan) -> Result<(), PluginError> {
+        self.plan(view, plan, Some(hints));
+        Ok(())
+    }
+}
+
+impl Continuous {
+    fn plan(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan, hints: Option<&ScheduleHints>) {
         let mut p = Planner::new(view, plan, u64::MAX, ANY_SEQS, true);
         if p.fill_running(Want::Prefills, Prefill::Whole) {
             p.fill_waiting(WaitingOrder::new(view.waiting, self.order), Want::Prefills, Prefill::Whole);
         }
-        if p.is_empty() && p.fill_running(Want::Decodes, Prefill::Whole) {
+        if p.is_empty() && p.fill_running(Want::Decodes, Prefill::Whole) && may_wait_decodes(hints) {
             // Requests that arrive already prefilled (a decode pool) join a decode iteration.
             p.fill_waiting(WaitingOrder::new(view.waiting, self.order), Want::Decodes, Prefill::Whole);
         }
     }
+}
+
+/// Whether a waiting request may have nothing left to prefill: unknown without hints; with
+/// them, a decode pass over the waiting queue that would plan nothing (and walk all of it:
+/// thousands of requests per iteration in an overloaded replica) is skipped.
+fn may_wait_decodes(hints: Option<&ScheduleHints>) -> bool {
+    hints.is_none_or(|h| h.waiting_decodes > 0)
 }
 
 /// `mixed` (mixed continuous batching): every decoding running request (one token each), then
@@ -138,6 +156,17 @@ impl BatchPolicy for PrefillFirst {
     }
 
     fn schedule(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan) {
+        self.plan(view, plan, None);
+    }
+
+    fn try_schedule_hinted(&self, view: &SchedulerView<'_>, hints: &ScheduleHints, plan: &mut BatchPlan) -> Result<(), PluginError> {
+        self.plan(view, plan, Some(hints));
+        Ok(())
+    }
+}
+
+impl PrefillFirst {
+    fn plan(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan, hints: Option<&ScheduleHints>) {
         {
             let mut p = Planner::new(view, plan, Chunked::budget_tokens(&view.limits), ANY_SEQS, false).admitting_whole_prefills();
             if p.fill_running(Want::Prefills, Prefill::Chunk) {
@@ -148,7 +177,7 @@ impl BatchPolicy for PrefillFirst {
             }
         }
         let mut p = Planner::new(view, plan, u64::MAX, ANY_SEQS, true);
-        if p.fill_running(Want::Decodes, Prefill::Whole) {
+        if p.fill_running(Want::Decodes, Prefill::Whole) && may_wait_decodes(hints) {
             p.fill_waiting(WaitingOrder::new(view.waiting, self.order), Want::Decodes, Prefill::Whole);
         }
     }

@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 use reallm_batching::{policy_by_name, Chunked, Order, POLICIES};
-use reallm_plugin_api::{BatchPlan, BatchPolicy, KvView, Limits, PlanEntry, RequestState, SchedulerView, Source};
+use reallm_plugin_api::{BatchPlan, BatchPolicy, KvView, Limits, PlanEntry, RequestState, ScheduleHints, SchedulerView, Source};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -790,6 +790,11 @@ proptest! {
                 if let Err(e) = check_plan(&p, &view, &plan) {
                     return Err(TestCaseError::fail(format!("{name}: {e}")));
                 }
+                // With the host's hints (true ones), the same plan.
+                let hints = ScheduleHints::new(waiting.iter().filter(|r| r.prefill_remaining() == 0).count());
+                let mut hinted = BatchPlan::default();
+                p.p.try_schedule_hinted(&view, &hints, &mut hinted).unwrap();
+                prop_assert_eq!(&hinted.entries, &plan.entries, "{} with hints", name);
                 if name == "continuous" || name == "prefill_first" {
                     let decodes = plan.entries.iter().filter(|e: &&PlanEntry| {
                         let r = if e.source == Source::Waiting { waiting[e.index as usize] } else { running[e.index as usize] };

@@ -192,6 +192,8 @@ fn held_tokens(q: &RequestState) -> u64 {
 pub(super) struct Replica {
     pool: usize,
     waiting: VecDeque<RequestState>,
+    /// How many of `waiting` have nothing left to prefill (the policy's hint).
+    waiting_decodes: usize,
     /// Admitted requests not in flight.
     running: Vec<RequestState>,
     kv: KvPool,
@@ -318,6 +320,7 @@ impl<'a> Engine<'a> {
                 replicas.push(Replica {
                     pool: pi,
                     waiting: VecDeque::new(),
+                    waiting_decodes: 0,
                     running: Vec::new(),
                     kv,
                     stage_free_s: vec![0.0; p.stages()],
@@ -459,6 +462,7 @@ impl<'a> Engine<'a> {
         }
         let replica = &mut self.replicas[rep];
         replica.pending_prefill += q.prefill_remaining() as i64;
+        replica.waiting_decodes += q.is_decoding() as usize;
         replica.waiting.push_back(q);
         replica.outstanding += 1;
         replica.requests += 1;

@@ -9,7 +9,7 @@ use super::{held_tokens, Batch, Engine, EvKind, IterationRecord};
 use crate::cost::{StepCost, COMM_KIND};
 use crate::error::{Result, SimError};
 use crate::spec::Preemption;
-use reallm_plugin_api::{KvView, PrefillChunk, SchedulerView, Source};
+use reallm_plugin_api::{KvView, PrefillChunk, ScheduleHints, SchedulerView, Source};
 
 /// Whether the members' KV could be grown.
 enum Growth {
@@ -146,7 +146,13 @@ impl Engine<'_> {
             limits: self.pools[pool].spec.limits,
         };
         let p = &self.pools[pool];
-        p.policy.try_schedule(&view, &mut self.plan).map_err(|e| SimError::plugin(&p.policy_name, e))
+        debug_assert_eq!(
+            rep.waiting_decodes,
+            view.waiting.iter().filter(|q| q.is_decoding()).count(),
+            "waiting_decodes out of step with the queue"
+        );
+        let hints = ScheduleHints::new(rep.waiting_decodes);
+        p.policy.try_schedule_hinted(&view, &hints, &mut self.plan).map_err(|e| SimError::plugin(&p.policy_name, e))
     }
 
     /// Step 2: Take running entries as planned; admit waiting entries in plan order while their
@@ -184,6 +190,7 @@ impl Engine<'_> {
                         continue;
                     }
                     let mut q = rep.waiting[idx];
+                    let was_decoding = q.is_decoding();
                     let remaining_before = q.prefill_remaining() as i64;
                     let lookup = caching && q.kv_blocks == 0 && !q.is_decoding() && !self.live.is_swapped(q.id);
                     let mut hit = Hit::default();
@@ -223,6 +230,7 @@ impl Engine<'_> {
                     }
                     rep.pending_prefill += q.prefill_remaining() as i64 - remaining_before;
                     self.marks[idx] = true;
+                    rep.waiting_decodes -= was_decoding as usize;
                     admitted = true;
                     if self.live.set_swapped(q.id, false) {
                         // Swap its KV back in from host memory.
@@ -311,6 +319,7 @@ impl Engine<'_> {
             victim.preemptions += 1;
             self.live.record_mut(victim.id).preemptions += 1;
             self.preemptions += 1;
+            rep.waiting_decodes += victim.is_decoding() as usize;
             rep.waiting.push_front(victim);
         }
     }

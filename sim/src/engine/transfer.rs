@@ -59,6 +59,7 @@ impl Engine<'_> {
         let to = self.route(1, req, None);
         self.live.record_mut(state.id).decode_replica = Some(to as u32);
         let dst = &mut self.replicas[to];
+        dst.waiting_decodes += state.is_decoding() as usize;
         dst.waiting.push_back(state);
         dst.outstanding += 1;
         dst.requests += 1;
