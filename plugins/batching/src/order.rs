@@ -32,8 +32,12 @@ pub(crate) struct WaitingOrder<'a> {
 
 impl<'a> WaitingOrder<'a> {
     pub(crate) fn new(waiting: &'a [RequestState], order: Order) -> Self {
-        let top = waiting.iter().map(|r| r.priority).max();
-        WaitingOrder { waiting, order, level: top.unwrap_or(0), pos: 0, done: top.is_none() }
+        // The top priority level (a pass over the queue) only matters to `Priority`.
+        let top = match order {
+            Order::Fcfs => 0,
+            Order::Priority => waiting.iter().map(|r| r.priority).max().unwrap_or(0),
+        };
+        WaitingOrder { waiting, order, level: top, pos: 0, done: waiting.is_empty() }
     }
 }
 

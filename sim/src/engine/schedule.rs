@@ -243,13 +243,20 @@ impl Engine<'_> {
             }
         }
         if admitted {
-            let mut i = 0;
-            let marks = &self.marks;
-            rep.waiting.retain(|_| {
-                let keep = !marks[i];
-                i += 1;
-                keep
-            });
+            // Admissions in FCFS order take a prefix of the queue: drop it from the front
+            // (O(admitted)); otherwise keep the unmarked in order.
+            let lead = self.marks.iter().take_while(|&&m| m).count();
+            if self.marks[lead..].iter().all(|&m| !m) {
+                rep.waiting.drain(..lead);
+            } else {
+                let mut i = 0;
+                let marks = &self.marks;
+                rep.waiting.retain(|_| {
+                    let keep = !marks[i];
+                    i += 1;
+                    keep
+                });
+            }
         }
     }
 
