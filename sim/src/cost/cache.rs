@@ -46,7 +46,7 @@ pub struct CostModel {
     step_kernels: Vec<(Kernel, (f64, f64, f64))>,
     /// Seconds of memoised attention kernels by (tag, context), direct-mapped
     /// ([`super::memo::CTX_SLOTS`]); empty until first used.
-    ctx_times: Vec<(u64, u64, f64)>,
+    ctx_times: Vec<(u64, u64, (f64, f64, f64))>,
     /// Per kernel of the graph being costed, in order: the cache's (seconds, FLOPs, bytes), or
     /// `None` when it is in `pending`.
     resolved: Vec<Option<(f64, f64, f64)>>,
@@ -275,7 +275,7 @@ impl CostModel {
         self.step_kernels.clear();
         let cache = self.use_cache;
         if cache && self.ctx_times.is_empty() {
-            self.ctx_times = vec![(u64::MAX, 0, 0.0); super::memo::CTX_SLOTS];
+            self.ctx_times = vec![(u64::MAX, 0, (0.0, 0.0, 0.0)); super::memo::CTX_SLOTS];
         }
         for (i, &(_, k, _, rule)) in memo.templates.iter().enumerate() {
             let k = super::memo::with_context(k, rule, shape);
@@ -287,7 +287,7 @@ impl CostModel {
                 _ => None,
             };
             match hit {
-                Some(t) => self.step_kernels.push((k, (t, k.flops(), k.bytes()))),
+                Some(v) => self.step_kernels.push((k, v)),
                 None => {
                     self.pending_ix.push(i);
                     self.pending.push(k);
@@ -302,9 +302,10 @@ impl CostModel {
             for (j, &i) in self.pending_ix.iter().enumerate() {
                 let k = self.pending[j];
                 let t = self.checked(Ok(self.pending_s[j]), &k)?;
-                self.step_kernels[i].1 = (t, k.flops(), k.bytes());
+                let v = (t, k.flops(), k.bytes());
+                self.step_kernels[i].1 = v;
                 if let (true, Some(tag), Some(ctx)) = (cache, super::memo::ctx_tag(shape, i), super::memo::ctx_of(&k)) {
-                    self.ctx_times[super::memo::ctx_slot(tag, ctx)] = (tag, ctx, t);
+                    self.ctx_times[super::memo::ctx_slot(tag, ctx)] = (tag, ctx, v);
                 }
             }
         }

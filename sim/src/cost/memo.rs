@@ -42,7 +42,8 @@ pub(crate) struct StepMemo {
     pub(super) templates: Vec<DecodeTemplate>,
 }
 
-/// Slots of a cost model's time cache of memoised attention kernels (24 bytes each: 384 KiB).
+/// Slots of a cost model's time cache of memoised attention kernels (seconds, FLOPs and bytes
+/// with the key: 40 bytes each, 640 KiB).
 ///
 /// The cache is direct-mapped: a template kernel at a context, `(decode_seqs, spec_tokens,
 /// template, context)`, has one slot, which holds the last such kernel costed there and its
