@@ -26,11 +26,11 @@ use reallm_plugin_api::RequestState;
 fn next_is_steady(states: &[RequestState], kv: &KvPool) -> bool {
     let mut need = 0u64;
     for q in states {
-        if !q.is_decoding() || q.generated + 1 >= q.output_tokens {
+        if !q.is_decoding() || q.generated.saturating_add(1) >= q.output_tokens {
             return false;
         }
         // After the emission: one more token generated, the next step feeds it.
-        let next = RequestState { generated: q.generated + 1, ..*q };
+        let next = RequestState { generated: q.generated.saturating_add(1), ..*q };
         need += kv.blocks_for(next.context_after(1) as u64).saturating_sub(q.kv_blocks as u64);
     }
     need <= kv.free_blocks
