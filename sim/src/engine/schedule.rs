@@ -117,14 +117,7 @@ impl Engine<'_> {
         shape.prefills.clear();
         shape.decode_seqs = n;
         shape.decode_ctx_sum = ctx_sum;
-        // CUDA graphs: padded to the next captured size (as `shape_batch`).
-        if let Some(&g) = self.pools[pool].spec.cuda_graph_batch_sizes.iter().find(|&&g| g as u64 >= n) {
-            shape.decode_ctx_sum += g as u64 - n;
-            shape.decode_seqs = g as u64;
-        }
-        self.iter_no += 1;
-        shape.seed = self.opts.seed ^ self.iter_no.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.shape.spec_tokens = self.spec_tokens(pool, self.shape.decode_seqs);
+        self.finish_shape(pool);
         Some((0, n as u32))
     }
 
@@ -331,6 +324,22 @@ impl Engine<'_> {
         }
     }
 
+    /// The rest of step 4, once the members' tokens are in `self.shape`: CUDA-graph padding
+    /// (a decode-only batch runs padded to the next captured size; each padding row is a dummy
+    /// sequence attending over one token), the step's seed, and the speculative width.
+    fn finish_shape(&mut self, pool: usize) {
+        let shape = &mut self.shape;
+        if shape.prefills.is_empty() {
+            if let Some(&g) = self.pools[pool].spec.cuda_graph_batch_sizes.iter().find(|&&g| g as u64 >= shape.decode_seqs) {
+                shape.decode_ctx_sum += g as u64 - shape.decode_seqs;
+                shape.decode_seqs = g as u64;
+            }
+        }
+        self.iter_no += 1;
+        shape.seed = self.opts.seed ^ self.iter_no.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.shape.spec_tokens = self.spec_tokens(pool, self.shape.decode_seqs);
+    }
+
     /// Step 4: The batch shape of the members: (prefill tokens, decoding sequences).
     fn shape_batch(&mut self, r: usize) -> (u32, u32) {
         let pool = self.replicas[r].pool;
@@ -356,17 +365,7 @@ impl Engine<'_> {
                 pf += t;
             }
         }
-        // CUDA graphs: a decode-only batch runs padded to the next captured size; each padding
-        // row is a dummy sequence attending over one token.
-        if shape.prefills.is_empty() {
-            if let Some(&g) = self.pools[pool].spec.cuda_graph_batch_sizes.iter().find(|&&g| g as u64 >= shape.decode_seqs) {
-                shape.decode_ctx_sum += g as u64 - shape.decode_seqs;
-                shape.decode_seqs = g as u64;
-            }
-        }
-        self.iter_no += 1;
-        shape.seed = self.opts.seed ^ self.iter_no.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.shape.spec_tokens = self.spec_tokens(pool, self.shape.decode_seqs);
+        self.finish_shape(pool);
         (pf, dec)
     }
 
