@@ -3,7 +3,7 @@
 //! is decided here, once, so that every policy obeys the same rules (see the crate docs).
 
 use crate::order::WaitingOrder;
-use reallm_plugin_api::{BatchPlan, KvView, RequestState, SchedulerView, Source};
+use reallm_plugin_api::{BatchPlan, KvView, RequestState, ScheduleHints, SchedulerView, Source};
 
 /// Tokens still to prefill: the prompt, plus the `recompute_tokens` generated tokens that a
 /// recompute preemption discarded, less what prefill steps have cached (`prefilled`).
@@ -109,6 +109,10 @@ pub(crate) struct Planner<'a, 'v> {
     /// only those of its first chunk (SGLang's `PrefillAdder` admits a request only when its
     /// whole input fits the free KV).
     admit_whole_prefill: bool,
+    /// Waiting requests with nothing left to prefill, when the host said (`ScheduleHints`): a
+    /// pass over the waiting queue that would find none it wants is skipped (it walked the
+    /// whole queue, thousands of requests per iteration in an overloaded replica).
+    waiting_decodes: Option<usize>,
     tokens: u64,
     /// KV blocks the entries planned so far take: growth of running requests plus the whole
     /// allocation of admitted waiting ones.
@@ -129,13 +133,40 @@ impl<'a, 'v> Planner<'a, 'v> {
         let token_budget = token_budget.min(view.limits.max_batch_tokens as u64);
         // The caller clears the plan; clearing again keeps a stale plan from leaking through.
         plan.clear();
-        Planner { view, plan, max_seqs, token_budget, oversize_alone, admit_whole_prefill: false, tokens: 0, kv_taken: 0 }
+        Planner {
+            view,
+            plan,
+            max_seqs,
+            token_budget,
+            oversize_alone,
+            admit_whole_prefill: false,
+            waiting_decodes: None,
+            tokens: 0,
+            kv_taken: 0,
+        }
     }
 
     /// Admit waiting requests only when their whole remaining prefill fits (see the field).
     pub(crate) fn admitting_whole_prefills(mut self) -> Self {
         self.admit_whole_prefill = true;
         self
+    }
+
+    /// Use the host's hints, if any (see the field).
+    pub(crate) fn hinted(mut self, hints: Option<&ScheduleHints>) -> Self {
+        self.waiting_decodes = hints.map(|h| h.waiting_decodes);
+        self
+    }
+
+    /// Whether no waiting request is one `want` accepts, as far as the hints tell.
+    fn none_waiting(&self, want: Want) -> bool {
+        let n = self.view.waiting.len();
+        match (self.waiting_decodes, want) {
+            (_, _) if n == 0 => true,
+            (Some(d), Want::Decodes) => d == 0,
+            (Some(d), Want::Prefills) => d >= n,
+            _ => false,
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -258,6 +289,9 @@ impl<'a, 'v> Planner<'a, 'v> {
     /// requests that can never fit are skipped so that they do not stall the queue. Returns false
     /// if it stopped early.
     pub(crate) fn fill_waiting(&mut self, order: WaitingOrder<'_>, want: Want, mode: Prefill) -> bool {
+        if self.none_waiting(want) {
+            return true;
+        }
         for i in order {
             if !want.accepts(&self.view.waiting[i]) {
                 continue;

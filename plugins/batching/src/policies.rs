@@ -52,28 +52,15 @@ impl BatchPolicy for Continuous {
 
 impl Continuous {
     fn plan(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan, hints: Option<&ScheduleHints>) {
-        let mut p = Planner::new(view, plan, u64::MAX, ANY_SEQS, true);
-        if p.fill_running(Want::Prefills, Prefill::Whole) && may_wait_prefills(view, hints) {
+        let mut p = Planner::new(view, plan, u64::MAX, ANY_SEQS, true).hinted(hints);
+        if p.fill_running(Want::Prefills, Prefill::Whole) {
             p.fill_waiting(WaitingOrder::new(view.waiting, self.order), Want::Prefills, Prefill::Whole);
         }
-        if p.is_empty() && p.fill_running(Want::Decodes, Prefill::Whole) && may_wait_decodes(hints) {
+        if p.is_empty() && p.fill_running(Want::Decodes, Prefill::Whole) {
             // Requests that arrive already prefilled (a decode pool) join a decode iteration.
             p.fill_waiting(WaitingOrder::new(view.waiting, self.order), Want::Decodes, Prefill::Whole);
         }
     }
-}
-
-/// Whether a waiting request may have nothing left to prefill: unknown without hints; with
-/// them, a decode pass over the waiting queue that would plan nothing (and walk all of it:
-/// thousands of requests per iteration in an overloaded replica) is skipped.
-fn may_wait_decodes(hints: Option<&ScheduleHints>) -> bool {
-    hints.is_none_or(|h| h.waiting_decodes > 0)
-}
-
-/// Whether a waiting request may have prefill left (the prefill pass's counterpart: in a
-/// decode pool every waiting request arrives prefilled).
-fn may_wait_prefills(view: &SchedulerView<'_>, hints: Option<&ScheduleHints>) -> bool {
-    hints.is_none_or(|h| h.waiting_decodes < view.waiting.len())
 }
 
 /// `mixed` (mixed continuous batching): every decoding running request (one token each), then
@@ -174,16 +161,17 @@ impl BatchPolicy for PrefillFirst {
 impl PrefillFirst {
     fn plan(&self, view: &SchedulerView<'_>, plan: &mut BatchPlan, hints: Option<&ScheduleHints>) {
         {
-            let mut p = Planner::new(view, plan, Chunked::budget_tokens(&view.limits), ANY_SEQS, false).admitting_whole_prefills();
-            if p.fill_running(Want::Prefills, Prefill::Chunk) && may_wait_prefills(view, hints) {
+            let mut p =
+                Planner::new(view, plan, Chunked::budget_tokens(&view.limits), ANY_SEQS, false).admitting_whole_prefills().hinted(hints);
+            if p.fill_running(Want::Prefills, Prefill::Chunk) {
                 p.fill_waiting(WaitingOrder::new(view.waiting, self.order), Want::Prefills, Prefill::Chunk);
             }
             if !p.is_empty() {
                 return;
             }
         }
-        let mut p = Planner::new(view, plan, u64::MAX, ANY_SEQS, true);
-        if p.fill_running(Want::Decodes, Prefill::Whole) && may_wait_decodes(hints) {
+        let mut p = Planner::new(view, plan, u64::MAX, ANY_SEQS, true).hinted(hints);
+        if p.fill_running(Want::Decodes, Prefill::Whole) {
             p.fill_waiting(WaitingOrder::new(view.waiting, self.order), Want::Decodes, Prefill::Whole);
         }
     }
