@@ -9,13 +9,27 @@ use super::{held_tokens, Batch, Engine, EvKind, IterationRecord};
 use crate::cost::{StepCost, COMM_KIND};
 use crate::error::{Result, SimError};
 use crate::spec::Preemption;
-use reallm_plugin_api::{KvView, PrefillChunk, ScheduleHints, SchedulerView, Source};
+use reallm_plugin_api::{KvView, PrefillChunk, RequestState, ScheduleHints, SchedulerView, Source};
 
 /// Whether the members' KV could be grown.
 enum Growth {
     Grown,
     /// Others hold KV; retry when a micro-batch completes.
     Wait,
+}
+
+/// Give request `q` the blocks of its context after a step of `tokens` (the caller checked that
+/// the free blocks cover the growth) and, when it caches prefixes (`prefix`), register the full
+/// cached blocks (of `c` tokens) that context reaches.
+fn grow_one(kv: &mut crate::kv::KvPool, prefix: Option<&mut super::prefix::PrefixState>, c: u64, q: &mut RequestState, tokens: u32) {
+    let ctx = q.context_after(tokens) as u64;
+    let want = kv.blocks_for(ctx);
+    let ok = kv.try_alloc(want.saturating_sub(q.kv_blocks as u64));
+    debug_assert!(ok, "growth checked against the free blocks");
+    q.kv_blocks = want.max(q.kv_blocks as u64) as u32;
+    if let Some(ps) = prefix {
+        register_upto(kv, ps, c, ctx);
+    }
 }
 
 impl Engine<'_> {
@@ -102,14 +116,7 @@ impl Engine<'_> {
         }
         if need > 0 || caching {
             for q in rep.running.iter_mut() {
-                let ctx = q.context_after(1) as u64;
-                let want = rep.kv.blocks_for(ctx);
-                let ok = rep.kv.try_alloc(want.saturating_sub(q.kv_blocks as u64));
-                debug_assert!(ok, "checked above");
-                q.kv_blocks = want.max(q.kv_blocks as u64) as u32;
-                if caching {
-                    register_upto(&mut rep.kv, &mut self.prefix[q.id as usize], c, ctx);
-                }
+                grow_one(&mut rep.kv, caching.then(|| &mut self.prefix[q.id as usize]), c, q, 1);
             }
         }
         let n = rep.running.len() as u64;
@@ -277,14 +284,7 @@ impl Engine<'_> {
                 }
                 for &(i, t) in &self.members {
                     let q = &mut rep.running[i];
-                    let want = rep.kv.blocks_for(q.context_after(t) as u64);
-                    let extra = want.saturating_sub(q.kv_blocks as u64);
-                    let ok = rep.kv.try_alloc(extra);
-                    debug_assert!(ok, "checked above");
-                    q.kv_blocks = want.max(q.kv_blocks as u64) as u32;
-                    if caching {
-                        register_upto(&mut rep.kv, &mut self.prefix[q.id as usize], c, q.context_after(t) as u64);
-                    }
+                    grow_one(&mut rep.kv, caching.then(|| &mut self.prefix[q.id as usize]), c, q, t);
                 }
                 return Ok(Growth::Grown);
             }
