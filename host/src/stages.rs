@@ -505,7 +505,7 @@ pub fn simulate_pools_observed(
     // Measured-table backends count kernels they hand to their fallback (process-wide).
     let fallbacks = || reallm_measured::fallbacks() + reallm_table::fallbacks();
     let fallbacks_before = fallbacks();
-    let opts = SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, keep_iterations };
+    let opts = SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, keep_iterations, ..SimOptions::default() };
     let transfer = assemble::kv_transfer(exp);
     let outcome = if spare_core() {
         measure_on_thread(&mut summarizer, sink, |records| reallm_sim::simulate(pools, transfer, workload, records, observer, opts))?

@@ -16,6 +16,12 @@ pub trait Workload {
     fn expected_requests(&self) -> Option<u64> {
         None
     }
+    /// True when every arrival time is fixed in advance: completions never add or move
+    /// arrivals (an open loop). The engine then lets a replica run ahead of other replicas'
+    /// events up to the next arrival. The default, false, is always safe.
+    fn arrivals_fixed(&self) -> bool {
+        false
+    }
 }
 
 /// Open-loop replay of requests sorted by arrival time.
@@ -43,6 +49,9 @@ impl Workload for TraceWorkload<'_> {
     }
     fn expected_requests(&self) -> Option<u64> {
         Some(self.requests.len() as u64)
+    }
+    fn arrivals_fixed(&self) -> bool {
+        true
     }
 }
 

@@ -49,3 +49,58 @@ fn measuring_thread_writes_what_inline_measuring_writes() {
         assert!(!x.is_empty() && x == y, "{name} differs between the measuring thread and inline");
     }
 }
+
+/// Replicas of one pool that interact only at arrivals (open loop, no cluster-shared tier)
+/// run ahead of one another in steady decode runs (`sim/src/engine/steady.rs`); the results
+/// are those of processing every event in time order: the same records, totals, replica and
+/// prefix-cache figures, to the bit. Two runs: prefix caching with a host tier and KV-aware
+/// routing on the Mooncake trace (dense model), and an MoE model whose steps' expert routing
+/// is drawn from the step seed.
+#[test]
+fn replicas_running_ahead_change_no_result() {
+    use reallm::sim::{simulate_collect, Request, SimOptions, SimResult, TraceWorkload};
+    let mooncake = reallm::workload::trace::read(&repo().join("host/data/mooncake/conversation_trace.jsonl")).unwrap();
+    let synthetic: Vec<Request> =
+        (0..300u64).map(|i| Request::new(i, i as f64 * 0.04, 200 + (i * 37 % 500) as u32, 20 + (i * 13 % 150) as u32)).collect();
+    let cases: [(&str, &[Request]); 2] = [
+        (
+            "model: llama3-8b\nbackend: roofline\nsystem: {device: H100-SXM, num_devices: 1, replicas: 4, router: kv_aware, \
+             batching: {policy: chunked, chunk_tokens: 2048, max_batch_tokens: 2048}, \
+             memory: {prefix_cache: {enabled: true, block_tokens: 512, host: {capacity_gib: 4}}}}\n",
+            &mooncake[..400],
+        ),
+        (
+            "model: {plugin: llama, params: {preset: mixtral-8x7b, routing: {kind: zipf, skew: 1.2}}}\nbackend: roofline\n\
+             system: {device: H100-SXM, num_devices: 2, replicas: 3, parallelism: {attention: tp2, ffn: ep2}, batching: {policy: chunked, chunk_tokens: 512}}\n",
+            &synthetic,
+        ),
+    ];
+    for (yaml, reqs) in cases {
+        let exp = reallm::config::load_str(yaml, "t.yaml", None, &[]).unwrap();
+        let run = |opts: SimOptions| -> SimResult {
+            let mut p = pool(&exp);
+            simulate_collect(std::slice::from_mut(&mut p), Default::default(), &mut TraceWorkload::new(reqs), opts).unwrap()
+        };
+        let ahead = run(SimOptions { keep_iterations: Some(0), ..SimOptions::default() });
+        let strict = run(SimOptions { keep_iterations: Some(0), strict_event_order: true, ..SimOptions::default() });
+        let kept = run(SimOptions::default());
+        assert!(ahead.outcome.ahead_iterations > 100, "{yaml}: {} iterations run ahead", ahead.outcome.ahead_iterations);
+        assert_eq!((strict.outcome.ahead_iterations, kept.outcome.ahead_iterations), (0, 0));
+        assert_eq!(kept.outcome.iterations.len() as u64, kept.outcome.totals.count);
+        for other in [&strict, &kept] {
+            assert_eq!(ahead.requests, other.requests, "{yaml}");
+            let (a, b) = (&ahead.outcome, &other.outcome);
+            assert_eq!(a.replicas, b.replicas);
+            assert_eq!(a.prefix, b.prefix);
+            assert_eq!(a.totals.replicas, b.totals.replicas);
+            let sums = |t: &reallm::sim::metrics::IterationTotals| {
+                (t.count, t.seqs, t.tokens, t.busy_s, t.compute_s, t.comm_s, t.flops, t.bytes, t.peak_time_flops, t.kv_fraction_sum)
+            };
+            assert_eq!(sums(&a.totals), sums(&b.totals));
+            assert_eq!(a.totals.by_kind_s, b.totals.by_kind_s);
+            assert_eq!(a.totals.iteration_stats(), b.totals.iteration_stats());
+            assert_eq!((a.end_s, a.preemptions), (b.end_s, b.preemptions));
+        }
+        assert!(ahead.requests.iter().all(|r| r.completed()));
+    }
+}

@@ -33,6 +33,7 @@ fn summarize_run(r: &mut SimResult, run: RunInfo, slo: &Slo) -> Summary {
         let kv = r.outcome.replicas.get(it.replica as usize).map(|x| x.kv_total_blocks).unwrap_or(r.outcome.kv_total_blocks);
         t.add(it, kv, pf, bw);
     }
+    t.close();
     r.outcome.totals = t;
     let mut s = Summarizer::new(*slo, r.outcome.replicas.len());
     for q in &r.requests {
@@ -117,6 +118,7 @@ fn hand_run() -> (SimResult, RunInfo) {
         end_s: 2.5,
         spec_decode: None,
         prefix: None,
+        ..RunOutcome::default()
     };
     let r = SimResult { requests, outcome };
     let run = RunInfo {

@@ -645,7 +645,7 @@ pub fn run_deployment(base: &Experiment, index: usize, d: &Deployment, levels: &
             return Err(Error::Interrupted);
         }
         let mut sink = metrics::LevelSink::new(exp.slo);
-        let opts = SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, keep_iterations: Some(0) };
+        let opts = SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, keep_iterations: Some(0), ..SimOptions::default() };
         let mut wl = level.workload();
         let outcome = reallm_sim::simulate(&mut pools, transfer, &mut wl, &mut sink, &mut NoObserver, opts)?;
         let stats = sink.finish(&outcome, devices);

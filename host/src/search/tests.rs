@@ -276,7 +276,7 @@ fn row_metrics_equal_the_run_summary() {
         for level in &prep.levels[&4] {
             let mut full = reallm_sim::metrics::Summarizer::new(e.slo, replicas);
             let mut lean = metrics::LevelSink::new(e.slo);
-            let opts = SimOptions { end_time_s: None, seed: e.sim.seed, keep_iterations: Some(0) };
+            let opts = SimOptions { end_time_s: None, seed: e.sim.seed, keep_iterations: Some(0), ..SimOptions::default() };
             let outcome = reallm_sim::simulate(
                 &mut pools,
                 assemble::kv_transfer(&e),
@@ -360,7 +360,7 @@ fn a_closed_loop_winner_config_runs_its_loop_and_reproduces_its_row() {
     let mut wl = crate::workload::source::build(&e, &srcs[0]).unwrap();
     let mut pools = assemble::build_pools(&e).unwrap();
     let mut sink = metrics::LevelSink::new(e.slo);
-    let o = SimOptions { end_time_s: e.sim.end_time_s, seed: e.sim.seed, keep_iterations: Some(0) };
+    let o = SimOptions { end_time_s: e.sim.end_time_s, seed: e.sim.seed, keep_iterations: Some(0), ..SimOptions::default() };
     let outcome = reallm_sim::simulate(&mut pools, assemble::kv_transfer(&e), &mut wl, &mut sink, &mut NoObserver, o).unwrap();
     let s = sink.finish(&outcome, 4);
     let f = crate::output::fmt_f64;

@@ -194,6 +194,13 @@ impl Workload for SourceWorkload {
             SourceWorkload::Other(w) => w.expected_requests(),
         }
     }
+    fn arrivals_fixed(&self) -> bool {
+        match self {
+            SourceWorkload::Open { .. } => true,
+            SourceWorkload::Closed(_) => false,
+            SourceWorkload::Other(w) => w.arrivals_fixed(),
+        }
+    }
 }
 
 /// The seed of the synthetic lengths: the workload seed alone, so that every rate and every

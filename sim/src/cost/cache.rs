@@ -50,8 +50,12 @@ pub struct CostModel {
     /// Per kernel of the graph being costed, in order: the cache's (seconds, FLOPs, bytes), or
     /// `None` when it is in `pending`.
     resolved: Vec<Option<(f64, f64, f64)>>,
-    /// Memoised decode-only steps by (decoding sequences, speculative tokens).
-    pub(super) step_memo: FxHashMap<(u64, u64), Option<StepMemo>>,
+    /// Memoised decode-only steps by (decoding sequences, speculative tokens): the index of
+    /// the memo in `memos`, `None` when the shape is not memoisable.
+    pub(super) step_memo: FxHashMap<(u64, u64), Option<u32>>,
+    pub(super) memos: Vec<StepMemo>,
+    /// The last key looked up and its answer (steady decode runs ask for the same one).
+    pub(super) last_memo: Option<((u64, u64), Option<u32>)>,
 }
 
 impl CostModel {
@@ -83,6 +87,8 @@ impl CostModel {
             ctx_times: Vec::new(),
             resolved: Vec::new(),
             step_memo: FxHashMap::default(),
+            memos: Vec::new(),
+            last_memo: None,
         }
     }
 
@@ -92,6 +98,8 @@ impl CostModel {
         self.plan = plan;
         self.passes = passes;
         self.step_memo.clear();
+        self.memos.clear();
+        self.last_memo = None;
         self.ctx_times.clear();
     }
 
@@ -128,16 +136,20 @@ impl CostModel {
 
     /// A backend's answer for `k`, checked to be a finite, non-negative number of seconds.
     fn checked(&self, t: std::result::Result<f64, reallm_plugin_api::PluginError>, k: &Kernel) -> Result<f64> {
-        let t = t.map_err(|e| SimError::plugin(&self.backend_name, e))?;
-        if !(t.is_finite() && t >= 0.0) {
-            return Err(SimError::plugin(
-                &self.backend_name,
-                format!("returned time {t} for {k:?}; expected a finite, non-negative number of seconds"),
-            ));
-        }
-        Ok(t)
+        checked_time(&self.backend_name, t, k)
     }
+}
 
+/// A backend's answer for `k`, checked to be a finite, non-negative number of seconds.
+pub(super) fn checked_time(backend: &str, t: std::result::Result<f64, reallm_plugin_api::PluginError>, k: &Kernel) -> Result<f64> {
+    let t = t.map_err(|e| SimError::plugin(backend, e))?;
+    if !(t.is_finite() && t >= 0.0) {
+        return Err(SimError::plugin(backend, format!("returned time {t} for {k:?}; expected a finite, non-negative number of seconds")));
+    }
+    Ok(t)
+}
+
+impl CostModel {
     /// Cost `self.pending` in one backend call into `self.pending_s`, caching what may be.
     fn cost_pending(&mut self) -> Result<()> {
         self.pending_s.clear();
@@ -259,28 +271,54 @@ impl CostModel {
         Ok(c)
     }
 
-    /// Cost the context-dependent attention kernels (decode attention, verification spans) of a
-    /// memoised shape at this step's context sum, adding them to `c` and `stage_s`: kernels seen
+    /// Cost the context-dependent attention kernels (decode attention, verification spans) of
+    /// memo `mi` at `shape`'s context sum, adding them to `c` and `stage_s`: kernels seen
     /// before from the time cache (when the backend wants caching), the rest in one backend
     /// call. Sums in template order either way, so a cached answer changes nothing.
-    pub(super) fn add_decode_templates(
-        &mut self,
-        memo: &mut StepMemo,
-        shape: &BatchShape,
-        c: &mut StepCost,
-        stage_s: &mut [f64],
-    ) -> Result<()> {
-        self.pending.clear();
-        self.pending_ix.clear();
-        self.step_kernels.clear();
+    pub(super) fn add_decode_templates(&mut self, mi: usize, shape: &BatchShape, c: &mut StepCost, stage_s: &mut [f64]) -> Result<()> {
+        use super::memo::{ctx_of, ctx_slot, ctx_tag, with_context};
         let cache = self.use_cache;
         if cache && self.ctx_times.is_empty() {
             self.ctx_times = vec![(u64::MAX, 0, (0.0, 0.0, 0.0)); super::memo::CTX_SLOTS];
         }
+        let memo = &self.memos[mi];
+        let add = |c: &mut StepCost, stage_s: &mut [f64], stage: usize, n: f64, kind: usize, (t, flops, bytes): (f64, f64, f64)| {
+            c.compute_s += t * n;
+            c.flops += flops * n;
+            c.bytes += bytes * n;
+            c.by_kind_s[kind] += t * n;
+            c.total_s += t * n;
+            stage_s[stage] += t * n;
+        };
+        if let [(stage, k, n, rule)] = memo.templates[..] {
+            // One template (the common case): no lists.
+            let k = with_context(k, rule, shape);
+            let key = match (cache, ctx_tag(shape, 0), ctx_of(&k)) {
+                (true, Some(tag), Some(ctx)) => Some((tag, ctx, ctx_slot(tag, ctx))),
+                _ => None,
+            };
+            let v = match key.map(|(tag, ctx, slot)| (tag, ctx, self.ctx_times[slot])) {
+                Some((tag, ctx, (t_tag, t_ctx, v))) if t_tag == tag && t_ctx == ctx => v,
+                _ => {
+                    let mut t = [0.0];
+                    self.backend.kernel_times(std::slice::from_ref(&k), &mut t).map_err(|e| SimError::plugin(&self.backend_name, e))?;
+                    let v = (checked_time(&self.backend_name, Ok(t[0]), &k)?, k.flops(), k.bytes());
+                    if let Some((tag, ctx, slot)) = key {
+                        self.ctx_times[slot] = (tag, ctx, v);
+                    }
+                    v
+                }
+            };
+            add(c, stage_s, stage, n, k.kind().index(), v);
+            return Ok(());
+        }
+        self.pending.clear();
+        self.pending_ix.clear();
+        self.step_kernels.clear();
         for (i, &(_, k, _, rule)) in memo.templates.iter().enumerate() {
-            let k = super::memo::with_context(k, rule, shape);
-            let hit = match (cache, super::memo::ctx_tag(shape, i), super::memo::ctx_of(&k)) {
-                (true, Some(tag), Some(ctx)) => match self.ctx_times[super::memo::ctx_slot(tag, ctx)] {
+            let k = with_context(k, rule, shape);
+            let hit = match (cache, ctx_tag(shape, i), ctx_of(&k)) {
+                (true, Some(tag), Some(ctx)) => match self.ctx_times[ctx_slot(tag, ctx)] {
                     (t_tag, t_ctx, t) if t_tag == tag && t_ctx == ctx => Some(t),
                     _ => None,
                 },
@@ -301,21 +339,16 @@ impl CostModel {
             self.backend.kernel_times(&self.pending, &mut self.pending_s).map_err(|e| SimError::plugin(&self.backend_name, e))?;
             for (j, &i) in self.pending_ix.iter().enumerate() {
                 let k = self.pending[j];
-                let t = self.checked(Ok(self.pending_s[j]), &k)?;
+                let t = checked_time(&self.backend_name, Ok(self.pending_s[j]), &k)?;
                 let v = (t, k.flops(), k.bytes());
                 self.step_kernels[i].1 = v;
-                if let (true, Some(tag), Some(ctx)) = (cache, super::memo::ctx_tag(shape, i), super::memo::ctx_of(&k)) {
-                    self.ctx_times[super::memo::ctx_slot(tag, ctx)] = (tag, ctx, v);
+                if let (true, Some(tag), Some(ctx)) = (cache, ctx_tag(shape, i), ctx_of(&k)) {
+                    self.ctx_times[ctx_slot(tag, ctx)] = (tag, ctx, v);
                 }
             }
         }
-        for (&(stage, _, n, _), &(k, (t, flops, bytes))) in memo.templates.iter().zip(&self.step_kernels) {
-            c.compute_s += t * n;
-            c.flops += flops * n;
-            c.bytes += bytes * n;
-            c.by_kind_s[k.kind().index()] += t * n;
-            c.total_s += t * n;
-            stage_s[stage] += t * n;
+        for (&(stage, _, n, _), &(k, v)) in memo.templates.iter().zip(&self.step_kernels) {
+            add(c, stage_s, stage, n, k.kind().index(), v);
         }
         Ok(())
     }

@@ -122,23 +122,31 @@ impl CostModel {
             return Ok(None);
         }
         let key = (shape.decode_seqs, shape.spec_tokens);
-        if !self.step_memo.contains_key(&key) {
-            let memo = self.build_memo(shape)?;
-            self.step_memo.insert(key, memo);
-        }
-        // The map is moved out while its entry is used (a pointer move, not a copy of the memo).
-        let mut memos = std::mem::take(&mut self.step_memo);
-        let r = match memos.get_mut(&key) {
-            Some(Some(memo)) => {
-                let mut c = memo.base;
-                stage_s.clear();
-                stage_s.extend_from_slice(&memo.base_stages);
-                self.add_decode_templates(memo, shape, &mut c, stage_s).map(|_| Some(c))
+        let found = match self.last_memo {
+            Some((k, m)) if k == key => m,
+            _ => {
+                let m = match self.step_memo.get(&key) {
+                    Some(&m) => m,
+                    None => {
+                        let m = self.build_memo(shape)?.map(|memo| {
+                            self.memos.push(memo);
+                            (self.memos.len() - 1) as u32
+                        });
+                        self.step_memo.insert(key, m);
+                        m
+                    }
+                };
+                self.last_memo = Some((key, m));
+                m
             }
-            _ => Ok(None),
         };
-        self.step_memo = memos;
-        r
+        let Some(mi) = found else { return Ok(None) };
+        let mi = mi as usize;
+        let mut c = self.memos[mi].base;
+        stage_s.clear();
+        stage_s.extend_from_slice(&self.memos[mi].base_stages);
+        self.add_decode_templates(mi, shape, &mut c, stage_s)?;
+        Ok(Some(c))
     }
 
     fn build_memo(&mut self, shape: &BatchShape) -> Result<Option<StepMemo>> {

@@ -135,6 +135,12 @@ pub struct RunOutcome {
     pub spec_decode: Option<crate::spec_decode::SpecDecodeTotals>,
     /// Prefix caching, when a pool caches prefixes.
     pub prefix: Option<PrefixOutcome>,
+    /// Iterations the engine ran as steady decode runs (`docs/performance.md`), without
+    /// the event queue.
+    pub steady_iterations: u64,
+    /// Of those, iterations run while another replica's event was due first (the replicas
+    /// were independent until the next arrival).
+    pub ahead_iterations: u64,
 }
 
 /// A run's request records and outcome, for callers that keep every record.
@@ -156,6 +162,10 @@ pub struct SimOptions {
     /// Keep at most this many iteration records (beyond it they are dropped and the outcome is
     /// marked truncated; totals stay complete). `None` keeps them all.
     pub keep_iterations: Option<usize>,
+    /// Process every event in global time order: no replica runs ahead of other replicas'
+    /// events (see `docs/performance.md`). The results are the same either way; this exists to
+    /// show it (tests) and to time the difference.
+    pub strict_event_order: bool,
 }
 
 /// Run `workload` on one pool (colocated) or on a prefill and a decode pool (`pools.len() ==
@@ -205,6 +215,8 @@ pub(super) struct Replica {
     pending_prefill: i64,
     requests: u64,
     busy_s: f64,
+    /// Iterations started (numbers the steps' seeds).
+    iterations: u64,
 }
 
 #[derive(Default)]
@@ -243,8 +255,18 @@ struct Engine<'a> {
     transfers: Vec<Option<Transfer>>,
     free_transfers: Vec<usize>,
     preemptions: u64,
-    iter_no: u64,
     done: u64,
+    /// Whether the replicas interact only at arrivals (one pool, arrivals fixed in advance, no
+    /// cluster-shared tier). Then each replica numbers its steps' seeds itself, the totals
+    /// sum by replica, and a replica in a steady decode run may run ahead of the others'
+    /// events (`steady.rs`) once iteration records are no longer kept, unless
+    /// [`SimOptions::strict_event_order`]: the results do not depend on the event order.
+    order_free: bool,
+    /// Run-wide step count (numbers the steps' seeds when not `order_free`).
+    iter_no: u64,
+    /// See [`RunOutcome::steady_iterations`] and [`RunOutcome::ahead_iterations`].
+    steady_iterations: u64,
+    ahead_iterations: u64,
     // Scratch buffers reused every iteration.
     plan: BatchPlan,
     shape: BatchShape,
@@ -330,6 +352,7 @@ impl<'a> Engine<'a> {
                     pending_prefill: 0,
                     requests: 0,
                     busy_s: 0.0,
+                    iterations: 0,
                 });
             }
         }
@@ -357,8 +380,11 @@ impl<'a> Engine<'a> {
             transfers: Vec::new(),
             free_transfers: Vec::new(),
             preemptions: 0,
-            iter_no: 0,
             done: 0,
+            order_free: false,
+            iter_no: 0,
+            steady_iterations: 0,
+            ahead_iterations: 0,
             plan: BatchPlan::default(),
             shape: BatchShape::default(),
             members: Vec::new(),
@@ -387,6 +413,11 @@ impl<'a> Engine<'a> {
     fn run(&mut self, workload: &mut dyn Workload, sink: &mut dyn RecordSink, observer: &mut dyn Observer) -> Result<()> {
         let end = self.opts.end_time_s.unwrap_or(f64::INFINITY);
         let expected = workload.expected_requests();
+        // Replicas of one pool interact only through arrivals (routing) and a cluster-shared
+        // tier; a second pool (KV transfers) or a closed loop (completions issue arrivals)
+        // makes the event order matter.
+        self.order_free = self.pools.len() == 1 && workload.arrivals_fixed() && self.cluster.iter().all(|c| c.is_none());
+        self.totals.by_replica = self.order_free;
         loop {
             let next_arrival = workload.peek_arrival_s();
             let next_event = self.heap.peek().map(|e| e.t);
@@ -577,11 +608,13 @@ impl<'a> Engine<'a> {
             mut live,
             iterations,
             iterations_truncated,
-            totals,
+            mut totals,
             preemptions,
             last_end_s,
             cluster,
             spec_totals,
+            steady_iterations,
+            ahead_iterations,
             ..
         } = self;
         let spec_decode = pools.iter().any(|p| p.spec.spec_decode.is_some()).then_some(spec_totals);
@@ -623,6 +656,7 @@ impl<'a> Engine<'a> {
         );
         // Unfinished requests, then those that never arrived, in arrival order.
         live.flush_unfinished(sink);
+        totals.close();
         while let Some(r) = workload.next_request() {
             live.emit_unarrived(&r, sink);
         }
@@ -639,6 +673,8 @@ impl<'a> Engine<'a> {
             end_s: last_end_s,
             spec_decode,
             prefix,
+            steady_iterations,
+            ahead_iterations,
         }
     }
 }

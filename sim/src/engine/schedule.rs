@@ -21,7 +21,13 @@ enum Growth {
 /// Give request `q` the blocks of its context after a step of `tokens` (the caller checked that
 /// the free blocks cover the growth) and, when it caches prefixes (`prefix`), register the full
 /// cached blocks (of `c` tokens) that context reaches.
-fn grow_one(kv: &mut crate::kv::KvPool, prefix: Option<&mut super::prefix::PrefixState>, c: u64, q: &mut RequestState, tokens: u32) {
+pub(super) fn grow_one(
+    kv: &mut crate::kv::KvPool,
+    prefix: Option<&mut super::prefix::PrefixState>,
+    c: u64,
+    q: &mut RequestState,
+    tokens: u32,
+) {
     let ctx = q.context_after(tokens) as u64;
     let want = kv.blocks_for(ctx);
     let ok = kv.try_alloc(want.saturating_sub(q.kv_blocks as u64));
@@ -124,7 +130,7 @@ impl Engine<'_> {
         shape.prefills.clear();
         shape.decode_seqs = n;
         shape.decode_ctx_sum = ctx_sum;
-        self.finish_shape(pool);
+        self.finish_shape(r);
         Some((0, n as u32))
     }
 
@@ -327,7 +333,8 @@ impl Engine<'_> {
     /// The rest of step 4, once the members' tokens are in `self.shape`: CUDA-graph padding
     /// (a decode-only batch runs padded to the next captured size; each padding row is a dummy
     /// sequence attending over one token), the step's seed, and the speculative width.
-    fn finish_shape(&mut self, pool: usize) {
+    pub(super) fn finish_shape(&mut self, r: usize) {
+        let pool = self.replicas[r].pool;
         let shape = &mut self.shape;
         if shape.prefills.is_empty() {
             if let Some(&g) = self.pools[pool].spec.cuda_graph_batch_sizes.iter().find(|&&g| g as u64 >= shape.decode_seqs) {
@@ -335,14 +342,21 @@ impl Engine<'_> {
                 shape.decode_seqs = g as u64;
             }
         }
-        self.iter_no += 1;
-        shape.seed = self.opts.seed ^ self.iter_no.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // The step's seed: the run's and the step's number, run-wide, or, when the event
+        // order must not matter, the replica's own count and the replica.
+        shape.seed = if self.order_free {
+            let rep = &mut self.replicas[r];
+            rep.iterations += 1;
+            self.opts.seed ^ rep.iterations.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (r as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93)
+        } else {
+            self.iter_no += 1;
+            self.opts.seed ^ self.iter_no.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        };
         self.shape.spec_tokens = self.spec_tokens(pool, self.shape.decode_seqs);
     }
 
     /// Step 4: The batch shape of the members: (prefill tokens, decoding sequences).
     fn shape_batch(&mut self, r: usize) -> (u32, u32) {
-        let pool = self.replicas[r].pool;
         let rep = &self.replicas[r];
         let shape = &mut self.shape;
         shape.prefills.clear();
@@ -365,7 +379,7 @@ impl Engine<'_> {
                 pf += t;
             }
         }
-        self.finish_shape(pool);
+        self.finish_shape(r);
         (pf, dec)
     }
 

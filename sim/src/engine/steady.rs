@@ -68,46 +68,66 @@ impl Engine<'_> {
             }
         }
         let end_time = self.opts.end_time_s.unwrap_or(f64::INFINITY);
-        let caching = self.caching[self.replicas[r].pool];
+        let pool = self.replicas[r].pool;
+        let caching = self.caching[pool];
+        let block_c = self.pools[pool].cache_block_tokens() as u64;
         // The members become the replica's running requests for the run (as `batch_done`
         // leaves them), and go back into the batch when it is handed to the event queue.
         let mut spare = std::mem::take(&mut self.batches[slot].states);
         std::mem::swap(&mut spare, &mut self.replicas[r].running);
         let mut start_s = self.batches[slot].start_s;
         loop {
-            // `batch_done`: every member emits its token at `now` and stays admitted.
-            {
-                let rep = &mut self.replicas[r];
-                for q in rep.running.iter_mut() {
-                    let rec = self.live.record_mut(q.id);
-                    if rec.first_scheduled_s.is_none() {
-                        rec.first_scheduled_s = Some(start_s);
-                    }
-                    q.generated += 1;
-                    rec.token_times.push(now);
-                }
-            }
-            // `try_schedule`'s steady decode: the same members, KV grown, shape set, costed.
+            // One pass over the members does `batch_done`'s emission (every member emits its
+            // token at `now` and stays admitted) and `try_schedule`'s steady decode (KV grown,
+            // fitting: checked before this iteration), in the same order of KV operations,
+            // and measures what the iteration after this one would need.
             self.swap_tokens = 0;
             self.load_tokens = [0; crate::kv::N_TIERS];
             self.hit_tokens = 0;
-            let (prefill_tokens, decode_tokens) = self.steady_grow_and_shape(r).expect("growth checked by next_is_steady");
+            let (mut ctx_sum, mut need_next, mut completes) = (0u64, 0u64, false);
+            let rep = &mut self.replicas[r];
+            for q in rep.running.iter_mut() {
+                let rec = self.live.record_mut(q.id);
+                if rec.first_scheduled_s.is_none() {
+                    rec.first_scheduled_s = Some(start_s);
+                }
+                q.generated += 1;
+                rec.token_times.push(now);
+                ctx_sum += q.context_after(1) as u64;
+                super::schedule::grow_one(&mut rep.kv, caching.then(|| &mut self.prefix[q.id as usize]), block_c, q, 1);
+                completes |= q.generated.saturating_add(1) >= q.output_tokens;
+                let next = RequestState { generated: q.generated.saturating_add(1), ..*q };
+                need_next += rep.kv.blocks_for(next.context_after(1) as u64).saturating_sub(q.kv_blocks as u64);
+            }
+            let n = rep.running.len() as u64;
+            self.shape.prefills.clear();
+            self.shape.decode_seqs = n;
+            self.shape.decode_ctx_sum = ctx_sum;
+            self.finish_shape(r);
             if caching {
                 self.drain_spill(r);
             }
             let cost = self.cost_step(r)?;
             let end = self.book_stages(r, now, &cost);
-            self.record_iteration(r, now, end, cost, prefill_tokens, decode_tokens, decode_tokens);
+            self.record_iteration(r, now, end, cost, 0, n as u32, n as u32);
             if !observer.progress(now, self.done, expected) {
                 return Err(SimError::Interrupted);
             }
             start_s = now;
-            // Is this batch's completion the simulation's next event, and steady again?
+            // Is this batch's completion this replica's next event, and steady again? Other
+            // replicas' events may come first when they cannot interact with this replica
+            // before the next arrival (`Engine::order_free`, iteration records no longer kept:
+            // their order is the event order).
+            let rep = &self.replicas[r];
+            let ahead = self.order_free && !self.opts.strict_event_order && self.iterations_truncated && !rep.wake_pending;
             let next_first = end < end_time
                 && workload.peek_arrival_s().is_none_or(|a| a > end)
-                && self.heap.peek().is_none_or(|e| e.t > end)
-                && next_is_steady(&self.replicas[r].running, &self.replicas[r].kv);
+                && (ahead || self.heap.peek().is_none_or(|e| e.t > end))
+                && !completes
+                && need_next <= rep.kv.free_blocks;
+            self.steady_iterations += 1;
             if next_first {
+                self.ahead_iterations += self.heap.peek().is_some_and(|e| e.t <= end) as u64;
                 now = end;
                 continue;
             }

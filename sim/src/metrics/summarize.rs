@@ -162,7 +162,7 @@ impl Summarizer {
         e.mbu = div(e.bytes, totals.peak_time_bytes);
         e.time_by_kind_s =
             totals.by_kind_s.iter().enumerate().filter(|(_, t)| **t > 0.0).map(|(i, t)| (work_kind_name(i).to_string(), *t)).collect();
-        e.iteration_s = totals.iteration_s.clone().stats();
+        e.iteration_s = totals.iteration_stats();
         e.spec_decode = outcome.spec_decode.as_ref().map(|t| SpecDecodeMetrics {
             drafts: t.drafts,
             draft_tokens: t.draft_tokens,

@@ -97,6 +97,7 @@ fn summarize_run(r: &SimResult, run: RunInfo, slo: &Slo) -> Summary {
         let kv = o.replicas.get(it.replica as usize).map(|x| x.kv_total_blocks).unwrap_or(o.kv_total_blocks);
         t.add(it, kv, pf, bw);
     }
+    t.close();
     o.totals = t;
     let mut s = Summarizer::new(*slo, o.replicas.len());
     for q in &r.requests {
@@ -176,6 +177,7 @@ fn three_requests() -> SimResult {
         end_s: 5.0,
         spec_decode: None,
         prefix: None,
+        ..RunOutcome::default()
     };
     SimResult { requests, outcome }
 }
@@ -348,6 +350,7 @@ fn disaggregated_run_by_hand() {
         end_s: 2.0,
         spec_decode: None,
         prefix: None,
+        ..RunOutcome::default()
     };
     let r = SimResult { requests: vec![q], outcome };
     let pool = |role: &str, peak| PoolInfo {

@@ -1,10 +1,18 @@
 //! Running totals over a run's iterations.
 
-use super::Quantiles;
+use super::{Quantiles, Stats};
+use crate::cost::N_WORK_KINDS;
 use crate::engine::IterationRecord;
 
 /// Running totals over a run's iterations: what the summary needs, without keeping every
 /// iteration (a million-request run has tens of millions). The engine fills one as it goes.
+///
+/// Sums of floating-point numbers are kept per replica ([`ReplicaTotals`]). The run-wide ones
+/// are summed as iterations are added, or, with [`IterationTotals::by_replica`], replica by
+/// replica in replica order by [`IterationTotals::close`], so that they do not depend on the
+/// order in which the engine processed different replicas' iterations (replicas of a pool may
+/// run ahead of one another between the moments they interact: `docs/performance.md`). The
+/// run-wide float fields are valid after `close` (the engine closes the totals it returns).
 #[derive(Debug, Clone, Default)]
 pub struct IterationTotals {
     pub count: u64,
@@ -25,11 +33,15 @@ pub struct IterationTotals {
     pub peak_time_bytes: f64,
     /// Σ used / total KV blocks of the iteration's replica.
     pub kv_fraction_sum: f64,
-    /// Iteration durations, seconds.
+    /// Iteration durations, seconds. Its percentiles do not depend on the order values were
+    /// added in; take its summary with [`IterationTotals::iteration_stats`], whose mean does
+    /// not either.
     pub iteration_s: Quantiles,
     /// Busy time by kind of work (see [`crate::cost::work_kind_name`]), seconds.
     pub by_kind_s: Vec<f64>,
     pub replicas: Vec<ReplicaTotals>,
+    /// Sum the run-wide floats replica by replica at `close` (false: as iterations come).
+    pub by_replica: bool,
 }
 
 /// Per-replica part of [`IterationTotals`].
@@ -37,16 +49,22 @@ pub struct IterationTotals {
 pub struct ReplicaTotals {
     pub iterations: u64,
     pub busy_s: f64,
+    pub compute_s: f64,
     pub comm_s: f64,
     pub flops: f64,
     pub bytes: f64,
+    pub peak_time_flops: f64,
+    pub peak_time_bytes: f64,
+    pub kv_fraction_sum: f64,
+    pub by_kind_s: [f64; N_WORK_KINDS],
     pub prefill_tokens: u64,
     pub decode_tokens: u64,
 }
 
 impl IterationTotals {
     /// Add one iteration, on a replica with `kv_total_blocks` whose devices peak at
-    /// `peak_flops` FLOP/s and `mem_bw` bytes/s.
+    /// `peak_flops` FLOP/s and `mem_bw` bytes/s. The run-wide float fields are filled by
+    /// [`IterationTotals::close`].
     pub fn add(&mut self, it: &IterationRecord, kv_total_blocks: u64, peak_flops: f64, mem_bw: f64) {
         let c = &it.cost;
         let tokens = it.prefill_tokens as u64 + it.decode_tokens as u64;
@@ -57,20 +75,22 @@ impl IterationTotals {
         self.max_tokens_per_iteration = self.max_tokens_per_iteration.max(tokens);
         self.prefill_tokens += it.prefill_tokens as u64;
         self.decode_tokens += it.decode_tokens as u64;
-        self.busy_s += c.total_s;
-        self.compute_s += c.compute_s;
-        self.comm_s += c.comm_s;
-        self.flops += c.flops;
-        self.bytes += c.bytes;
-        self.peak_time_flops += c.total_s * peak_flops;
-        self.peak_time_bytes += c.total_s * mem_bw;
-        self.kv_fraction_sum += div(it.kv_used_blocks as f64, kv_total_blocks as f64);
         self.iteration_s.push(c.total_s);
-        if self.by_kind_s.len() < c.by_kind_s.len() {
-            self.by_kind_s.resize(c.by_kind_s.len(), 0.0);
-        }
-        for (a, b) in self.by_kind_s.iter_mut().zip(c.by_kind_s) {
-            *a += b;
+        if !self.by_replica {
+            self.busy_s += c.total_s;
+            self.compute_s += c.compute_s;
+            self.comm_s += c.comm_s;
+            self.flops += c.flops;
+            self.bytes += c.bytes;
+            self.peak_time_flops += c.total_s * peak_flops;
+            self.peak_time_bytes += c.total_s * mem_bw;
+            self.kv_fraction_sum += div(it.kv_used_blocks as f64, kv_total_blocks as f64);
+            if self.by_kind_s.len() < c.by_kind_s.len() {
+                self.by_kind_s.resize(c.by_kind_s.len(), 0.0);
+            }
+            for (a, b) in self.by_kind_s.iter_mut().zip(c.by_kind_s) {
+                *a += b;
+            }
         }
         let r = it.replica as usize;
         if self.replicas.len() <= r {
@@ -79,14 +99,57 @@ impl IterationTotals {
         let a = &mut self.replicas[r];
         a.iterations += 1;
         a.busy_s += c.total_s;
+        a.compute_s += c.compute_s;
         a.comm_s += c.comm_s;
         a.flops += c.flops;
         a.bytes += c.bytes;
+        a.peak_time_flops += c.total_s * peak_flops;
+        a.peak_time_bytes += c.total_s * mem_bw;
+        a.kv_fraction_sum += div(it.kv_used_blocks as f64, kv_total_blocks as f64);
+        for (x, y) in a.by_kind_s.iter_mut().zip(c.by_kind_s) {
+            *x += y;
+        }
         a.prefill_tokens += it.prefill_tokens as u64;
         a.decode_tokens += it.decode_tokens as u64;
     }
-}
 
+    /// Fill the run-wide float fields when they are summed [`by_replica`](Self::by_replica):
+    /// each replica's sums, added up in replica order.
+    pub fn close(&mut self) {
+        if !self.by_replica {
+            return;
+        }
+        let mut by_kind = [0.0; N_WORK_KINDS];
+        let (mut busy, mut compute, mut comm, mut flops, mut bytes) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let (mut ptf, mut ptb, mut kvf) = (0.0, 0.0, 0.0);
+        for a in &self.replicas {
+            busy += a.busy_s;
+            compute += a.compute_s;
+            comm += a.comm_s;
+            flops += a.flops;
+            bytes += a.bytes;
+            ptf += a.peak_time_flops;
+            ptb += a.peak_time_bytes;
+            kvf += a.kv_fraction_sum;
+            for (x, y) in by_kind.iter_mut().zip(a.by_kind_s) {
+                *x += y;
+            }
+        }
+        (self.busy_s, self.compute_s, self.comm_s, self.flops, self.bytes) = (busy, compute, comm, flops, bytes);
+        (self.peak_time_flops, self.peak_time_bytes, self.kv_fraction_sum) = (ptf, ptb, kvf);
+        self.by_kind_s = if self.count > 0 { by_kind.to_vec() } else { Vec::new() };
+    }
+
+    /// The summary of the iteration durations, its mean the closed busy time over the count
+    /// (the sum of the same values: in the order they came, or replica by replica).
+    pub fn iteration_stats(&self) -> Stats {
+        let mut s = self.iteration_s.clone().stats();
+        if s.count > 0 {
+            s.mean = self.busy_s / s.count as f64;
+        }
+        s
+    }
+}
 /// `a / b`, or 0 when `b` is not a positive finite number.
 pub(crate) fn div(a: f64, b: f64) -> f64 {
     if b > 0.0 && b.is_finite() {
