@@ -81,6 +81,7 @@ impl DType {
 
     /// Bytes per element as a float, block scales included (0.5 for fp4, 0.53125 for mxfp4,
     /// 0.5625 for nvfp4).
+    #[inline]
     pub fn bytes(self) -> f64 {
         match self.scale_block() {
             Some((block, scale_bits)) => (self.bits() as f64 + scale_bits as f64 / block as f64) / 8.0,

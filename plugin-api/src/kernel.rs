@@ -269,6 +269,7 @@ impl KernelKind {
     }
 
     /// Position in [`KernelKind::ALL`].
+    #[inline]
     pub fn index(self) -> usize {
         self as usize
     }
@@ -276,6 +277,7 @@ impl KernelKind {
 
 impl Kernel {
     /// The kind of this kernel.
+    #[inline]
     pub fn kind(&self) -> KernelKind {
         match self {
             Kernel::Gemm { b: 1, .. } => KernelKind::Matmul,
@@ -316,6 +318,7 @@ impl Kernel {
     }
 
     /// Floating-point operations (multiply and add counted separately).
+    #[inline]
     pub fn flops(&self) -> f64 {
         match *self {
             Kernel::Gemm { b, m, k, n, .. } => 2.0 * (b * m) as f64 * k as f64 * n as f64,
@@ -337,6 +340,7 @@ impl Kernel {
 
     /// Bytes moved to and from device memory, assuming each operand is read once and each
     /// result written once (the roofline's lower bound on traffic).
+    #[inline]
     pub fn bytes(&self) -> f64 {
         match *self {
             Kernel::Gemm { b, m, k, n, a, w, out } => {

@@ -193,13 +193,22 @@ impl CostModel {
     /// Cost of one iteration, with the time of each pipeline stage in `stage_s` (cleared
     /// first). Decode-only shapes go through the step memo.
     pub fn step_cost_stages(&mut self, shape: &BatchShape, stage_s: &mut Vec<f64>) -> Result<StepCost> {
-        if let Some(c) = self.memoised_cost(shape, stage_s)? {
-            return Ok(c);
+        let mut c = StepCost::default();
+        self.step_cost_into(shape, stage_s, &mut c)?;
+        Ok(c)
+    }
+
+    /// [`CostModel::step_cost_stages`] into `out` (the engine's hot path: no copies of the
+    /// cost through return values).
+    pub fn step_cost_into(&mut self, shape: &BatchShape, stage_s: &mut Vec<f64>, out: &mut StepCost) -> Result<()> {
+        if self.memoised_cost(shape, stage_s, out)? {
+            return Ok(());
         }
         let mut graph = std::mem::take(&mut self.graph);
         let r = self.device_graph(shape, &mut graph).and_then(|_| self.cost_graph_stages(&graph, stage_s));
         self.graph = graph;
-        r
+        *out = r?;
+        Ok(())
     }
 
     /// Sum the costs of a per-device graph (stages run one after another).

@@ -115,11 +115,12 @@ impl CostModel {
         matches!(self.step_memo.get(&(decode_seqs, spec_tokens)), Some(Some(_)))
     }
 
-    /// The memoised cost of `shape`, or `None` when the shape is not memoisable.
-    pub(super) fn memoised_cost(&mut self, shape: &BatchShape, stage_s: &mut Vec<f64>) -> Result<Option<StepCost>> {
+    /// The memoised cost of `shape` into `out`; false (nothing written) when the shape is not
+    /// memoisable.
+    pub(super) fn memoised_cost(&mut self, shape: &BatchShape, stage_s: &mut Vec<f64>, out: &mut StepCost) -> Result<bool> {
         // Only decode-only shapes repeat often enough to pay for the probe builds.
         if shape.decode_seqs == 0 || !shape.prefills.is_empty() {
-            return Ok(None);
+            return Ok(false);
         }
         let key = (shape.decode_seqs, shape.spec_tokens);
         let found = match self.last_memo {
@@ -140,13 +141,13 @@ impl CostModel {
                 m
             }
         };
-        let Some(mi) = found else { return Ok(None) };
+        let Some(mi) = found else { return Ok(false) };
         let mi = mi as usize;
-        let mut c = self.memos[mi].base;
+        *out = self.memos[mi].base;
         stage_s.clear();
         stage_s.extend_from_slice(&self.memos[mi].base_stages);
-        self.add_decode_templates(mi, shape, &mut c, stage_s)?;
-        Ok(Some(c))
+        self.add_decode_templates(mi, shape, out, stage_s)?;
+        Ok(true)
     }
 
     fn build_memo(&mut self, shape: &BatchShape) -> Result<Option<StepMemo>> {

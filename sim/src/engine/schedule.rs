@@ -8,6 +8,7 @@ use super::transfer::{overlapped_s, serial_s};
 use super::{held_tokens, Batch, Engine, EvKind, IterationRecord};
 use crate::cost::{StepCost, COMM_KIND};
 use crate::error::{Result, SimError};
+use crate::metrics::IterationTokens;
 use crate::spec::Preemption;
 use reallm_plugin_api::{KvView, PrefillChunk, RequestState, ScheduleHints, SchedulerView, Source};
 
@@ -28,11 +29,18 @@ pub(super) fn grow_one(
     q: &mut RequestState,
     tokens: u32,
 ) {
-    let ctx = q.context_after(tokens) as u64;
+    grow_to(kv, prefix, c, q, q.context_after(tokens) as u64);
+}
+
+/// [`grow_one`] given the context `ctx` the step leaves `q` with.
+#[inline]
+pub(super) fn grow_to(kv: &mut crate::kv::KvPool, prefix: Option<&mut super::prefix::PrefixState>, c: u64, q: &mut RequestState, ctx: u64) {
     let want = kv.blocks_for(ctx);
-    let ok = kv.try_alloc(want.saturating_sub(q.kv_blocks as u64));
-    debug_assert!(ok, "growth checked against the free blocks");
-    q.kv_blocks = want.max(q.kv_blocks as u64) as u32;
+    if want > q.kv_blocks as u64 {
+        let ok = kv.try_alloc(want - q.kv_blocks as u64);
+        debug_assert!(ok, "growth checked against the free blocks");
+        q.kv_blocks = want as u32;
+    }
     if let Some(ps) = prefix {
         register_upto(kv, ps, c, ctx);
     }
@@ -57,8 +65,9 @@ impl Engine<'_> {
                 if self.caching[self.replicas[r].pool] {
                     self.drain_spill(r);
                 }
-                let cost = self.cost_step(r)?;
-                self.launch(r, now, cost, prefill_tokens, decode_tokens);
+                let mut cost = StepCost::default();
+                self.cost_step(r, &mut cost)?;
+                self.launch(r, now, &cost, prefill_tokens, decode_tokens);
                 return Ok(());
             }
         } else {
@@ -77,8 +86,9 @@ impl Engine<'_> {
             return Ok(());
         }
         let (prefill_tokens, decode_tokens) = self.shape_batch(r);
-        let cost = self.cost_step(r)?;
-        self.launch(r, now, cost, prefill_tokens, decode_tokens);
+        let mut cost = StepCost::default();
+        self.cost_step(r, &mut cost)?;
+        self.launch(r, now, &cost, prefill_tokens, decode_tokens);
         Ok(())
     }
 
@@ -384,11 +394,12 @@ impl Engine<'_> {
     }
 
     /// Step 5: Cost the step (per stage), plus the iteration overhead and any swap traffic.
-    pub(super) fn cost_step(&mut self, r: usize) -> Result<StepCost> {
+    pub(super) fn cost_step(&mut self, r: usize, cost: &mut StepCost) -> Result<()> {
         let pool = self.replicas[r].pool;
-        let (load_lat, load_full) = if self.caching[pool] { self.tier_load_s(pool) } else { (0.0, 0.0) };
+        let loads = self.caching[pool] && self.load_tokens.iter().any(|&t| t > 0);
+        let (load_lat, load_full) = if loads { self.tier_load_s(pool) } else { (0.0, 0.0) };
         let p = &mut self.pools[pool];
-        let mut cost = p.cost.step_cost_stages(&self.shape, &mut self.stage_s)?;
+        p.cost.step_cost_into(&self.shape, &mut self.stage_s, cost)?;
         if load_lat > 0.0 || load_full > 0.0 {
             // Prefix blocks loaded from lower tiers (docs: "KV offload tiers"): before the
             // step, or layer by layer behind its compute.
@@ -404,7 +415,7 @@ impl Engine<'_> {
                 *s0 += load_s;
             }
         }
-        self.spec_draft(r, &mut cost)?;
+        self.spec_draft(r, cost)?;
         let p = &self.pools[pool];
         let overhead = p.spec.iteration_overhead_s;
         cost.total_s += overhead;
@@ -421,12 +432,12 @@ impl Engine<'_> {
                 *s0 += swap_s;
             }
         }
-        Ok(cost)
+        Ok(())
     }
 
     /// Step 6: Book the stages, move the members into a batch, record the iteration.
-    fn launch(&mut self, r: usize, now: f64, cost: StepCost, prefill_tokens: u32, decode_tokens: u32) {
-        let end = self.book_stages(r, now, &cost);
+    fn launch(&mut self, r: usize, now: f64, cost: &StepCost, prefill_tokens: u32, decode_tokens: u32) {
+        let end = self.book_stages(r, now, cost);
         let rep = &mut self.replicas[r];
         let stages = rep.stage_free_s.len() as u32;
         rep.in_flight += 1;
@@ -492,30 +503,31 @@ impl Engine<'_> {
         r: usize,
         now: f64,
         end: f64,
-        cost: StepCost,
+        cost: &StepCost,
         prefill_tokens: u32,
         decode_tokens: u32,
         seqs: u32,
     ) {
         let rep = &self.replicas[r];
-        let record = IterationRecord {
-            replica: r as u32,
-            start_s: now,
-            end_s: end,
-            prefill_tokens,
-            decode_tokens,
-            seqs,
-            kv_used_blocks: rep.kv.used_blocks(),
-            cached_tokens: self.hit_tokens as u32,
-            kv_cached_blocks: rep.kv.cached_free_blocks(),
-            cost,
-        };
+        let kv_used_blocks = rep.kv.used_blocks();
         let (peak_flops, mem_bw) = self.pool_peaks[rep.pool];
-        self.totals.add(&record, rep.kv.total_blocks, peak_flops, mem_bw);
+        let tokens = IterationTokens { replica: r as u32, prefill_tokens, decode_tokens, seqs, kv_used_blocks };
+        self.totals.add_parts(&tokens, cost, rep.kv.total_blocks, peak_flops, mem_bw);
         self.last_end_s = self.last_end_s.max(end);
         let keep = !self.iterations_truncated && self.opts.keep_iterations.is_none_or(|cap| self.iterations.len() < cap);
         if keep {
-            self.iterations.push(record);
+            self.iterations.push(IterationRecord {
+                replica: r as u32,
+                start_s: now,
+                end_s: end,
+                prefill_tokens,
+                decode_tokens,
+                seqs,
+                kv_used_blocks,
+                cached_tokens: self.hit_tokens as u32,
+                kv_cached_blocks: rep.kv.cached_free_blocks(),
+                cost: *cost,
+            });
         } else if !self.iterations_truncated {
             self.iterations_truncated = true;
             self.iterations = Vec::new();

@@ -14,6 +14,7 @@
 //! sequence numbers differ, which order nothing else: no other event is queued in between.
 
 use super::{Engine, EvKind};
+use crate::cost::StepCost;
 use crate::error::{Result, SimError};
 use crate::kv::KvPool;
 use crate::spec::Role;
@@ -76,6 +77,7 @@ impl Engine<'_> {
         let mut spare = std::mem::take(&mut self.batches[slot].states);
         std::mem::swap(&mut spare, &mut self.replicas[r].running);
         let mut start_s = self.batches[slot].start_s;
+        let mut cost = StepCost::default();
         loop {
             // One pass over the members does `batch_done`'s emission (every member emits its
             // token at `now` and stays admitted) and `try_schedule`'s steady decode (KV grown,
@@ -93,11 +95,12 @@ impl Engine<'_> {
                 }
                 q.generated += 1;
                 rec.token_times.push(now);
-                ctx_sum += q.context_after(1) as u64;
-                super::schedule::grow_one(&mut rep.kv, caching.then(|| &mut self.prefix[q.id as usize]), block_c, q, 1);
+                // A decoding request's step context grows by one token per step.
+                let ctx = q.context_after(1) as u64;
+                ctx_sum += ctx;
+                super::schedule::grow_to(&mut rep.kv, caching.then(|| &mut self.prefix[q.id as usize]), block_c, q, ctx);
                 completes |= q.generated.saturating_add(1) >= q.output_tokens;
-                let next = RequestState { generated: q.generated.saturating_add(1), ..*q };
-                need_next += rep.kv.blocks_for(next.context_after(1) as u64).saturating_sub(q.kv_blocks as u64);
+                need_next += rep.kv.blocks_for(ctx + 1).saturating_sub(q.kv_blocks as u64);
             }
             let n = rep.running.len() as u64;
             self.shape.prefills.clear();
@@ -107,9 +110,9 @@ impl Engine<'_> {
             if caching {
                 self.drain_spill(r);
             }
-            let cost = self.cost_step(r)?;
+            self.cost_step(r, &mut cost)?;
             let end = self.book_stages(r, now, &cost);
-            self.record_iteration(r, now, end, cost, 0, n as u32, n as u32);
+            self.record_iteration(r, now, end, &cost, 0, n as u32, n as u32);
             if !observer.progress(now, self.done, expected) {
                 return Err(SimError::Interrupted);
             }

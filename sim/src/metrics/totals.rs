@@ -1,8 +1,23 @@
 //! Running totals over a run's iterations.
 
 use super::{Quantiles, Stats};
-use crate::cost::N_WORK_KINDS;
+use crate::cost::{StepCost, N_WORK_KINDS};
 use crate::engine::IterationRecord;
+
+/// What [`IterationTotals::add_parts`] needs of an iteration besides its cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct IterationTokens {
+    /// Global replica index.
+    pub replica: u32,
+    /// Prefill tokens in the batch.
+    pub prefill_tokens: u32,
+    /// Decoding sequences in the batch.
+    pub decode_tokens: u32,
+    /// Sequences in the batch.
+    pub seqs: u32,
+    /// KV blocks in use on the replica after admission.
+    pub kv_used_blocks: u64,
+}
 
 /// Running totals over a run's iterations: what the summary needs, without keeping every
 /// iteration (a million-request run has tens of millions). The engine fills one as it goes.
@@ -66,7 +81,19 @@ impl IterationTotals {
     /// `peak_flops` FLOP/s and `mem_bw` bytes/s. The run-wide float fields are filled by
     /// [`IterationTotals::close`].
     pub fn add(&mut self, it: &IterationRecord, kv_total_blocks: u64, peak_flops: f64, mem_bw: f64) {
-        let c = &it.cost;
+        let t = IterationTokens {
+            replica: it.replica,
+            prefill_tokens: it.prefill_tokens,
+            decode_tokens: it.decode_tokens,
+            seqs: it.seqs,
+            kv_used_blocks: it.kv_used_blocks,
+        };
+        self.add_parts(&t, &it.cost, kv_total_blocks, peak_flops, mem_bw);
+    }
+
+    /// [`IterationTotals::add`] given the iteration's parts (the engine's hot path: no record
+    /// is built when none is kept).
+    pub fn add_parts(&mut self, it: &IterationTokens, c: &StepCost, kv_total_blocks: u64, peak_flops: f64, mem_bw: f64) {
         let tokens = it.prefill_tokens as u64 + it.decode_tokens as u64;
         self.count += 1;
         self.seqs += it.seqs as u64;
