@@ -55,6 +55,7 @@ pub(super) const CTX_SLOTS: usize = 1 << 14;
 
 /// The tag of template `i` of the memo of `shape` (with the context, the cache key), or `None`
 /// when the numbers do not fit its fields (then the kernel is not cached).
+#[inline]
 pub(super) fn ctx_tag(shape: &BatchShape, i: usize) -> Option<u64> {
     (shape.decode_seqs < 1 << 40 && shape.spec_tokens < 1 << 16 && i < 1 << 8)
         .then_some(shape.decode_seqs << 24 | shape.spec_tokens << 8 | i as u64)
@@ -62,6 +63,7 @@ pub(super) fn ctx_tag(shape: &BatchShape, i: usize) -> Option<u64> {
 
 /// The slot of (tag, context): Fibonacci hashing of both (consecutive steps' contexts differ by
 /// the batch size, which a plain modulus would map onto few slots).
+#[inline]
 pub(super) fn ctx_slot(tag: u64, ctx: u64) -> usize {
     ((ctx ^ tag.rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - CTX_SLOTS.trailing_zeros())) as usize
 }
@@ -100,6 +102,7 @@ fn without_ctx(k: Kernel) -> Kernel {
 }
 
 /// The context of an attention kernel (`kv_total` or `kv_len`).
+#[inline]
 pub(super) fn ctx_of(k: &Kernel) -> Option<u64> {
     match *k {
         Kernel::DecodeAttention { kv_total, .. } => Some(kv_total),
@@ -225,6 +228,7 @@ impl CostModel {
 }
 
 /// `k` with the context of `shape` put in by `rule`. Other kernels are returned as they are.
+#[inline]
 pub(super) fn with_context(k: Kernel, rule: CtxRule, shape: &BatchShape) -> Kernel {
     match (k, rule) {
         (Kernel::DecodeAttention { seqs, q_heads, kv_heads, d_qk, d_v, kv_shared, act, kv, .. }, CtxRule::Share { q }) => {

@@ -273,6 +273,7 @@ impl Engine<'_> {
     }
 
     /// Hand blocks replica `r` pushed out of its lowest local tier to the pool's cluster tier.
+    #[inline]
     pub(super) fn drain_spill(&mut self, r: usize) {
         let pool = self.replicas[r].pool;
         let (Some(cache), Some(shared)) = (self.replicas[r].kv.prefix.as_mut(), self.cluster[pool].as_mut()) else { return };
