@@ -351,7 +351,8 @@ fn spare_core() -> bool {
 enum ToMeasure {
     /// Finished requests' records, in arrival order.
     Records(Vec<reallm_sim::RequestRecord>),
-    /// The run is over; reduce the distributions when `reduce` (the run ended well).
+    /// The run is over. When `reduce` (it ended well): hand the summariser back, then end the
+    /// sink ([`MeasuredSink::end`]).
     End { reduce: bool },
 }
 
