@@ -59,6 +59,8 @@ pub struct AtomicFile {
     path: PathBuf,
     tmp: PathBuf,
     writer: Option<BufWriter<File>>,
+    /// Synced by [`AtomicFile::sync`], nothing written since.
+    synced: bool,
 }
 
 impl AtomicFile {
@@ -80,14 +82,28 @@ impl AtomicFile {
         };
         let f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
         set.insert(tmp.clone());
-        Ok(AtomicFile { path: path.to_path_buf(), tmp, writer: Some(BufWriter::with_capacity(1 << 16, f)) })
+        Ok(AtomicFile { path: path.to_path_buf(), tmp, writer: Some(BufWriter::with_capacity(1 << 16, f)), synced: false })
     }
 
     /// The buffered writer of the temporary file.
     pub fn writer(&mut self) -> &mut BufWriter<File> {
+        self.synced = false;
         // Invariant, not input: `writer` is `None` only inside `commit` and `drop`, which
         // consume the value.
         self.writer.as_mut().expect("writer present until commit")
+    }
+
+    /// Flush and sync what is written so far, ahead of [`AtomicFile::commit`] (which then
+    /// syncs again only if more was written): a caller with other work to do makes the file
+    /// durable while it does it. A flush error is returned; a failed sync is ignored, as
+    /// `commit` ignores it.
+    pub fn sync(&mut self) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let w = self.writer.as_mut().expect("writer present until commit");
+        w.flush()?;
+        w.get_ref().sync_all().ok();
+        self.synced = true;
+        Ok(())
     }
 
     /// Flush, sync and rename the temporary into place.
@@ -103,7 +119,9 @@ impl AtomicFile {
                 return Err(err);
             }
         };
-        f.sync_all().ok();
+        if !self.synced {
+            f.sync_all().ok();
+        }
         drop(f);
         let mut live = temporaries();
         let Some(set) = live.as_mut() else {
@@ -177,6 +195,25 @@ pub fn fmt_rate(r: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn atomic_file_synced_early_keeps_what_is_written_after() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        for (i, more) in [&b""[..], b"tail\n"].into_iter().enumerate() {
+            let p = dir.path().join(format!("s{i}.csv"));
+            let mut f = AtomicFile::create(&p).unwrap();
+            f.writer().write_all(b"head\n").unwrap();
+            f.sync().unwrap();
+            // Synced and renamed later: nothing under the final name yet.
+            assert!(!p.exists());
+            f.writer().write_all(more).unwrap();
+            f.commit().unwrap();
+            assert_eq!(std::fs::read(&p).unwrap(), [&b"head\n"[..], more].concat());
+        }
+        // Only the final files remain.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
 
     #[test]
     fn atomic_file_leaves_nothing_on_drop() {

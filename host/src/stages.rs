@@ -8,7 +8,9 @@ use crate::report::files::{RequestsCsv, SimResultsCsv, REQUESTS_CSV};
 use crate::report::{Progress, Timeline};
 use crate::workload::source::{self, RunSource};
 use crate::workload::{self, azure::Task, generate, Request};
-use reallm_sim::metrics::{Measure, MeasuredSink, RecordsOnly, RequestMetrics, RunInfo, Summarizer, Summary};
+use reallm_sim::metrics::{
+    iteration_stats, Measure, MeasuredSink, RecordsOnly, ReducedSummary, RequestMetrics, RunInfo, Summarizer, Summary,
+};
 use reallm_sim::{Observer, Pool, RecordSink, RunOutcome, SimOptions, SimResult, TraceWorkload, Workload};
 use std::path::{Path, PathBuf};
 
@@ -345,10 +347,19 @@ fn spare_core() -> bool {
     cores > busy
 }
 
+/// What the engine's thread sends the measuring thread.
+enum ToMeasure {
+    /// Finished requests' records, in arrival order.
+    Records(Vec<reallm_sim::RequestRecord>),
+    /// The run is over. When `reduce` (it ended well): hand the summariser back, then end the
+    /// sink ([`MeasuredSink::end`]).
+    End { reduce: bool },
+}
+
 /// Records handed to the measuring thread, in batches (one wake-up of the thread per batch,
 /// not per record).
 struct ToThread {
-    tx: std::sync::mpsc::SyncSender<Vec<reallm_sim::RequestRecord>>,
+    tx: std::sync::mpsc::SyncSender<ToMeasure>,
     batch: Vec<reallm_sim::RequestRecord>,
 }
 
@@ -359,7 +370,7 @@ impl ToThread {
     fn flush(&mut self) {
         if !self.batch.is_empty() {
             // Fails only if the measuring thread is gone (it panicked): the join reports that.
-            let _ = self.tx.send(std::mem::replace(&mut self.batch, Vec::with_capacity(RECORD_BATCH)));
+            let _ = self.tx.send(ToMeasure::Records(std::mem::replace(&mut self.batch, Vec::with_capacity(RECORD_BATCH))));
         }
     }
 }
@@ -383,32 +394,69 @@ impl RecordSink for ToThread {
 /// rows) run on two cores. Records cross in arrival order, in batches of 64, through a bounded
 /// channel (the engine waits when 16 batches are queued), so the outputs are those of the
 /// inline path, byte for byte (tested).
-fn measure_on_thread<R>(
-    summarizer: &mut Summarizer,
+///
+/// When the run ends well, its end is spread over the cores too: the measuring thread hands
+/// the summariser back and makes `next`'s files durable ([`MeasuredSink::end`], mostly a wait
+/// on the disk) while this thread computes `meanwhile` (the engine half of the summary) and
+/// reduces the request distributions, the largest on a third, short-lived thread
+/// ([`Summarizer::reduce_with`]). A run that failed computes none of it.
+fn measure_on_thread<T, E, S>(
+    summarizer: Summarizer,
     next: &mut (dyn MeasuredSink + Send),
-    run: impl FnOnce(&mut dyn RecordSink) -> R,
-) -> R {
+    run: impl FnOnce(&mut dyn RecordSink) -> std::result::Result<T, E>,
+    meanwhile: impl FnOnce(&T) -> S,
+) -> std::result::Result<(T, S, ReducedSummary), E> {
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<reallm_sim::RequestRecord>>(16);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<ToMeasure>(16);
+        let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Summarizer>(1);
         let worker = scope.spawn(move || {
-            let mut m = Measure { summarizer, next };
-            for batch in rx {
-                for rec in batch {
-                    m.record(&rec);
+            let mut summarizer = summarizer;
+            let mut m = Measure { summarizer: &mut summarizer, next };
+            for msg in rx {
+                match msg {
+                    ToMeasure::Records(batch) => {
+                        for rec in batch {
+                            m.record(&rec);
+                        }
+                    }
+                    ToMeasure::End { reduce: true } => {
+                        let _ = back_tx.send(summarizer);
+                        next.end();
+                        return;
+                    }
+                    ToMeasure::End { reduce: false } => return,
                 }
             }
         });
-        let r = {
-            let mut records = ToThread { tx, batch: Vec::with_capacity(RECORD_BATCH) };
-            let r = run(&mut records);
-            records.flush();
-            r
-        };
+        let mut records = ToThread { tx, batch: Vec::with_capacity(RECORD_BATCH) };
+        let r = run(&mut records);
+        records.flush();
+        let _ = records.tx.send(ToMeasure::End { reduce: r.is_ok() });
+        drop(records);
+        let done = r.map(|outcome| {
+            let s = meanwhile(&outcome);
+            // `None`: the measuring thread panicked; the join below reports it.
+            let reduced = back_rx.recv().ok().map(|summarizer| summarizer.reduce_with(join_on_threads));
+            (outcome, s, reduced)
+        });
         if let Err(panic) = worker.join() {
             std::panic::resume_unwind(panic);
         }
-        r
+        done.map(|(outcome, s, reduced)| {
+            (outcome, s, reduced.expect("the measuring thread hands back the summariser of a run that ended well"))
+        })
     })
+}
+
+/// Run `a` on a new thread and `b` on this one, at once.
+fn join_on_threads(a: &mut (dyn FnMut() + Send), b: &mut (dyn FnMut() + Send)) {
+    std::thread::scope(|scope| {
+        let h = scope.spawn(a);
+        b();
+        if let Err(panic) = h.join() {
+            std::panic::resume_unwind(panic);
+        }
+    });
 }
 
 /// A sink that keeps nothing.
@@ -507,14 +555,23 @@ pub fn simulate_pools_observed(
     let fallbacks_before = fallbacks();
     let opts = SimOptions { end_time_s: exp.sim.end_time_s, seed: exp.sim.seed, keep_iterations, ..SimOptions::default() };
     let transfer = assemble::kv_transfer(exp);
-    let outcome = if spare_core() {
-        measure_on_thread(&mut summarizer, sink, |records| reallm_sim::simulate(pools, transfer, workload, records, observer, opts))?
+    let (outcome, iteration_s, reduced) = if spare_core() {
+        measure_on_thread(
+            summarizer,
+            sink,
+            |records| reallm_sim::simulate(pools, transfer, workload, records, observer, opts),
+            iteration_stats,
+        )?
     } else {
-        reallm_sim::simulate(pools, transfer, workload, &mut Measure { summarizer: &mut summarizer, next: sink }, observer, opts)?
+        let outcome =
+            reallm_sim::simulate(pools, transfer, workload, &mut Measure { summarizer: &mut summarizer, next: sink }, observer, opts)?;
+        sink.end();
+        let iteration_s = iteration_stats(&outcome);
+        (outcome, iteration_s, summarizer.reduce())
     };
     let mut run = RunInfo::from_pools(trace_name, &exp.model.label, &exp.system_name(), &exp.backend.name, pools);
     run.engine_profile = exp.engine.as_ref().map(|e| e.name.clone());
-    let mut summary = summarizer.finish(&outcome, run);
+    let mut summary = reduced.finish(&outcome, iteration_s, run);
     if matches!(exp.backend.name.as_str(), "measured" | "table") {
         summary.engine.kernel_fallbacks = Some(fallbacks() - fallbacks_before);
     }

@@ -129,6 +129,17 @@ impl CsvSink {
         }
     }
 
+    /// No more rows: flush and sync now (see [`AtomicFile::sync`]); `commit` then renames.
+    fn end(&mut self) {
+        if self.error.is_none() {
+            if let Some(f) = &mut self.file {
+                if let Err(e) = f.sync() {
+                    self.error = Some(e);
+                }
+            }
+        }
+    }
+
     fn commit(mut self) -> Result<()> {
         if let Some(e) = self.error.take() {
             return Err(Error::io(&self.path, e));
@@ -205,6 +216,10 @@ impl MeasuredSink for RequestsCsv {
         line.push('\n');
         self.csv.flush_line();
     }
+
+    fn end(&mut self) {
+        self.csv.end();
+    }
 }
 
 /// The original tool's per-request result format, streamed: `request_id,arrival_time,` then
@@ -245,6 +260,10 @@ impl RecordSink for SimResultsCsv {
 impl MeasuredSink for SimResultsCsv {
     fn measured(&mut self, q: &RequestRecord, _: &RequestMetrics) {
         self.record(q);
+    }
+
+    fn end(&mut self) {
+        self.csv.end();
     }
 }
 

@@ -22,7 +22,7 @@ mod totals;
 pub use request::RequestMetrics;
 pub use slo::Slo;
 pub use stats::{percentile, percentile_and_max, percentiles_unsorted, Quantiles, Stats, EXACT_LIMIT, SKETCH_RELATIVE_ACCURACY};
-pub use summarize::{Measure, MeasuredSink, RecordsOnly, Summarizer};
+pub use summarize::{iteration_stats, Measure, MeasuredSink, RecordsOnly, ReducedSummary, Summarizer};
 pub use summary::{
     rate_from_trace_name, Attainment, EngineMetrics, Goodput, PoolInfo, PrefixCacheMetrics, ReplicaMetrics, RequestCounts, RunInfo,
     SpecDecodeMetrics, Summary, Throughput, TierMetrics,

@@ -40,6 +40,16 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * frac
 }
 
+/// The order statistics percentile `q` of `n ≥ 1` values interpolates between: ranks `lo` and
+/// `hi` and the weight of `hi`.
+fn rank_of(q: f64, n: usize) -> (usize, usize, f64) {
+    let q = if q.is_nan() { 50.0 } else { q.clamp(0.0, 100.0) };
+    let pos = q / 100.0 * (n - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = (pos.ceil() as usize).min(n - 1);
+    (lo, hi, pos - lo as f64)
+}
+
 /// The same as [`percentile`] over `v` sorted, without sorting: `qs` ascending. Small inputs
 /// use selection (`O(n)` per percentile); from [`RADIX_MIN_LEN`] values on, one histogram of
 /// the values' high bits finds the few buckets that hold the wanted order statistics, and only
@@ -51,14 +61,7 @@ pub fn percentiles_unsorted(v: &mut [f64], qs: &[f64], out: &mut [f64]) {
         out.iter_mut().for_each(|o| *o = 0.0);
         return;
     }
-    // The order statistics each percentile interpolates between.
-    let rank = |q: &f64| {
-        let q = if q.is_nan() { 50.0 } else { q.clamp(0.0, 100.0) };
-        let pos = q / 100.0 * (n - 1) as f64;
-        let lo = pos.floor() as usize;
-        let hi = (pos.ceil() as usize).min(n - 1);
-        (lo, hi, pos - lo as f64)
-    };
+    let rank = |q: &f64| rank_of(*q, n);
     if n < RADIX_MIN_LEN || n > u32::MAX as usize {
         // Selection left to right: everything left of `start` is ≤ v[start..].
         let mut start = 0usize;
@@ -81,6 +84,14 @@ pub fn percentiles_unsorted(v: &mut [f64], qs: &[f64], out: &mut [f64]) {
         }
         return;
     }
+    percentiles_radix(v, qs, out);
+}
+
+/// [`percentiles_unsorted`]'s histogram path, which only reads `v` (`RADIX_MIN_LEN ≤ v.len() ≤
+/// u32::MAX`).
+fn percentiles_radix(v: &[f64], qs: &[f64], out: &mut [f64]) {
+    let n = v.len();
+    let rank = |q: &f64| rank_of(*q, n);
     let ranks: Vec<(usize, usize, f64)> = qs.iter().map(rank).collect();
     let mut wanted: Vec<usize> = ranks.iter().flat_map(|&(lo, hi, _)| [lo, hi]).collect();
     wanted.sort_unstable();
@@ -239,16 +250,34 @@ fn radix_gather<I: Iterator<Item = u64>>(keys: impl Fn() -> I, ranks: &[usize]) 
     (out, regions, at)
 }
 
+/// The percentiles a [`Stats`] reports.
+const STATS_PERCENTILES: [f64; 6] = [50.0, 90.0, 95.0, 99.0, 99.9, 100.0];
+
 impl Stats {
     /// Summary of unsorted values (reordered in place, not fully sorted).
     pub fn of(mut v: Vec<f64>) -> Stats {
         if v.is_empty() {
             return Stats::default();
         }
-        let n = v.len();
-        let mean = v.iter().sum::<f64>() / n as f64;
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
         let mut p = [0.0; 6];
-        percentiles_unsorted(&mut v, &[50.0, 90.0, 95.0, 99.0, 99.9, 100.0], &mut p);
+        percentiles_unsorted(&mut v, &STATS_PERCENTILES, &mut p);
+        Stats::from_parts(v.len(), mean, p)
+    }
+
+    /// [`Stats::of`] values it may not reorder: the same summary, bit for bit. Large inputs
+    /// (the histogram path) are only read; smaller ones are copied first.
+    pub fn of_slice(v: &[f64]) -> Stats {
+        if v.len() < RADIX_MIN_LEN || v.len() > u32::MAX as usize {
+            return Stats::of(v.to_vec());
+        }
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        let mut p = [0.0; 6];
+        percentiles_radix(v, &STATS_PERCENTILES, &mut p);
+        Stats::from_parts(v.len(), mean, p)
+    }
+
+    fn from_parts(n: usize, mean: f64, p: [f64; 6]) -> Stats {
         Stats { count: n as u64, mean, p50: p[0], p90: p[1], p95: p[2], p99: p[3], p999: p[4], max: p[5] }
     }
 }
@@ -355,19 +384,21 @@ impl Quantiles {
     pub fn stats(self) -> Stats {
         match self.sketch {
             None => Stats::of(self.values),
-            Some(s) => {
-                let q = |p: f64| s.quantile(p).ok().flatten().unwrap_or(0.0);
-                Stats {
-                    count: self.count,
-                    mean: self.sum / self.count as f64,
-                    p50: q(0.5),
-                    p90: q(0.9),
-                    p95: q(0.95),
-                    p99: q(0.99),
-                    p999: q(0.999),
-                    max: self.max,
-                }
-            }
+            Some(s) => Self::sketch_stats(&s, self.count, self.sum, self.max),
         }
+    }
+
+    /// [`Quantiles::stats`] of a distribution that stays as it is (no copy of large exact
+    /// values: see [`Stats::of_slice`]).
+    pub fn stats_of_ref(&self) -> Stats {
+        match &self.sketch {
+            None => Stats::of_slice(&self.values),
+            Some(s) => Self::sketch_stats(s, self.count, self.sum, self.max),
+        }
+    }
+
+    fn sketch_stats(s: &DDSketch, count: u64, sum: f64, max: f64) -> Stats {
+        let q = |p: f64| s.quantile(p).ok().flatten().unwrap_or(0.0);
+        Stats { count, mean: sum / count as f64, p50: q(0.5), p90: q(0.9), p95: q(0.95), p99: q(0.99), p999: q(0.999), max }
     }
 }

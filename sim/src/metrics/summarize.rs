@@ -1,6 +1,6 @@
 //! [`Summarizer`]: the run summary, accumulated record by record as the engine delivers them.
 
-use super::stats::Quantiles;
+use super::stats::{Quantiles, Stats};
 use super::summary::{
     Attainment, EngineMetrics, Goodput, PrefixCacheMetrics, ReplicaMetrics, RequestCounts, RunInfo, SpecDecodeMetrics, Summary, Throughput,
 };
@@ -107,7 +107,134 @@ impl Summarizer {
 
     /// The summary of the run described by `run`, with the engine half from `outcome`.
     pub fn finish(self, outcome: &RunOutcome, run: RunInfo) -> Summary {
+        let iteration_s = iteration_stats(outcome);
+        self.reduce().finish(outcome, iteration_s, run)
+    }
+
+    /// The request half's distributions reduced to their statistics, the costly part of
+    /// [`Summarizer::finish`] (percentile selection over every value kept). Independent of the
+    /// engine half ([`iteration_stats`]): a caller with a core to spare computes the two at once.
+    pub fn reduce(self) -> ReducedSummary {
+        self.reduce_with(|a, b| {
+            a();
+            b();
+        })
+    }
+
+    /// [`Summarizer::reduce`] as two independent parts, which `join(a, b)` runs (one after the
+    /// other, or at once on two threads): `a` the run's TBT distribution (a value per output
+    /// token, the largest), `b` every other. The result is the same however `join` runs them.
+    pub fn reduce_with(mut self, join: impl FnOnce(&mut (dyn FnMut() + Send), &mut (dyn FnMut() + Send))) -> ReducedSummary {
+        let mut tbt = Some(std::mem::take(&mut self.tbt));
+        let mut tbt_stats = Stats::default();
+        let mut rest = Some(self);
+        let mut reduced = None;
+        join(&mut || tbt_stats = tbt.take().map_or_else(Stats::default, Quantiles::stats), &mut || {
+            reduced = rest.take().map(Summarizer::reduce_all)
+        });
+        let mut reduced = reduced.expect("`join` runs both parts");
+        reduced.tbt = tbt_stats;
+        reduced
+    }
+
+    /// Every distribution's statistics, in turn.
+    fn reduce_all(self) -> ReducedSummary {
         let Summarizer {
+            slo,
+            counts,
+            ttft,
+            tbt,
+            tpot,
+            e2e,
+            per_user,
+            norm,
+            queue,
+            prefill,
+            decode,
+            transfer,
+            reps,
+            in_tok,
+            out_tok,
+            met,
+            first_arrival,
+            last_done,
+            single,
+            ..
+        } = self;
+        ReducedSummary {
+            slo,
+            counts,
+            ttft: ttft.stats(),
+            tbt: tbt.stats(),
+            tpot: tpot.stats(),
+            e2e: e2e.stats(),
+            per_user: per_user.stats(),
+            norm: norm.stats(),
+            queue: queue.stats(),
+            prefill: prefill.stats(),
+            decode: decode.stats(),
+            transfer: transfer.stats(),
+            // With one replica its distributions are the run's (not kept twice).
+            reps: reps
+                .into_iter()
+                .enumerate()
+                .map(|(i, a)| ReplicaStats {
+                    completed: a.completed,
+                    ttft: if single && i == 0 { None } else { Some(a.ttft.stats()) },
+                    tbt: if single && i == 0 { None } else { Some(a.tbt.stats()) },
+                })
+                .collect(),
+            in_tok,
+            out_tok,
+            met,
+            first_arrival,
+            last_done,
+        }
+    }
+}
+
+/// The engine half's distribution: the iteration times of `outcome`, summarised where they
+/// are (not copied).
+pub fn iteration_stats(outcome: &RunOutcome) -> Stats {
+    outcome.totals.iteration_stats()
+}
+
+/// A replica's request statistics; `None`: the run's (a run of one replica).
+struct ReplicaStats {
+    completed: u64,
+    ttft: Option<Stats>,
+    tbt: Option<Stats>,
+}
+
+/// A [`Summarizer`] whose distributions are reduced to statistics ([`Summarizer::reduce`]):
+/// [`ReducedSummary::finish`] completes the summary.
+pub struct ReducedSummary {
+    slo: Slo,
+    counts: RequestCounts,
+    ttft: Stats,
+    tbt: Stats,
+    tpot: Stats,
+    e2e: Stats,
+    per_user: Stats,
+    norm: Stats,
+    queue: Stats,
+    prefill: Stats,
+    decode: Stats,
+    transfer: Stats,
+    reps: Vec<ReplicaStats>,
+    in_tok: u64,
+    out_tok: u64,
+    met: [u64; 5],
+    first_arrival: f64,
+    last_done: f64,
+}
+
+impl ReducedSummary {
+    /// The summary of the run described by `run`, with the engine half from `outcome` and its
+    /// iteration times' statistics `iteration_s` ([`iteration_stats`]): [`Summarizer::finish`]'s
+    /// result, bit for bit.
+    pub fn finish(self, outcome: &RunOutcome, iteration_s: Stats, run: RunInfo) -> Summary {
+        let ReducedSummary {
             slo,
             counts,
             ttft,
@@ -126,10 +253,7 @@ impl Summarizer {
             met,
             first_arrival,
             last_done,
-            single,
-            ..
         } = self;
-        let (ttft, tbt) = (ttft.stats(), tbt.stats());
         let makespan = if counts.completed > 0 { (last_done - first_arrival).max(0.0) } else { 0.0 };
         let per_s = |x: f64| div(x, makespan);
         let devices = run.devices.max(1) as f64;
@@ -162,7 +286,7 @@ impl Summarizer {
         e.mbu = div(e.bytes, totals.peak_time_bytes);
         e.time_by_kind_s =
             totals.by_kind_s.iter().enumerate().filter(|(_, t)| **t > 0.0).map(|(i, t)| (work_kind_name(i).to_string(), *t)).collect();
-        e.iteration_s = totals.iteration_stats();
+        e.iteration_s = iteration_s;
         e.spec_decode = outcome.spec_decode.as_ref().map(|t| SpecDecodeMetrics {
             drafts: t.drafts,
             draft_tokens: t.draft_tokens,
@@ -180,7 +304,7 @@ impl Summarizer {
             PrefixCacheMetrics::of(st, p.block_tokens, p.kv_bytes_per_token, &p.eviction, &p.tiers)
         };
         let n_rep = reps.len().max(outcome.replicas.len()).max(totals.replicas.len());
-        reps.resize_with(n_rep, ReplicaAcc::default);
+        reps.resize_with(n_rep, || ReplicaStats { completed: 0, ttft: Some(Stats::default()), tbt: Some(Stats::default()) });
         let replicas = reps
             .into_iter()
             .enumerate()
@@ -205,8 +329,8 @@ impl Summarizer {
                     comm_fraction: div(t.comm_s, t.busy_s),
                     kv_total_blocks: s.map(|s| s.kv_total_blocks).unwrap_or(0),
                     kv_peak_used_blocks: s.map(|s| s.kv_peak_used_blocks).unwrap_or(0),
-                    ttft_s: if single && i == 0 { ttft } else { a.ttft.stats() },
-                    tbt_s: if single && i == 0 { tbt } else { a.tbt.stats() },
+                    ttft_s: a.ttft.unwrap_or(ttft),
+                    tbt_s: a.tbt.unwrap_or(tbt),
                     prefix_cache: s.and_then(|s| s.prefix.as_ref()).filter(|_| prefix.is_some()).map(prefix_metrics),
                 }
             })
@@ -221,14 +345,14 @@ impl Summarizer {
             requests: counts,
             ttft_s: ttft,
             tbt_s: tbt,
-            tpot_s: tpot.stats(),
-            e2e_s: e2e.stats(),
-            output_tokens_per_s_per_user: per_user.stats(),
-            normalized_latency_s_per_token: norm.stats(),
-            queueing_s: queue.stats(),
-            prefill_s: prefill.stats(),
-            decode_s: decode.stats(),
-            kv_transfer_s: transfer.stats(),
+            tpot_s: tpot,
+            e2e_s: e2e,
+            output_tokens_per_s_per_user: per_user,
+            normalized_latency_s_per_token: norm,
+            queueing_s: queue,
+            prefill_s: prefill,
+            decode_s: decode,
+            kv_transfer_s: transfer,
             throughput: Throughput {
                 requests_per_s: per_s(counts.completed as f64),
                 input_tokens_per_s: per_s(in_tok as f64),
@@ -277,11 +401,19 @@ impl RecordSink for Summarizer {
 pub trait MeasuredSink {
     /// One record (in arrival order, as a [`RecordSink`] gets them) and its metrics.
     fn measured(&mut self, rec: &RequestRecord, m: &RequestMetrics);
+
+    /// The run ended well and every record has been delivered: a sink that writes may finish
+    /// its writing now (the host makes its files durable here, while the summary is computed).
+    fn end(&mut self) {}
 }
 
 impl<T: MeasuredSink + ?Sized> MeasuredSink for &mut T {
     fn measured(&mut self, rec: &RequestRecord, m: &RequestMetrics) {
         (**self).measured(rec, m);
+    }
+
+    fn end(&mut self) {
+        (**self).end();
     }
 }
 
@@ -300,6 +432,11 @@ impl<A: MeasuredSink, B: MeasuredSink> MeasuredSink for (A, B) {
     fn measured(&mut self, rec: &RequestRecord, m: &RequestMetrics) {
         self.0.measured(rec, m);
         self.1.measured(rec, m);
+    }
+
+    fn end(&mut self) {
+        self.0.end();
+        self.1.end();
     }
 }
 

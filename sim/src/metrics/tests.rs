@@ -478,3 +478,116 @@ fn quantiles_switch_at_the_value_past_the_limit_and_extend_equals_pushes() {
         assert_eq!(extended.stats(), pushed.stats(), "cut {cut}");
     }
 }
+
+/// Pseudo-random values in `[0, 1)` (a fixed LCG).
+fn lcg_values(seed: u64, n: usize) -> Vec<f64> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        })
+        .collect()
+}
+
+#[test]
+fn stats_of_a_slice_equal_stats_of_its_copy() {
+    let radix = super::stats::RADIX_MIN_LEN;
+    for n in [0, 1, 2, 7, 1000, radix - 1, radix, radix + 1, 50_000] {
+        let mut v: Vec<f64> = lcg_values(n as u64 + 1, n).iter().map(|x| ((x * 300.0).floor() - 20.0) * 0.37).collect();
+        // Ties, both zeros, and far values.
+        for (i, special) in [-0.0, 0.0, f64::INFINITY, -1e300, 1e-300].into_iter().enumerate() {
+            let len = v.len();
+            if i < len {
+                v[i * 13 % len] = special;
+            }
+        }
+        let kept = v.clone();
+        let of_slice = Stats::of_slice(&v);
+        assert_eq!(v, kept, "of_slice leaves its input as it is");
+        assert_eq!(format!("{of_slice:?}"), format!("{:?}", Stats::of(v.clone())), "n = {n}");
+        let mut q = Quantiles::default();
+        q.extend(v.iter().copied());
+        assert_eq!(format!("{:?}", q.stats_of_ref()), format!("{:?}", q.clone().stats()), "n = {n}");
+    }
+    // A sketch: the same statistics by reference.
+    let mut q = Quantiles::with_limit(100);
+    q.extend(lcg_values(9, 5_000).into_iter());
+    assert!(!q.is_exact());
+    assert_eq!(format!("{:?}", q.stats_of_ref()), format!("{:?}", q.clone().stats()));
+}
+
+/// Records of `n` requests over `replicas` replicas (every third decoded on the next replica),
+/// with 1 to 40 tokens each at pseudo-random gaps, and an outcome whose iteration times hold
+/// `iterations` values.
+fn many_requests(n: u64, replicas: u32, iterations: usize) -> (Vec<RequestRecord>, RunOutcome) {
+    let gaps = lcg_values(5, 40 * n as usize);
+    let mut g = gaps.iter();
+    let records: Vec<RequestRecord> = (0..n)
+        .map(|i| {
+            let arrival = i as f64 * 0.25;
+            let mut t = arrival + 0.5;
+            let times: Vec<f64> = (0..1 + i % 40)
+                .map(|_| {
+                    t += 0.01 + (g.next().unwrap() * 50.0).floor() * 1e-3;
+                    t
+                })
+                .collect();
+            let replica = (i % replicas as u64) as u32;
+            let mut q = rec(i, arrival, &times);
+            q.replica = replica;
+            if replicas > 1 && i % 3 == 0 {
+                q.decode_replica = Some((replica + 1) % replicas);
+                q.transfer_s = 0.002;
+            }
+            q
+        })
+        .collect();
+    let mut outcome = three_requests().outcome;
+    outcome.replicas = (0..replicas as usize).map(|_| outcome.replicas[0].clone()).collect();
+    outcome.requests = n;
+    outcome.totals.iteration_s.extend(lcg_values(11, iterations).into_iter().map(|x| 0.02 + (x * 1e3).floor() * 1e-5));
+    (records, outcome)
+}
+
+#[test]
+fn summary_reduced_on_two_threads_equals_the_serial_one() {
+    let radix = super::stats::RADIX_MIN_LEN;
+    for replicas in [1u32, 3] {
+        let (records, outcome) = many_requests(2_000, replicas, radix + 5_000);
+        let fill = || {
+            let mut s = Summarizer::new(Slo { ttft_s: Some(1.0), tbt_s: Some(0.03), ..Slo::default() }, replicas as usize);
+            for q in &records {
+                s.record(q);
+            }
+            s
+        };
+        let run = || RunInfo { devices: replicas as u64, ..RunInfo::default() };
+        let serial = fill().finish(&outcome, run());
+        // The run's TBT and the iteration times take the histogram path.
+        assert!(serial.tbt_s.count as usize >= radix && serial.engine.iteration_s.count as usize >= radix);
+        // Against independent computations: every gap's `Stats::of`, the copied iteration times'.
+        let gaps: Vec<f64> = records.iter().flat_map(|q| q.token_times.windows(2).map(|w| w[1] - w[0])).collect();
+        assert_eq!(format!("{:?}", serial.tbt_s), format!("{:?}", Stats::of(gaps)));
+        assert_eq!(format!("{:?}", serial.engine.iteration_s), format!("{:?}", outcome.totals.iteration_s.clone().stats()));
+        let on_threads = fill()
+            .reduce_with(|a, b| {
+                std::thread::scope(|scope| {
+                    let h = scope.spawn(a);
+                    b();
+                    h.join().unwrap();
+                })
+            })
+            .finish(&outcome, iteration_stats(&outcome), run());
+        let reversed = fill()
+            .reduce_with(|a, b| {
+                b();
+                a();
+            })
+            .finish(&outcome, iteration_stats(&outcome), run());
+        for other in [&on_threads, &reversed] {
+            assert_eq!(format!("{serial:?}"), format!("{other:?}"), "{replicas} replicas");
+        }
+        assert_eq!(serial.replicas.len(), replicas as usize);
+    }
+}

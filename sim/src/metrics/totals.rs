@@ -170,7 +170,7 @@ impl IterationTotals {
     /// The summary of the iteration durations, its mean the closed busy time over the count
     /// (the sum of the same values: in the order they came, or replica by replica).
     pub fn iteration_stats(&self) -> Stats {
-        let mut s = self.iteration_s.clone().stats();
+        let mut s = self.iteration_s.stats_of_ref();
         if s.count > 0 {
             s.mean = self.busy_s / s.count as f64;
         }
