@@ -129,11 +129,11 @@ impl CsvSink {
         }
     }
 
-    /// No more rows: flush and sync now (see [`AtomicFile::sync`]); `commit` then renames.
+    /// No more rows: flush now (see [`AtomicFile::flush`]); `commit` then renames.
     fn end(&mut self) {
         if self.error.is_none() {
             if let Some(f) = &mut self.file {
-                if let Err(e) = f.sync() {
+                if let Err(e) = f.flush() {
                     self.error = Some(e);
                 }
             }

@@ -403,7 +403,7 @@ pub trait MeasuredSink {
     fn measured(&mut self, rec: &RequestRecord, m: &RequestMetrics);
 
     /// The run ended well and every record has been delivered: a sink that writes may finish
-    /// its writing now (the host makes its files durable here, while the summary is computed).
+    /// its writing now (the host flushes its files here, while the summary is computed).
     fn end(&mut self) {}
 }
 
