@@ -7,7 +7,9 @@
 //! first, then events in the order they were created), so runs are deterministic. Requests
 //! that arrive at the same instant are all queued before their replicas plan an iteration, so
 //! they can share it; so are requests a closed-loop workload issues at the instant a batch
-//! completes (the completing replica plans its next iteration after they are queued).
+//! completes (the completing replica plans its next iteration after they are queued). A
+//! replica decoding a steady batch may run ahead of other replicas' events when they cannot
+//! interact before the next arrival ([`steady`]); the results are those of time order.
 //!
 //! One iteration on a replica ([`schedule`]): the batch policy plans from a read-only view of
 //! the replica's idle requests; the engine admits waiting entries while their KV blocks fit,

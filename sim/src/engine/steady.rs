@@ -4,14 +4,24 @@
 //! running request decodes one token, the policy would plan all of them again
 //! ([`BatchPolicy::steady_decode_seqs`](reallm_plugin_api::BatchPolicy::steady_decode_seqs)),
 //! nothing completes, and the KV growth fits. When such a batch completes and its next
-//! completion would also be the next event of the whole simulation (before any arrival, any
-//! other event, and the end time), the engine runs that next iteration at once, without
-//! handing the batch back to the event queue and without re-forming it: the same state
-//! changes, in the same order, as [`batch_done`](super::Engine) followed by
-//! [`try_schedule`](super::Engine) would make (emission, KV growth and registration, batch
-//! shape, cost, stage booking, running totals, the observer's progress call), so the outputs
-//! are byte-identical (the engine's tests and `docs/performance.md` check this). Only event
-//! sequence numbers differ, which order nothing else: no other event is queued in between.
+//! completion comes before the next arrival and the end time, and before any other event that
+//! could touch this replica, the engine runs that next iteration at once, without handing the
+//! batch back to the event queue and without re-forming it: the same state changes, in the
+//! same order, as [`batch_done`](super::Engine) followed by [`try_schedule`](super::Engine)
+//! would make (emission, KV growth and registration, batch shape, cost, stage booking, running
+//! totals, the observer's progress call), in one pass over the members.
+//!
+//! Which other events could touch the replica: in general every queued event, so the run
+//! stops at the queue's next event. When the replicas interact only at arrivals
+//! ([`Engine::order_free`](super::Engine): one pool, arrivals fixed in advance, no
+//! cluster-shared tier) other replicas' completions cannot, so the replica runs ahead of them
+//! up to the next arrival: at that arrival every replica has processed exactly the
+//! completions before it, as in time order, so routing sees the same state. What would
+//! depend on the processing order is made not to: such runs number their steps' seeds per
+//! replica and sum their totals per replica (`IterationTotals::by_replica`), records leave
+//! in arrival order anyway, and running ahead waits until iteration records are no longer
+//! kept (their order is the event order). `tests/it/determinism.rs` checks that running
+//! ahead changes no result, to the bit, against [`SimOptions::strict_event_order`](super::SimOptions).
 
 use super::{Engine, EvKind};
 use crate::cost::StepCost;
