@@ -506,6 +506,7 @@ pub fn parse_query(op: &str, shape: &[u64], dtype: DType, algo: CommAlgo, scale_
                     kv: dtype,
                 })
             }
+            other => return Err(Error::Usage(format!("--op {op}: `kernel-time` cannot build a {} kernel", other.name()))),
         });
     }
     const COLLECTIVES: [CollectiveKind; 5] = [

@@ -37,6 +37,9 @@ pub fn kernel_row(k: &Kernel) -> (&'static str, &'static str, Vec<u64>) {
         Kernel::Rope { m, n, .. } => (K::Rope.name(), "M,N", vec![m, n]),
         Kernel::Embedding { tokens, hidden, .. } => (K::Embedding.name(), "M,N", vec![tokens, hidden]),
         Kernel::TopK { m, n, k, .. } => (K::TopK.name(), "M,N,K", vec![m, n, k]),
+        // A kernel of a later plugin API: its kind's file, no shape columns (the kernel
+        // stage enumerates only the kinds above).
+        other => (other.kind().name(), "", Vec::new()),
     }
 }
 

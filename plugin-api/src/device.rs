@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// Topology of the scale-up links.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Topology {
     /// Fully connected (every device has links to every other, or a switch).
     #[default]

@@ -2,6 +2,7 @@
 
 /// An error raised by a plugin. The host adds the plugin's name and origin when reporting it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PluginError {
     /// The plugin's parameters were malformed (unknown field, wrong type, bad value).
     #[error("invalid parameters for plugin `{plugin}`: {message}")]

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// One kernel launch on one device. `Copy + Eq + Hash` so that it is its own cost-cache key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Kernel {
     /// `b` independent products `[m, k] × [k, n] → [m, n]`. `a` is the left operand's type,
     /// `w` the right operand's (the weight for a linear layer), `out` the result's.
@@ -193,6 +194,7 @@ pub enum Kernel {
 /// The kinds of kernel, in a fixed order: the one list that reports, the kernel library, the
 /// `kernel-time` command and the engine's time-by-kind breakdown all derive from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum KernelKind {
     /// [`Kernel::Gemm`] with `b = 1`.
     Matmul,
@@ -408,6 +410,7 @@ impl Kernel {
 /// Collective communication patterns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum CollectiveKind {
     /// Every rank ends with the sum of every rank's buffer.
     AllReduce,
@@ -437,6 +440,7 @@ impl CollectiveKind {
 /// Which link a collective travels over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum LinkScope {
     /// Within one node (NVLink-class scale-up links).
     ScaleUp,
@@ -466,6 +470,7 @@ pub struct Collective {
 /// Collective algorithm (the original tool's `io_algo`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum CommAlgo {
     /// The backend's choice for the topology (ring for rings; LLMCompass's FC formula otherwise).
     #[default]
@@ -479,6 +484,16 @@ pub enum CommAlgo {
 }
 
 impl CommAlgo {
+    /// The canonical name ([`CommAlgo::parse`] reads it back).
+    pub fn name(self) -> &'static str {
+        match self {
+            CommAlgo::Auto => "auto",
+            CommAlgo::Ring => "ring",
+            CommAlgo::Ring2d => "ring2d",
+            CommAlgo::Multishot => "multishot",
+        }
+    }
+
     /// Parse an algorithm name or alias.
     pub fn parse(s: &str) -> Option<CommAlgo> {
         Some(match s.to_ascii_lowercase().replace('-', "_").as_str() {

@@ -283,12 +283,7 @@ fn template(exp: &Experiment, kv_set: bool) -> Result<serde_json::Value> {
         }
         _ => p.device.clone(),
     };
-    let algo = match p.comm_algo {
-        reallm_plugin_api::CommAlgo::Auto => "auto",
-        reallm_plugin_api::CommAlgo::Ring => "ring",
-        reallm_plugin_api::CommAlgo::Ring2d => "ring2d",
-        reallm_plugin_api::CommAlgo::Multishot => "multishot",
-    };
+    let algo = p.comm_algo.name();
     let k = &exp.kv_transfer;
     Ok(serde_json::json!({
         "model": {"plugin": plugin, "name": exp.model.label, "params": exp.model.params},

@@ -49,6 +49,8 @@ pub fn all_reduce_s(link: &Interconnect, topology: Topology, bytes: f64, p: u32)
             let e = link.link_bw_per_direction_bytes_per_s * link.link_count as f64;
             2.0 * (pf - 1.0) * (lat + d_eff / e)
         }
+        // A topology of a later plugin API: rejected by `collective_s` before this is reached.
+        _ => f64::NAN,
     }
 }
 
@@ -77,6 +79,8 @@ pub fn scale_up_s(link: &Interconnect, c: &Collective) -> f64 {
         CommAlgo::Ring => Topology::Ring,
         CommAlgo::Multishot => Topology::FullyConnected,
         CommAlgo::Ring2d => return ring_2d_s(link, c),
+        // An algorithm of a later plugin API: rejected by `collective_s`.
+        _ => return f64::NAN,
     };
     scale_up_topology_s(link, topology, c.kind, c.bytes as f64, p)
 }
@@ -100,6 +104,8 @@ fn scale_up_topology_s(link: &Interconnect, topology: Topology, kind: Collective
         (CollectiveKind::AllToAll, Topology::Ring) => (pf - 1.0) * lat + pf * (pf - 1.0) / 2.0 * chunk / ring_e,
         (CollectiveKind::SendRecv, Topology::FullyConnected) => lat + with_headers(link, bytes) / e1,
         (CollectiveKind::SendRecv, Topology::Ring) => lat + with_headers(link, bytes) / ring_e,
+        // Kinds and topologies of a later plugin API: rejected by `collective_s`.
+        _ => f64::NAN,
     }
 }
 
@@ -141,11 +147,20 @@ pub fn scale_out_s(net: &ScaleOut, c: &Collective) -> Result<f64, PluginError> {
         CollectiveKind::AllReduce => 2.0 * (p - 1.0) * step,
         CollectiveKind::ReduceScatter | CollectiveKind::AllGather | CollectiveKind::AllToAll => (p - 1.0) * step,
         CollectiveKind::SendRecv => net.latency_s + c.bytes as f64 / net.bw_per_device_bytes_per_s,
+        other => return Err(PluginError::unsupported(format!("{other:?} collectives"))),
     })
 }
 
 /// Seconds of one collective, scale-up or scale-out by its scope.
 pub fn collective_s(link: &Interconnect, net: &ScaleOut, c: &Collective) -> Result<f64, PluginError> {
+    // Kinds, algorithms, scopes and topologies a later plugin API may add are not modelled.
+    use CollectiveKind as K;
+    if !matches!(c.kind, K::AllReduce | K::ReduceScatter | K::AllGather | K::AllToAll | K::SendRecv)
+        || !matches!(c.algo, CommAlgo::Auto | CommAlgo::Ring | CommAlgo::Ring2d | CommAlgo::Multishot)
+        || !matches!(link.topology, Topology::FullyConnected | Topology::Ring)
+    {
+        return Err(PluginError::unsupported(format!("{:?} {:?} collectives on a {:?} topology", c.algo, c.kind, link.topology)));
+    }
     match c.scope {
         LinkScope::ScaleUp => {
             if c.ranks > 1
@@ -158,5 +173,6 @@ pub fn collective_s(link: &Interconnect, net: &ScaleOut, c: &Collective) -> Resu
             Ok(scale_up_s(link, c))
         }
         LinkScope::ScaleOut => scale_out_s(net, c),
+        other => Err(PluginError::unsupported(format!("collectives over {other:?} links"))),
     }
 }

@@ -141,6 +141,8 @@ pub fn mac_multiplier(device: &DeviceSpec, dtype: DType) -> f64 {
         DType::I8 => device.int8_multiplier,
         DType::F4 | DType::Mxfp4 | DType::Nvfp4 => device.fp4_multiplier,
         DType::F32 => device.fp32_multiplier,
+        // A type of a later plugin API: the 16-bit rate, as for an unsupported one.
+        _ => 0.0,
     };
     if m.is_finite() && m > 0.0 {
         m

@@ -282,6 +282,7 @@ impl LlmCompass {
                 }
                 hw.seconds(vector::softmax_cycles(hw, m, n, self.vector_word(dtype))?) + (m * k * 8) as f64 / hw.dram_bytes_per_s
             }
+            other => return Err(PluginError::unsupported(format!("the llmcompass backend does not cost {:?} kernels", other.kind()))),
         })
     }
 
@@ -302,6 +303,8 @@ impl LlmCompass {
             Kernel::LayerNorm { .. } => overhead::LAYERNORM_S,
             Kernel::Gelu { .. } | Kernel::Silu { .. } | Kernel::Mul { .. } | Kernel::Add { .. } | Kernel::Rope { .. } => overhead::GELU_S,
             Kernel::Embedding { .. } => 0.0,
+            // Kernels of a later plugin API are refused by `kernel_seconds`.
+            _ => 0.0,
         }
     }
 }

@@ -439,6 +439,8 @@ impl Measured {
                     CommAlgo::Multishot => AllReduceImpl::Custom,
                     CommAlgo::Ring | CommAlgo::Ring2d => AllReduceImpl::Nccl,
                     CommAlgo::Auto => self.allreduce,
+                    // An algorithm of a later plugin API: no table (the fallback answers).
+                    _ => return Look::NoTable,
                 };
                 let custom = || self.comm.custom.get(&c.ranks).and_then(|g| g.lookup([bytes]));
                 match imp {
@@ -450,7 +452,8 @@ impl Measured {
             CollectiveKind::AllGather => nccl("all_gather"),
             CollectiveKind::ReduceScatter => nccl("reduce_scatter"),
             CollectiveKind::AllToAll => nccl("alltoall"),
-            CollectiveKind::SendRecv => None,
+            // Send/recv and kinds of a later plugin API: no table.
+            _ => return Look::NoTable,
         };
         if self.comm.nccl.is_empty() && self.comm.custom.is_empty() {
             return Look::NoTable;

@@ -31,6 +31,8 @@ pub fn kernel_shape(k: &Kernel) -> String {
         | Kernel::Rope { m, n, dtype } => format!("m={m} n={n} {dtype}"),
         Kernel::Embedding { tokens, hidden, dtype } => format!("tokens={tokens} hidden={hidden} {dtype}"),
         Kernel::TopK { m, n, k, dtype } => format!("m={m} n={n} k={k} {dtype}"),
+        // A kernel of a later plugin API.
+        _ => format!("{k:?}"),
     }
 }
 

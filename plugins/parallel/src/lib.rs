@@ -285,6 +285,8 @@ pub(crate) fn split_tokens(k: Kernel, d: u64) -> Kernel {
         Kernel::Rope { m, n, dtype } => Kernel::Rope { m: c(m), n, dtype },
         Kernel::Embedding { tokens, hidden, dtype } => Kernel::Embedding { tokens: c(tokens), hidden, dtype },
         Kernel::TopK { m, n, k: kk, dtype } => Kernel::TopK { m: c(m), n, k: kk, dtype },
+        // A kernel of a later plugin API is not divided (every rank does all of it).
+        other => other,
     }
 }
 
@@ -304,6 +306,8 @@ pub(crate) fn token_rows(k: &Kernel) -> u64 {
         | Kernel::Rope { m, .. }
         | Kernel::TopK { m, .. } => m,
         Kernel::Embedding { tokens, .. } => tokens,
+        // A kernel of a later plugin API: not divided by `split_tokens`, no rows to rescale by.
+        _ => 0,
     }
 }
 

@@ -268,6 +268,8 @@ fn split_features(k: Kernel, t: u64) -> Kernel {
         Kernel::Embedding { tokens, hidden, dtype } => Kernel::Embedding { tokens, hidden: c(hidden), dtype },
         // Top-k needs every expert's score of a token: not splittable by features.
         Kernel::TopK { .. } => k,
+        // A kernel of a later plugin API is not divided (every rank does all of it).
+        _ => k,
     }
 }
 

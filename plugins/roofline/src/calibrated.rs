@@ -306,6 +306,8 @@ impl Calibration {
             Kernel::Silu { .. } | Kernel::Gelu { .. } | Kernel::Mul { .. } => self.act_memory_efficiency,
             Kernel::Rope { .. } => self.rope_memory_efficiency,
             Kernel::Add { .. } | Kernel::Softmax { .. } | Kernel::Embedding { .. } | Kernel::TopK { .. } => self.add_memory_efficiency,
+            // A kernel kind added in a later plugin API: the fitted DRAM fraction of GEMMs.
+            _ => self.memory_efficiency,
         }
     }
 

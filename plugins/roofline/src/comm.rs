@@ -41,6 +41,7 @@ pub fn collective_time_with(
             (device.interconnect.device_bw_per_direction_bytes_per_s(), scale_up_latency_s.unwrap_or(device.interconnect.link_latency_s))
         }
         LinkScope::ScaleOut => (device.scale_out.bw_per_device_bytes_per_s, device.scale_out.latency_s),
+        other => return Err(PluginError::unsupported(format!("collectives over {other:?} links"))),
     };
     if bw <= 0.0 {
         return Err(PluginError::invalid(format!("device `{}` has no bandwidth for {:?} collectives", device.name, c.scope)));
@@ -52,6 +53,7 @@ pub fn collective_time_with(
         CommAlgo::Multishot => true,
         CommAlgo::Ring | CommAlgo::Ring2d => false,
         CommAlgo::Auto => device.interconnect.topology == Topology::FullyConnected && c.scope == LinkScope::ScaleUp,
+        other => return Err(PluginError::unsupported(format!("the {other:?} collective algorithm"))),
     };
     // (latency steps, bytes on the wire per rank) of one reduce-scatter or all-gather phase.
     let phase = |ranks: f64, bytes: f64| -> f64 {
@@ -80,6 +82,7 @@ pub fn collective_time_with(
             steps * alpha + (p - 1.0) / p * d / bw
         }
         CollectiveKind::SendRecv => alpha + d / bw,
+        other => return Err(PluginError::unsupported(format!("{other:?} collectives"))),
     })
 }
 

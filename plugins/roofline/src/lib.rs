@@ -253,6 +253,8 @@ impl Roofline {
                     CommAlgo::Multishot if self.cal.allreduce == AllReduceImpl::Vllm => AllReduceImpl::Vllm,
                     CommAlgo::Multishot => AllReduceImpl::Trtllm,
                     CommAlgo::Auto => self.cal.allreduce,
+                    // An algorithm of a later plugin API: the α–β model (below) answers.
+                    _ => return None,
                 };
                 let custom = match imp {
                     // The frameworks' custom all-reduce runs within an 8-GPU board; `auto` hands
@@ -271,7 +273,8 @@ impl Roofline {
             CollectiveKind::AllGather => fit.nccl_all_gather,
             CollectiveKind::ReduceScatter => fit.nccl_reduce_scatter,
             CollectiveKind::AllToAll => fit.nccl_all_to_all,
-            CollectiveKind::SendRecv => return None,
+            // Send/recv and kinds of a later plugin API: the α–β model.
+            _ => return None,
         };
         commfit::time(curves, c.ranks, bytes)
     }
