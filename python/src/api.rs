@@ -376,7 +376,7 @@ pub fn iterations_table(r: &RunOutcome, summary: &Summary) -> Table {
         kv_used_blocks: 0,
         cached_tokens: 0,
         kv_cached_blocks: 0,
-        cost: reallm_sim::StepCost::default(),
+        cost: reallm_sim::IterationCost::default(),
     };
     let template = iteration_row(r, summary, 0, &none);
     let header = match summary.prefix_cache {

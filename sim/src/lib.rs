@@ -36,7 +36,7 @@ pub mod workload;
 pub mod workloads;
 
 pub use conversation::{Conversation, ConversationWorkload, Turn};
-pub use cost::{CostModel, MemoryPlan, StepCost};
+pub use cost::{CostModel, IterationCost, MemoryPlan, StepCost};
 pub use engine::{simulate, simulate_collect, IterationRecord, PrefixOutcome, ReplicaSummary, RunOutcome, SimOptions, SimResult};
 pub use error::{Result, SimError};
 pub use pool::{EvictionFactory, Pool, PoolParts};

@@ -4,7 +4,7 @@ use crate::support::*;
 use reallm::config::Role;
 use reallm::metrics::{IterationTotals, PoolInfo, RunInfo, Slo, Summarizer, Summary};
 use reallm::report::{self, ReportFormat};
-use reallm::sim::{IterationRecord, RecordSink, ReplicaSummary, RequestRecord, RunOutcome, SimResult, StepCost};
+use reallm::sim::{IterationCost, IterationRecord, RecordSink, ReplicaSummary, RequestRecord, RunOutcome, SimResult};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -64,14 +64,7 @@ fn iter(replica: u32, start: f64, end: f64, seqs: u32, pf: u32, dec: u32, kv: u6
         kv_used_blocks: kv,
         cached_tokens: 0,
         kv_cached_blocks: 0,
-        cost: StepCost {
-            total_s: total,
-            compute_s: 0.75 * total,
-            comm_s: 0.25 * total,
-            flops: 1e14 * total,
-            bytes: 5e11 * total,
-            ..StepCost::default()
-        },
+        cost: IterationCost { total_s: total, compute_s: 0.75 * total, comm_s: 0.25 * total, flops: 1e14 * total, bytes: 5e11 * total },
     }
 }
 

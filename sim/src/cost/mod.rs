@@ -44,6 +44,29 @@ pub struct StepCost {
     pub by_kind_s: [f64; N_WORK_KINDS],
 }
 
+/// What an iteration record keeps of its [`StepCost`]: the totals, not the breakdown by kind
+/// (a run's breakdown is in its running totals; 40 bytes instead of 160 for each of the up to
+/// 100,000 records a run keeps for its timeline).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct IterationCost {
+    /// Wall time of the iteration, seconds.
+    pub total_s: f64,
+    /// Kernel time, seconds.
+    pub compute_s: f64,
+    /// Collective time, seconds.
+    pub comm_s: f64,
+    /// FLOPs executed per device.
+    pub flops: f64,
+    /// DRAM bytes moved per device.
+    pub bytes: f64,
+}
+
+impl From<&StepCost> for IterationCost {
+    fn from(c: &StepCost) -> Self {
+        IterationCost { total_s: c.total_s, compute_s: c.compute_s, comm_s: c.comm_s, flops: c.flops, bytes: c.bytes }
+    }
+}
+
 impl StepCost {
     /// Add `o`'s time, work and breakdown to this one (work that runs after it).
     pub fn add(&mut self, o: &StepCost) {

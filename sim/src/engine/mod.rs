@@ -31,7 +31,7 @@ mod spec;
 mod steady;
 mod transfer;
 
-use crate::cost::StepCost;
+use crate::cost::IterationCost;
 use crate::error::{Result, SimError};
 use crate::kv::{KvPool, PrefixCache, PrefixStats, SharedTier, N_TIERS};
 use crate::metrics::IterationTotals;
@@ -70,8 +70,8 @@ pub struct IterationRecord {
     pub cached_tokens: u32,
     /// Free KV blocks of the replica holding cached (evictable) prefix blocks, after admission.
     pub kv_cached_blocks: u64,
-    /// What it cost.
-    pub cost: StepCost,
+    /// What it cost (without the breakdown by kind, which the run's totals keep).
+    pub cost: IterationCost,
 }
 
 /// Per-replica facts of a run.

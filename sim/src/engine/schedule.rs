@@ -526,7 +526,7 @@ impl Engine<'_> {
                 kv_used_blocks,
                 cached_tokens: self.hit_tokens as u32,
                 kv_cached_blocks: rep.kv.cached_free_blocks(),
-                cost: *cost,
+                cost: cost.into(),
             });
         } else if !self.iterations_truncated {
             self.iterations_truncated = true;

@@ -1,7 +1,7 @@
 //! The metrics against hand calculations.
 
 use super::*;
-use crate::cost::StepCost;
+use crate::cost::IterationCost;
 use crate::engine::{IterationRecord, ReplicaSummary, RunOutcome, SimResult};
 use crate::request::RequestRecord;
 use crate::spec::Role;
@@ -148,7 +148,7 @@ fn it(start: f64, total: f64, comm: f64, flops: f64, bytes: f64, seqs: u32, pf: 
         kv_used_blocks: kv,
         cached_tokens: 0,
         kv_cached_blocks: 0,
-        cost: StepCost { total_s: total, compute_s: total - comm, comm_s: comm, flops, bytes, ..StepCost::default() },
+        cost: IterationCost { total_s: total, compute_s: total - comm, comm_s: comm, flops, bytes },
     }
 }
 

@@ -80,7 +80,19 @@ impl IterationTotals {
     /// Add one iteration, on a replica with `kv_total_blocks` whose devices peak at
     /// `peak_flops` FLOP/s and `mem_bw` bytes/s. The run-wide float fields are filled by
     /// [`IterationTotals::close`].
+    ///
+    /// A record does not keep its cost by kind of work, so totals rebuilt from records have no
+    /// breakdown by kind (the engine adds each iteration with [`IterationTotals::add_parts`]).
     pub fn add(&mut self, it: &IterationRecord, kv_total_blocks: u64, peak_flops: f64, mem_bw: f64) {
+        let c = &it.cost;
+        let cost = StepCost {
+            total_s: c.total_s,
+            compute_s: c.compute_s,
+            comm_s: c.comm_s,
+            flops: c.flops,
+            bytes: c.bytes,
+            ..StepCost::default()
+        };
         let t = IterationTokens {
             replica: it.replica,
             prefill_tokens: it.prefill_tokens,
@@ -88,7 +100,7 @@ impl IterationTotals {
             seqs: it.seqs,
             kv_used_blocks: it.kv_used_blocks,
         };
-        self.add_parts(&t, &it.cost, kv_total_blocks, peak_flops, mem_bw);
+        self.add_parts(&t, &cost, kv_total_blocks, peak_flops, mem_bw);
     }
 
     /// [`IterationTotals::add`] given the iteration's parts (the engine's hot path: no record
