@@ -84,6 +84,16 @@ fn replicas_running_ahead_change_no_result() {
         let ahead = run(SimOptions { keep_iterations: Some(0), ..SimOptions::default() });
         let strict = run(SimOptions { keep_iterations: Some(0), strict_event_order: true, ..SimOptions::default() });
         let kept = run(SimOptions::default());
+        // Cut short by an end time (requests left unfinished): the same too.
+        let cut = Some(reqs[reqs.len() / 2].arrival_s);
+        let (ahead_cut, strict_cut) = (
+            run(SimOptions { keep_iterations: Some(0), end_time_s: cut, ..SimOptions::default() }),
+            run(SimOptions { keep_iterations: Some(0), end_time_s: cut, strict_event_order: true, ..SimOptions::default() }),
+        );
+        assert!(ahead_cut.outcome.ahead_iterations > 0 && ahead_cut.requests.iter().any(|r| !r.completed()));
+        assert_eq!(ahead_cut.requests, strict_cut.requests);
+        assert_eq!(ahead_cut.outcome.totals.replicas, strict_cut.outcome.totals.replicas);
+        assert_eq!(ahead_cut.outcome.end_s, strict_cut.outcome.end_s);
         assert!(ahead.outcome.ahead_iterations > 100, "{yaml}: {} iterations run ahead", ahead.outcome.ahead_iterations);
         assert_eq!((strict.outcome.ahead_iterations, kept.outcome.ahead_iterations), (0, 0));
         assert_eq!(kept.outcome.iterations.len() as u64, kept.outcome.totals.count);
