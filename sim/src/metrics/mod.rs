@@ -27,7 +27,7 @@ pub use summary::{
     rate_from_trace_name, Attainment, EngineMetrics, Goodput, PoolInfo, PrefixCacheMetrics, ReplicaMetrics, RequestCounts, RunInfo,
     SpecDecodeMetrics, Summary, Throughput, TierMetrics,
 };
-pub use totals::{iteration_utilisation, IterationTokens, IterationTotals, ReplicaTotals};
+pub use totals::{iteration_utilisation, CostSums, IterationTokens, IterationTotals, ReplicaTotals};
 
 #[cfg(test)]
 mod tests;

@@ -269,23 +269,23 @@ impl ReducedSummary {
             max_tokens_per_iteration: totals.max_tokens_per_iteration,
             prefill_tokens: totals.prefill_tokens,
             decode_tokens: totals.decode_tokens,
-            busy_s: totals.busy_s,
-            compute_s: totals.compute_s,
-            comm_s: totals.comm_s,
-            flops: totals.flops,
-            bytes: totals.bytes,
+            busy_s: totals.sums.busy_s,
+            compute_s: totals.sums.compute_s,
+            comm_s: totals.sums.comm_s,
+            flops: totals.sums.flops,
+            bytes: totals.sums.bytes,
             ..EngineMetrics::default()
         };
         let iters = totals.count as f64;
         e.mean_batch_seqs = div(totals.seqs as f64, iters);
         e.mean_tokens_per_iteration = div(totals.tokens as f64, iters);
-        e.mean_kv_used_fraction = div(totals.kv_fraction_sum, iters);
+        e.mean_kv_used_fraction = div(totals.sums.kv_fraction_sum, iters);
         e.compute_fraction = div(e.compute_s, e.busy_s);
         e.comm_fraction = div(e.comm_s, e.busy_s);
-        e.mfu = div(e.flops, totals.peak_time_flops);
-        e.mbu = div(e.bytes, totals.peak_time_bytes);
+        e.mfu = div(e.flops, totals.sums.peak_time_flops);
+        e.mbu = div(e.bytes, totals.sums.peak_time_bytes);
         e.time_by_kind_s =
-            totals.by_kind_s.iter().enumerate().filter(|(_, t)| **t > 0.0).map(|(i, t)| (work_kind_name(i).to_string(), *t)).collect();
+            totals.sums.by_kind_s.iter().enumerate().filter(|(_, t)| **t > 0.0).map(|(i, t)| (work_kind_name(i).to_string(), *t)).collect();
         e.iteration_s = iteration_s;
         e.spec_decode = outcome.spec_decode.as_ref().map(|t| SpecDecodeMetrics {
             drafts: t.drafts,
@@ -295,7 +295,7 @@ impl ReducedSummary {
             mean_acceptance_length: if t.drafts > 0 { 1.0 + t.accepted_tokens as f64 / t.drafts as f64 } else { 0.0 },
             acceptance_rate_per_position: t.accepted_at.iter().map(|&a| div(a as f64, t.drafts as f64)).collect(),
             draft_s: t.draft_s,
-            draft_fraction: div(t.draft_s, totals.busy_s),
+            draft_fraction: div(t.draft_s, totals.sums.busy_s),
         });
 
         let prefix = outcome.prefix.as_ref();
@@ -320,13 +320,13 @@ impl ReducedSummary {
                     requests: s.map(|s| s.requests).unwrap_or(0),
                     completed: a.completed,
                     iterations: t.iterations,
-                    busy_s: t.busy_s,
-                    busy_fraction: div(t.busy_s, makespan),
+                    busy_s: t.sums.busy_s,
+                    busy_fraction: div(t.sums.busy_s, makespan),
                     prefill_tokens: t.prefill_tokens,
                     decode_tokens: t.decode_tokens,
-                    mfu: div(t.flops, t.busy_s * pf),
-                    mbu: div(t.bytes, t.busy_s * bw),
-                    comm_fraction: div(t.comm_s, t.busy_s),
+                    mfu: div(t.sums.flops, t.sums.busy_s * pf),
+                    mbu: div(t.sums.bytes, t.sums.busy_s * bw),
+                    comm_fraction: div(t.sums.comm_s, t.sums.busy_s),
                     kv_total_blocks: s.map(|s| s.kv_total_blocks).unwrap_or(0),
                     kv_peak_used_blocks: s.map(|s| s.kv_peak_used_blocks).unwrap_or(0),
                     ttft_s: a.ttft.unwrap_or(ttft),

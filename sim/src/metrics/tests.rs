@@ -548,7 +548,7 @@ fn many_requests(n: u64, replicas: u32, iterations: usize) -> (Vec<RequestRecord
     outcome.requests = n;
     let times: Vec<f64> = lcg_values(11, iterations).into_iter().map(|x| 0.02 + (x * 1e3).floor() * 1e-5).collect();
     // The totals agree with the iteration times (their mean is the busy time over the count).
-    outcome.totals.busy_s = times.iter().sum();
+    outcome.totals.sums.busy_s = times.iter().sum();
     outcome.totals.count = times.len() as u64;
     outcome.totals.iteration_s.extend(times.into_iter());
     (records, outcome)

@@ -19,15 +19,72 @@ pub struct IterationTokens {
     pub kv_used_blocks: u64,
 }
 
+/// Sums of the floating-point figures of iterations (run-wide, or one replica's).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CostSums {
+    /// Σ iteration time, seconds.
+    pub busy_s: f64,
+    /// Σ kernel time, seconds.
+    pub compute_s: f64,
+    /// Σ collective time, seconds.
+    pub comm_s: f64,
+    /// Σ FLOPs per device.
+    pub flops: f64,
+    /// Σ DRAM bytes per device.
+    pub bytes: f64,
+    /// Σ iteration time × its pool's peak FLOP/s (the MFU denominator).
+    pub peak_time_flops: f64,
+    /// Σ iteration time × its pool's DRAM bandwidth (the MBU denominator).
+    pub peak_time_bytes: f64,
+    /// Σ used / total KV blocks of the iteration's replica.
+    pub kv_fraction_sum: f64,
+    /// Busy time by kind of work (see [`crate::cost::work_kind_name`]), seconds.
+    pub by_kind_s: [f64; N_WORK_KINDS],
+}
+
+impl CostSums {
+    /// Add one iteration of cost `c` on devices peaking at `peak_flops` FLOP/s and `mem_bw`
+    /// bytes/s, its replica's KV `kv_fraction` used.
+    fn add(&mut self, c: &StepCost, peak_flops: f64, mem_bw: f64, kv_fraction: f64) {
+        self.busy_s += c.total_s;
+        self.compute_s += c.compute_s;
+        self.comm_s += c.comm_s;
+        self.flops += c.flops;
+        self.bytes += c.bytes;
+        self.peak_time_flops += c.total_s * peak_flops;
+        self.peak_time_bytes += c.total_s * mem_bw;
+        self.kv_fraction_sum += kv_fraction;
+        for (a, b) in self.by_kind_s.iter_mut().zip(c.by_kind_s) {
+            *a += b;
+        }
+    }
+
+    /// Add another set of sums (a replica's to the run's).
+    fn add_sums(&mut self, o: &CostSums) {
+        self.busy_s += o.busy_s;
+        self.compute_s += o.compute_s;
+        self.comm_s += o.comm_s;
+        self.flops += o.flops;
+        self.bytes += o.bytes;
+        self.peak_time_flops += o.peak_time_flops;
+        self.peak_time_bytes += o.peak_time_bytes;
+        self.kv_fraction_sum += o.kv_fraction_sum;
+        for (a, b) in self.by_kind_s.iter_mut().zip(o.by_kind_s) {
+            *a += b;
+        }
+    }
+}
+
 /// Running totals over a run's iterations: what the summary needs, without keeping every
 /// iteration (a million-request run has tens of millions). The engine fills one as it goes.
 ///
 /// Sums of floating-point numbers are kept per replica ([`ReplicaTotals`]). The run-wide ones
-/// are summed as iterations are added, or, with [`IterationTotals::by_replica`], replica by
-/// replica in replica order by [`IterationTotals::close`], so that they do not depend on the
-/// order in which the engine processed different replicas' iterations (replicas of a pool may
-/// run ahead of one another between the moments they interact: `docs/performance.md`). The
-/// run-wide float fields are valid after `close` (the engine closes the totals it returns).
+/// (`sums`) are summed as iterations are added, or, with [`IterationTotals::by_replica`],
+/// replica by replica in replica order by [`IterationTotals::close`], so that they do not
+/// depend on the order in which the engine processed different replicas' iterations (replicas
+/// of a pool may run ahead of one another between the moments they interact:
+/// `docs/performance.md`). `sums` is valid after `close` (the engine closes the totals it
+/// returns).
 #[derive(Debug, Clone, Default)]
 pub struct IterationTotals {
     pub count: u64,
@@ -37,23 +94,12 @@ pub struct IterationTotals {
     pub max_tokens_per_iteration: u64,
     pub prefill_tokens: u64,
     pub decode_tokens: u64,
-    pub busy_s: f64,
-    pub compute_s: f64,
-    pub comm_s: f64,
-    pub flops: f64,
-    pub bytes: f64,
-    /// Σ iteration time × its pool's peak FLOP/s (the MFU denominator).
-    pub peak_time_flops: f64,
-    /// Σ iteration time × its pool's DRAM bandwidth (the MBU denominator).
-    pub peak_time_bytes: f64,
-    /// Σ used / total KV blocks of the iteration's replica.
-    pub kv_fraction_sum: f64,
+    /// The run's sums.
+    pub sums: CostSums,
     /// Iteration durations, seconds. Its percentiles do not depend on the order values were
     /// added in; take its summary with [`IterationTotals::iteration_stats`], whose mean does
     /// not either.
     pub iteration_s: Quantiles,
-    /// Busy time by kind of work (see [`crate::cost::work_kind_name`]), seconds.
-    pub by_kind_s: Vec<f64>,
     pub replicas: Vec<ReplicaTotals>,
     /// Sum the run-wide floats replica by replica at `close` (false: as iterations come).
     pub by_replica: bool,
@@ -63,22 +109,14 @@ pub struct IterationTotals {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReplicaTotals {
     pub iterations: u64,
-    pub busy_s: f64,
-    pub compute_s: f64,
-    pub comm_s: f64,
-    pub flops: f64,
-    pub bytes: f64,
-    pub peak_time_flops: f64,
-    pub peak_time_bytes: f64,
-    pub kv_fraction_sum: f64,
-    pub by_kind_s: [f64; N_WORK_KINDS],
+    pub sums: CostSums,
     pub prefill_tokens: u64,
     pub decode_tokens: u64,
 }
 
 impl IterationTotals {
     /// Add one iteration, on a replica with `kv_total_blocks` whose devices peak at
-    /// `peak_flops` FLOP/s and `mem_bw` bytes/s. The run-wide float fields are filled by
+    /// `peak_flops` FLOP/s and `mem_bw` bytes/s. The run-wide sums are complete after
     /// [`IterationTotals::close`].
     ///
     /// A record does not keep its cost by kind of work, so totals rebuilt from records have no
@@ -115,21 +153,9 @@ impl IterationTotals {
         self.prefill_tokens += it.prefill_tokens as u64;
         self.decode_tokens += it.decode_tokens as u64;
         self.iteration_s.push(c.total_s);
+        let kv_fraction = div(it.kv_used_blocks as f64, kv_total_blocks as f64);
         if !self.by_replica {
-            self.busy_s += c.total_s;
-            self.compute_s += c.compute_s;
-            self.comm_s += c.comm_s;
-            self.flops += c.flops;
-            self.bytes += c.bytes;
-            self.peak_time_flops += c.total_s * peak_flops;
-            self.peak_time_bytes += c.total_s * mem_bw;
-            self.kv_fraction_sum += div(it.kv_used_blocks as f64, kv_total_blocks as f64);
-            if self.by_kind_s.len() < c.by_kind_s.len() {
-                self.by_kind_s.resize(c.by_kind_s.len(), 0.0);
-            }
-            for (a, b) in self.by_kind_s.iter_mut().zip(c.by_kind_s) {
-                *a += b;
-            }
+            self.sums.add(c, peak_flops, mem_bw, kv_fraction);
         }
         let r = it.replica as usize;
         if self.replicas.len() <= r {
@@ -137,46 +163,22 @@ impl IterationTotals {
         }
         let a = &mut self.replicas[r];
         a.iterations += 1;
-        a.busy_s += c.total_s;
-        a.compute_s += c.compute_s;
-        a.comm_s += c.comm_s;
-        a.flops += c.flops;
-        a.bytes += c.bytes;
-        a.peak_time_flops += c.total_s * peak_flops;
-        a.peak_time_bytes += c.total_s * mem_bw;
-        a.kv_fraction_sum += div(it.kv_used_blocks as f64, kv_total_blocks as f64);
-        for (x, y) in a.by_kind_s.iter_mut().zip(c.by_kind_s) {
-            *x += y;
-        }
+        a.sums.add(c, peak_flops, mem_bw, kv_fraction);
         a.prefill_tokens += it.prefill_tokens as u64;
         a.decode_tokens += it.decode_tokens as u64;
     }
 
-    /// Fill the run-wide float fields when they are summed [`by_replica`](Self::by_replica):
-    /// each replica's sums, added up in replica order.
+    /// Fill the run-wide sums when they are summed [`by_replica`](Self::by_replica): each
+    /// replica's sums, added up in replica order.
     pub fn close(&mut self) {
         if !self.by_replica {
             return;
         }
-        let mut by_kind = [0.0; N_WORK_KINDS];
-        let (mut busy, mut compute, mut comm, mut flops, mut bytes) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        let (mut ptf, mut ptb, mut kvf) = (0.0, 0.0, 0.0);
+        let mut sums = CostSums::default();
         for a in &self.replicas {
-            busy += a.busy_s;
-            compute += a.compute_s;
-            comm += a.comm_s;
-            flops += a.flops;
-            bytes += a.bytes;
-            ptf += a.peak_time_flops;
-            ptb += a.peak_time_bytes;
-            kvf += a.kv_fraction_sum;
-            for (x, y) in by_kind.iter_mut().zip(a.by_kind_s) {
-                *x += y;
-            }
+            sums.add_sums(&a.sums);
         }
-        (self.busy_s, self.compute_s, self.comm_s, self.flops, self.bytes) = (busy, compute, comm, flops, bytes);
-        (self.peak_time_flops, self.peak_time_bytes, self.kv_fraction_sum) = (ptf, ptb, kvf);
-        self.by_kind_s = if self.count > 0 { by_kind.to_vec() } else { Vec::new() };
+        self.sums = sums;
     }
 
     /// The summary of the iteration durations, its mean the closed busy time over the count
@@ -184,11 +186,12 @@ impl IterationTotals {
     pub fn iteration_stats(&self) -> Stats {
         let mut s = self.iteration_s.stats_of_ref();
         if s.count > 0 {
-            s.mean = self.busy_s / s.count as f64;
+            s.mean = self.sums.busy_s / s.count as f64;
         }
         s
     }
 }
+
 /// `a / b`, or 0 when `b` is not a positive finite number.
 pub(crate) fn div(a: f64, b: f64) -> f64 {
     if b > 0.0 && b.is_finite() {
